@@ -91,3 +91,17 @@ class LockTimeout(FarmError, TimeoutError):
 
 class BuildError(FarmError):
     """A build, push or post-push check failed."""
+
+
+class RegistryError(FarmError):
+    """A registry could not be read or written (unreachable, TLS, refused push)."""
+
+
+class ImageNotFound(RegistryError, LookupError):
+    """An image reference names nothing in its registry."""
+
+
+class PlatformConflict(FarmError, ValueError):
+    """Two images to join into one list carry the same platform; names both."""
+
+    exit_code = 2
