@@ -49,6 +49,24 @@ def _root(
     """Exit codes: 0 ok, 1 an operation failed, 2 bad input or usage."""
 
 
+@app.command("inspect")
+def inspect_cmd(
+    image: Annotated[str, typer.Argument(help="The image, e.g. 127.0.0.1:5000/base:latest.")],
+    as_json: JsonOption = False,
+    ca: Annotated[
+        Optional[Path],
+        typer.Option("--ca", envvar="FARM_REGISTRY_CA", help="CA certificate (PEM file or dir) of a TLS registry."),
+    ] = None,
+) -> None:
+    """Show the variants of an image in its registry (platform, digest, size), pulling nothing."""
+    import json
+
+    from buildkit_farm.registry import describe, inspect_image
+
+    index = inspect_image(image, ca=ca)
+    typer.echo(json.dumps(index.to_dict(), indent=2) if as_json else describe(index))
+
+
 def main() -> None:
     """Entry point: one handler turns a FarmError into a message and its exit code."""
     try:
