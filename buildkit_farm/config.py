@@ -5,19 +5,243 @@ CONTRACT (other modules rely on these names; keep them stable):
 - After loading, every file path field is an absolute `Path` resolved against the farm
   file's folder, platforms are normalised (`linux/arm64`), and `{name}` placeholders in
   tags are left as they are (filled at build time).
+- A target's `platforms` is always filled: from `dockerfiles`' keys when the file omits it;
+  it is empty only for a pure manifest target (made of `sources` only). `dockerfile` is
+  filled (`<context>/Dockerfile` by default) unless the target uses `dockerfiles` or is a
+  pure manifest target.
 - `FarmConfig.node_settings()` gives each node's effective settings (builder defaults
   merged with the node's overrides) as plain frozen data.
+
+The pydantic models check each table on its own; `rules.py`-like cross-field checks live in
+`_check_farm` below, so that every issue in the file is reported at once.
 """
 
 from __future__ import annotations
 
+import difflib
+import json
+import os
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from buildkit_farm import platforms as platform_names
+from buildkit_farm import reference
+from buildkit_farm.errors import ConfigError, ConfigIssue, UsageError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
 
 Driver = Literal["docker-container", "remote", "kubernetes"]
+DRIVERS: tuple[str, ...] = ("docker-container", "remote", "kubernetes")
+ENDPOINT_SCHEMES: dict[str, tuple[str, ...]] = {
+    "docker-container": ("unix://", "ssh://", "tcp://"),
+    "remote": ("tcp://", "unix://"),
+    "kubernetes": (),
+}
+# The driver options buildx accepts per driver (`docker buildx create --driver-opt`).
+# Options the file models as keys of their own are refused with a pointer to that key.
+DRIVER_OPTS: dict[str, tuple[str, ...]] = {
+    "docker-container": (
+        "image", "network", "cgroup-parent", "restart-policy", "memory", "memory-swap",
+        "cpu-quota", "cpu-period", "cpu-shares", "cpuset-cpus", "cpuset-mems", "default-load",
+        "provenance-add-gha",
+    ),
+    "remote": ("servername", "default-load"),
+    "kubernetes": (
+        "image", "namespace", "default-load", "requests.cpu", "requests.memory",
+        "requests.ephemeral-storage", "limits.cpu", "limits.memory", "limits.ephemeral-storage",
+        "annotations", "labels", "tolerations", "serviceaccount", "schedulername", "timeout",
+        "rootless", "loadbalance", "qemu.install", "qemu.image",
+    ),
+}
+DRIVER_OPT_KEYS_ELSEWHERE: dict[str, str] = {
+    "nodeselector": "use the node's nodeselector table",
+    "replicas": "use the node's replicas key",
+    "cacert": "use the node's tls = { ca = ..., cert = ..., key = ... }",
+    "cert": "use the node's tls = { ca = ..., cert = ..., key = ... }",
+    "key": "use the node's tls = { ca = ..., cert = ..., key = ... }",
+}
+RESERVED_BUILDER_NAMES = ("default",)
+CREDENTIAL_KEY = re.compile(
+    r"(?:password|passwd|passphrase|token|(?:^|[-_.])(?:pass|pwd|secret|secret[-_]?key|api[-_]?key"
+    r"|access[-_]?key|private[-_]?key|credentials?|auth|auth[-_]?key|client[-_]?secret))$",
+    re.IGNORECASE,
+)
+CREDENTIAL_HINT = (
+    "farm files are committed: never put credentials in them; log in with `docker login`, "
+    "or pass build secrets by reference with [[target.secrets]] (env or src)"
+)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
+_CONTEXT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]+$")
+_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+DEFAULT_DOCKERFILE = "Dockerfile"
+
+
+# --------------------------------------------------------------------------- field checks
+
+
+def _fail(message: str, hint: str | None = None) -> PydanticCustomError:
+    # Values go through the context, never the template, so braces in them stay literal.
+    return PydanticCustomError("farm", "{message}", {"message": message, "hint": hint or ""})
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise _fail(
+            f"invalid name {_quote(value)}",
+            "start with a letter or digit; use only letters, digits, '.', '_' and '-'",
+        )
+    return value
+
+
+def _check_node_name(value: str) -> str:
+    if not _NODE_NAME.match(value):
+        raise _fail(
+            f"invalid node name {_quote(value)}",
+            "the node name is also its Docker context's name: at least 2 characters, "
+            "starting with a letter or digit, then letters, digits, '.', '_' or '-'",
+        )
+    return value
+
+
+def _check_builder_name(value: str) -> str:
+    _check_name(value)
+    if value.lower() in RESERVED_BUILDER_NAMES:
+        raise _fail(
+            f'"{value}" is the name of Docker\'s own builder',
+            'pick a name for the farm\'s builder, e.g. name = "ch16"',
+        )
+    return value
+
+
+def _check_context_name(value: str) -> str:
+    if not _CONTEXT_NAME.match(value):
+        raise _fail(f"invalid context name {_quote(value)}", "see `docker context ls` for the names you have")
+    return value
+
+
+def _check_build_platform(value: str) -> str:
+    try:
+        canonical = platform_names.normalise(value)
+    except platform_names.PlatformError as err:
+        raise _fail(err.message, err.hint) from None
+    if platform_names.is_windows(canonical):
+        raise _fail(
+            f'"{value}": buildx builds no Windows containers',
+            "build Windows images on a Windows host and stitch them into the target with "
+            'sources = ["registry/app:windows-amd64"]',
+        )
+    return canonical
+
+
+def _check_secret_id(value: str) -> str:
+    if not _SECRET_ID.match(value):
+        raise _fail(f"invalid secret id {_quote(value)}", "use letters, digits, '.', '_' and '-'")
+    return value
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise _fail(f"invalid environment variable name {_quote(value)}", "e.g. env = \"NPM_TOKEN\"")
+    return value
+
+
+def _check_image(value: str) -> str:
+    try:
+        reference.check_reference(value)
+    except reference.BadReference as err:
+        raise _fail(err.message, err.hint) from None
+    return value
+
+
+def _check_tag(value: str) -> str:
+    try:
+        reference.check_tag(value)
+    except reference.BadReference as err:
+        raise _fail(err.message, err.hint) from None
+    return value
+
+
+def _non_empty_path(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise _fail("a path must not be empty")
+    if isinstance(value, str) and "\x00" in value:
+        raise _fail("a path must not contain a NUL character")
+    return value
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base") or os.getcwd()
+    return Path(os.path.normpath(os.path.join(base, value)))
+
+
+def _path_or_table(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        return _non_empty_path(value)
+    raise _fail(
+        f"expected a file path (string) or an inline table, got {_toml_type(value)}",
+        'e.g. buildkitd_config = "buildkitd.toml" or buildkitd_config = { debug = true }',
+    )
+
+
+def _stringify_opts(value: Any) -> Any:
+    # buildx takes driver options as strings; TOML users naturally write numbers and booleans.
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, bool):
+            out[key] = "true" if item else "false"
+        elif isinstance(item, int):
+            out[key] = str(item)
+        else:
+            out[key] = item
+    return out
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+NodeName = Annotated[str, AfterValidator(_check_node_name)]
+BuilderName = Annotated[str, AfterValidator(_check_builder_name)]
+ContextName = Annotated[str, AfterValidator(_check_context_name)]
+BuildPlatform = Annotated[str, AfterValidator(_check_build_platform)]
+ImageRef = Annotated[str, AfterValidator(_check_image)]
+Tag = Annotated[str, AfterValidator(_check_tag)]
+SecretId = Annotated[str, AfterValidator(_check_secret_id)]
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
+FilePath = Annotated[Path, BeforeValidator(_non_empty_path), AfterValidator(_resolve)]
+DriverOpts = Annotated[dict[str, str], BeforeValidator(_stringify_opts)]
+BuildkitdConfig = Annotated[
+    Union[FilePath, dict[str, Any]],
+    BeforeValidator(_path_or_table),
+    Field(description="A buildkitd.toml path (relative to the farm file) or an inline table."),
+]
+
+
+# --------------------------------------------------------------------------- the model
 
 
 class _Model(BaseModel):
@@ -25,63 +249,90 @@ class _Model(BaseModel):
 
 
 class TLSConfig(_Model):
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
+    """Client certificates: for a `tcp://` Docker engine, or a remote buildkitd."""
+
+    ca: Optional[FilePath] = Field(None, description="CA certificate that signed the server's.")
+    cert: Optional[FilePath] = Field(None, description="Client certificate.")
+    key: Optional[FilePath] = Field(None, description="Client key (its content is never printed).")
 
 
 class BuilderConfig(_Model):
-    name: str
-    driver: Driver = "docker-container"
-    driver_opts: dict[str, str] = Field(default_factory=dict)
-    buildkitd_flags: str | None = None
-    buildkitd_config: Path | dict | None = None
-    buildkit_image: str | None = None
+    """The buildx builder that joins every node; its settings are each node's defaults."""
+
+    name: BuilderName = Field(description='The buildx builder name; not "default", not a node or context name.')
+    driver: Driver = Field("docker-container", description="One driver for the whole builder, as in buildx.")
+    driver_opts: DriverOpts = Field(default_factory=dict, description="`--driver-opt` key/values for every node.")
+    buildkitd_flags: Optional[str] = Field(None, description="`--buildkitd-flags` for every node.")
+    buildkitd_config: Optional[BuildkitdConfig] = None
+    buildkit_image: Optional[ImageRef] = Field(None, description="BuildKit image (driver option image=).")
 
 
 class NodeConfig(_Model):
-    name: str
-    endpoint: str | None = None
-    context: str | None = None
-    platforms: tuple[str, ...] = ()
-    tls: TLSConfig | None = None
-    driver_opts: dict[str, str] = Field(default_factory=dict)
-    buildkitd_flags: str | None = None
-    buildkitd_config: Path | dict | None = None
-    nodeselector: dict[str, str] = Field(default_factory=dict)
-    replicas: int | None = None
+    """One machine (a Docker engine, a buildkitd, or a Kubernetes deployment) of the farm."""
+
+    name: NodeName = Field(description="The buildx node name, and the farm-owned Docker context's name.")
+    endpoint: Optional[str] = Field(
+        None, description="unix://, ssh://user@host or tcp://host:2376 (remote: the buildkitd address)."
+    )
+    context: Optional[ContextName] = Field(None, description="An existing Docker context to use as is.")
+    platforms: tuple[BuildPlatform, ...] = Field((), description="Platforms pinned to this node.")
+    tls: Optional[TLSConfig] = None
+    driver_opts: DriverOpts = Field(default_factory=dict, description="Overrides builder.driver_opts per key.")
+    buildkitd_flags: Optional[str] = Field(None, description="Replaces builder.buildkitd_flags.")
+    buildkitd_config: Optional[BuildkitdConfig] = None
+    nodeselector: dict[str, str] = Field(default_factory=dict, description="kubernetes: pod nodeSelector labels.")
+    replicas: Optional[StrictInt] = Field(None, ge=1, description="kubernetes: number of BuildKit pods.")
 
 
 class SecretConfig(_Model):
-    id: str
-    env: str | None = None
-    src: Path | None = None
+    """A build secret by reference: an id and where to read it (never its value)."""
+
+    id: SecretId
+    env: Optional[EnvName] = Field(None, description="Read the secret from this environment variable.")
+    src: Optional[FilePath] = Field(None, description="Read the secret from this file.")
 
 
 class TargetConfig(_Model):
-    name: str
-    context: Path = Path(".")
-    dockerfile: Path | None = None
-    dockerfiles: dict[str, Path] = Field(default_factory=dict)
-    sources: tuple[str, ...] = ()
-    platforms: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    variant_tags: bool = False
-    args: dict[str, str] = Field(default_factory=dict)
+    """One image to build (and/or stitch) and push under its tags."""
+
+    name: Name
+    context: FilePath = Field(Path("."), description="Build context folder, relative to the farm file.")
+    dockerfile: Optional[FilePath] = Field(None, description="Default: <context>/Dockerfile.")
+    dockerfiles: dict[BuildPlatform, FilePath] = Field(
+        default_factory=dict, description="One Dockerfile per platform (keys are platforms)."
+    )
+    sources: tuple[ImageRef, ...] = Field((), description="Images built elsewhere to stitch into the list.")
+    platforms: tuple[BuildPlatform, ...] = Field((), description="Platforms to build.")
+    tags: tuple[Tag, ...] = Field((), description="Where to push; {placeholders} are filled at build time.")
+    variant_tags: StrictBool = Field(False, description="Also push each variant as repo:os-arch.")
+    args: dict[str, str] = Field(default_factory=dict, description="Build arguments.")
     labels: dict[str, str] = Field(default_factory=dict)
-    target: str | None = None
+    target: Optional[str] = Field(None, description="The Dockerfile stage to build.")
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
-    provenance: bool = False
-    sbom: bool = False
+    provenance: StrictBool = False
+    sbom: StrictBool = False
     secrets: tuple[SecretConfig, ...] = ()
     ssh: tuple[str, ...] = ()
-    allow_emulation: tuple[str, ...] = ()
+    allow_emulation: tuple[BuildPlatform, ...] = Field(
+        (), description="Platforms you accept being built under QEMU on an unpinned node."
+    )
+
+    @property
+    def is_manifest_only(self) -> bool:
+        """A target made only of `sources`: nothing to build, one list to publish."""
+        return not self.platforms and bool(self.sources)
 
 
 @dataclass(frozen=True)
 class NodeSettings:
-    """A node's effective settings, as buildx will be told them."""
+    """A node's effective settings, as buildx will be told them.
+
+    `context` is what `docker buildx create` takes as its positional argument: the node's
+    name for a farm-owned context (`owns_context`, created from `endpoint` and `tls`), the
+    user's context name, the buildkitd address for the remote driver, and "" for the
+    kubernetes driver (buildx takes no endpoint there; the cluster is $KUBECONFIG's).
+    """
 
     name: str
     context: str  # the Docker context buildx uses (the node's name when farm-owned)
@@ -96,14 +347,779 @@ class NodeSettings:
 
 
 class FarmConfig(_Model):
-    file: Path
+    """The whole farm file, checked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    file: SkipJsonSchema[Path] = Field(Path("multiarch.toml"), exclude=True)
     builder: BuilderConfig
-    nodes: tuple[NodeConfig, ...] = Field(default=(), alias="node")
-    targets: tuple[TargetConfig, ...] = Field(default=(), alias="target")
+    nodes: tuple[NodeConfig, ...] = Field((), alias="node", description="[[node]]: the build machines.")
+    targets: tuple[TargetConfig, ...] = Field((), alias="target", description="[[target]]: the images.")
 
     def node_settings(self) -> tuple[NodeSettings, ...]:
-        raise NotImplementedError
+        """Each node's effective settings, in file order."""
+        return tuple(_node_settings(self.builder, node) for node in self.nodes)
+
+    def node(self, name: str) -> NodeConfig:
+        """The node called `name`; `UsageError` naming the known ones otherwise."""
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise UsageError(
+            f'no node "{name}" in {self.file}', hint=f"known nodes: {', '.join(n.name for n in self.nodes) or 'none'}"
+        )
+
+    def target(self, name: str) -> TargetConfig:
+        """The target called `name`; `UsageError` naming the known ones otherwise."""
+        for target in self.targets:
+            if target.name == name:
+                return target
+        raise UsageError(
+            f'no target "{name}" in {self.file}',
+            hint=f"known targets: {', '.join(t.name for t in self.targets) or 'none'}",
+        )
+
+    def pinned_platforms(self) -> dict[str, str]:
+        """Platform -> the name of the node it is pinned to."""
+        return {platform: node.name for node in self.nodes for platform in node.platforms}
+
+
+def _node_settings(builder: BuilderConfig, node: NodeConfig) -> NodeSettings:
+    driver = builder.driver
+    opts = dict(builder.driver_opts)
+    opts.update(node.driver_opts)
+    if builder.buildkit_image and driver != "remote":
+        opts.setdefault("image", builder.buildkit_image)
+    if driver == "kubernetes":
+        if node.nodeselector:
+            opts["nodeselector"] = ",".join(f"{k}={v}" for k, v in sorted(node.nodeselector.items()))
+        if node.replicas is not None:
+            opts["replicas"] = str(node.replicas)
+    if driver == "remote" and node.tls is not None:
+        for opt, path in (("cacert", node.tls.ca), ("cert", node.tls.cert), ("key", node.tls.key)):
+            if path is not None:
+                opts[opt] = str(path)
+    if driver == "remote":
+        context, endpoint, owns = node.endpoint or "", node.endpoint, False
+    elif driver == "kubernetes":
+        context, endpoint, owns = "", None, False
+    elif node.context is not None:
+        context, endpoint, owns = node.context, None, False
+    else:
+        context, endpoint, owns = node.name, node.endpoint, True
+    config = node.buildkitd_config if node.buildkitd_config is not None else builder.buildkitd_config
+    return NodeSettings(
+        name=node.name,
+        context=context,
+        endpoint=endpoint,
+        tls=node.tls,
+        owns_context=owns,
+        platforms=node.platforms,
+        driver=driver,
+        driver_opts=tuple(sorted(opts.items())),
+        buildkitd_flags=node.buildkitd_flags if node.buildkitd_flags is not None else builder.buildkitd_flags,
+        buildkitd_config=_buildkitd_text(config),
+    )
+
+
+def _buildkitd_text(config: Path | dict[str, Any] | None) -> str | None:
+    if config is None:
+        return None
+    if isinstance(config, dict):
+        import tomli_w  # small, but only needed here
+
+        return tomli_w.dumps(config)
+    return config.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- loading
 
 
 def load_config(path: str | Path) -> FarmConfig:
-    raise NotImplementedError
+    """Read, check and return the farm file; `ConfigError` lists every issue at once."""
+    file = Path(path)
+    shown = str(path)
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise _error(shown, "", "file not found", "create one with `farm init`, or point to it with -f FILE or $FARM_FILE")
+    except IsADirectoryError:
+        raise _error(shown, "", "is a folder, not a farm file", "pass the farm file itself, e.g. -f ./multiarch.toml")
+    except OSError as err:
+        raise _error(shown, "", f"cannot be read: {err.strerror or err}", None)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _error(shown, "", f"is not UTF-8 text (byte {err.start})", "TOML files are UTF-8")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(file=shown, issues=[_syntax_issue(err)]) from None
+    except RecursionError:
+        raise _error(shown, "", "TOML syntax error: nesting too deep", None)
+    base = os.path.dirname(os.path.abspath(file))
+    return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
+
+
+def load_config_text(text: str, *, base: str | Path = ".", name: str = "<text>") -> FarmConfig:
+    """Check a farm file given as text (paths resolve against `base`); for tests and tools."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(file=name, issues=[_syntax_issue(err)]) from None
+    base = os.path.abspath(base)
+    return _build(doc, file=Path(base) / name, shown=name, base=base)
+
+
+def _error(shown: str, path: str, message: str, hint: str | None) -> ConfigError:
+    return ConfigError(file=shown, issues=[ConfigIssue(path=path, message=message, hint=hint)])
+
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def _syntax_issue(err: Exception) -> ConfigIssue:
+    text = str(err)
+    line = getattr(err, "lineno", None)
+    column = getattr(err, "colno", None)
+    match = _TOML_POSITION.search(text)
+    if match:
+        line, column = int(match[1]), int(match[2])
+        text = text[: match.start()].strip()
+    reason = getattr(err, "msg", None) or text
+    where = f" (at line {line}, column {column})" if line else ""
+    return ConfigIssue(path="", message=f"TOML syntax error: {reason}{where}", line=line)
+
+
+@dataclass
+class _Section:
+    label: str  # 'node "node2"', 'node[3]', 'builder', 'target "app"'
+    raw: Any
+    model: Any = None  # the validated model (partial when `dropped`), or None
+    valid: bool = True
+    dropped: frozenset = frozenset()  # keys with errors, left out of a partial model
+
+    def has(self, *keys: str) -> bool:
+        """True when none of `keys` was dropped (the rules about them can run)."""
+        return not self.dropped.intersection(keys)
+
+
+def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmConfig:
+    issues: list[ConfigIssue] = []
+    context = {"base": base}
+
+    credentials: list[ConfigIssue] = []
+    credential_paths = _credential_issues(doc, credentials)
+
+    allowed = ("builder", "node", "target")
+    for key in doc:
+        if key not in allowed:
+            if key in credential_paths:
+                continue
+            issues.append(ConfigIssue(_key(key), "unknown key", _allowed_hint(key, allowed)))
+
+    if not doc:
+        issues.append(ConfigIssue("", "the file is empty", 'a farm file needs a [builder] table with a name, and at least one [[node]]'))
+        raise ConfigError(file=shown, issues=issues)
+
+    builder = _Section("builder", doc.get("builder"))
+    if "builder" not in doc:
+        issues.append(ConfigIssue("builder", "the [builder] table is required", 'add [builder] with name = "my-farm"'))
+    elif not isinstance(builder.raw, dict):
+        issues.append(ConfigIssue("builder", f"expected a table, got {_toml_type(builder.raw)}", "write [builder] on its own line"))
+    else:
+        builder.model = _validate(BuilderConfig, builder, context, issues, credential_paths)
+
+    nodes = _array_of_tables(doc, "node", issues)
+    if "node" in doc and not nodes and isinstance(doc.get("node"), list):
+        issues.append(ConfigIssue("node", "at least one [[node]] is required", "add a [[node]] with a name and an endpoint"))
+    elif "node" not in doc:
+        issues.append(ConfigIssue("node", "at least one [[node]] is required", 'add [[node]] with name, endpoint = "unix:///var/run/docker.sock" and platforms'))
+    for node in nodes:
+        node.model = _validate(NodeConfig, node, context, issues, credential_paths)
+
+    targets = _array_of_tables(doc, "target", issues)
+    for target in targets:
+        target.model = _validate(TargetConfig, target, context, issues, credential_paths)
+
+    _check_farm(builder, nodes, targets, issues)
+    issues.extend(credentials)
+    if issues:
+        raise ConfigError(file=shown, issues=_dedupe(issues))
+    return FarmConfig(
+        file=file,
+        builder=builder.model,
+        node=tuple(n.model for n in nodes),
+        target=tuple(_complete_target(t.model) for t in targets),
+    )
+
+
+def _array_of_tables(doc: dict[str, Any], key: str, issues: list[ConfigIssue]) -> list[_Section]:
+    raw = doc.get(key)
+    if raw is None:
+        return []
+    if isinstance(raw, dict):
+        issues.append(ConfigIssue(key, "expected an array of tables", f"write [[{key}]] (double brackets), one per {key}"))
+        return []
+    if not isinstance(raw, list):
+        issues.append(ConfigIssue(key, f"expected an array of tables, got {_toml_type(raw)}", f"write [[{key}]] (double brackets), one per {key}"))
+        return []
+    sections = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        label = _label(key, index, item)
+        if label in seen:
+            label = f"{key}[{index}]"  # a duplicate name: point at the table by its place
+        seen.add(label)
+        if not isinstance(item, dict):
+            issues.append(ConfigIssue(label, f"expected a table, got {_toml_type(item)}", f"write [[{key}]] (double brackets), one per {key}"))
+            continue
+        sections.append(_Section(label, item))
+    return sections
+
+
+def _label(kind: str, index: int, raw: Any) -> str:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    if isinstance(name, str) and name:
+        return f"{kind} {_quote(name)}"
+    return f"{kind}[{index}]"
+
+
+def _validate(model: type[_Model], section: _Section, context: dict, issues: list[ConfigIssue], skip: set[str]) -> Any:
+    """Validate one table; on errors, also validate it without the bad keys.
+
+    The partial model lets the cross-field rules run on the rest of the table (they skip
+    rules that involve a dropped key), so one bad tag does not hide a missing Dockerfile.
+    """
+    try:
+        return model.model_validate(section.raw, context=context)
+    except ValidationError as err:
+        errors = err.errors(include_url=False)
+    section.valid = False
+    for error in errors:
+        issue = _translate(section.label, model, error)
+        if issue.path not in skip:
+            issues.append(issue)
+    bad = {error["loc"][0] for error in errors if error["loc"]}
+    if any(not error["loc"] for error in errors) or not all(isinstance(key, str) for key in bad):
+        return None
+    partial = {key: value for key, value in section.raw.items() if key not in bad}
+    name = section.raw.get("name")
+    if "name" in bad:
+        partial["name"] = "placeholder-name"
+    try:
+        found = model.model_validate(partial, context=context)
+    except ValidationError:
+        return None
+    section.dropped = frozenset(bad)
+    if "name" in bad and isinstance(name, str):
+        found = found.model_copy(update={"name": name})
+    return found
+
+
+def _translate(label: str, model: type[BaseModel], error: dict[str, Any]) -> ConfigIssue:
+    """Turn one pydantic error into a ConfigIssue with the file's own key path."""
+    loc = [part for part in error["loc"] if part != "[key]" and not _is_union_tag(part)]
+    path = label + "".join(_key_part(part) for part in loc)
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "farm":
+        return ConfigIssue(path, ctx.get("message", error["msg"]), ctx.get("hint") or None)
+    if kind == "missing":
+        return ConfigIssue(path, "is required", _required_hint(loc))
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else ""
+        parent = _model_at(model, loc[:-1])
+        allowed = tuple(parent.model_fields) if parent is not None else ()
+        if parent is FarmConfig:
+            allowed = ("builder", "node", "target")
+        return ConfigIssue(path, "unknown key", _allowed_hint(key, allowed) if allowed else None)
+    if kind == "literal_error":
+        return ConfigIssue(path, f"must be one of {ctx.get('expected', '')}, not {_short(value)}")
+    if kind in ("greater_than_equal", "greater_than"):
+        limit = ctx.get("ge", ctx.get("gt"))
+        return ConfigIssue(path, f"must be {'>=' if kind == 'greater_than_equal' else '>'} {limit}, not {_short(value)}")
+    expected = {
+        "string_type": "a string",
+        "int_type": "an integer",
+        "bool_type": "true or false",
+        "dict_type": "a table",
+        "model_type": "a table",
+        "model_attributes_type": "a table",
+        "tuple_type": "an array",
+        "list_type": "an array",
+        "path_type": "a path (string)",
+    }.get(kind)
+    if expected:
+        return ConfigIssue(path, f"expected {expected}, got {_toml_type(value)}")
+    if kind == "value_error":
+        return ConfigIssue(path, str(error["msg"]).removeprefix("Value error, "))
+    message = str(error["msg"])
+    return ConfigIssue(path, message[:1].lower() + message[1:])
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic names union members in the loc (e.g. 'function-after[...]', 'dict[str,any]').
+    return isinstance(part, str) and ("[" in part or part in ("str", "int", "bool", "float"))
+
+
+def _model_at(model: type[BaseModel], loc: list[Any]) -> type[BaseModel] | None:
+    """The pydantic model at a location inside `model` (for the allowed keys of a table)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        current = _model_in(annotation)
+        if current is None:
+            return None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _required_hint(loc: list[Any]) -> str | None:
+    last = loc[-1] if loc else ""
+    return {
+        "name": "every table needs a name",
+        "id": "a secret needs the id the Dockerfile mounts it by (RUN --mount=type=secret,id=...)",
+    }.get(str(last))
+
+
+def _allowed_hint(key: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    suggestion = f'did you mean "{close[0]}"? ' if close else ""
+    return f"{suggestion}allowed: {', '.join(allowed)}"
+
+
+def _key_part(part: Any) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    return "." + _key(str(part))
+
+
+def _key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _quote(key)
+
+
+def _quote(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str):
+        return _quote(value if len(value) <= 60 else value[:57] + "...")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return _toml_type(value)
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return "a date/time" if value is not None else "nothing"
+
+
+def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    seen, out = set(), []
+    for issue in issues:
+        marker = (issue.path, issue.message)
+        if marker not in seen:
+            seen.add(marker)
+            out.append(issue)
+    return out
+
+
+# --------------------------------------------------------------------------- cross-field rules
+
+
+def _credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str]:
+    """Flag every key anywhere that looks like a credential; returns their paths."""
+    found: set[str] = set()
+    stack: list[tuple[str, Any, int]] = [("", doc, 0)]
+    while stack:
+        prefix, value, depth = stack.pop()
+        if depth > 50:
+            continue
+        if isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{prefix}.{_key(key)}" if prefix else _key(key)
+                if CREDENTIAL_KEY.search(key) and not isinstance(item, (dict, list)):
+                    found.add(path)
+                    issues.append(ConfigIssue(path, "looks like a credential", CREDENTIAL_HINT))
+                stack.append((path, item, depth + 1))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                label = _label(prefix, index, item) if prefix in ("node", "target") else f"{prefix}[{index}]"
+                stack.append((label, item, depth + 1))
+    return found
+
+
+def _check_farm(builder: _Section, nodes: list[_Section], targets: list[_Section], issues: list[ConfigIssue]) -> None:
+    b: BuilderConfig | None = builder.model
+    driver = b.driver if b else (builder.raw.get("driver", "docker-container") if isinstance(builder.raw, dict) else "docker-container")
+    if b is not None and not builder.has("driver"):
+        b = None  # the driver decides every other builder rule
+    if b is not None:
+        _check_driver_opts("builder", b.driver_opts, b.driver, issues)
+        _check_buildkitd_config("builder", b.buildkitd_config, issues)
+        if b.driver == "remote":
+            _check_remote_daemon_settings("builder", b.buildkitd_flags, b.buildkitd_config, issues)
+            if b.buildkit_image:
+                issues.append(ConfigIssue("builder.buildkit_image", "the remote driver runs no BuildKit image", "it attaches a buildkitd that already runs; remove buildkit_image"))
+
+    valid_nodes = [n for n in nodes if n.model is not None]
+    _check_unique("node", [(n.label, n.raw.get("name")) for n in nodes], issues)
+    builder_name = b.name if b and builder.has("name") else None
+    endpoints: dict[str, str] = {}
+    pinned: dict[str, str] = {}
+    for node in valid_nodes:
+        _check_node(node, driver if driver in DRIVERS else "docker-container", builder_name, issues)
+        n: NodeConfig = node.model
+        where = _where(n) if node.has("endpoint", "context") else None
+        if where and driver != "kubernetes":
+            key = where.rstrip("/")
+            if key in endpoints:
+                field = "endpoint" if n.endpoint else "context"
+                issues.append(ConfigIssue(f"{node.label}.{field}", f"{where} is already used by node {_quote(endpoints[key])}", "buildx refuses two nodes on the same endpoint; merge their platforms into one node"))
+            else:
+                endpoints[key] = n.name
+        seen_here: set[str] = set()
+        for index, platform in enumerate(n.platforms):
+            if platform in seen_here:
+                issues.append(ConfigIssue(f"{node.label}.platforms[{index}]", f"{platform} is listed twice", "aliases count: aarch64 and linux/arm64 are the same platform"))
+                continue
+            seen_here.add(platform)
+            if platform in pinned:
+                issues.append(ConfigIssue(f"{node.label}.platforms[{index}]", f"{platform} is already pinned to node {_quote(pinned[platform])}", "buildx silently ignores a second pin; pin each platform to one node"))
+            else:
+                pinned[platform] = n.name
+    all_node_names = {n.raw.get("name") for n in nodes if isinstance(n.raw.get("name"), str)}
+    for node in valid_nodes:
+        n = node.model
+        if n.context and n.context in all_node_names and n.context != n.name:
+            issues.append(ConfigIssue(f"{node.label}.context", f'"{n.context}" is the farm-owned context of node {_quote(n.context)}', "use another context, or the node's endpoint"))
+
+    _check_unique("target", [(t.label, t.raw.get("name")) for t in targets], issues)
+    tag_owner: dict[str, str] = {}
+    pins_known = all(n.model is not None and n.has("platforms") for n in nodes)
+    for target in targets:
+        if target.model is not None:
+            _check_target(target, pinned if pins_known else None, tag_owner, issues)
+
+
+def _where(node: NodeConfig) -> str | None:
+    return node.endpoint or (f"context {node.context}" if node.context else None)
+
+
+def _check_unique(kind: str, names: list[tuple[str, Any]], issues: list[ConfigIssue]) -> None:
+    seen: dict[str, int] = {}
+    for index, (label, name) in enumerate(names):
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            issues.append(ConfigIssue(f"{kind}[{index}].name", f"{kind} name {_quote(name)} is used twice (first at {kind}[{seen[name]}])", f"give every {kind} its own name"))
+        else:
+            seen[name] = index
+
+
+def _check_node(node: _Section, driver: str, builder_name: str | None, issues: list[ConfigIssue]) -> None:
+    n: NodeConfig = node.model
+    label = node.label
+    if builder_name is not None and n.name == builder_name:
+        issues.append(ConfigIssue(f"{label}.name", f'"{n.name}" is also the builder\'s name', "buildx refuses a builder named like a context; rename the node or the builder"))
+    if builder_name is not None and n.context == builder_name:
+        issues.append(ConfigIssue(f"{label}.context", f'"{n.context}" is also the builder\'s name', "buildx refuses a builder named like a context; rename the builder"))
+    if n.name.lower() == "default":
+        issues.append(ConfigIssue(f"{label}.name", '"default" is the name of Docker\'s own context', "pick another node name; to use that context, write context = \"default\""))
+
+    if not node.has("endpoint", "context", "tls"):
+        pass  # the endpoint rules need all three
+    elif driver == "kubernetes":
+        for field in ("endpoint", "context"):
+            if getattr(n, field) is not None:
+                issues.append(ConfigIssue(f"{label}.{field}", f"the kubernetes driver takes no {field}", "buildx reaches the cluster named by $KUBECONFIG's current context; set the namespace with driver_opts = { namespace = \"buildkit\" }"))
+        if n.tls is not None:
+            issues.append(ConfigIssue(f"{label}.tls", "the kubernetes driver takes no tls", "buildx uses $KUBECONFIG's credentials"))
+    else:
+        for field in ("nodeselector", "replicas"):
+            if getattr(n, field) not in (None, {}):
+                issues.append(ConfigIssue(f"{label}.{field}", f"{field} is only for the kubernetes driver", f'the builder\'s driver is "{driver}"'))
+        if driver == "remote":
+            if n.context is not None:
+                issues.append(ConfigIssue(f"{label}.context", "the remote driver takes no context", 'give the buildkitd address: endpoint = "tcp://buildkitd:1234"'))
+            elif n.endpoint is None:
+                issues.append(ConfigIssue(label, "endpoint is required: the buildkitd address", 'e.g. endpoint = "tcp://buildkitd:1234"'))
+            _check_remote_daemon_settings(label, n.buildkitd_flags, n.buildkitd_config, issues)
+        elif n.endpoint is not None and n.context is not None:
+            issues.append(ConfigIssue(label, "has both endpoint and context", "keep one: endpoint makes a farm-owned context, context uses one you already have"))
+        elif n.endpoint is None and n.context is None:
+            issues.append(ConfigIssue(label, "needs an endpoint or a context", 'e.g. endpoint = "ssh://user@host" or context = "my-context"'))
+        if n.endpoint is not None:
+            _check_endpoint(f"{label}.endpoint", n.endpoint, driver, issues)
+        if n.tls is not None:
+            _check_tls(label, n, issues)
+    _check_driver_opts(label, n.driver_opts, driver, issues)
+    _check_buildkitd_config(label, n.buildkitd_config, issues)
+    for key in n.nodeselector:
+        if not key or "," in key or "=" in key or "," in n.nodeselector[key] or "=" in n.nodeselector[key]:
+            issues.append(ConfigIssue(f"{label}.nodeselector.{_key(key)}", "labels and values cannot contain ',' or '='", 'e.g. nodeselector = { "kubernetes.io/arch" = "arm64" }'))
+
+
+def _check_endpoint(path: str, endpoint: str, driver: str, issues: list[ConfigIssue]) -> None:
+    schemes = ENDPOINT_SCHEMES[driver]
+    scheme = endpoint.split("://", 1)[0] + "://" if "://" in endpoint else None
+    if scheme not in schemes:
+        what = "a buildkitd address" if driver == "remote" else "a Docker engine"
+        issues.append(ConfigIssue(path, f"unsupported endpoint {_quote(endpoint)}", f"{what} is {' or '.join(s + '...' for s in schemes)}"))
+        return
+    rest = endpoint[len(scheme):]
+    if scheme == "unix://":
+        if not rest.startswith("/"):
+            issues.append(ConfigIssue(path, f"{_quote(endpoint)} needs an absolute socket path", "e.g. unix:///var/run/docker.sock"))
+        return
+    host = rest.split("/", 1)[0]
+    userinfo, _, hostport = host.rpartition("@")
+    if ":" in userinfo:
+        issues.append(ConfigIssue(path, "carries a password", CREDENTIAL_HINT.replace("log in with `docker login`", "use ssh keys (ssh-agent or ~/.ssh/config)")))
+    if not hostport or hostport.startswith(":"):
+        issues.append(ConfigIssue(path, f"{_quote(endpoint)} names no host", f"e.g. {scheme}host.example" + (":2376" if scheme == "tcp://" else "")))
+        return
+    if scheme == "tcp://" and not re.search(r":\d+$", hostport):
+        issues.append(ConfigIssue(path, f"{_quote(endpoint)} names no port", "e.g. tcp://host.example:2376" if driver != "remote" else "e.g. tcp://buildkitd:1234"))
+
+
+def _check_tls(label: str, n: NodeConfig, issues: list[ConfigIssue]) -> None:
+    if n.endpoint is None or not n.endpoint.startswith("tcp://"):
+        issues.append(ConfigIssue(f"{label}.tls", "tls is only for a tcp:// endpoint", "ssh:// and unix:// endpoints need no certificates; a context carries its own"))
+        return
+    tls = n.tls
+    if (tls.cert is None) != (tls.key is None):
+        missing = "key" if tls.key is None else "cert"
+        issues.append(ConfigIssue(f"{label}.tls.{missing}", "is required with " + ("cert" if missing == "key" else "key"), "client certificates come as a cert and key pair"))
+    for field in ("ca", "cert", "key"):
+        _check_file(f"{label}.tls.{field}", getattr(tls, field), issues)
+
+
+def _check_remote_daemon_settings(label: str, flags: str | None, config: Any, issues: list[ConfigIssue]) -> None:
+    hint = "the remote driver attaches a buildkitd that already runs: configure that daemon itself"
+    if flags is not None:
+        issues.append(ConfigIssue(f"{label}.buildkitd_flags", "has no effect with the remote driver", hint))
+    if config is not None:
+        issues.append(ConfigIssue(f"{label}.buildkitd_config", "has no effect with the remote driver", hint))
+
+
+def _check_driver_opts(label: str, opts: dict[str, str], driver: str, issues: list[ConfigIssue]) -> None:
+    allowed = DRIVER_OPTS.get(driver, ())
+    for key, value in opts.items():
+        path = f"{label}.driver_opts.{_key(key)}"
+        if CREDENTIAL_KEY.search(key):
+            continue  # already reported as a credential
+        if key in DRIVER_OPT_KEYS_ELSEWHERE:
+            issues.append(ConfigIssue(path, "is set by its own key in the farm file", DRIVER_OPT_KEYS_ELSEWHERE[key]))
+        elif key.startswith("env.") and driver == "docker-container" and len(key) > 4:
+            continue
+        elif key not in allowed:
+            extra = ", env.NAME" if driver == "docker-container" else ""
+            issues.append(ConfigIssue(path, f'is not an option of the {driver} driver', _allowed_hint(key, allowed) + extra))
+        elif key == "network" and not value:
+            issues.append(ConfigIssue(path, "must not be empty", 'e.g. network = "host"'))
+        elif key in ("default-load", "rootless", "qemu.install") and value not in ("true", "false"):
+            issues.append(ConfigIssue(path, f"expected true or false, not {_short(value)}"))
+        elif key == "loadbalance" and value not in ("sticky", "random"):
+            issues.append(ConfigIssue(path, f'must be "sticky" or "random", not {_short(value)}'))
+
+
+def _check_buildkitd_config(label: str, config: Any, issues: list[ConfigIssue]) -> None:
+    path = f"{label}.buildkitd_config"
+    if isinstance(config, Path):
+        if _check_file(path, config, issues):
+            try:
+                tomllib.loads(config.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as err:
+                issues.append(ConfigIssue(path, f"{config} is not valid TOML: {_syntax_issue(err).message}"))
+            except (OSError, UnicodeDecodeError, RecursionError) as err:
+                issues.append(ConfigIssue(path, f"cannot read {config}: {err}"))
+    elif isinstance(config, dict):
+        try:
+            import tomli_w
+
+            tomli_w.dumps(config)
+        except (TypeError, ValueError, RecursionError) as err:
+            issues.append(ConfigIssue(path, f"cannot be written as buildkitd.toml: {err}"))
+
+
+def _check_file(path: str, file: Path | None, issues: list[ConfigIssue], *, hint: str | None = None) -> bool:
+    if file is None:
+        return False
+    try:
+        if file.is_file():
+            return True
+        exists = file.exists()
+    except (OSError, ValueError):
+        exists = False
+    message = f"{file} is a folder, not a file" if exists else f"file not found: {file}"
+    issues.append(ConfigIssue(path, message, hint or "paths are relative to the farm file's folder"))
+    return False
+
+
+def _check_dir(path: str, folder: Path, issues: list[ConfigIssue]) -> bool:
+    try:
+        if folder.is_dir():
+            return True
+        exists = folder.exists()
+    except (OSError, ValueError):
+        exists = False
+    message = f"{folder} is a file, not a folder" if exists else f"folder not found: {folder}"
+    issues.append(ConfigIssue(path, message, "the build context is a folder, relative to the farm file's folder"))
+    return False
+
+
+def _check_target(target: _Section, pinned: dict[str, str] | None, tag_owner: dict[str, str], issues: list[ConfigIssue]) -> None:
+    t: TargetConfig = target.model
+    label = target.label
+    raw = target.raw
+    has = target.has
+    builds = bool(t.platforms or t.dockerfiles or t.dockerfile is not None or not t.sources)
+    knows_what = has("platforms", "dockerfiles", "dockerfile", "sources")
+
+    if t.dockerfile is not None and t.dockerfiles:
+        issues.append(ConfigIssue(f"{label}.dockerfiles", "cannot be used together with dockerfile", "use dockerfile for one multi-arch Dockerfile, or dockerfiles for one per platform"))
+    raw_dockerfiles = raw.get("dockerfiles") if isinstance(raw.get("dockerfiles"), dict) else {}
+    _check_alias_duplicates(f"{label}.dockerfiles", list(raw_dockerfiles), issues, keys=True)
+    _check_alias_duplicates(f"{label}.platforms", raw.get("platforms") or [], issues)
+    _check_alias_duplicates(f"{label}.allow_emulation", raw.get("allow_emulation") or [], issues)
+
+    platforms = t.platforms or tuple(t.dockerfiles)
+    if not knows_what:
+        platforms = ()
+    elif builds and not platforms:
+        issues.append(ConfigIssue(label, "platforms is required", 'list the platforms to build, e.g. platforms = ["linux/amd64", "linux/arm64"]; or stitch only with sources = [...]'))
+    if t.platforms and t.dockerfiles:
+        for index, platform in enumerate(t.platforms):
+            if platform not in t.dockerfiles:
+                issues.append(ConfigIssue(f"{label}.platforms[{index}]", f"{platform} has no Dockerfile in dockerfiles", f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, or drop platforms (the keys of dockerfiles imply it)'))
+        for key in t.dockerfiles:
+            if key not in t.platforms:
+                issues.append(ConfigIssue(f"{label}.dockerfiles.{_quote(key)}", f"{key} is not in the target's platforms", "add it to platforms, or drop platforms (the keys of dockerfiles imply it)"))
+
+    for index, platform in enumerate(platforms if pinned is not None and has("allow_emulation") else ()):
+        if platform not in pinned and platform not in t.allow_emulation:
+            where = f"{label}.platforms[{index}]" if t.platforms else f"{label}.dockerfiles.{_quote(platform)}"
+            issues.append(ConfigIssue(where, f"{platform} is pinned to no node", f'pin it in some node\'s platforms, or accept QEMU with allow_emulation = ["{platform}"]'))
+    for index, platform in enumerate(t.allow_emulation):
+        if platform not in platforms and knows_what:
+            issues.append(ConfigIssue(f"{label}.allow_emulation[{index}]", f"{platform} is not one of the target's platforms", "allow_emulation lists platforms the target builds"))
+
+    if not (knows_what and has("context")):
+        pass
+    elif builds:
+        if _check_dir(f"{label}.context", t.context, issues):
+            if t.dockerfiles:
+                for key, file in t.dockerfiles.items():
+                    _check_file(f"{label}.dockerfiles.{_quote(key)}", file, issues, hint=_dockerfile_hint(t, file))
+            elif t.dockerfile is not None:
+                _check_file(f"{label}.dockerfile", t.dockerfile, issues, hint=_dockerfile_hint(t, t.dockerfile))
+            else:
+                default = t.context / DEFAULT_DOCKERFILE
+                _check_file(f"{label}.context", default, issues, hint="a target builds <context>/Dockerfile unless it sets dockerfile or dockerfiles")
+    elif t.target is not None or t.args or t.cache_from or t.cache_to or t.secrets or t.ssh:
+        issues.append(ConfigIssue(label, "builds nothing: only sources are stitched", "build settings (target, args, cache_from, cache_to, secrets, ssh) need platforms or dockerfiles"))
+
+    if not t.tags and has("tags"):
+        issues.append(ConfigIssue(f"{label}.tags", "at least one tag is required", 'where to push, e.g. tags = ["registry.example.com/team/app:{version}"]'))
+    for index, tag in enumerate(t.tags):
+        if tag in tag_owner and tag_owner[tag] != t.name:
+            issues.append(ConfigIssue(f"{label}.tags[{index}]", f"{_quote(tag)} is also a tag of target {_quote(tag_owner[tag])}", "two targets would overwrite each other's image"))
+        tag_owner.setdefault(tag, t.name)
+    if len(set(t.tags)) != len(t.tags):
+        issues.append(ConfigIssue(f"{label}.tags", "lists a tag twice"))
+    if t.variant_tags and not t.dockerfiles and has("dockerfiles"):
+        issues.append(ConfigIssue(f"{label}.variant_tags", "needs dockerfiles", "per-variant tags (repo:linux-arm64) come with one Dockerfile per platform"))
+    if len(set(t.sources)) != len(t.sources):
+        issues.append(ConfigIssue(f"{label}.sources", "lists an image twice"))
+
+    seen_ids: set[str] = set()
+    for index, secret in enumerate(t.secrets):
+        path = f"{label}.secrets[{index}]"
+        if secret.id in seen_ids:
+            issues.append(ConfigIssue(f"{path}.id", f"secret id {_quote(secret.id)} is used twice"))
+        seen_ids.add(secret.id)
+        if (secret.env is None) == (secret.src is None):
+            issues.append(ConfigIssue(path, "needs exactly one of env or src", 'e.g. { id = "npm", env = "NPM_TOKEN" } or { id = "npm", src = "secrets/npmrc" }'))
+        if secret.src is not None:
+            _check_file(f"{path}.src", secret.src, issues)
+    for field in ("cache_from", "cache_to", "ssh"):
+        for index, value in enumerate(getattr(t, field)):
+            if not value.strip():
+                issues.append(ConfigIssue(f"{label}.{field}[{index}]", "must not be empty"))
+    if t.target is not None and not t.target.strip():
+        issues.append(ConfigIssue(f"{label}.target", "must not be empty", "the name of a stage: FROM ... AS <name>"))
+
+
+def _dockerfile_hint(t: TargetConfig, file: Path) -> str:
+    in_context = t.context / file.name
+    try:
+        if in_context != file and in_context.is_file():
+            return f"paths are relative to the farm file's folder, not to the context: did you mean {in_context}?"
+    except (OSError, ValueError):
+        pass
+    return "paths are relative to the farm file's folder"
+
+
+def _check_alias_duplicates(path: str, raw: Any, issues: list[ConfigIssue], *, keys: bool = False) -> None:
+    if not isinstance(raw, list):
+        return
+    seen: dict[str, int] = {}
+    for index, item in enumerate(raw):
+        try:
+            canonical = platform_names.normalise(item)
+        except ValueError:
+            continue
+        if canonical in seen:
+            where = f"{path}.{_quote(item)}" if keys else f"{path}[{index}]"
+            issues.append(ConfigIssue(where, f"{_quote(item)} is {canonical} again", "aliases count: list each platform once"))
+        seen.setdefault(canonical, index)
+
+
+def _complete_target(t: TargetConfig) -> TargetConfig:
+    update: dict[str, Any] = {}
+    if not t.platforms and t.dockerfiles:
+        update["platforms"] = tuple(t.dockerfiles)
+    if t.dockerfile is None and not t.dockerfiles and (t.platforms or not t.sources):
+        update["dockerfile"] = t.context / DEFAULT_DOCKERFILE
+    return t.model_copy(update=update) if update else t
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the farm file, for editors (taplo / Even Better TOML)."""
+    schema = FarmConfig.model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "buildkit-farm farm file (multiarch.toml)"
+    schema.setdefault("required", [])
+    if "builder" not in schema["required"]:
+        schema["required"].append("builder")
+    schema["properties"].pop("file", None)
+    return schema

@@ -1,0 +1,99 @@
+"""Image references (`registry/repo:tag@sha256:...`), checked as Docker's grammar defines them.
+
+Tags in a farm file may carry `{placeholder}`s that are filled at build time; `check_tag`
+validates the reference with each placeholder standing for a plain word.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+
+_REFERENCE = re.compile(
+    rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME_MAX = 255
+
+
+class BadReference(ValueError):
+    """An image reference that Docker would refuse; `hint` says how to write it."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(f"{message} ({hint})" if hint else message)
+        self.message = message
+        self.hint = hint
+
+
+def check_reference(ref: str, *, allow_digest: bool = True) -> None:
+    """Raise `BadReference` unless `ref` is a valid image reference."""
+    if not ref:
+        raise BadReference("an image reference must not be empty", "e.g. registry.example.com/team/app:1.0")
+    if ref != ref.strip() or any(ch.isspace() for ch in ref):
+        raise BadReference(f'invalid image reference "{ref}": it contains white space')
+    match = _REFERENCE.match(ref)
+    if match is None:
+        raise BadReference(f'invalid image reference "{ref}"', _why(ref))
+    if len(match["name"]) > NAME_MAX:
+        raise BadReference(f'invalid image reference "{ref}": the repository name is longer than {NAME_MAX} characters')
+    if match["digest"] and not allow_digest:
+        raise BadReference(f'invalid tag "{ref}": a tag to push cannot carry a digest', "remove the @sha256:... part")
+
+
+def check_tag(tag: str) -> None:
+    """Check a tag to push: a reference without digest, where `{name}` placeholders are allowed."""
+    for match in PLACEHOLDER.finditer(tag):
+        if not _PLACEHOLDER_NAME.match(match[1]):
+            raise BadReference(
+                f'invalid placeholder "{{{match[1]}}}" in tag "{tag}"',
+                "a placeholder is a name in braces, like {version}",
+            )
+    filled = PLACEHOLDER.sub("x0", tag)
+    if "{" in filled or "}" in filled:
+        raise BadReference(f'unbalanced brace in tag "{tag}"', "a placeholder is a name in braces, like {version}")
+    try:
+        check_reference(filled, allow_digest=False)
+    except BadReference as err:
+        message = err.message.replace(f'"{filled}"', f'"{tag}"')
+        raise BadReference(message, err.hint) from None
+
+
+def placeholders(tag: str) -> tuple[str, ...]:
+    """The placeholder names in a tag, in order: `app:{version}` -> ("version",)."""
+    return tuple(match[1] for match in PLACEHOLDER.finditer(tag))
+
+
+def repository(ref: str) -> str:
+    """The repository part of a reference: `reg:5000/app:1@sha256:..` -> `reg:5000/app`."""
+    match = _REFERENCE.match(ref)
+    if match is None:
+        raise BadReference(f'invalid image reference "{ref}"', _why(ref))
+    return match["name"]
+
+
+def _why(ref: str) -> str:
+    """A best guess at what is wrong with a reference that does not match the grammar."""
+    name = ref.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    repo_part = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    path = repo_part.split("/", 1)[-1] if "/" in repo_part and _looks_like_domain(repo_part.split("/", 1)[0]) else repo_part
+    if path != path.lower():
+        return "repository names must be lowercase"
+    if "://" in ref:
+        return "write the registry without a scheme, e.g. registry.example.com/team/app"
+    if ":" in last and not re.fullmatch(_TAG, last.split(":", 1)[1]):
+        return "a tag has at most 128 letters, digits, '_', '.' or '-', and does not start with '.' or '-'"
+    if "@" in ref:
+        return "a digest looks like @sha256:<64 hex digits>"
+    return "expected [registry/]repository[:tag], lowercase, e.g. registry.example.com/team/app:1.0"
+
+
+def _looks_like_domain(part: str) -> bool:
+    return "." in part or ":" in part or part == "localhost" or part != part.lower()
