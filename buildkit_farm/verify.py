@@ -1,0 +1,97 @@
+"""After the push, before the tags move: every platform is in the list, and (with
+`--verify-run`) every variant actually runs on a node of its platform.
+
+The book's warning: `CMD` is not checked at build time, so a variant can build fine and
+fail at every start. Both checks look at the image by digest, so a failure leaves the
+user's tags where they were.
+"""
+
+from __future__ import annotations
+
+import shlex
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Mapping, Sequence
+
+from buildkit_farm.errors import BuildError
+
+OUTPUT_LINES = 20
+
+
+def missing_platforms(requested: Sequence[str], present: Sequence[str]) -> list[str]:
+    """Requested platforms absent from a pushed list (pure)."""
+    have = set(present)
+    return [p for p in requested if p not in have]
+
+
+def check_pushed(ref: str, requested: Sequence[str], *, target: str, docker_config: str | None = None, builder: str | None = None):
+    """Inspect the pushed list by reference; every requested platform must be there.
+
+    Returns the registry's `ImageIndex`.
+    """
+    from buildkit_farm.registry import inspect_image
+
+    index = inspect_image(ref, docker_config=docker_config, builder=builder)
+    present = [v.platform for v in index.variants if not v.is_attestation]
+    missing = missing_platforms(requested, present)
+    if missing:
+        raise BuildError(
+            f'target "{target}": the pushed list {ref} lacks {", ".join(missing)} (it has {", ".join(present) or "nothing"})',
+            hint="the tags were not moved; check the build log for the missing platform",
+        )
+    return index
+
+
+def run_variant(
+    image: str,
+    *,
+    platform: str,
+    context: str,
+    command: str | None,
+    docker_config: str | None,
+) -> tuple[int, str]:
+    """Run an image's variant once on a node's engine (via its Docker context).
+
+    Returns (exit code, combined output). Talks to Docker.
+    """
+    from python_on_whales import DockerClient
+    from python_on_whales.exceptions import DockerException
+
+    options = {"context": context}
+    if docker_config:
+        options["config"] = docker_config
+    docker = DockerClient(**options)
+    argv = shlex.split(command) if command else []
+    lines: list[str] = []
+    try:
+        for _, chunk in docker.run(image, argv, platform=platform, remove=True, pull="missing", stream=True):
+            lines.append(chunk.decode(errors="replace").rstrip("\n"))
+    except DockerException as err:
+        return err.return_code, "\n".join(lines[-OUTPUT_LINES:])
+    return 0, "\n".join(lines[-OUTPUT_LINES:])
+
+
+def verify_run(
+    image_for: Callable[[str], str],
+    jobs: Sequence[tuple[str, str, str, bool]],
+    *,
+    command: str | None,
+    docker_config: str | None,
+    runner: Callable[..., tuple[int, str]] = run_variant,
+) -> list[dict]:
+    """Run every (platform, node, context, emulated) job, one thread per job.
+
+    `image_for(platform)` gives the reference to run (a digest, never a tag).
+    """
+
+    def one(job: tuple[str, str, str, bool]) -> dict:
+        platform, node, context, emulated = job
+        code, output = runner(image_for(platform), platform=platform, context=context, command=command, docker_config=docker_config)
+        return {"platform": platform, "node": node, "emulated": emulated, "command": command, "exit_code": code, "output": output}
+
+    with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        return list(pool.map(one, jobs))
+
+
+def failed_runs(results: Sequence[Mapping]) -> list[Mapping]:
+    """The verify results whose command exited non-zero (pure)."""
+    return [r for r in results if r["exit_code"] != 0]

@@ -1,0 +1,391 @@
+"""`farm build`'s pure parts: input checks, scheduling, commands, progress parsing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from buildkit_farm import build as b
+from buildkit_farm.config import SecretConfig, TargetConfig
+from buildkit_farm.errors import BuildError, UsageError
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path) -> Path:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM 127.0.0.1:5000/base\n")
+    return tmp_path / "app"
+
+
+def target(app_dir: Path, **fields) -> TargetConfig:
+    values = dict(name="app", context=app_dir, platforms=("linux/amd64", "linux/arm64"), tags=("127.0.0.1:5000/app:1",))
+    values.update(fields)
+    return TargetConfig(**values)
+
+
+NODES = (
+    b.NodeView("node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64", "linux/arm/v7"), "v0.13.2"),
+    b.NodeView("node2", "node2", True, ("linux/arm64",), ("linux/arm64", "linux/arm/v7"), "v0.13.2"),
+)
+
+
+# ------------------------------------------------------------------ tags
+
+
+@pytest.mark.parametrize(
+    "tags, variables, env, expected",
+    [
+        (["r:5000/app:{version}"], {"version": "1.2"}, {}, ("r:5000/app:1.2",)),
+        (["r:5000/app:{version}"], {}, {"VERSION": "2.0"}, ("r:5000/app:2.0",)),
+        (["r:5000/app:{version}"], {}, {"version": "3.0"}, ("r:5000/app:3.0",)),
+        (["r:5000/app:{version}"], {"version": "cli"}, {"VERSION": "env"}, ("r:5000/app:cli",)),
+        (["r:5000/app:{a}-{b}", "r:5000/app:latest"], {"a": "x", "b": "y"}, {}, ("r:5000/app:x-y", "r:5000/app:latest")),
+        (["r/app", "r/app"], {}, {}, ("r/app",)),
+    ],
+)
+def test_fill_tags(tags, variables, env, expected):
+    assert b.fill_tags(tags, target="app", variables=variables, env=env) == expected
+
+
+def test_unfilled_placeholder_names_it_and_how_to_fill_it():
+    with pytest.raises(UsageError) as err:
+        b.fill_tags(["r/app:{version}-{arch}"], target="app", variables={"arch": "x"}, env={})
+    assert '"r/app:{version}-{arch}" has unfilled {version}' in err.value.message
+    assert "--var version=VALUE" in err.value.hint
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("tag", ["R:5000/App:1", "r/app:-x", "r/app:1@sha256:" + "a" * 64, "http://r/app", "r/app:a b", ""])
+def test_malformed_tag_is_refused(tag):
+    with pytest.raises(UsageError) as err:
+        b.fill_tags([tag], target="app", variables={}, env={})
+    assert 'target "app"' in err.value.message
+
+
+@pytest.mark.parametrize(
+    "ref, repo, tag",
+    [("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app", "1.0"), ("127.0.0.1:5000/app", "127.0.0.1:5000/app", "latest"), ("a/b/c:x", "a/b/c", "x")],
+)
+def test_split_tag(ref, repo, tag):
+    assert b.split_tag(ref) == (repo, tag)
+
+
+# ------------------------------------------------------------------ secrets and pairs
+
+
+def test_parse_secret_env_and_src():
+    assert b.parse_secret("id=npm,env=NPM_TOKEN") == b.SecretSpec("npm", env="NPM_TOKEN")
+    assert b.parse_secret("id=key,src=/tmp/k") == b.SecretSpec("key", src="/tmp/k")
+
+
+@pytest.mark.parametrize("spec", ["npm", "id=npm", "id=npm,env=A,src=/b", "env=A", "id=x,value=hunter2"])
+def test_bad_secret_spec_is_refused_without_showing_values(spec):
+    with pytest.raises(UsageError) as err:
+        b.parse_secret(spec)
+    assert "hunter2" not in err.value.message and "/b" not in err.value.message
+
+
+def test_unset_secret_env_is_refused_before_build(app_dir):
+    t = target(app_dir, secrets=(SecretConfig(id="token", env="FARM_TEST_TOKEN"),))
+    with pytest.raises(UsageError) as err:
+        b.prepare_target(t, b.BuildOptions(), env={})
+    assert 'secret "token" reads $FARM_TEST_TOKEN, which is not set' in err.value.message
+    b.prepare_target(t, b.BuildOptions(), env={"FARM_TEST_TOKEN": "s3cr3t"})
+
+
+def test_missing_secret_file_is_refused(app_dir):
+    with pytest.raises(UsageError, match="does not exist"):
+        b.prepare_target(target(app_dir), b.BuildOptions(secrets=("id=k,src=/nonexistent/k",)), env={})
+
+
+def test_cli_secret_replaces_file_secret_with_same_id(app_dir):
+    t = target(app_dir, secrets=(SecretConfig(id="token", env="A"),))
+    prepared = b.prepare_target(t, b.BuildOptions(secrets=("id=token,env=B",)), env={"B": "x"})
+    assert prepared.secrets == (b.SecretSpec("token", env="B"),)
+
+
+def test_parse_pairs():
+    assert b.parse_pairs(["a=1", "b=x=y", "c="], flag="--build-arg") == {"a": "1", "b": "x=y", "c": ""}
+    with pytest.raises(UsageError, match='--var "oops" is not KEY=VALUE'):
+        b.parse_pairs(["oops"], flag="--var")
+
+
+# ------------------------------------------------------------------ targets and inputs
+
+
+class _Config:
+    def __init__(self, *targets):
+        self.targets = targets
+        self.file = Path("farm.toml")
+
+
+def test_select_targets(app_dir):
+    one, two = target(app_dir, name="one"), target(app_dir, name="two")
+    config = _Config(one, two)
+    assert b.select_targets(config, []) == [one, two]
+    assert b.select_targets(config, ["two"]) == [two]
+    with pytest.raises(UsageError) as err:
+        b.select_targets(config, ["three"])
+    assert "unknown target 'three'" in err.value.message and "one, two" in err.value.hint
+
+
+def test_missing_context_and_dockerfile(app_dir):
+    with pytest.raises(UsageError, match="context directory .* does not exist"):
+        b.prepare_target(target(app_dir, context=app_dir / "nope"), b.BuildOptions(), env={})
+    (app_dir / "Dockerfile").unlink()
+    with pytest.raises(UsageError, match="Dockerfile .* does not exist"):
+        b.prepare_target(target(app_dir), b.BuildOptions(), env={})
+
+
+def test_dockerfiles_must_match_platforms(app_dir):
+    (app_dir / "Dockerfile.arm64").write_text("FROM x\n")
+    t = target(app_dir, dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"}, platforms=())
+    prepared = b.prepare_target(t, b.BuildOptions(), env={})
+    assert prepared.platforms == ("linux/amd64", "linux/arm64")
+    with pytest.raises(UsageError, match="no Dockerfile for linux/arm/v7"):
+        b.prepare_target(replace_platforms(t, ("linux/amd64", "linux/arm64", "linux/arm/v7")), b.BuildOptions(), env={})
+    with pytest.raises(UsageError, match=r"Dockerfile for linux/arm64 \(.*\) does not exist"):
+        (app_dir / "Dockerfile.arm64").unlink()
+        b.prepare_target(t, b.BuildOptions(), env={})
+
+
+def replace_platforms(t: TargetConfig, platforms) -> TargetConfig:
+    return t.model_copy(update={"platforms": platforms})
+
+
+def test_cli_overrides_file(app_dir):
+    t = target(app_dir, args={"A": "1", "B": "2"}, labels={"x": "1"}, target="prod", provenance=True, cache_from=("r/c:1",))
+    opts = b.BuildOptions(tags=("r/app:cli",), build_args={"B": "3"}, labels={"y": "2"}, target="dev", provenance=False, cache_from=("r/c:2",))
+    p = b.prepare_target(t, opts, env={})
+    assert p.tags == ("r/app:cli",) and p.repo == "r/app"
+    assert p.build_args == {"A": "1", "B": "3"} and p.labels == {"x": "1", "y": "2"}
+    assert p.stage == "dev" and p.provenance is False and p.cache_from == ("r/c:2",)
+
+
+def test_sources_only_target_needs_no_context(tmp_path):
+    t = TargetConfig(name="win", context=tmp_path / "none", sources=("r/app:windows-amd64",), tags=("r/app:1",))
+    p = b.prepare_target(t, b.BuildOptions(), env={})
+    assert p.sources_only and p.repo is None
+    assert b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto") == ()
+
+
+def test_nothing_to_build(app_dir):
+    with pytest.raises(UsageError, match="nothing to build"):
+        b.prepare_target(target(app_dir, platforms=()), b.BuildOptions(), env={})
+
+
+def test_bad_progress_mode(app_dir):
+    with pytest.raises(UsageError, match="--progress"):
+        b.prepare(_Config(target(app_dir)), [], b.BuildOptions(progress="fancy"), env={})
+
+
+# ------------------------------------------------------------------ scheduling
+
+
+def test_every_platform_on_its_pinned_node():
+    got = b.schedule(["linux/amd64", "linux/arm64"], NODES, target="app")
+    assert got == (b.Assignment("linux/amd64", "node1", False), b.Assignment("linux/arm64", "node2", False))
+
+
+def test_unpinned_platform_is_refused_naming_who_would_emulate():
+    with pytest.raises(UsageError) as err:
+        b.schedule(["linux/amd64", "linux/arm/v7"], NODES, target="app")
+    assert "no node is pinned to linux/arm/v7" in err.value.message
+    assert 'would emulate it on "node1"' in err.value.message
+    assert 'allow_emulation = ["linux/arm/v7"]' in err.value.hint
+
+
+def test_allowed_emulation_says_which_node():
+    got = b.schedule(["linux/arm/v7"], NODES, target="app", allow_emulation=["linux/arm/v7"])
+    assert got == (b.Assignment("linux/arm/v7", "node1", True),)
+
+
+def test_emulation_goes_to_first_node_reporting_it_else_first_node():
+    nodes = (b.NodeView("a", "a", True, ("linux/amd64",), ("linux/amd64",)), b.NodeView("b", "b", True, ("linux/arm64",), ("linux/arm64", "linux/s390x")))
+    assert b.schedule(["linux/s390x"], nodes, target="t", allow_emulation=["linux/s390x"])[0].node == "b"
+    assert b.schedule(["linux/ppc64le"], nodes, target="t", allow_emulation=["linux/ppc64le"])[0].node == "a"
+
+
+def test_pinned_node_down_fails_the_build():
+    nodes = (NODES[0], b.NodeView("node2", "node2", False, ("linux/arm64",), status="stopped"))
+    with pytest.raises(BuildError) as err:
+        b.schedule(["linux/arm64"], nodes, target="app")
+    assert 'linux/arm64 is pinned to "node2" (stopped), which is not up' in err.value.message
+    assert err.value.exit_code == 1
+
+
+def test_second_pinned_node_takes_over_when_first_is_down():
+    nodes = (b.NodeView("n1", "n1", False, ("linux/amd64",), status="unreachable"), b.NodeView("n3", "n3", True, ("linux/amd64",)))
+    assert b.schedule(["linux/amd64"], nodes, target="t")[0].node == "n3"
+
+
+# ------------------------------------------------------------------ commands
+
+
+def prepared(app_dir, **fields):
+    return b.prepare_target(target(app_dir, **fields), b.BuildOptions(), env={"TOKEN": "s3cr3t"})
+
+
+def test_one_invocation_pushes_by_digest(app_dir, tmp_path):
+    (inv,) = b.invocations(prepared(app_dir), builder="farm", metadata_dir=tmp_path, progress="auto")
+    assert inv.kwargs["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert inv.kwargs["output"] == {
+        "type": "image",
+        "name": f"127.0.0.1:5000/app:{b.STAGING_TAG}",
+        "push-by-digest": "true",
+        "name-canonical": "true",
+        "push": "true",
+    }
+    assert inv.kwargs["builder"] == "farm" and inv.kwargs["provenance"] is False
+    assert "tags" not in inv.kwargs  # the user's tags move only after the checks
+
+
+def test_per_platform_dockerfiles_give_one_invocation_each(app_dir, tmp_path):
+    (app_dir / "Dockerfile.arm64").write_text("FROM x\n")
+    p = prepared(app_dir, dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"}, platforms=())
+    invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
+    assert [(i.label, i.kwargs["platforms"], Path(i.kwargs["file"]).name) for i in invs] == [
+        ("linux/amd64", ["linux/amd64"], "Dockerfile"),
+        ("linux/arm64", ["linux/arm64"], "Dockerfile.arm64"),
+    ]
+    assert len({i.kwargs["metadata_file"] for i in invs}) == 2
+
+
+def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeypatch):
+    """--dry-run prints render_command; it must equal the argv python-on-whales executes."""
+    import python_on_whales.components.buildx.cli_wrapper as wrapper
+    from python_on_whales import DockerClient
+
+    captured = []
+    monkeypatch.setattr(wrapper, "stream_buildx_logs", lambda cmd, env=None: captured.append([str(c) for c in cmd]) or iter(()))
+    p = b.prepare_target(
+        target(
+            app_dir,
+            args={"A": "1"},
+            labels={"l": "v"},
+            target="prod",
+            cache_from=("r/cache:1", "type=registry,ref=r/cache:2"),
+            cache_to=("type=registry,ref=r/cache:1,mode=max",),
+            ssh=("default",),
+            sbom=True,
+            secrets=(SecretConfig(id="tok", env="TOKEN"),),
+        ),
+        b.BuildOptions(no_cache=True, pull=True),
+        env={"TOKEN": "x"},
+    )
+    (inv,) = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
+    list(DockerClient(config=str(tmp_path)).buildx.build(**inv.kwargs, stream_logs=True))
+    rendered = b.render_command(inv.kwargs, docker_config=str(tmp_path))
+    assert len(captured) == 1 and Path(captured[0][0]).name == "docker"
+    assert captured[0][1:] == rendered[1:]
+
+
+def test_dry_run_redacts_secrets_and_shows_every_step(app_dir, tmp_path):
+    p = b.prepare_target(target(app_dir, secrets=(SecretConfig(id="tok", env="TOKEN"),), variant_tags=True), b.BuildOptions(), env={"TOKEN": "s3cr3t"})
+    lines = b.dry_run_lines(p, b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto"), docker_config=None)
+    text = "\n".join(lines)
+    assert "s3cr3t" not in text and "TOKEN" not in text and "--secret id=tok,env=REDACTED" in text
+    assert lines[0].startswith("docker buildx build ") and "--platform linux/amd64,linux/arm64" in lines[0]
+    assert "imagetools create --tag 127.0.0.1:5000/app:linux-arm64 '127.0.0.1:5000/app@<digest of linux/arm64>'" in text
+    assert lines[-2].startswith("docker buildx imagetools create --tag 127.0.0.1:5000/app:1 ")
+    assert lines[-1] == "docker buildx imagetools inspect --raw 127.0.0.1:5000/app:1"
+
+
+def test_platform_slug():
+    assert b.platform_slug("linux/arm/v7") == "linux-arm-v7"
+
+
+# ------------------------------------------------------------------ progress
+
+
+MULTI_FAIL = """\
+#0 building with "farm" instance using docker-container driver
+#1 [internal] load build definition from Dockerfile
+#1 DONE 0.0s
+#5 [linux/amd64 1/2] FROM 127.0.0.1:5000/base:latest@sha256:abc
+#5 DONE 0.1s
+#6 [linux/arm64 1/2] FROM 127.0.0.1:5000/base:latest@sha256:abc
+#6 DONE 0.1s
+#7 [linux/amd64 2/2] RUN test "$(uname -m)" != aarch64
+#7 DONE 0.3s
+#8 [linux/arm64 2/2] RUN test "$(uname -m)" != aarch64
+#8 0.120 about to fail on arm64
+#8 ERROR: process "/bin/sh -c test \\"$(uname -m)\\" != aarch64" did not complete successfully: exit code: 1
+------
+ > [linux/arm64 2/2] RUN test "$(uname -m)" != aarch64:
+0.120 about to fail on arm64
+------
+Dockerfile:2
+--------------------
+   1 |     FROM 127.0.0.1:5000/base:latest
+   2 | >>> RUN test "$(uname -m)" != aarch64
+--------------------
+ERROR: failed to solve: process "/bin/sh -c test \\"$(uname -m)\\" != aarch64" did not complete successfully: exit code: 1
+"""
+
+
+def test_tracker_finds_the_failing_platform_and_its_last_lines():
+    t = b.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
+    for i, line in enumerate(MULTI_FAIL.splitlines()):
+        t.feed(line, float(i))
+    assert t.failed_platform() == "linux/arm64"
+    lines = t.failing_lines()
+    assert lines[0] == ' > [linux/arm64 2/2] RUN test "$(uname -m)" != aarch64:'
+    assert "0.120 about to fail on arm64" in lines
+    assert lines[-1].startswith("ERROR: failed to solve")
+
+
+def test_tracker_durations_per_platform():
+    t = b.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
+    for i, line in enumerate(MULTI_FAIL.splitlines()[:10]):
+        t.feed(line, float(i))
+    assert t.durations(end=99.0) == {"linux/amd64": 8.0, "linux/arm64": 9.0}
+
+
+def test_tracker_single_platform_steps_have_no_platform_prefix():
+    t = b.ProgressTracker(["linux/arm64"], start=0.0)
+    for line in ["#4 [1/2] FROM x", "#5 [2/2] RUN false", "#5 ERROR: process did not complete successfully: exit code: 1"]:
+        t.feed(line, 1.0)
+    assert t.failed_platform() == "linux/arm64"
+
+
+def test_build_failure_names_target_platform_node():
+    t = b.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
+    for line in MULTI_FAIL.splitlines():
+        t.feed(line, 1.0)
+    inv = b.Invocation(("linux/amd64", "linux/arm64"), Path("Dockerfile"), {}, "all")
+    err = b._build_failure("app", inv, t, b.schedule(["linux/amd64", "linux/arm64"], NODES, target="app"), 1)
+    assert err.message.startswith('target "app": build failed for linux/arm64 on node "node2" (buildx exit 1):')
+    assert "about to fail on arm64" in err.message and "nothing was tagged" in err.hint
+
+
+def test_digest_from_metadata(tmp_path):
+    f = tmp_path / "m.json"
+    f.write_text(json.dumps({"containerimage.digest": "sha256:" + "1" * 64}))
+    assert b.digest_from_metadata(f) == "sha256:" + "1" * 64
+    f.write_text("{}")
+    with pytest.raises(BuildError, match="no containerimage.digest"):
+        b.digest_from_metadata(f)
+
+
+# ------------------------------------------------------------------ reports
+
+
+def test_report_json_has_per_platform_facts():
+    r = b.TargetReport(target="app", tags=["r/app:1"], digest="sha256:x")
+    r.platforms.append(b.PlatformReport("linux/arm64", "node2", False, "v0.13.2", 3.5, "sha256:y"))
+    data = json.loads(b.reports_json([r]))
+    assert data["targets"][0]["platforms"][0] == {
+        "platform": "linux/arm64",
+        "node": "node2",
+        "emulated": False,
+        "buildkit_version": "v0.13.2",
+        "duration_s": 3.5,
+        "digest": "sha256:y",
+    }
+    assert "linux/arm64" in b.render_text([r])

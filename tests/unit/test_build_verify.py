@@ -1,0 +1,24 @@
+"""The post-push checks' pure parts."""
+
+from __future__ import annotations
+
+from buildkit_farm import verify
+
+
+def test_missing_platforms():
+    assert verify.missing_platforms(["linux/amd64", "linux/arm64"], ["linux/amd64"]) == ["linux/arm64"]
+    assert verify.missing_platforms(["linux/amd64"], ["linux/amd64", "unknown/unknown"]) == []
+
+
+def test_verify_run_reports_each_exit_code_and_runs_by_digest():
+    calls = []
+
+    def runner(image, *, platform, context, command, docker_config):
+        calls.append((image, platform, context, command))
+        return (0, "arch: x86_64") if platform == "linux/amd64" else (1, "exec format error")
+
+    jobs = [("linux/amd64", "node1", "ctx1", False), ("linux/arm64", "node2", "ctx2", False)]
+    results = verify.verify_run(lambda p: f"r/app@sha256:{p[-5:]}", jobs, command=None, docker_config=None, runner=runner)
+    assert sorted(calls) == [("r/app@sha256:amd64", "linux/amd64", "ctx1", None), ("r/app@sha256:arm64", "linux/arm64", "ctx2", None)]
+    assert [(r["platform"], r["exit_code"]) for r in results] == [("linux/amd64", 0), ("linux/arm64", 1)]
+    assert [r["platform"] for r in verify.failed_runs(results)] == ["linux/arm64"]
