@@ -67,6 +67,66 @@ def inspect_cmd(
     typer.echo(json.dumps(index.to_dict(), indent=2) if as_json else describe(index))
 
 
+@app.command("build")
+def build_cmd(
+    targets: Annotated[Optional[list[str]], typer.Argument(help="Targets to build (default: all, in file order).")] = None,
+    file: FileOption = DEFAULT_FILE,
+    var: Annotated[list[str], typer.Option("--var", help="Fill a {name} in tags: NAME=VALUE (else $NAME).")] = [],
+    tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tags to push instead of the file's.")] = [],
+    build_arg: Annotated[list[str], typer.Option("--build-arg", help="KEY=VALUE, over the file's args.")] = [],
+    label: Annotated[list[str], typer.Option("--label", help="KEY=VALUE, over the file's labels.")] = [],
+    stage: Annotated[Optional[str], typer.Option("--target", help="The Dockerfile stage to build.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the build cache.")] = False,
+    pull: Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")] = False,
+    secret: Annotated[list[str], typer.Option("--secret", help="id=ID,env=VAR or id=ID,src=FILE (never shown).")] = [],
+    ssh: Annotated[list[str], typer.Option("--ssh", help="SSH agent or keys for RUN --mount=type=ssh: default|ID=PATH.")] = [],
+    cache_from: Annotated[list[str], typer.Option("--cache-from", help="Registry cache to read, e.g. type=registry,ref=R.")] = [],
+    cache_to: Annotated[list[str], typer.Option("--cache-to", help="Registry cache to write, e.g. type=registry,ref=R,mode=max.")] = [],
+    provenance: Annotated[Optional[bool], typer.Option("--provenance/--no-provenance", help="Attach a provenance attestation.")] = None,
+    sbom: Annotated[Optional[bool], typer.Option("--sbom/--no-sbom", help="Attach an SBOM attestation.")] = None,
+    progress: Annotated[str, typer.Option("--progress", help="buildx progress: auto, plain or tty.")] = "auto",
+    verify_run: Annotated[bool, typer.Option("--verify-run", help="Run every variant on a node of its platform before tagging.")] = False,
+    verify_cmd: Annotated[Optional[str], typer.Option("--verify-cmd", help="Command for --verify-run (default: the image's CMD).")] = None,
+    up: Annotated[bool, typer.Option("--up", help="Converge the farm first instead of stopping when it drifted.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check inputs and print the docker commands; run nothing.")] = False,
+    report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report to FILE.")] = None,
+    docker_config: Annotated[Optional[Path], typer.Option("--docker-config", help="Docker config dir (default $DOCKER_CONFIG or ~/.docker).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Build and push targets across the farm: checked first, no partial tag, verified after."""
+    from buildkit_farm import build as farm_build
+    from buildkit_farm.config import load_config
+
+    config = load_config(file)
+    options = farm_build.BuildOptions(
+        vars=farm_build.parse_pairs(var, flag="--var"),
+        tags=tuple(tag),
+        build_args=farm_build.parse_pairs(build_arg, flag="--build-arg"),
+        labels=farm_build.parse_pairs(label, flag="--label"),
+        target=stage,
+        no_cache=no_cache,
+        pull=pull,
+        secrets=tuple(secret),
+        ssh=tuple(ssh),
+        cache_from=tuple(cache_from),
+        cache_to=tuple(cache_to),
+        provenance=provenance,
+        sbom=sbom,
+        progress=progress,
+        verify_run=verify_run or verify_cmd is not None,
+        verify_cmd=verify_cmd,
+    )
+    reports, error = farm_build.build(
+        config, targets or (), options, docker_config=str(docker_config) if docker_config else None, up=up, dry_run=dry_run
+    )
+    if not dry_run:
+        if report is not None:
+            report.write_text(farm_build.reports_json(reports) + "\n")
+        typer.echo(farm_build.reports_json(reports) if as_json else farm_build.render_text(reports))
+    if error is not None:
+        raise error
+
+
 def main() -> None:
     """Entry point: one handler turns a FarmError into a message and its exit code."""
     try:
