@@ -49,6 +49,60 @@ def _root(
     """Exit codes: 0 ok, 1 an operation failed, 2 bad input or usage."""
 
 
+@app.command("validate")
+def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -> None:
+    """Check the farm file and print its nodes and targets, or every problem in it."""
+    import json
+
+    from buildkit_farm.config import load_config
+    from buildkit_farm.errors import ConfigError
+
+    try:
+        config = load_config(file)
+    except ConfigError as err:
+        if not as_json:
+            raise
+        issues = [{"path": i.path, "message": i.message, "hint": i.hint, "line": i.line} for i in err.issues]
+        typer.echo(json.dumps({"file": err.file, "ok": False, "issues": issues}, indent=2))
+        raise typer.Exit(err.exit_code) from None
+    typer.echo(json.dumps(config.summary(), indent=2) if as_json else f"{file}: ok\n{config.describe()}")
+
+
+@app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of the farm file, for editors (taplo / Even Better TOML)."""
+    import json
+
+    from buildkit_farm.config import json_schema
+
+    typer.echo(json.dumps(json_schema(), indent=2))
+
+
+@app.command("init")
+def init_cmd(
+    file: FileOption = DEFAULT_FILE,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a starter farm file for the local engine: one node, its native platform."""
+    import json
+
+    from buildkit_farm.config import load_config
+    from buildkit_farm.errors import UsageError
+    from buildkit_farm.starter import detect_engine, starter_text
+
+    if file.exists() and not force:
+        raise UsageError(f"{file} already exists", hint="check it with `farm validate`, or overwrite it with --force")
+    engine = detect_engine()
+    file.write_text(starter_text(engine, with_target=(file.parent / "Dockerfile").is_file()), encoding="utf-8")
+    config = load_config(file)  # the starter must be valid as written
+    if as_json:
+        typer.echo(json.dumps({"file": str(file), "platform": engine.platform, "detected_from": engine.source, **config.summary()}, indent=2))
+    else:
+        typer.echo(f"wrote {file}: node local ({engine.endpoint}) -> {engine.platform} (from the {engine.source})")
+        typer.echo("next: `farm validate`, then `farm up`")
+
+
 @app.command("inspect")
 def inspect_cmd(
     image: Annotated[str, typer.Argument(help="The image, e.g. 127.0.0.1:5000/base:latest.")],

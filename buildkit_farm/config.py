@@ -383,6 +383,44 @@ class FarmConfig(_Model):
         """Platform -> the name of the node it is pinned to."""
         return {platform: node.name for node in self.nodes for platform in node.platforms}
 
+    def summary(self) -> dict[str, Any]:
+        """Plain data for `farm validate`: nodes and their platforms, targets and theirs."""
+        pinned = self.pinned_platforms()
+        return {
+            "file": str(self.file),
+            "ok": True,
+            "builder": {"name": self.builder.name, "driver": self.builder.driver},
+            "nodes": [
+                {"name": s.name, "where": s.endpoint or (f"context {s.context}" if s.context else "kubernetes"), "platforms": list(s.platforms)}
+                for s in self.node_settings()
+            ],
+            "targets": [
+                {
+                    "name": t.name,
+                    "platforms": {p: pinned.get(p, "emulated") for p in t.platforms},
+                    "sources": list(t.sources),
+                    "tags": list(t.tags),
+                }
+                for t in self.targets
+            ],
+        }
+
+    def describe(self) -> str:
+        """The short human summary `farm validate` prints."""
+        data = self.summary()
+        lines = [f"builder {self.builder.name} ({self.builder.driver}): {len(self.nodes)} node(s), {len(self.targets)} target(s)"]
+        width = max((len(n["name"]) for n in data["nodes"]), default=0)
+        for node in data["nodes"]:
+            pins = ", ".join(node["platforms"]) or "(not pinned: what the node reports)"
+            lines.append(f"  node {node['name']:<{width}}  {node['where']}  -> {pins}")
+        for target in data["targets"]:
+            platforms = ", ".join(f"{p} on {n}" if n != "emulated" else f"{p} under QEMU" for p, n in target["platforms"].items())
+            parts = [platforms] if platforms else []
+            if target["sources"]:
+                parts.append(f"+ {len(target['sources'])} source(s)")
+            lines.append(f"  target {target['name']}: {'; '.join(parts)} => {', '.join(target['tags'])}")
+        return "\n".join(lines)
+
 
 def _node_settings(builder: BuilderConfig, node: NodeConfig) -> NodeSettings:
     driver = builder.driver

@@ -1,0 +1,75 @@
+"""The starter farm file `farm init` writes: one node, the local engine, its native platform."""
+
+from __future__ import annotations
+
+import os
+import platform as host
+from dataclasses import dataclass
+
+from buildkit_farm import platforms
+
+DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class LocalEngine:
+    """What `farm init` knows about the local engine."""
+
+    endpoint: str
+    platform: str
+    source: str  # "engine" when the engine answered, "machine" when guessed from this host
+
+
+def detect_engine() -> LocalEngine:
+    """Ask the local engine for its OS/arch; fall back to this machine's when it does not answer."""
+    endpoint = os.environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
+    try:
+        from python_on_whales import docker  # lazy: only `farm init` talks to Docker here
+
+        info = docker.info()
+        return LocalEngine(endpoint, platforms.native_platform(info.architecture or "", info.os_type or "linux"), "engine")
+    except Exception:  # noqa: BLE001 - any failure (no CLI, no engine, odd arch) means: guess
+        pass
+    try:
+        return LocalEngine(endpoint, platforms.native_platform(host.machine()), "machine")
+    except ValueError:
+        return LocalEngine(endpoint, "linux/amd64", "default")
+
+
+def starter_text(engine: LocalEngine, *, with_target: bool) -> str:
+    """The TOML of a first farm file (valid as written; comments show what to add next)."""
+    target = (
+        f"""
+[[target]]
+name = "app"
+context = "."                        # the folder holding the Dockerfile, relative to this file
+platforms = ["{engine.platform}"]
+tags = ["registry.example.com/team/app:{{version}}"]   # farm build --var version=1.0
+"""
+        if with_target
+        else f"""
+# [[target]]
+# name = "app"
+# context = "."                      # the folder holding the Dockerfile, relative to this file
+# platforms = ["{engine.platform}"]
+# tags = ["registry.example.com/team/app:{{version}}"]
+"""
+    )
+    return f"""# A buildkit-farm file: `farm validate` checks it, `farm up` makes the builder, `farm build` builds.
+# Reference: docs/farm-file.md; JSON Schema for editors: `farm schema`.
+
+[builder]
+name = "farm"                        # the buildx builder; not "default", not a node's name
+driver = "docker-container"
+
+[[node]]
+name = "local"                       # also the name of the Docker context farm creates
+endpoint = "{engine.endpoint}"
+platforms = ["{engine.platform}"]          # the native platform ({engine.source})
+
+# Add a machine per CPU family, e.g. an Arm box reached over ssh:
+# [[node]]
+# name = "arm"
+# endpoint = "ssh://user@arm-host"
+# platforms = ["linux/arm64", "linux/arm/v7"]
+{target}"""
