@@ -1,0 +1,462 @@
+"""Observing what exists: contexts, the buildx builder, its BuildKit containers.
+
+This is the ONLY module that reads Docker state. It returns plain frozen data; nothing in
+it keeps a python-on-whales object (those re-inspect Docker on attribute access).
+
+What it reads, cheapest first:
+- Docker context meta files and buildx's instance file, straight from disk (no CLI call);
+- the farm's own record (`<docker config>/buildkit-farm/<builder>.json`): which settings
+  each BuildKit container was created with, and what it reported when last verified;
+- one `docker container inspect` per engine for the nodes' BuildKit containers;
+- only when the record does not cover a running container (or `live=True`): two
+  read-only `docker exec` into it for the BuildKit version and the detected platforms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+
+from buildkit_farm.config import FarmConfig
+
+OWNER_MARK = "managed by buildkit-farm"
+RECORD_DIR = "buildkit-farm"
+
+
+# ---------------------------------------------------------------------------- paths
+@dataclass(frozen=True)
+class DockerPaths:
+    """Where the Docker CLI and buildx keep their state for this run."""
+
+    docker_config: Path  # --docker-config, else $DOCKER_CONFIG, else ~/.docker
+    buildx_config: Path  # $BUILDX_CONFIG, else <docker_config>/buildx
+    explicit: bool  # --docker-config given: pass `--config DIR` to docker
+
+    @classmethod
+    def resolve(cls, docker_config: str | Path | None = None) -> DockerPaths:
+        explicit = docker_config is not None
+        if docker_config is None:
+            docker_config = os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
+        dc = Path(docker_config).expanduser().absolute()
+        bx = os.environ.get("BUILDX_CONFIG")
+        return cls(dc, Path(bx).expanduser().absolute() if bx else dc / "buildx", explicit)
+
+    @property
+    def farm_dir(self) -> Path:
+        return self.docker_config / RECORD_DIR
+
+    def record_file(self, builder: str) -> Path:
+        return self.farm_dir / f"{builder.lower()}.json"
+
+    def instance_file(self, builder: str) -> Path:
+        return self.buildx_config / "instances" / builder.lower()
+
+    def context_meta(self, name: str) -> Path:
+        return self.docker_config / "contexts" / "meta" / _context_dir(name) / "meta.json"
+
+    def context_tls(self, name: str) -> Path:
+        return self.docker_config / "contexts" / "tls" / _context_dir(name) / "docker"
+
+
+def _context_dir(name: str) -> str:
+    # The Docker CLI stores a context under the sha256 of its name.
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class ObservedContext:
+    """A Docker context, from its meta file. TLS files are known by digest only."""
+
+    name: str
+    host: str | None
+    description: str
+    tls: tuple[tuple[str, str], ...]  # (ca|cert|key, sha256 of the file), sorted
+    skip_tls_verify: bool
+
+    @property
+    def owned(self) -> bool:
+        return self.description.startswith(OWNER_MARK)
+
+
+@dataclass(frozen=True)
+class ObservedNode:
+    """One node of the buildx builder, as buildx stored it in its instance file."""
+
+    name: str  # buildx node name (lowercase)
+    endpoint: str  # a context name, or a docker host
+    platforms: tuple[str, ...]  # pinned, as stored
+    driver_opts: tuple[tuple[str, str], ...]  # sorted
+    flags: tuple[str, ...]  # buildkitd flags as stored (buildx adds an entitlement)
+    has_config: bool  # a buildkitd.toml is stored
+
+
+@dataclass(frozen=True)
+class ObservedBuilder:
+    name: str
+    driver: str
+    nodes: tuple[ObservedNode, ...]
+
+    def node(self, name: str) -> ObservedNode | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+
+@dataclass(frozen=True)
+class ObservedBuildkit:
+    """A node's BuildKit container (`buildx_buildkit_<node>`) on its engine."""
+
+    node: str  # buildx node name
+    context: str  # the context (or host) it was looked up through
+    status: str  # running | stopped | missing | unreachable
+    container_id: str | None = None
+    started_at: str | None = None
+    error: str | None = None  # docker's own message when unreachable
+    settings: str | None = None  # fingerprint recorded for THIS container id, if any
+    version: str | None = None  # BuildKit version (None: not verified)
+    platforms: tuple[str, ...] = ()  # detected by BuildKit, native first
+
+    @property
+    def verified(self) -> bool:
+        return self.status == "running" and self.version is not None
+
+
+@dataclass(frozen=True)
+class RecordEntry:
+    """What the farm last knew about one node's BuildKit container."""
+
+    container_id: str
+    settings: str
+    started_at: str | None = None
+    version: str | None = None
+    platforms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FarmRecord:
+    """The farm's own file for a builder: proof of ownership plus per-node bookkeeping."""
+
+    builder: str
+    nodes: Mapping[str, RecordEntry] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "builder": self.builder,
+                "owner": OWNER_MARK,
+                "nodes": {
+                    k: {
+                        "container_id": v.container_id,
+                        "settings": v.settings,
+                        "started_at": v.started_at,
+                        "version": v.version,
+                        "platforms": list(v.platforms),
+                    }
+                    for k, v in sorted(self.nodes.items())
+                },
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> FarmRecord:
+        data = json.loads(text)
+        nodes = {
+            k: RecordEntry(
+                container_id=v["container_id"],
+                settings=v["settings"],
+                started_at=v.get("started_at"),
+                version=v.get("version"),
+                platforms=tuple(v.get("platforms") or ()),
+            )
+            for k, v in (data.get("nodes") or {}).items()
+        }
+        return cls(builder=data["builder"], nodes=MappingProxyType(nodes))
+
+
+@dataclass(frozen=True)
+class FarmState:
+    """Everything observed for one farm file, as plain data."""
+
+    paths: DockerPaths
+    contexts: Mapping[str, ObservedContext]  # only the contexts the file's nodes name
+    builder: ObservedBuilder | None
+    record: FarmRecord | None  # None: the farm has never claimed this builder
+    buildkits: Mapping[str, ObservedBuildkit]  # by buildx node name
+    context_users: Mapping[str, tuple[str, ...]]  # context -> other builders using it
+    tls_digests: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # file -> sha256
+
+
+# ---------------------------------------------------------------------------- naming
+def buildx_node_name(builder: str, node: str) -> str:
+    """The buildx node name for a file node: `<builder>-<node>`, lowercase.
+
+    BuildKit's container is `buildx_buildkit_<node name>` on each engine, so the builder's
+    name is part of it: two farms with a node called `node1` on one engine don't collide.
+    """
+    return f"{builder}-{node}".lower()
+
+
+def container_name(buildx_node: str) -> str:
+    return f"buildx_buildkit_{buildx_node}"
+
+
+def volume_name(buildx_node: str) -> str:
+    return f"buildx_buildkit_{buildx_node}_state"
+
+
+# ---------------------------------------------------------------------------- files
+def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
+    """A context from its meta file; None when it does not exist."""
+    try:
+        meta = json.loads(paths.context_meta(name).read_text())
+    except FileNotFoundError:
+        return None
+    docker = (meta.get("Endpoints") or {}).get("docker") or {}
+    tls = []
+    tls_dir = paths.context_tls(name)
+    for kind in ("ca", "cert", "key"):
+        f = tls_dir / f"{kind}.pem"
+        if f.is_file():
+            tls.append((kind, hashlib.sha256(f.read_bytes()).hexdigest()))
+    return ObservedContext(
+        name=meta.get("Name", name),
+        host=docker.get("Host"),
+        description=(meta.get("Metadata") or {}).get("Description") or "",
+        tls=tuple(tls),
+        skip_tls_verify=bool(docker.get("SkipTLSVerify")),
+    )
+
+
+def _format_platform(p: Mapping) -> str:
+    parts = [p.get("os") or "linux", p.get("architecture") or ""]
+    if p.get("variant"):
+        parts.append(p["variant"])
+    return "/".join(parts)
+
+
+def parse_instance(text: str) -> ObservedBuilder:
+    """buildx's instance file (JSON: Name, Driver, Nodes[Name, Endpoint, Platforms, ...])."""
+    data = json.loads(text)
+    nodes = []
+    for n in data.get("Nodes") or ():
+        nodes.append(
+            ObservedNode(
+                name=n["Name"],
+                endpoint=n.get("Endpoint") or "",
+                platforms=tuple(_format_platform(p) for p in n.get("Platforms") or ()),
+                driver_opts=tuple(sorted((n.get("DriverOpts") or {}).items())),
+                flags=tuple(n.get("Flags") or ()),
+                has_config="buildkitd.toml" in (n.get("Files") or {}),
+            )
+        )
+    return ObservedBuilder(name=data["Name"], driver=data.get("Driver") or "", nodes=tuple(nodes))
+
+
+def read_builder(paths: DockerPaths, name: str) -> ObservedBuilder | None:
+    try:
+        return parse_instance(paths.instance_file(name).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def read_record(paths: DockerPaths, builder: str) -> FarmRecord | None:
+    try:
+        return FarmRecord.from_json(paths.record_file(builder).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def context_users(paths: DockerPaths, exclude: str) -> dict[str, tuple[str, ...]]:
+    """Which other buildx builders use which endpoint (context name), from their files."""
+    users: dict[str, list[str]] = {}
+    inst = paths.buildx_config / "instances"
+    if not inst.is_dir():
+        return {}
+    for f in sorted(inst.iterdir()):
+        if f.name == exclude.lower():
+            continue
+        try:
+            b = parse_instance(f.read_text())
+        except (OSError, ValueError, KeyError):
+            continue
+        for n in b.nodes:
+            users.setdefault(n.endpoint, []).append(b.name)
+    return {k: tuple(v) for k, v in users.items()}
+
+
+# ---------------------------------------------------------------------------- docker
+def docker_client(paths: DockerPaths, where: str | None = None):
+    """A python-on-whales client bound to this Docker config, and to a context or a host.
+
+    buildx stores a node's endpoint as a context name, or as a host URL for the default
+    context; both are accepted here.
+    """
+    from python_on_whales import DockerClient
+
+    config = str(paths.docker_config) if paths.explicit else None
+    if where and "://" in where:
+        return DockerClient(config=config, host=where)
+    return DockerClient(config=config, context=where)
+
+
+def _run(client, args: list[str]) -> str:
+    from python_on_whales.utils import run
+
+    return run(client.client_config.docker_cmd + args)
+
+
+def _stderr(err) -> str:
+    text = (getattr(err, "stderr", None) or str(err)).strip()
+    return text.splitlines()[-1] if text else "no message from docker"
+
+
+_MISSING = re.compile(r"no such (container|object)", re.IGNORECASE)
+
+
+def inspect_buildkits(paths: DockerPaths, context: str, nodes: tuple[str, ...]) -> dict[str, ObservedBuildkit]:
+    """One `docker container inspect` on one engine for these nodes' BuildKit containers."""
+    from python_on_whales.exceptions import DockerException
+
+    client = docker_client(paths, context)
+    names = [container_name(n) for n in nodes]
+    try:
+        out = _run(client, ["container", "inspect", "--format", "{{json .}}", *names])
+        err_text = ""
+    except DockerException as err:
+        out = err.stdout or ""
+        err_text = (err.stderr or "").strip()
+        if not out.strip() and not _MISSING.search(err_text):
+            detail = _stderr(err)
+            return {n: ObservedBuildkit(node=n, context=context, status="unreachable", error=detail) for n in nodes}
+    found: dict[str, dict] = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if line:
+            data = json.loads(line)
+            found[data["Name"].lstrip("/")] = data
+    result = {}
+    for n in nodes:
+        data = found.get(container_name(n))
+        if data is None:
+            result[n] = ObservedBuildkit(node=n, context=context, status="missing")
+            continue
+        st = data.get("State") or {}
+        result[n] = ObservedBuildkit(
+            node=n,
+            context=context,
+            status="running" if st.get("Running") else "stopped",
+            container_id=data.get("Id"),
+            started_at=st.get("StartedAt"),
+        )
+    del err_text
+    return result
+
+
+def probe_buildkit(paths: DockerPaths, bk: ObservedBuildkit) -> ObservedBuildkit:
+    """Ask a running BuildKit for its version and detected platforms (two read-only execs)."""
+    from python_on_whales.exceptions import DockerException
+
+    client = docker_client(paths, bk.context)
+    name = container_name(bk.node)
+    try:
+        version_out = _run(client, ["exec", name, "buildkitd", "--version"])
+        workers_out = _run(client, ["exec", name, "buildctl", "debug", "workers", "--format", "{{json .}}"])
+    except DockerException as err:
+        return replace(bk, error=_stderr(err))
+    return replace(bk, version=parse_buildkitd_version(version_out), platforms=parse_workers(workers_out))
+
+
+def parse_buildkitd_version(text: str) -> str | None:
+    """`buildkitd github.com/moby/buildkit v0.13.2 <rev>` → `v0.13.2`."""
+    fields = text.split()
+    return fields[2] if len(fields) >= 3 else (fields[-1] if fields else None)
+
+
+def parse_workers(text: str) -> tuple[str, ...]:
+    """`buildctl debug workers --format '{{json .}}'` → detected platforms, in order, deduplicated."""
+    text = text.strip()
+    if not text:
+        return ()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    workers = data if isinstance(data, list) else [data]
+    out: list[str] = []
+    for w in workers:
+        for p in w.get("Platforms") or w.get("platforms") or ():
+            s = _format_platform({k.lower(): v for k, v in p.items()})
+            if s not in out:
+                out.append(s)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------- observe
+def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live: bool = False) -> FarmState:
+    """Observe everything the farm file talks about. `live` re-probes every running BuildKit."""
+    paths = DockerPaths.resolve(docker_config)
+    builder_name = config.builder.name
+    settings = config.node_settings()
+    contexts = {}
+    for s in settings:
+        ctx = read_context(paths, s.context)
+        if ctx is not None:
+            contexts[s.context] = ctx
+    builder = read_builder(paths, builder_name)
+    record = read_record(paths, builder_name)
+
+    # Which BuildKit containers to look at, grouped by the context (engine) they live on.
+    where: dict[str, list[str]] = {}
+    for s in settings:
+        if s.context in contexts or not s.owns_context:
+            where.setdefault(s.context, []).append(buildx_node_name(builder_name, s.name))
+    if builder is not None:
+        wanted = {buildx_node_name(builder_name, s.name) for s in settings}
+        for n in builder.nodes:
+            if n.name not in wanted:
+                where.setdefault(n.endpoint, []).append(n.name)
+
+    buildkits: dict[str, ObservedBuildkit] = {}
+    if where:
+        with ThreadPoolExecutor(max_workers=len(where)) as pool:
+            for part in pool.map(lambda kv: inspect_buildkits(paths, kv[0], tuple(kv[1])), where.items()):
+                buildkits.update(part)
+
+    # Fill in settings/version/platforms from the record where it covers the very container.
+    to_probe = []
+    for name, bk in list(buildkits.items()):
+        entry = record.nodes.get(name) if record else None
+        if entry and bk.container_id and entry.container_id == bk.container_id:
+            bk = replace(bk, settings=entry.settings)
+            if entry.started_at == bk.started_at and entry.version and not live:
+                bk = replace(bk, version=entry.version, platforms=entry.platforms)
+            buildkits[name] = bk
+        if bk.status == "running" and bk.version is None:
+            to_probe.append(bk)
+    if to_probe:
+        with ThreadPoolExecutor(max_workers=len(to_probe)) as pool:
+            for bk in pool.map(lambda b: probe_buildkit(paths, b), to_probe):
+                buildkits[bk.node] = bk
+
+    tls_digests = {}
+    for s in settings:
+        for f in (s.tls.ca, s.tls.cert, s.tls.key) if s.tls else ():
+            if f is not None and Path(f).is_file():
+                tls_digests[str(f)] = hashlib.sha256(Path(f).read_bytes()).hexdigest()
+
+    return FarmState(
+        tls_digests=MappingProxyType(tls_digests),
+        paths=paths,
+        contexts=MappingProxyType(contexts),
+        builder=builder,
+        record=record,
+        buildkits=MappingProxyType(buildkits),
+        context_users=MappingProxyType(context_users(paths, builder_name)),
+    )

@@ -1,0 +1,380 @@
+"""Table-driven plan cases: the file's nodes + an observed state in, the steps out. No Docker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from buildkit_farm.config import BuilderConfig, NodeSettings
+from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
+from buildkit_farm.plan import (
+    Action,
+    NodeStatus,
+    buildx_flags,
+    make_down_plan,
+    make_plan,
+    settings_fingerprint,
+    split_native,
+    verify,
+)
+from buildkit_farm.state import (
+    OWNER_MARK,
+    DockerPaths,
+    FarmRecord,
+    FarmState,
+    ObservedBuilder,
+    ObservedBuildkit,
+    ObservedContext,
+    ObservedNode,
+    RecordEntry,
+    parse_buildkitd_version,
+    parse_instance,
+    parse_workers,
+)
+
+HOST1 = "unix:///var/run/docker.sock"
+HOST2 = "ssh://farm@127.0.0.1:2222"
+OPTS = (("network", "host"),)
+
+
+def node(name: str, endpoint: str | None, platforms=(), **kw) -> NodeSettings:
+    base = dict(
+        name=name, context=kw.pop("context", name), endpoint=endpoint, tls=None,
+        owns_context=endpoint is not None, platforms=tuple(platforms), driver="docker-container",
+        driver_opts=OPTS, buildkitd_flags=None, buildkitd_config=None,
+    )
+    base.update(kw)
+    return NodeSettings(**base)
+
+
+@dataclass(frozen=True)
+class FakeConfig:
+    """Stands for FarmConfig: make_plan uses only `builder` and `node_settings()`."""
+
+    builder: BuilderConfig
+    nodes: tuple[NodeSettings, ...]
+
+    def node_settings(self) -> tuple[NodeSettings, ...]:
+        return self.nodes
+
+
+N1 = node("node1", HOST1, ["linux/amd64"])
+N2 = node("node2", HOST2, ["linux/arm64", "linux/arm/v7"])
+
+
+def cfg(*nodes: NodeSettings, driver: str = "docker-container") -> FakeConfig:
+    return FakeConfig(BuilderConfig(name="ch16", driver=driver), tuple(nodes))
+
+
+def owned_ctx(name: str, host: str) -> ObservedContext:
+    return ObservedContext(name=name, host=host, description=OWNER_MARK, tls=(), skip_tls_verify=False)
+
+
+def stored(s: NodeSettings, **over) -> ObservedNode:
+    """The node as buildx would have stored it from these settings."""
+    n = ObservedNode(
+        name=f"ch16-{s.name}", endpoint=s.context, platforms=s.platforms,
+        driver_opts=tuple(sorted(s.driver_opts)), flags=buildx_flags(s), has_config=bool(s.buildkitd_config),
+    )
+    return replace(n, **over)
+
+
+def running(s: NodeSettings, cid: str, **over) -> ObservedBuildkit:
+    bk = ObservedBuildkit(
+        node=f"ch16-{s.name}", context=s.context, status="running", container_id=cid,
+        started_at="t0", settings=settings_fingerprint(s), version="v0.13.2",
+        platforms=("linux/amd64", "linux/386", "linux/arm64", "linux/arm/v7"),
+    )
+    return replace(bk, **over)
+
+
+def state(contexts=(), nodes=(), buildkits=(), driver="docker-container", record=True, builder=True, users=None) -> FarmState:
+    b = ObservedBuilder(name="ch16", driver=driver, nodes=tuple(nodes)) if builder else None
+    rec = None
+    if record:
+        rec = FarmRecord(builder="ch16", nodes=MappingProxyType({
+            bk.node: RecordEntry(container_id=bk.container_id or "", settings=bk.settings or "", started_at=bk.started_at)
+            for bk in buildkits if bk.settings
+        }))
+    return FarmState(
+        paths=DockerPaths(Path("/dc"), Path("/dc/buildx"), True),
+        contexts=MappingProxyType({c.name: c for c in contexts}),
+        builder=b,
+        record=rec,
+        buildkits=MappingProxyType({bk.node: bk for bk in buildkits}),
+        context_users=MappingProxyType(users or {}),
+    )
+
+
+def converged_state(*nodes: NodeSettings, **over) -> FarmState:
+    return state(
+        contexts=[owned_ctx(s.context, s.endpoint) for s in nodes if s.owns_context],
+        nodes=[stored(s) for s in nodes],
+        buildkits=[running(s, f"id-{s.name}") for s in nodes],
+        **over,
+    )
+
+
+def lines(plan) -> list[str]:
+    return [f"{s.action.symbol} {s.kind} {s.name}" for s in plan.steps]
+
+
+N2_ARM64_ONLY = replace(N2, platforms=("linux/arm64",))
+N1_MEM = replace(N1, driver_opts=(("memory", "2g"), ("network", "host")))
+N1_NO_OPTS = replace(N1, driver_opts=())
+
+CASES = [
+    (
+        "from nothing: contexts, builder, nodes and BuildKits are created",
+        cfg(N1, N2), state(builder=False, record=False),
+        ["+ context node1", "+ context node2", "+ builder ch16", "+ node node1", "+ node node2",
+         "+ buildkit node1", "+ buildkit node2"],
+    ),
+    (
+        "already converged: all no-ops",
+        cfg(N1, N2), converged_state(N1, N2),
+        ["= context node1", "= context node2", "= builder ch16", "= node node1", "= node node2",
+         "= buildkit node1", "= buildkit node2"],
+    ),
+    (
+        "node2's platforms change: only node2 is updated in place, no restart",
+        cfg(N1, N2_ARM64_ONLY), converged_state(N1, N2),
+        ["= context node1", "= context node2", "= builder ch16", "= node node1", "~ node node2",
+         "= buildkit node1", "= buildkit node2"],
+    ),
+    (
+        "a node is removed: it leaves and its container goes",
+        cfg(N1), converged_state(N1, N2),
+        ["= context node1", "= builder ch16", "- node node2", "= node node1", "- buildkit node2", "= buildkit node1"],
+    ),
+    (
+        "a node is added: it joins",
+        cfg(N1, N2), converged_state(N1),
+        ["= context node1", "+ context node2", "= builder ch16", "= node node1", "+ node node2",
+         "= buildkit node1", "+ buildkit node2"],
+    ),
+    (
+        "driver opts change on node1: updated in place and restarted alone",
+        cfg(N1_MEM, N2), converged_state(N1, N2),
+        ["= context node1", "= context node2", "= builder ch16", "~ node node1", "= node node2",
+         "~ buildkit node1", "= buildkit node2"],
+    ),
+    (
+        "driver opts cleared on node1: it rejoins and restarts",
+        cfg(N1_NO_OPTS, N2), converged_state(N1, N2),
+        ["= context node1", "= context node2", "= builder ch16", "~ node node1", "= node node2",
+         "~ buildkit node1", "= buildkit node2"],
+    ),
+    (
+        "the driver changes: the builder is replaced",
+        cfg(replace(N1, driver="remote"), replace(N2, driver="remote"), driver="remote"), converged_state(N1, N2),
+        ["= context node1", "= context node2", "-/+ builder ch16", "+ node node1", "+ node node2",
+         "+ buildkit node1", "+ buildkit node2"],
+    ),
+    (
+        "the only node must clear a setting: buildx can't leave it, so the builder is replaced",
+        cfg(N1_NO_OPTS), converged_state(N1),
+        ["= context node1", "-/+ builder ch16", "+ node node1", "+ buildkit node1"],
+    ),
+    (
+        "node2's endpoint changes: its context is updated in place and its BuildKit moves",
+        cfg(N1, replace(N2, endpoint="ssh://farm@127.0.0.1:2223")), converged_state(N1, N2),
+        ["= context node1", "~ context node2", "= builder ch16", "= node node1", "= node node2",
+         "= buildkit node1", "~ buildkit node2"],
+    ),
+    (
+        "a stopped BuildKit is started",
+        cfg(N1), state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)],
+                       buildkits=[running(N1, "a", status="stopped")]),
+        ["= context node1", "= builder ch16", "= node node1", "~ buildkit node1"],
+    ),
+    (
+        "a BuildKit whose settings are unknown (killed before recording) is restarted",
+        cfg(N1), state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)],
+                       buildkits=[running(N1, "a", settings=None)]),
+        ["= context node1", "= builder ch16", "= node node1", "~ buildkit node1"],
+    ),
+    (
+        "a node on the user's own context uses it as is",
+        cfg(node("n1", None, context="mine")),
+        state(contexts=[ObservedContext("mine", HOST1, "", (), False)], builder=False, record=False),
+        ["= context mine", "+ builder ch16", "+ node n1", "+ buildkit n1"],
+    ),
+]
+
+
+@pytest.mark.parametrize("title,config,observed,expected", CASES, ids=[c[0] for c in CASES])
+def test_plan_cases(title, config, observed, expected):
+    plan = make_plan(config, observed)
+    assert lines(plan) == expected
+    assert all(step.reason for step in plan.steps), "every step, no-op included, says why"
+
+
+def test_converged_plan_has_no_changes_and_each_noop_says_why():
+    plan = make_plan(cfg(N1, N2), converged_state(N1, N2))
+    assert plan.converged and plan.changes == ()
+    reasons = {f"{s.kind} {s.name}": s.reason for s in plan.steps}
+    assert reasons["node node1"] == "endpoint, platforms and settings match"
+    assert "running BuildKit v0.13.2" in reasons["buildkit node2"]
+    assert "owned by the farm" in reasons["context node1"]
+
+
+def test_platform_change_is_an_in_place_append_naming_old_and_new():
+    plan = make_plan(cfg(N1, N2_ARM64_ONLY), converged_state(N1, N2))
+    (step,) = plan.changes
+    assert (step.kind, step.mode, step.buildx_node) == ("node", "append", "ch16-node2")
+    assert step.changes == (("platforms", "linux/arm64, linux/arm/v7", "linux/arm64"),)
+
+
+def test_clearing_driver_opts_needs_a_rejoin():
+    plan = make_plan(cfg(N1_NO_OPTS, N2), converged_state(N1, N2))
+    modes = {(s.kind, s.name): s.mode for s in plan.changes}
+    assert modes == {("node", "node1"): "rejoin", ("buildkit", "node1"): "restart"}
+
+
+def test_all_nodes_renamed_replaces_the_builder():
+    plan = make_plan(cfg(node("a", HOST1), node("b", HOST2)), converged_state(N1, N2))
+    assert [s.action for s in plan.steps if s.kind == "builder"] == [Action.REPLACE]
+
+
+def test_changed_buildkitd_config_updates_the_node_and_restarts_it():
+    old = replace(N1, buildkitd_config='[registry."127.0.0.1:5443"]\nhttp = false\n')
+    new = replace(N1, buildkitd_config='[registry."127.0.0.1:5443"]\nhttp = true\n')
+    plan = make_plan(cfg(new), converged_state(old))
+    assert lines(plan) == ["= context node1", "= builder ch16", "~ node node1", "~ buildkit node1"]
+
+
+def test_foreign_context_stops_with_a_hint():
+    observed = state(contexts=[ObservedContext("node1", HOST1, "my laptop", (), False)], builder=False, record=False)
+    with pytest.raises(ForeignResource) as err:
+        make_plan(cfg(N1), observed)
+    assert 'context "node1"' in err.value.message and "not managed by buildkit-farm" in err.value.message
+    assert 'context = "node1"' in err.value.hint
+
+
+def test_foreign_builder_stops_with_a_hint():
+    observed = replace(converged_state(N1), record=None)
+    with pytest.raises(ForeignResource) as err:
+        make_plan(cfg(N1), observed)
+    assert "docker buildx rm ch16" in err.value.hint
+
+
+def test_missing_user_context_is_an_error():
+    with pytest.raises(FarmError, match='context "mine" does not exist'):
+        make_plan(cfg(node("n1", None, context="mine")), state(builder=False, record=False))
+
+
+def test_unreachable_node_names_node_endpoint_and_dockers_message():
+    msg = "error during connect: ssh: connect to host 127.0.0.1 port 2222: Connection refused"
+    observed = converged_state(N1, N2)
+    bks = dict(observed.buildkits)
+    bks["ch16-node2"] = ObservedBuildkit(node="ch16-node2", context="node2", status="unreachable", error=msg)
+    with pytest.raises(EngineUnreachable) as err:
+        make_plan(cfg(N1, N2), replace(observed, buildkits=MappingProxyType(bks)))
+    e = err.value
+    assert (e.node, e.endpoint) == ("node2", HOST2) and msg in e.message
+    assert "sshd" in e.hint
+
+
+def test_tls_change_shows_which_file_not_its_content():
+    tls_ctx = ObservedContext("node1", "tcp://h:2376", OWNER_MARK, (("ca", "aaa"), ("cert", "bbb"), ("key", "ccc")), False)
+    from buildkit_farm.config import TLSConfig
+
+    s = node("node1", "tcp://h:2376", tls=TLSConfig(ca=Path("/t/ca.pem"), cert=Path("/t/cert.pem"), key=Path("/t/key.pem")))
+    observed = replace(
+        converged_state(s), contexts=MappingProxyType({"node1": tls_ctx}),
+        tls_digests=MappingProxyType({"/t/ca.pem": "aaa", "/t/cert.pem": "bbb", "/t/key.pem": "ddd"}),
+    )
+    (step,) = make_plan(cfg(s), observed).changes
+    assert step.kind == "context" and step.action is Action.UPDATE
+    text = repr(step.changes)
+    assert "key" in text and "ccc" not in text and "ddd" not in text
+
+
+def test_down_removes_only_what_the_farm_owns():
+    mine = node("mine", None, context="mine")
+    observed = state(
+        contexts=[owned_ctx("node1", HOST1), owned_ctx("node2", HOST2), ObservedContext("mine", HOST1, "", (), False)],
+        nodes=[stored(N1), stored(N2)], users={"node2": ("other",)},
+    )
+    plan = make_down_plan(cfg(N1, N2, mine), observed, keep_state=True)
+    assert lines(plan) == ["- builder ch16", "- context node1", "= context node2", "= context mine"]
+    assert plan.steps[0].mode == "keep-state"
+
+
+def test_down_leaves_a_foreign_builder():
+    plan = make_down_plan(cfg(N1), replace(converged_state(N1), record=None))
+    assert lines(plan)[0] == "= builder ch16"
+
+
+@pytest.mark.parametrize(
+    "flags,opts,expected",
+    [
+        (None, OPTS, ("--allow-insecure-entitlement=network.host",)),
+        ("--debug", (), ("--debug", "--allow-insecure-entitlement=network.host")),
+        ("--allow-insecure-entitlement=security.insecure", (), ("--allow-insecure-entitlement=security.insecure",)),
+        ("--allow-insecure-entitlement security.insecure", OPTS,
+         ("--allow-insecure-entitlement", "security.insecure", "--allow-insecure-entitlement=network.host")),
+    ],
+)
+def test_buildx_flags_mirror_buildx(flags, opts, expected):
+    assert buildx_flags(node("n", HOST1, buildkitd_flags=flags, driver_opts=opts)) == expected
+
+
+def test_fingerprint_ignores_platforms_but_not_settings():
+    assert settings_fingerprint(N2) == settings_fingerprint(N2_ARM64_ONLY)
+    assert settings_fingerprint(N1) != settings_fingerprint(N1_MEM)
+
+
+@pytest.mark.parametrize(
+    "detected,native,emulated",
+    [
+        (("linux/amd64", "linux/amd64/v2", "linux/386", "linux/arm64", "linux/arm/v7"),
+         ("linux/amd64", "linux/amd64/v2", "linux/386"), ("linux/arm64", "linux/arm/v7")),
+        (("linux/arm64", "linux/arm/v7", "linux/amd64"), ("linux/arm64", "linux/arm/v7"), ("linux/amd64",)),
+        ((), (), ()),
+    ],
+)
+def test_split_native(detected, native, emulated):
+    assert split_native(detected) == (native, emulated)
+
+
+def _status(**kw) -> NodeStatus:
+    base = dict(name="node2", buildx_node="ch16-node2", context="node2", endpoint=HOST2, status="running",
+                version="v0.13.2", pinned=("linux/arm64",), detected=("linux/amd64", "linux/arm64"),
+                native=("linux/amd64",), emulated=("linux/arm64",))
+    base.update(kw)
+    return NodeStatus(**base)
+
+
+def test_verify():
+    assert verify((_status(),)) == ()
+    assert verify((_status(pinned=("linux/s390x",)),)) == (
+        'node "node2": pinned linux/s390x not among the platforms BuildKit detected (linux/amd64, linux/arm64)',)
+    assert verify((_status(status="stopped"),)) == ('node "node2" is stopped',)
+
+
+INSTANCE = (
+    '{"Name":"ch16","Driver":"docker-container","Nodes":[{"Name":"ch16-node2","Endpoint":"node2",'
+    '"Platforms":[{"architecture":"arm64","os":"linux"},{"architecture":"arm","os":"linux","variant":"v7"}],'
+    '"DriverOpts":{"network":"host"},"Flags":["--allow-insecure-entitlement=network.host"],'
+    '"Files":{"buildkitd.toml":"W3JlZ2lzdHJ5XQo="}}],"Dynamic":false}'
+)
+
+
+def test_parse_instance_file():
+    b = parse_instance(INSTANCE)
+    assert (b.name, b.driver) == ("ch16", "docker-container")
+    (n,) = b.nodes
+    assert n.platforms == ("linux/arm64", "linux/arm/v7")
+    assert n.driver_opts == (("network", "host"),) and n.has_config
+    assert n == stored(replace(N2, buildkitd_config="x"))
+
+
+def test_parse_buildkit_output():
+    assert parse_buildkitd_version("buildkitd github.com/moby/buildkit v0.13.2 abc\n") == "v0.13.2"
+    workers = '[{"ID":"x","Platforms":[{"Architecture":"amd64","OS":"linux"},{"Architecture":"arm","OS":"linux","Variant":"v7"}]}]'
+    assert parse_workers(workers) == ("linux/amd64", "linux/arm/v7")
