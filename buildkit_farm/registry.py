@@ -239,6 +239,38 @@ def classify_failure(ref: str, stderr: str, *, action: str = "read") -> Exceptio
     return RegistryError(f"imagetools could not {action} {ref}: {detail or 'no output'}")
 
 
+def create_passes(tags: Sequence[str], indexes: Sequence[ImageIndex]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The source arguments of `imagetools create`: the first pass, then fix-ups per tag.
+
+    buildx copies only os/arch/variant from a single manifest's config into the list, so a
+    Windows image would lose its `os.version`. Such a source is given instead as a
+    descriptor (`{"digest":…, "platform":{…, "os.version":…}}`), which buildx resolves in
+    the one repository of the command. When the refs span several repositories, the list
+    is made from the refs first (which copies the blobs into the tag's repository), then
+    each tag is re-made from itself plus those descriptors (a later descriptor of the same
+    digest overrides the platform).
+    """
+    from buildkit_farm.reference import repository
+
+    pinned = {ix.ref: _descriptor_arg(ix.variants[0]) for ix in indexes if not ix.is_list and ix.variants[0].os_version}
+    refs = [ix.ref for ix in indexes]
+    if not pinned:
+        return refs, []
+    if len({repository(r) for r in [*tags, *refs]}) == 1:
+        return [pinned.get(r, r) for r in refs], []
+    return refs, [(tag, list(pinned.values())) for tag in tags]
+
+
+def _descriptor_arg(variant: Variant) -> str:
+    os_name, arch, *rest = variant.platform.split("/")
+    platform = {"os": os_name, "architecture": arch}
+    if rest:
+        platform["variant"] = rest[0]
+    if variant.os_version:
+        platform["os.version"] = variant.os_version
+    return json.dumps({"digest": variant.digest, "platform": platform}, separators=(",", ":"))
+
+
 def describe(index: ImageIndex) -> str:
     """A `docker manifest inspect`-like table of an image's variants, for people."""
     kind = "manifest list" if index.is_list else "single image (not a list)"
@@ -361,7 +393,7 @@ def speaks_tls(host: str) -> bool:
     """True if the registry at `host` answers a TLS handshake (certificate not checked:
     this only tells https from http; buildx checks the certificate afterwards)."""
     name, port = _split_host(host)
-    context = ssl.create_default_context()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no trust store to load: nothing is verified
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
@@ -473,8 +505,11 @@ def publish_list(
             )
         plan = plan_list(indexes)
         check_plan(plan)
+        first, fixups = create_passes(tags, indexes)
         try:
-            client.buildx.imagetools.create(sources=list(dict.fromkeys(sources)), tags=list(tags), builder=name)
+            client.buildx.imagetools.create(sources=first, tags=list(tags), builder=name)
+            for tag, extra in fixups:
+                client.buildx.imagetools.create(sources=[tag, *extra], tags=[tag], builder=name)
         except DockerException as err:
             raise classify_failure(tags[0], err.stderr or "", action="push the list to") from None
         return _verify_published(client, tags, plan, name)
@@ -499,12 +534,16 @@ def _inspect(client: DockerClient, ref: str, builder: str | None) -> ImageIndex:
 
 
 def _verify_published(client: DockerClient, tags: Sequence[str], plan: ListPlan, builder: str | None) -> str:
+    """Read every tag back: each must hold every planned image (digest, platform, os.version)
+    and all must show one digest."""
     digests = {}
     for tag in tags:
         index = _inspect(client, tag, builder)
-        missing = [p for p in dict.fromkeys(plan.platforms) if p not in {_canonical(x) for x in index.platforms}]
+        held = {(v.digest, _canonical(v.platform), v.os_version) for v in index.images}
+        missing = [e for e in plan.entries if (e.digest, e.platform, e.os_version) not in held]
         if missing:
-            raise RegistryError(f"the list pushed to {tag} lacks {', '.join(missing)}", hint="rerun; if it persists, inspect the sources")
+            what = ", ".join(f"{e.platform} from {e.source}" for e in missing)
+            raise RegistryError(f"the list pushed to {tag} lacks {what}", hint="rerun; if it persists, inspect the sources")
         digests[tag] = index.digest
     if len(set(digests.values())) != 1:
         shown = ", ".join(f"{t} -> {d}" for t, d in digests.items())
