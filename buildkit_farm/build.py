@@ -444,8 +444,23 @@ def platform_slug(platform: str) -> str:
     return platform.replace("/", "-")
 
 
-def invocations(prepared: PreparedTarget, *, builder: str, metadata_dir: Path, progress: str) -> tuple[Invocation, ...]:
-    """The `docker buildx build` calls for a target: one, or one per platform's Dockerfile."""
+def invocations(
+    prepared: PreparedTarget,
+    *,
+    builder: str,
+    metadata_dir: Path,
+    progress: str,
+    emulated: Sequence[str] = (),
+) -> tuple[Invocation, ...]:
+    """The `docker buildx build` calls for a target.
+
+    One for every platform pinned to a node; one more per `emulated` platform; or one per
+    platform when the target has per-platform Dockerfiles. Why emulated platforms get their
+    own build: when any platform of a build has no pinned node, buildx (0.13,
+    build/driver.go) re-matches *every* platform against the platforms each BuildKit
+    detects, in node order, so a node that emulates arm64 would take arm64 away from the
+    node it is pinned to. A build holding only pinned platforms always gets the pinned map.
+    """
     if prepared.sources_only:
         return ()
     staged_name = f"{prepared.repo}:{STAGING_TAG}"
@@ -466,11 +481,12 @@ def invocations(prepared: PreparedTarget, *, builder: str, metadata_dir: Path, p
         "progress": "tty" if progress == "tty" else "plain" if progress == "plain" else "auto",
     }
     out = []
-    groups = (
-        [(p, prepared.dockerfiles[p], (p,)) for p in prepared.platforms]
-        if prepared.dockerfiles
-        else [("all", prepared.dockerfile, prepared.platforms)]
-    )
+    if prepared.dockerfiles:
+        groups = [(p, prepared.dockerfiles[p], (p,)) for p in prepared.platforms]
+    else:
+        pinned = tuple(p for p in prepared.platforms if p not in emulated)
+        groups = [(",".join(pinned), prepared.dockerfile, pinned)] if pinned else []
+        groups += [(p, prepared.dockerfile, (p,)) for p in prepared.platforms if p in emulated]
     for label, dockerfile, platforms in groups:
         kwargs = dict(common)
         kwargs.update(
@@ -483,7 +499,7 @@ def invocations(prepared: PreparedTarget, *, builder: str, metadata_dir: Path, p
                 "name-canonical": "true",
                 "push": "true",
             },
-            metadata_file=str(metadata_dir / f"{prepared.name}-{platform_slug(label)}.json"),
+            metadata_file=str(metadata_dir / f"{prepared.name}-{len(out)}.json"),
         )
         out.append(Invocation(platforms=tuple(platforms), dockerfile=Path(dockerfile), kwargs=kwargs, label=label))
     return tuple(out)
@@ -802,6 +818,7 @@ def build(
     dry_run: bool = False,
     env: Mapping[str, str] | None = None,
     echo: Echo = _stderr_echo,
+    out: Echo = print,
 ) -> tuple[list[TargetReport], FarmError | None]:
     """Build, push, check and publish the selected targets, in file order.
 
@@ -813,17 +830,19 @@ def build(
     builder = config.builder.name
 
     if dry_run:
+        # Pins come from the file alone; the farm is not asked whether nodes are up.
+        nodes = tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in config.node_settings())
         with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
             for target in prepared:
-                plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress)
-                echo(f"# target {target.name}")
+                assignments = schedule(target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation)
+                emulated = [a.platform for a in assignments if a.emulated]
+                plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, emulated=emulated)
+                out(f"# target {target.name}")
                 for line in dry_run_lines(target, plan, docker_config=docker_config):
-                    echo(line)
+                    out(line)
         return [], None
 
-    from buildkit_farm.apply import ensure_converged  # the reconciler's contract
-
-    state = ensure_converged(config, docker_config=docker_config, up=up)
+    state = _converged_state(config, docker_config=docker_config, up=up)
     nodes = node_views(config, state)
     scheduled = {
         t.name: schedule(t.platforms, nodes, target=t.name, allow_emulation=t.allow_emulation) for t in prepared
@@ -831,7 +850,7 @@ def build(
     for target in prepared:
         for a in scheduled[target.name]:
             if a.emulated:
-                echo(f'farm: target "{target.name}": {a.platform} is not pinned to any node; "{a.node}" will emulate it (allow_emulation)')
+                echo(f'farm: target "{target.name}": no node is pinned to {a.platform}; "{a.node}" will emulate it (allow_emulation)')
     check_registries([tag for t in prepared for tag in t.tags])
 
     reports: list[TargetReport] = []
@@ -844,6 +863,13 @@ def build(
             report.ok, report.error = False, err.message
             return reports, err
     return reports, None
+
+
+def _converged_state(config, *, docker_config: str | None, up: bool):
+    """The farm as observed once `farm up` has nothing left to do (or after doing it)."""
+    from buildkit_farm.apply import ensure_converged  # the reconciler's contract
+
+    return ensure_converged(config, docker_config=docker_config, up=up)
 
 
 def _build_one(
@@ -862,68 +888,41 @@ def _build_one(
 
     start = time.monotonic()
     by_name = {n.name: n for n in nodes}
-    where = {a.platform: a for a in assignments}
     for a in assignments:
         report.platforms.append(
             PlatformReport(platform=a.platform, node=a.node, emulated=a.emulated, buildkit_version=by_name[a.node].buildkit_version)
         )
     platform_reports = {p.platform: p for p in report.platforms}
+    emulated = [a.platform for a in assignments if a.emulated]
 
     # 1. Build and push by digest: no tag of the user's moves here.
-    digests: dict[str, str] = {}  # invocation label -> digest
     with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
-        plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress)
+        plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, emulated=emulated)
         for inv in plan:
             echo(f'farm: target "{target.name}": {redact(render_command(inv.kwargs, docker_config=docker_config), target.secrets)}')
         with _registry_trust():
             results = _run_all(plan, target=target.name, assignments=assignments, docker_config=docker_config, echo=echo)
+    built_refs = []
     for inv, (digest, durations, _) in zip(plan, results):
-        digests[inv.label] = digest
+        built_refs.append(f"{target.repo}@{digest}")
         for platform, seconds in durations.items():
             platform_reports[platform].duration_s = seconds
-            if target.dockerfiles:
-                platform_reports[platform].digest = digest
 
-    # 2. Check what was pushed, still by digest.
-    built_refs = [f"{target.repo}@{digests[inv.label]}" for inv in plan]
+    # 2. Check what was pushed, still by digest: every platform, each variant's digest.
     variant_digest: dict[str, str] = {}
-    if plan and not target.dockerfiles:
-        index = verify.check_pushed(built_refs[0], target.platforms, target=target.name, docker_config=docker_config, builder=builder)
+    for inv, ref in zip(plan, built_refs):
+        index = verify.check_pushed(ref, inv.platforms, target=target.name, docker_config=docker_config, builder=builder)
         for v in index.variants:
-            if not v.is_attestation:
+            if not v.is_attestation and v.platform in inv.platforms:
                 variant_digest[v.platform] = v.digest
-                if v.platform in platform_reports:
-                    platform_reports[v.platform].digest = v.digest
-    else:
-        variant_digest = {p.platform: p.digest for p in report.platforms if p.digest}
+                platform_reports[v.platform].digest = v.digest
 
     # 3. --verify-run: each variant on a node of its platform, by digest.
     if options.verify_run and plan:
-        jobs = [(a.platform, a.node, by_name[a.node].context, a.emulated) for a in assignments]
+        _verify_run(target, assignments, by_name, variant_digest, report, options=options, docker_config=docker_config, echo=echo)
 
-        def image_for(platform: str) -> str:
-            if target.dockerfiles:
-                return f"{target.repo}@{variant_digest[platform]}"
-            return built_refs[0]
-
-        for job in jobs:
-            echo(f'farm: verify {job[0]} on node "{job[1]}"' + (" (emulated)" if job[3] else ""))
-        results_run = verify.verify_run(image_for, jobs, command=options.verify_cmd, docker_config=docker_config)
-        report.verify = [VerifyReport(**r) for r in results_run]
-        for r in results_run:
-            echo(f'farm: verify {r["platform"]} on "{r["node"]}": exit {r["exit_code"]}')
-            for line in r["output"].splitlines():
-                echo(f'  {r["platform"]} | {line}')
-        failed = verify.failed_runs(results_run)
-        if failed:
-            names = ", ".join(f'{r["platform"]} on node "{r["node"]}" (exit {r["exit_code"]})' for r in failed)
-            last = "\n".join(f"  | {l}" for r in failed for l in r["output"].splitlines()[-5:])
-            raise BuildError(
-                f'target "{target.name}": the image builds but does not run: {names}' + (f"\n{last}" if last else ""),
-                hint="the tags were not moved; the book's lesson: CMD is only checked when a container starts",
-            )
-
-    # 4. Publish: the user's tags move only now, to one list.
+    # 4. Publish: the user's tags move only now, to one list (publish_list reads it back:
+    # same digest under every tag, every platform).
     if target.variant_tags:
         for platform, digest in variant_digest.items():
             tag = f"{target.repo}:{platform_slug(platform)}"
@@ -931,12 +930,32 @@ def _build_one(
             report.variant_tags.append(tag)
     echo(f'farm: target "{target.name}": publishing {", ".join(target.tags)}')
     report.digest = publish_list(list(target.tags), built_refs + list(target.sources), docker_config=docker_config, builder=builder)
-
-    # 5. After publishing: the tag holds every platform.
-    wanted = list(target.platforms)
-    verify.check_pushed(target.tags[0], wanted, target=target.name, docker_config=docker_config, builder=builder)
     report.duration_s = round(time.monotonic() - start, 2)
     echo(f'farm: target "{target.name}": pushed {target.tags[0]}@{report.digest}')
+
+
+def _verify_run(target, assignments, by_name, variant_digest, report, *, options, docker_config, echo) -> None:
+    from buildkit_farm import verify
+
+    jobs = [(a.platform, a.node, by_name[a.node].context, a.emulated) for a in assignments]
+    for platform, node, _, emulated in jobs:
+        echo(f'farm: verify {platform} on node "{node}"' + (" (emulated)" if emulated else ""))
+    results = verify.verify_run(
+        lambda platform: f"{target.repo}@{variant_digest[platform]}", jobs, command=options.verify_cmd, docker_config=docker_config
+    )
+    report.verify = [VerifyReport(**r) for r in results]
+    for r in results:
+        echo(f'farm: verify {r["platform"]} on "{r["node"]}": exit {r["exit_code"]}')
+        for line in r["output"].splitlines():
+            echo(f'  {r["platform"]} | {line}')
+    failed = verify.failed_runs(results)
+    if failed:
+        names = ", ".join(f'{r["platform"]} on node "{r["node"]}" (exit {r["exit_code"]})' for r in failed)
+        last = "\n".join(f"  | {l}" for r in failed for l in r["output"].splitlines()[-5:])
+        raise BuildError(
+            f'target "{target.name}": the image builds but does not run: {names}' + (f"\n{last}" if last else ""),
+            hint="the tags were not moved; the book's lesson: CMD is only checked when a container starts",
+        )
 
 
 @contextmanager

@@ -389,3 +389,10 @@ def test_report_json_has_per_platform_facts():
         "digest": "sha256:y",
     }
     assert "linux/arm64" in b.render_text([r])
+
+
+def test_emulated_platforms_get_their_own_build_so_pinned_ones_stay_pinned(app_dir, tmp_path):
+    p = prepared(app_dir, platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"), allow_emulation=("linux/arm/v7",))
+    invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto", emulated=["linux/arm/v7"])
+    assert [i.kwargs["platforms"] for i in invs] == [["linux/amd64", "linux/arm64"], ["linux/arm/v7"]]
+    assert len({i.kwargs["metadata_file"] for i in invs}) == 2
