@@ -1046,6 +1046,11 @@ def _check_target(target: _Section, pinned: dict[str, str] | None, tag_owner: di
     if t.dockerfile is not None and t.dockerfiles:
         issues.append(ConfigIssue(f"{label}.dockerfiles", "cannot be used together with dockerfile", "use dockerfile for one multi-arch Dockerfile, or dockerfiles for one per platform"))
     raw_dockerfiles = raw.get("dockerfiles") if isinstance(raw.get("dockerfiles"), dict) else {}
+    own_key = {_normalised(key): key for key in raw_dockerfiles}  # canonical -> the file's own spelling
+
+    def dockerfiles_path(platform: str) -> str:
+        return f"{label}.dockerfiles.{_quote(own_key.get(platform, platform))}"
+
     _check_alias_duplicates(f"{label}.dockerfiles", list(raw_dockerfiles), issues, keys=True)
     _check_alias_duplicates(f"{label}.platforms", raw.get("platforms") or [], issues)
     _check_alias_duplicates(f"{label}.allow_emulation", raw.get("allow_emulation") or [], issues)
@@ -1061,11 +1066,11 @@ def _check_target(target: _Section, pinned: dict[str, str] | None, tag_owner: di
                 issues.append(ConfigIssue(f"{label}.platforms[{index}]", f"{platform} has no Dockerfile in dockerfiles", f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, or drop platforms (the keys of dockerfiles imply it)'))
         for key in t.dockerfiles:
             if key not in t.platforms:
-                issues.append(ConfigIssue(f"{label}.dockerfiles.{_quote(key)}", f"{key} is not in the target's platforms", "add it to platforms, or drop platforms (the keys of dockerfiles imply it)"))
+                issues.append(ConfigIssue(dockerfiles_path(key), f"{key} is not in the target's platforms", "add it to platforms, or drop platforms (the keys of dockerfiles imply it)"))
 
     for index, platform in enumerate(platforms if pinned is not None and has("allow_emulation") else ()):
         if platform not in pinned and platform not in t.allow_emulation:
-            where = f"{label}.platforms[{index}]" if t.platforms else f"{label}.dockerfiles.{_quote(platform)}"
+            where = f"{label}.platforms[{index}]" if t.platforms else dockerfiles_path(platform)
             issues.append(ConfigIssue(where, f"{platform} is pinned to no node", f'pin it in some node\'s platforms, or accept QEMU with allow_emulation = ["{platform}"]'))
     for index, platform in enumerate(t.allow_emulation):
         if platform not in platforms and knows_what:
@@ -1077,7 +1082,7 @@ def _check_target(target: _Section, pinned: dict[str, str] | None, tag_owner: di
         if _check_dir(f"{label}.context", t.context, issues):
             if t.dockerfiles:
                 for key, file in t.dockerfiles.items():
-                    _check_file(f"{label}.dockerfiles.{_quote(key)}", file, issues, hint=_dockerfile_hint(t, file))
+                    _check_file(dockerfiles_path(key), file, issues, hint=_dockerfile_hint(t, file))
             elif t.dockerfile is not None:
                 _check_file(f"{label}.dockerfile", t.dockerfile, issues, hint=_dockerfile_hint(t, t.dockerfile))
             else:
@@ -1140,6 +1145,13 @@ def _check_alias_duplicates(path: str, raw: Any, issues: list[ConfigIssue], *, k
             where = f"{path}.{_quote(item)}" if keys else f"{path}[{index}]"
             issues.append(ConfigIssue(where, f"{_quote(item)} is {canonical} again", "aliases count: list each platform once"))
         seen.setdefault(canonical, index)
+
+
+def _normalised(name: Any) -> Any:
+    try:
+        return platform_names.normalise(name)
+    except ValueError:
+        return name
 
 
 def _complete_target(t: TargetConfig) -> TargetConfig:
