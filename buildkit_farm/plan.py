@@ -99,6 +99,11 @@ class Plan:
 
 
 # ---------------------------------------------------------------------------- pure helpers
+def buildx_endpoint(s: NodeSettings) -> str:
+    """What buildx is given as the node's endpoint: its context (a BuildKit address for `remote`)."""
+    return (s.endpoint or s.context) if s.driver == "remote" else s.context
+
+
 def settings_fingerprint(s: NodeSettings) -> str:
     """A digest of the settings a BuildKit container is created with (not its platforms)."""
     data = {
@@ -256,7 +261,7 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
         bn = buildx_node_name(bname, s.name)
         on = None if (observed is None or replace_builder) else observed.node(bn)
         if on is None:
-            changes = [("endpoint", "", s.context)]
+            changes = [("endpoint", "", buildx_endpoint(s))]
             if s.platforms:
                 changes.append(("platforms", "", ", ".join(s.platforms)))
             steps.append(Step("node", s.name, Action.CREATE, f"joins the builder as {bn}", tuple(changes), settings=s, buildx_node=bn))
@@ -296,10 +301,10 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
             steps.append(Step("buildkit", s.name, Action.CREATE, "no BuildKit container yet; bootstrapped", settings=s, buildx_node=bn, where=s.context))
         elif bk.status == "unreachable":
             raise _unreachable(s.name, bk, s.endpoint or s.context)
-        elif bk.status != "running":
+        elif bk.status != "running" and bk.settings == fp:
             steps.append(Step("buildkit", s.name, Action.UPDATE, f"container is {bk.status}; started", mode="start", settings=s, buildx_node=bn, where=s.context))
         elif bk.settings != fp:
-            why = "settings changed; restarted alone, state volume kept" if bk.settings else "the settings it runs with are unknown; restarted, state volume kept"
+            why = "settings changed; restarted alone, state volume kept" if bk.settings else "the settings it was created with are unknown; restarted, state volume kept"
             steps.append(Step("buildkit", s.name, Action.UPDATE, why, (("settings", bk.settings or "(unknown)", fp),),
                               mode="restart", settings=s, buildx_node=bn, where=s.context))
         else:
@@ -319,8 +324,8 @@ def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[lis
     """What differs between a desired node and buildx's stored one, and whether something must be cleared."""
     changes: list[tuple[str, str, str]] = []
     rejoin = False
-    if on.endpoint != s.context:
-        changes.append(("endpoint", on.endpoint, s.context))
+    if on.endpoint != buildx_endpoint(s):
+        changes.append(("endpoint", on.endpoint, buildx_endpoint(s)))
     if sorted(on.platforms) != sorted(s.platforms):
         changes.append(("platforms", ", ".join(on.platforms) or "(detected)", ", ".join(s.platforms) or "(detected)"))
         rejoin |= not s.platforms  # `--append` cannot clear pinned platforms

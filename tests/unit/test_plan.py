@@ -378,3 +378,10 @@ def test_parse_buildkit_output():
     assert parse_buildkitd_version("buildkitd github.com/moby/buildkit v0.13.2 abc\n") == "v0.13.2"
     workers = '[{"ID":"x","Platforms":[{"Architecture":"amd64","OS":"linux"},{"Architecture":"arm","OS":"linux","Variant":"v7"}]}]'
     assert parse_workers(workers) == ("linux/amd64", "linux/arm/v7")
+
+
+def test_stopped_buildkit_with_unknown_settings_is_restarted_not_just_started():
+    observed = state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)],
+                     buildkits=[running(N1, "a", status="stopped", settings=None)])
+    (step,) = make_plan(cfg(N1), observed).changes
+    assert (step.kind, step.mode) == ("buildkit", "restart")

@@ -1,0 +1,306 @@
+"""Applying a plan: the ONLY module that changes Docker. One function per (kind, action).
+
+Before each buildx command that rewrites the builder's instance file, its bytes are kept;
+if the command fails (or is interrupted), they are written back. buildx's own rollback
+after a failed `--append` copies nodes with `Node.Copy`, which drops every node's pinned
+platforms and config files; restoring the bytes undoes that. A copy of the file as it was
+before the whole apply is also left in `<docker config>/buildkit-farm/<builder>.instance.bak`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from buildkit_farm import dockercli
+from buildkit_farm.config import FarmConfig
+from buildkit_farm.errors import ApplyError
+from buildkit_farm.plan import Action, Plan, Step, buildx_endpoint, settings_fingerprint
+from buildkit_farm.state import (
+    OWNER_MARK,
+    DockerPaths,
+    FarmRecord,
+    FarmState,
+    RecordEntry,
+    buildx_node_name,
+    container_name,
+    docker_client,
+    read_record,
+)
+
+Report = Callable[[Step, float], None]
+
+
+@dataclass
+class _Run:
+    plan: Plan
+    paths: DockerPaths
+    keep_state: bool = True
+    boot: bool = False
+    touched: set[str] = field(default_factory=set)  # buildx nodes whose BuildKit is (re)created
+
+
+def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) -> frozenset[str]:
+    """Apply the plan's changes in order, then bootstrap. Returns the buildx nodes whose
+    BuildKit container was created or recreated (their settings are known from now on)."""
+    run = _Run(plan, paths)
+    _backup_instance(paths, plan.builder)
+    for step in plan.changes:
+        t0 = time.monotonic()
+        _HANDLERS[(step.kind, step.action)](run, step)
+        if report:
+            report(step, time.monotonic() - t0)
+    if run.boot:
+        t0 = time.monotonic()
+        try:
+            dockercli.buildx_bootstrap(paths, plan.builder)
+        except _docker_exception() as err:
+            raise ApplyError(step=f'bootstrapping builder "{plan.builder}"', detail=_detail(err),
+                             hint="check the failing node's engine, then rerun `farm up`") from None
+        if report:
+            report(Step("builder", plan.builder, Action.UPDATE, "bootstrapped"), time.monotonic() - t0)
+    return frozenset(run.touched)
+
+
+# ---------------------------------------------------------------------------- contexts
+def _description(step: Step) -> str:
+    return f"{OWNER_MARK} (node {step.settings.name})" if step.settings else OWNER_MARK
+
+
+def create_context(run: _Run, step: Step) -> None:
+    from python_on_whales import DockerContextConfig
+
+    s = step.settings
+    tls = s.tls
+    cfg = DockerContextConfig(
+        host=s.endpoint,
+        certificate_authority=tls.ca if tls else None,
+        certificate=tls.cert if tls else None,
+        key=tls.key if tls else None,
+    )
+    _docker(step, lambda: docker_client(run.paths).context.create(step.name, description=_description(step), docker=cfg))
+
+
+def update_context(run: _Run, step: Step) -> None:
+    s = step.settings
+    if any(f == "endpoint" for f, _, _ in step.changes):
+        # The node's BuildKit lives on the old engine: remove it there (state volume kept)
+        # before the context points elsewhere; a gone engine is no reason to stop.
+        _remove_container(run, step.name, buildx_node_name(run.plan.builder, s.name), strict=False)
+    tls = s.tls
+    _docker(step, lambda: dockercli.context_update(
+        run.paths, step.name, description=_description(step), host=s.endpoint,
+        ca=tls.ca if tls else None, cert=tls.cert if tls else None, key=tls.key if tls else None))
+
+
+def remove_context(run: _Run, step: Step) -> None:
+    _docker(step, lambda: docker_client(run.paths).context.remove(step.name, force=True))
+
+
+# ---------------------------------------------------------------------------- builder
+def create_builder(run: _Run, step: Step) -> None:
+    """Claim the builder for the farm; buildx creates it with its first node."""
+    claim(run.paths, run.plan.builder)
+
+
+def replace_builder(run: _Run, step: Step) -> None:
+    claim(run.paths, run.plan.builder)
+    _buildx(run, step, lambda: dockercli.buildx_rm(run.paths, run.plan.builder, keep_state=True))
+
+
+def remove_builder(run: _Run, step: Step) -> None:
+    _buildx(run, step, lambda: dockercli.buildx_rm(run.paths, run.plan.builder, keep_state=step.mode == "keep-state"),
+            restore=False)
+    for f in (run.paths.record_file(run.plan.builder), _instance_backup(run.paths, run.plan.builder)):
+        f.unlink(missing_ok=True)
+    config_dir = run.paths.farm_dir / run.plan.builder.lower()
+    if config_dir.is_dir():
+        for f in config_dir.iterdir():
+            f.unlink()
+        config_dir.rmdir()
+
+
+# ---------------------------------------------------------------------------- nodes
+def _join(run: _Run, step: Step) -> None:
+    s = step.settings
+    config_file = _write_buildkitd_config(run.paths, run.plan.builder, step.buildx_node, s.buildkitd_config)
+    exists = run.paths.instance_file(run.plan.builder).exists()
+    _buildx(run, step, lambda: dockercli.buildx_create(
+        run.paths, builder=run.plan.builder, node=step.buildx_node, endpoint=buildx_endpoint(s),
+        driver=run.plan.driver, append=exists, platforms=s.platforms, driver_opts=s.driver_opts,
+        buildkitd_flags=s.buildkitd_flags, buildkitd_config=config_file))
+
+
+def create_node(run: _Run, step: Step) -> None:
+    _join(run, step)
+
+
+def update_node(run: _Run, step: Step) -> None:
+    if step.mode == "rejoin":
+        _buildx(run, step, lambda: dockercli.buildx_leave(run.paths, builder=run.plan.builder, node=step.buildx_node))
+    _join(run, step)
+
+
+def remove_node(run: _Run, step: Step) -> None:
+    _buildx(run, step, lambda: dockercli.buildx_leave(run.paths, builder=run.plan.builder, node=step.buildx_node))
+
+
+# ---------------------------------------------------------------------------- BuildKit containers
+def create_buildkit(run: _Run, step: Step) -> None:
+    run.boot = True
+    run.touched.add(step.buildx_node)
+
+
+def update_buildkit(run: _Run, step: Step) -> None:
+    if step.mode == "restart":
+        _remove_container(run, step.where, step.buildx_node, strict=True, step=step)
+    run.boot = True
+    if step.mode != "start":
+        run.touched.add(step.buildx_node)
+
+
+def remove_buildkit(run: _Run, step: Step) -> None:
+    _remove_container(run, step.where, step.buildx_node, strict=True, step=step)
+
+
+def _remove_container(run: _Run, where: str, buildx_node: str, *, strict: bool, step: Step | None = None) -> None:
+    """Remove a node's BuildKit container; its state volume is a named volume and stays."""
+    from python_on_whales.exceptions import DockerException, NoSuchContainer
+
+    try:
+        docker_client(run.paths, where).container.remove(container_name(buildx_node), force=True)
+    except NoSuchContainer:
+        pass
+    except DockerException as err:
+        if strict:
+            raise ApplyError(step=_label(step) if step else f"removing {container_name(buildx_node)}", detail=_detail(err)) from None
+
+
+_HANDLERS: dict[tuple[str, Action], Callable[[_Run, Step], None]] = {
+    ("context", Action.CREATE): create_context,
+    ("context", Action.UPDATE): update_context,
+    ("context", Action.REMOVE): remove_context,
+    ("builder", Action.CREATE): create_builder,
+    ("builder", Action.REPLACE): replace_builder,
+    ("builder", Action.REMOVE): remove_builder,
+    ("node", Action.CREATE): create_node,
+    ("node", Action.UPDATE): update_node,
+    ("node", Action.REMOVE): remove_node,
+    ("buildkit", Action.CREATE): create_buildkit,
+    ("buildkit", Action.UPDATE): update_buildkit,
+    ("buildkit", Action.REMOVE): remove_buildkit,
+}
+
+
+# ---------------------------------------------------------------------------- the record
+def claim(paths: DockerPaths, builder: str) -> None:
+    """Write the farm's record for a builder before buildx creates it (ownership survives a kill)."""
+    if read_record(paths, builder) is None:
+        save_record(paths, FarmRecord(builder=builder.lower()))
+
+
+def save_record(paths: DockerPaths, record: FarmRecord) -> None:
+    _atomic_write(paths.record_file(record.builder), record.to_json().encode())
+
+
+def record_buildkits(paths: DockerPaths, config: FarmConfig, state: FarmState, touched: frozenset[str]) -> FarmRecord:
+    """Note each node's container, the settings it was created with (for the ones this run
+    created), and what BuildKit reported; entries for other containers are dropped."""
+    old = state.record.nodes if state.record else {}
+    nodes: dict[str, RecordEntry] = {}
+    for s in config.node_settings():
+        bn = buildx_node_name(config.builder.name, s.name)
+        bk = state.buildkits.get(bn)
+        if bk is None or not bk.container_id:
+            continue
+        prev = old.get(bn)
+        if bn in touched:
+            settings = settings_fingerprint(s)
+        elif prev is not None and prev.container_id == bk.container_id:
+            settings = prev.settings
+        else:
+            continue
+        nodes[bn] = RecordEntry(container_id=bk.container_id, settings=settings, started_at=bk.started_at,
+                                version=bk.version, platforms=bk.platforms)
+    record = FarmRecord(builder=config.builder.name.lower(), nodes=MappingProxyType(nodes))
+    if state.record is None or record.to_json() != state.record.to_json():
+        save_record(paths, record)
+    return record
+
+
+# ---------------------------------------------------------------------------- plumbing
+def _write_buildkitd_config(paths: DockerPaths, builder: str, node: str, text: str | None) -> Path | None:
+    if not text:
+        return None
+    f = paths.farm_dir / builder.lower() / f"{node}.buildkitd.toml"
+    _atomic_write(f, text.encode())
+    return f
+
+
+def _instance_backup(paths: DockerPaths, builder: str) -> Path:
+    return paths.farm_dir / f"{builder.lower()}.instance.bak"
+
+
+def _backup_instance(paths: DockerPaths, builder: str) -> None:
+    inst = paths.instance_file(builder)
+    if inst.is_file():
+        _atomic_write(_instance_backup(paths, builder), inst.read_bytes())
+
+
+def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: bool = True) -> None:
+    """Run a buildx command that rewrites the instance file; put the file back if it fails."""
+    inst = run.paths.instance_file(run.plan.builder)
+    before = inst.read_bytes() if inst.is_file() else None
+    try:
+        action()
+    except BaseException as err:
+        if restore:
+            if before is None:
+                inst.unlink(missing_ok=True)
+            else:
+                _atomic_write(inst, before)
+        if isinstance(err, _docker_exception()):
+            raise ApplyError(step=_label(step), detail=_detail(err),
+                             hint="the builder's instance file was restored; fix the cause and rerun `farm up`") from None
+        raise
+
+
+def _docker(step: Step, action: Callable[[], object]) -> None:
+    try:
+        action()
+    except _docker_exception() as err:
+        raise ApplyError(step=_label(step), detail=_detail(err)) from None
+
+
+def _docker_exception():
+    from python_on_whales.exceptions import DockerException
+
+    return DockerException
+
+
+def _label(step: Step) -> str:
+    return f"{step.action.symbol} {step.kind} {step.name}"
+
+
+def _detail(err) -> str:
+    text = (getattr(err, "stderr", None) or "").strip() or (getattr(err, "stdout", None) or "").strip()
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return " / ".join(lines[-3:]) if lines else f"exit code {getattr(err, 'return_code', '?')}"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

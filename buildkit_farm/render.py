@@ -1,0 +1,80 @@
+"""Text for people and JSON for machines: plans (terraform-like) and status tables."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from buildkit_farm.plan import Action, NodeStatus, Plan
+
+_WORDS = {
+    Action.CREATE: "to create",
+    Action.UPDATE: "to update",
+    Action.REPLACE: "to replace",
+    Action.REMOVE: "to remove",
+    Action.NOOP: "unchanged",
+}
+
+
+def plan_text(plan: Plan, *, title: str | None = None) -> str:
+    """One line per step (`+ ~ -/+ -`, and `=` for unchanged with its reason), then a summary."""
+    lines = [title or f'Farm builder "{plan.builder}" (driver {plan.driver}):']
+    width = max((len(f"{s.kind} {s.name}") for s in plan.steps), default=0)
+    for s in plan.steps:
+        what = f"{s.kind} {s.name}".ljust(width)
+        lines.append(f"  {s.action.symbol:>3} {what}  {s.reason}")
+        for field, old, new in s.changes:
+            arrow = f"{old} -> {new}" if old else new
+            lines.append(f"{'':>6}{'':{width}}    {field}: {arrow}")
+    lines.append("")
+    lines.append(plan_summary(plan))
+    return "\n".join(lines)
+
+
+def plan_summary(plan: Plan) -> str:
+    if plan.converged:
+        return f"No changes: the farm matches the file ({len(plan.steps)} things checked)."
+    counts = Counter(s.action for s in plan.steps)
+    parts = [f"{counts.get(a, 0)} {_WORDS[a]}" for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.REMOVE)]
+    return f"Plan: {', '.join(parts)}, {counts.get(Action.NOOP, 0)} unchanged."
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan.to_dict(), indent=2)
+
+
+def detected_text(n: NodeStatus) -> str:
+    """Detected platforms, emulated ones marked with `(emulated)`."""
+    if not n.detected:
+        return "-"
+    return ", ".join(p + (" (emulated)" if p in n.emulated else "") for p in n.detected)
+
+
+def status_text(builder: str, nodes: tuple[NodeStatus, ...]) -> str:
+    header = ("NODE", "ENDPOINT", "STATUS", "BUILDKIT", "PINNED", "DETECTED")
+    rows = [
+        (
+            n.name,
+            n.endpoint or n.context,
+            n.status,
+            n.version or "-",
+            ", ".join(n.pinned) or "(detected)",
+            detected_text(n),
+        )
+        for n in nodes
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    out = [f'Builder "{builder}":']
+    for r in [header, *rows]:
+        out.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1])
+    for n in nodes:
+        if n.error and n.status != "running":
+            out.append(f"  {n.name}: {n.error}")
+    return "\n".join(out)
+
+
+def status_json(builder: str, nodes: tuple[NodeStatus, ...], *, docker_config: str | None = None) -> str:
+    data = {"builder": builder, "nodes": [n.to_dict() for n in nodes]}
+    if docker_config:
+        data["docker_config"] = docker_config
+    return json.dumps(data, indent=2)
