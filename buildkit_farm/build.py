@@ -780,22 +780,25 @@ def _build_failure(target: str, inv: Invocation, tracker: ProgressTracker, assig
 # ---------------------------------------------------------------------------------------
 
 
-def node_views(config, state) -> tuple[NodeView, ...]:
-    """Join the farm file's nodes (pins, contexts) with what `observe` saw (status, version)."""
-    buildkits = dict(getattr(state, "buildkits", None) or {})
+def node_views(config, status) -> tuple[NodeView, ...]:
+    """Join the farm file's nodes (pins, contexts) with what `ensure_converged` observed.
+
+    `status` is the reconciler's `FarmStatus`: per file node its status, BuildKit version
+    and the platforms its BuildKit detected (native and emulated).
+    """
+    seen = {n.name: n for n in status.nodes}
     views = []
     for settings in config.node_settings():
-        seen = buildkits.get(settings.name) or buildkits.get(settings.name.lower())
-        status = (getattr(seen, "status", None) or "missing") if seen is not None else "missing"
+        node = seen.get(settings.name)
         views.append(
             NodeView(
                 name=settings.name,
-                context=settings.context,
-                up=status == "running",
+                context=node.context if node is not None and node.context else settings.context,
+                up=node is not None and node.status == "running",
                 pinned=tuple(settings.platforms),
-                supported=tuple(getattr(seen, "platforms", ()) or ()),
-                buildkit_version=getattr(seen, "version", None),
-                status=status,
+                supported=tuple(node.detected) if node is not None else (),
+                buildkit_version=node.version if node is not None else None,
+                status=node.status if node is not None else "missing",
             )
         )
     return tuple(views)

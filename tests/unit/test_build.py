@@ -396,3 +396,13 @@ def test_emulated_platforms_get_their_own_build_so_pinned_ones_stay_pinned(app_d
     invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto", emulated=["linux/arm/v7"])
     assert [i.kwargs["platforms"] for i in invs] == [["linux/amd64", "linux/arm64"], ["linux/arm/v7"]]
     assert len({i.kwargs["metadata_file"] for i in invs}) == 2
+
+
+def test_node_views_join_file_pins_with_observed_status():
+    from types import SimpleNamespace as NS
+
+    config = NS(node_settings=lambda: (NS(name="node1", context="node1", platforms=("linux/amd64",)), NS(name="node2", context="node2", platforms=("linux/arm64",))))
+    status = NS(nodes=(NS(name="node1", context="node1", status="running", version="v0.13.2", detected=("linux/amd64", "linux/arm64")),))
+    views = b.node_views(config, status)
+    assert views[0] == b.NodeView("node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64"), "v0.13.2", "running")
+    assert views[1].up is False and views[1].status == "missing"
