@@ -1,0 +1,129 @@
+"""Bench `farm build` on the lab, printed side by side in one run.
+
+1. Overhead: `farm build` against the identical plain `docker buildx build --push` on the
+   same warm farm (same builder, platforms, Dockerfile, --no-cache on both so each run
+   really builds). Pass: ratio of medians <= 1.05.
+2. Farm against the book's manual flow, on a workload that loads both platforms (amd64
+   gets 10x the work, since arm64 runs ~10x slower under QEMU): the farm builds both
+   variants at once on their nodes; the manual flow builds each variant one after the
+   other (push each under its own tag) and then runs `imagetools create`. Reported ratio.
+
+Usage: .venv/bin/python bench/bench_build.py [--runs N] [--work N]
+Needs the lab (`make lab`). Uses a private DOCKER_CONFIG and its own builder, removed at
+the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+import tomli_w
+
+ROOT = Path(__file__).resolve().parents[1]
+FARM = str(Path(sys.executable).with_name("farm"))
+PLATFORMS = ["linux/amd64", "linux/arm64"]
+
+DOCKERFILE = """\
+FROM 127.0.0.1:5000/base:latest
+ARG TARGETARCH
+ARG WORK=200000
+# Busy work in the shell: amd64 (native) gets 10x the loop of arm64 (QEMU, ~10x slower),
+# so both variants take about as long and a farm can overlap them.
+RUN n=$WORK; [ "$TARGETARCH" = amd64 ] && n=$((WORK * 10)); \\
+    i=0; while [ $i -lt $n ]; do i=$((i + 1)); done; echo "$TARGETARCH looped $i"
+CMD ["uname", "-m"]
+"""
+
+
+def run(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.monotonic()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per side (default 5)")
+    parser.add_argument("--work", type=int, default=200000, help="arm64 loop count (amd64 gets 10x)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp:
+        tmp_path = Path(tmp)
+        builder = f"bench{uuid.uuid4().hex[:8]}"
+        repo = f"127.0.0.1:5000/bench-build-{builder}"
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(DOCKERFILE)
+        farm_file = tmp_path / "farm.toml"
+        data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
+        data["builder"]["name"] = builder
+        for table in [data["builder"], *data.get("node", [])]:
+            if isinstance(table.get("buildkitd_config"), str):
+                table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
+        data["target"] = [{"name": "bench", "context": str(ctx), "platforms": PLATFORMS, "tags": [f"{repo}:farm"],
+                           "args": {"WORK": str(args.work)}}]
+        farm_file.write_text(tomli_w.dumps(data))
+        env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker")}
+        docker = ["docker", "buildx"]
+        try:
+            print(f"farm up ({builder}) ...", flush=True)
+            run([FARM, "up", "-f", str(farm_file)], env)
+            farm_cmd = [FARM, "build", "-f", str(farm_file), "--no-cache", "--progress", "plain"]
+            plain_cmd = docker + ["build", "--builder", builder, "--platform", ",".join(PLATFORMS), "--provenance=false",
+                                  "--no-cache", "--progress", "plain", "--build-arg", f"WORK={args.work}",
+                                  "--tag", f"{repo}:plain", "--push", str(ctx)]
+
+            def manual() -> float:
+                # The book's manual flow: each variant in turn on its node, then one list.
+                total = 0.0
+                for platform in PLATFORMS:
+                    total += run(docker + ["build", "--builder", builder, "--platform", platform, "--provenance=false",
+                                           "--no-cache", "--progress", "plain", "--build-arg", f"WORK={args.work}",
+                                           "--tag", f"{repo}:{platform.replace('/', '-')}", "--push", str(ctx)], env)
+                total += run(docker + ["imagetools", "create", "--tag", f"{repo}:manual"]
+                             + [f"{repo}:{p.replace('/', '-')}" for p in PLATFORMS], env)
+                return total
+
+            print("warm-up ...", flush=True)
+            run(farm_cmd, env)
+            run(plain_cmd, env)
+            farm_t, plain_t, manual_t = [], [], []
+            for i in range(args.runs):
+                # interleaved, so drift on the shared machine hits both sides alike
+                farm_t.append(run(farm_cmd, env))
+                plain_t.append(run(plain_cmd, env))
+                manual_t.append(manual())
+                print(f"run {i + 1}: farm {farm_t[-1]:.2f}s  plain buildx {plain_t[-1]:.2f}s  manual {manual_t[-1]:.2f}s", flush=True)
+        finally:
+            subprocess.run(["docker", "buildx", "rm", "--force", builder], env=env, capture_output=True)
+
+    farm_m, plain_m, manual_m = (statistics.median(t) for t in (farm_t, plain_t, manual_t))
+    overhead = farm_m / plain_m
+    speedup = farm_m / manual_m
+    print()
+    print(f"{'':34}{'median':>9}{'min':>9}{'max':>9}")
+    for name, times in (("farm build", farm_t), ("plain docker buildx build --push", plain_t), ("manual: one by one + imagetools", manual_t)):
+        print(f"{name:34}{statistics.median(times):8.2f}s{min(times):8.2f}s{max(times):8.2f}s")
+    print()
+    print(f"farm / plain buildx  = {overhead:.3f}  (must be <= 1.05: {'PASS' if overhead <= 1.05 else 'FAIL'})")
+    print(f"farm / manual flow   = {speedup:.3f}  (the farm builds both variants at once)")
+    sys.exit(0 if overhead <= 1.05 else 1)
+
+
+if __name__ == "__main__":
+    main()
