@@ -304,3 +304,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def ensure_converged(config: FarmConfig, *, docker_config=None, up: bool = False, echo=None):
+    """The build's entry point (see `convergence.ensure_converged`): the observed farm once
+    nothing is left to change; raises `NotConverged` naming what `farm up` would do unless
+    `up`, which applies it first."""
+    from buildkit_farm.convergence import ensure_converged as _ensure
+
+    return _ensure(config, docker_config=docker_config, up=up, echo=echo)

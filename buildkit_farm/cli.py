@@ -181,6 +181,131 @@ def build_cmd(
         raise error
 
 
+DockerConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--docker-config", help="Docker config dir for contexts and builders (default $DOCKER_CONFIG or ~/.docker)."),
+]
+LockTimeoutOption = Annotated[
+    float, typer.Option("--lock-timeout", help="Seconds to wait for another farm run on this Docker config.")
+]
+
+
+def _progress(step, seconds: float) -> None:
+    typer.echo(f"  {step.action.symbol} {step.kind} {step.name}: done ({seconds:.1f}s)", err=True)
+
+
+@app.command("plan")
+def plan_cmd(file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False) -> None:
+    """Show what `farm up` would change: + create, ~ update, - remove, and why each thing is unchanged."""
+    from buildkit_farm import convergence, render
+    from buildkit_farm.config import load_config
+
+    the_plan, _ = convergence.plan(load_config(file), docker_config=docker_config)
+    typer.echo(render.plan_json(the_plan) if as_json else render.plan_text(the_plan))
+
+
+@app.command("up")
+def up_cmd(
+    file: FileOption = DEFAULT_FILE,
+    docker_config: DockerConfigOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan (same as `farm plan`).")] = False,
+    lock_timeout: LockTimeoutOption = 300.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Make the contexts and the builder match the file, bootstrap every node and verify it."""
+    import json
+
+    from buildkit_farm import convergence, render
+    from buildkit_farm.config import load_config
+
+    def show(the_plan) -> None:
+        if not as_json:
+            typer.echo(render.plan_text(the_plan))
+
+    result = convergence.up(
+        load_config(file), docker_config=docker_config, dry_run=dry_run, lock_timeout=lock_timeout,
+        echo=lambda m: typer.echo(m, err=True), on_plan=show, report=None if as_json else _progress,
+    )
+    if as_json:
+        data = {"plan": result.plan.to_dict(), "applied": result.applied}
+        if result.status is not None:
+            data["status"] = json.loads(render.status_json(result.status.builder, result.status.nodes))
+        typer.echo(json.dumps(data, indent=2))
+    elif result.status is not None:
+        typer.echo("")
+        typer.echo(render.status_text(result.status.builder, result.status.nodes))
+
+
+@app.command("status")
+def status_cmd(file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False) -> None:
+    """Each node: endpoint, status, BuildKit version, pinned and detected platforms (emulated marked)."""
+    from buildkit_farm import convergence, render
+    from buildkit_farm.config import load_config
+
+    st = convergence.status(load_config(file), docker_config=docker_config)
+    if as_json:
+        typer.echo(render.status_json(st.builder, st.nodes, docker_config=st.docker_config))
+    else:
+        typer.echo(render.status_text(st.builder, st.nodes))
+
+
+@app.command("down")
+def down_cmd(
+    file: FileOption = DEFAULT_FILE,
+    docker_config: DockerConfigOption = None,
+    keep_state: Annotated[bool, typer.Option("--keep-state", help="Keep the BuildKit state volumes (the build cache).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
+    lock_timeout: LockTimeoutOption = 300.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove the farm's builder and the contexts it owns, and nothing else."""
+    from buildkit_farm import convergence, render
+    from buildkit_farm.config import load_config
+
+    the_plan = convergence.down(
+        load_config(file), docker_config=docker_config, keep_state=keep_state, dry_run=dry_run,
+        lock_timeout=lock_timeout, echo=lambda m: typer.echo(m, err=True),
+        on_plan=None if as_json else (lambda p: typer.echo(render.plan_text(p))),
+        report=None if as_json else _progress,
+    )
+    if as_json:
+        typer.echo(render.plan_json(the_plan))
+
+
+@app.command("lint")
+def lint_cmd(
+    paths: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="Dockerfiles, folders or target names (default: every target of the farm file).", show_default=False),
+    ] = None,
+    file: FileOption = DEFAULT_FILE,
+    platform: Annotated[
+        Optional[list[str]],
+        typer.Option("--platform", help="For PATHs: the platforms the Dockerfile is built for (repeat, or comma-separated), e.g. linux/amd64,windows/amd64."),
+    ] = None,
+    registry: Annotated[
+        bool, typer.Option("--registry", help="Also read each FROM image from its registry: a manifest list with every platform built?")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check Dockerfiles for multi-arch readiness (the book's two rules). Exit 1 on errors."""
+    import functools
+    import json
+
+    from buildkit_farm import lint
+
+    platforms = [p.strip() for value in platform or [] for p in value.split(",") if p.strip()]
+    subjects = lint.collect_subjects(paths or [], farm_file=file, platforms=platforms)
+    inspect = None
+    if registry:
+        from buildkit_farm.registry import inspect_image
+
+        inspect = functools.lru_cache(maxsize=None)(inspect_image)
+    report = lint.lint_subjects(subjects, inspect=inspect)
+    typer.echo(json.dumps(report.to_dict(lint.display_path), indent=2) if as_json else lint.render_text(report))
+    raise typer.Exit(report.exit_code)
+
+
 def main() -> None:
     """Entry point: one handler turns a FarmError into a message and its exit code."""
     try:

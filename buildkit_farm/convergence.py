@@ -1,0 +1,178 @@
+"""The whole flow of `farm up`, `plan`, `status` and `down`, under the lock:
+
+    observe → make_plan → (print) → apply_plan → observe → record → observe → plan again
+
+The last plan must be all no-ops and every node must verify (running, BuildKit version,
+pinned platforms detected), or `NotConverged` says what differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from buildkit_farm import lock
+from buildkit_farm.apply import Report, apply_plan, record_buildkits
+from buildkit_farm.config import FarmConfig
+from buildkit_farm.errors import NotConverged
+from buildkit_farm.plan import NodeStatus, Plan, make_down_plan, make_plan, node_statuses, verify
+from buildkit_farm.state import DockerPaths, FarmState, ObservedBuildkit, buildx_node_name, observe
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FarmStatus:
+    """The farm as observed: per file node, its status, BuildKit version and platforms."""
+
+    builder: str  # the buildx builder name (`--builder`)
+    paths: DockerPaths
+    nodes: tuple[NodeStatus, ...]
+    buildkits: Mapping[str, ObservedBuildkit]  # by the file's node name
+    state: FarmState
+
+    @property
+    def docker_config(self) -> str:
+        return str(self.paths.docker_config)
+
+
+@dataclass(frozen=True)
+class UpResult:
+    plan: Plan  # what was (or, with --dry-run, would be) done
+    applied: bool
+    status: FarmStatus | None  # None for a dry run that has changes to make
+
+
+def _status(config: FarmConfig, state: FarmState) -> FarmStatus:
+    by_file = {}
+    for s in config.node_settings():
+        bk = state.buildkits.get(buildx_node_name(config.builder.name, s.name))
+        if bk is not None:
+            by_file[s.name] = bk
+    return FarmStatus(
+        builder=config.builder.name.lower(),
+        paths=state.paths,
+        nodes=node_statuses(config, state),
+        buildkits=MappingProxyType(by_file),
+        state=state,
+    )
+
+
+def _verified(config: FarmConfig, state: FarmState) -> FarmStatus:
+    status = _status(config, state)
+    problems = verify(status.nodes)
+    if problems:
+        emulation = any("pinned" in p for p in problems)
+        raise NotConverged(
+            "the farm is up but not usable: " + "; ".join(problems),
+            hint="enable QEMU emulation on that engine (binfmt_misc with qemu-user-static) or unpin the platform"
+            if emulation
+            else "check the node's engine (`farm status`), then rerun `farm up`",
+        )
+    return status
+
+
+def _remaining(plan: Plan) -> str:
+    return "; ".join(f"{s.action.symbol} {s.kind} {s.name} ({s.reason})" for s in plan.changes)
+
+
+def plan(config: FarmConfig, *, docker_config: str | Path | None = None) -> tuple[Plan, FarmState]:
+    """What `farm up` would do; reads only."""
+    state = observe(config, docker_config=docker_config)
+    return make_plan(config, state), state
+
+
+def status(config: FarmConfig, *, docker_config: str | Path | None = None) -> FarmStatus:
+    """Every node asked live for its BuildKit version and platforms."""
+    return _status(config, observe(config, docker_config=docker_config, live=True))
+
+
+def up(
+    config: FarmConfig,
+    *,
+    docker_config: str | Path | None = None,
+    dry_run: bool = False,
+    lock_timeout: float = lock.DEFAULT_TIMEOUT,
+    echo: Echo | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    report: Report | None = None,
+) -> UpResult:
+    """Make the contexts and the builder match the file, then check that they do."""
+    paths = DockerPaths.resolve(docker_config)
+    with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
+        state = observe(config, docker_config=docker_config)
+        first = make_plan(config, state)
+        if on_plan:
+            on_plan(first)
+        if dry_run:
+            return UpResult(first, False, None if first.changes else _status(config, state))
+        if first.converged:
+            status_ = _verified(config, state)
+            record_buildkits(paths, config, state, frozenset())  # keeps what a probe learnt
+            return UpResult(first, False, status_)
+        touched = apply_plan(first, paths, report=report)
+        after = observe(config, docker_config=docker_config)
+        record_buildkits(paths, config, after, touched)
+        final_state = observe(config, docker_config=docker_config)
+        final = make_plan(config, final_state)
+        if final.changes:
+            raise NotConverged(
+                f"after applying, the farm still differs from {config.file}: {_remaining(final)}",
+                hint="rerun `farm up`; if it keeps differing, `farm plan` shows what and why",
+            )
+        return UpResult(first, True, _verified(config, final_state))
+
+
+def down(
+    config: FarmConfig,
+    *,
+    docker_config: str | Path | None = None,
+    keep_state: bool = False,
+    dry_run: bool = False,
+    lock_timeout: float = lock.DEFAULT_TIMEOUT,
+    echo: Echo | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    report: Report | None = None,
+) -> Plan:
+    """Remove the builder and the contexts the farm owns, and nothing else."""
+    paths = DockerPaths.resolve(docker_config)
+    with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
+        state = observe(config, docker_config=docker_config)
+        the_plan = make_down_plan(config, state, keep_state=keep_state)
+        if on_plan:
+            on_plan(the_plan)
+        if not dry_run:
+            apply_plan(the_plan, paths, report=report)
+        return the_plan
+
+
+def ensure_converged(
+    config: FarmConfig,
+    *,
+    docker_config: str | Path | None = None,
+    up: bool = False,
+    echo: Echo | None = None,
+) -> FarmStatus:
+    """For the build: the farm as observed, once nothing is left to change.
+
+    Without `up`, raises `NotConverged` saying what `farm up` would change; with it,
+    applies the changes first. Returns each node's status, BuildKit version and platforms.
+    """
+    if up:
+        result = globals()["up"](config, docker_config=docker_config, echo=echo)
+        assert result.status is not None
+        return result.status
+    paths = DockerPaths.resolve(docker_config)
+    with lock.hold(paths.farm_dir, on_wait=echo):
+        state = observe(config, docker_config=docker_config)
+        the_plan = make_plan(config, state)
+        if the_plan.changes:
+            raise NotConverged(
+                f"the farm does not match {config.file}; `farm up` would: {_remaining(the_plan)}",
+                hint=f"run `farm up -f {config.file}` first, or pass --up",
+            )
+        status_ = _verified(config, state)
+        record_buildkits(paths, config, state, frozenset())
+        return status_
