@@ -1,0 +1,379 @@
+"""A Dockerfile, read the way BuildKit reads it, for `farm lint`.
+
+Parser directives (`# escape=`), line continuations (with the file's escape character),
+comment and blank lines inside continuations, heredocs, `--flag=value` options, JSON (exec)
+and shell forms, stages (`FROM … AS name`) and the global `ARG`s before the first `FROM`.
+Every instruction remembers the physical line of each piece of its text, so a finding
+points at the line that holds the offending word, not only where the instruction starts.
+
+Pure: reads text, never Docker. Not a full frontend: it keeps what lint needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+INSTRUCTIONS = frozenset(
+    "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN "
+    "SHELL STOPSIGNAL USER VOLUME WORKDIR".split()
+)
+# Instructions whose arguments may be a JSON array (the exec form).
+_JSON_FORMS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
+_FLAGGED = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
+_DIRECTIVES = frozenset({"syntax", "escape", "check"})
+_DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
+_HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction: its keyword, options and text (continuations joined)."""
+
+    keyword: str  # upper case, e.g. "RUN"
+    text: str  # after the keyword and its --flags
+    line: int  # the line of the keyword (1-based)
+    flags: tuple[tuple[str, str], ...] = ()  # (name, value) of each --name=value
+    exec_form: tuple[str, ...] | None = None  # the JSON array, when the exec form is used
+    # (offset in `text`, physical line) where each piece of `text` starts, ascending.
+    spans: tuple[tuple[int, int], ...] = field(default=(), repr=False)
+
+    def flag(self, name: str) -> str | None:
+        """The value of `--name=value`, or None."""
+        for key, value in self.flags:
+            if key == name:
+                return value
+        return None
+
+    def line_at(self, offset: int) -> int:
+        """The physical line holding character `offset` of `text`."""
+        if not self.spans:
+            return self.line
+        starts = [start for start, _ in self.spans]
+        index = max(bisect_right(starts, offset) - 1, 0)
+        return self.spans[index][1]
+
+    def line_of(self, needle: str) -> int:
+        """The physical line where `needle` first appears in `text` (else the keyword's)."""
+        offset = self.text.find(needle)
+        return self.line_at(offset) if offset >= 0 else self.line
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A build stage: its FROM line and the instructions up to the next FROM."""
+
+    index: int
+    name: str | None  # lower case, as BuildKit compares stage names
+    base: str  # the image as written, e.g. "${BASE}" or "golang:1.22"
+    image: str  # the image with global ARGs substituted (unknown ones left as written)
+    platform: str | None  # the --platform flag as written
+    line: int  # the FROM line
+    parent: int | None  # index of the earlier stage this one starts FROM, if any
+    instructions: tuple[Instruction, ...]
+
+    @property
+    def label(self) -> str:
+        return f'"{self.name}"' if self.name else f"#{self.index}"
+
+
+@dataclass(frozen=True)
+class Dockerfile:
+    """A parsed Dockerfile."""
+
+    escape: str
+    directives: tuple[tuple[str, str], ...]
+    instructions: tuple[Instruction, ...]
+    global_args: tuple[Instruction, ...]  # the ARGs before the first FROM
+    stages: tuple[Stage, ...]
+    problems: tuple[tuple[int, str], ...]  # (line, message): what BuildKit would refuse
+
+    def variables(self, build_args: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Global ARG defaults, overridden by build args for the ARGs declared."""
+        values: dict[str, str] = {}
+        for arg in self.global_args:
+            for name, default in arg_declarations(arg.text):
+                if build_args and name in build_args:
+                    values[name] = build_args[name]
+                elif default is not None:
+                    values[name] = substitute(default, values)
+        return values
+
+    def stage_named(self, ref: str) -> Stage | None:
+        """The stage a `--from=` or `FROM` refers to (by name or index), if any."""
+        ref = ref.lower()
+        for stage in self.stages:
+            if stage.name == ref or (ref.isdigit() and int(ref) == stage.index):
+                return stage
+        return None
+
+
+def parse(text: str) -> Dockerfile:
+    """Parse Dockerfile text. Never raises: what BuildKit would refuse goes to `problems`."""
+    lines = text.splitlines()
+    directives, start = _read_directives(lines)
+    problems: list[tuple[int, str]] = []
+    escape = dict(directives).get("escape", "\\")
+    if escape not in ("\\", "`"):
+        problems.append((1, f"escape directive must be \\ or `, not {escape!r}"))
+        escape = "\\"
+    instructions = _read_instructions(lines, start, escape, problems)
+    global_args, stages = _split_stages(instructions, problems)
+    return Dockerfile(
+        escape=escape,
+        directives=tuple(directives),
+        instructions=tuple(instructions),
+        global_args=tuple(global_args),
+        stages=tuple(stages),
+        problems=tuple(problems),
+    )
+
+
+def _read_directives(lines: list[str]) -> tuple[list[tuple[str, str]], int]:
+    # Directives only count at the very top: the first other line ends them.
+    found: list[tuple[str, str]] = []
+    for index, line in enumerate(lines):
+        match = _DIRECTIVE.match(line.strip())
+        if not match or match.group(1).lower() not in _DIRECTIVES:
+            return found, index
+        found.append((match.group(1).lower(), match.group(2)))
+    return found, len(lines)
+
+
+def _is_skippable(line: str) -> bool:
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def _read_instructions(
+    lines: list[str], start: int, escape: str, problems: list[tuple[int, str]]
+) -> list[Instruction]:
+    continuation = re.compile(re.escape(escape) + r"[ \t]*$")
+    result: list[Instruction] = []
+    i = start
+    while i < len(lines):
+        if _is_skippable(lines[i]):
+            i += 1
+            continue
+        first_line = i + 1
+        pieces: list[tuple[str, int]] = []
+        while i < len(lines):
+            content = lines[i] if pieces else lines[i].lstrip()
+            match = continuation.search(content)
+            if not match:
+                pieces.append((content, i + 1))
+                i += 1
+                break
+            pieces.append((content[: match.start()], i + 1))
+            i += 1
+            # BuildKit drops comment and blank lines inside a continuation.
+            while i < len(lines) and _is_skippable(lines[i]):
+                i += 1
+        i = _read_heredocs(_join(pieces)[0], lines, i, pieces)
+        full, spans = _join(pieces)
+        result.append(_make_instruction(full, spans, first_line, problems))
+    return result
+
+
+def _join(pieces: list[tuple[str, int]]) -> tuple[str, list[tuple[int, int]]]:
+    # BuildKit glues continued lines together as they are (no separator).
+    spans, offset, parts = [], 0, []
+    for piece, line in pieces:
+        spans.append((offset, line))
+        parts.append(piece)
+        offset += len(piece)
+    return "".join(parts), spans
+
+
+def _read_heredocs(full: str, lines: list[str], i: int, pieces: list[tuple[str, int]]) -> int:
+    # `RUN <<EOF` … `EOF`: the body lines belong to the instruction.
+    keyword = full.split(None, 1)[0].upper() if full.strip() else ""
+    if keyword not in ("RUN", "COPY", "ADD"):
+        return i
+    for match in _HEREDOC.finditer(full):
+        word, strip_tabs = match.group(3), bool(match.group(1))
+        while i < len(lines):
+            body = lines[i].lstrip("\t") if strip_tabs else lines[i]
+            pieces.append(("\n" + lines[i], i + 1))
+            i += 1
+            if body.strip() == word:
+                break
+    return i
+
+
+def _make_instruction(
+    full: str, spans: list[tuple[int, int]], line: int, problems: list[tuple[int, str]]
+) -> Instruction:
+    match = re.match(r"(\S+)\s*", full)
+    keyword = match.group(1).upper() if match else ""
+    offset = match.end() if match else 0
+    if keyword not in INSTRUCTIONS:
+        problems.append((line, f"unknown instruction {match.group(1) if match else full!r}"))
+    flags: list[tuple[str, str]] = []
+    if keyword in _FLAGGED:
+        while full.startswith("--", offset):
+            flag = re.match(r"--([A-Za-z0-9-]+)(?:=(\S*))?\s*", full[offset:])
+            if not flag:
+                break
+            flags.append((flag.group(1).lower(), flag.group(2) or ""))
+            offset += flag.end()
+    text = full[offset:]
+    shifted = tuple((max(start - offset, 0), ln) for start, ln in spans)
+    return Instruction(
+        keyword=keyword,
+        text=text,
+        line=line,
+        flags=tuple(flags),
+        exec_form=_exec_form(keyword, text),
+        spans=shifted,
+    )
+
+
+def _exec_form(keyword: str, text: str) -> tuple[str, ...] | None:
+    if keyword not in _JSON_FORMS or not text.lstrip().startswith("["):
+        return None
+    try:
+        value = json.loads(text.strip())
+    except ValueError:
+        return None  # BuildKit falls back to the shell form
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    return None
+
+
+def _split_stages(
+    instructions: list[Instruction], problems: list[tuple[int, str]]
+) -> tuple[list[Instruction], list[Stage]]:
+    global_args: list[Instruction] = []
+    stages: list[Stage] = []
+    current: dict | None = None
+    body: list[Instruction] = []
+
+    def close() -> None:
+        if current is not None:
+            stages.append(Stage(**current, instructions=tuple(body)))
+
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            close()
+            body = []
+            current = _stage_head(ins, len(stages), stages, global_args, problems)
+        elif current is None:
+            if ins.keyword == "ARG":
+                global_args.append(ins)
+            elif ins.keyword in INSTRUCTIONS:
+                problems.append((ins.line, f"{ins.keyword} before the first FROM"))
+        else:
+            body.append(ins)
+    close()
+    if not stages:
+        problems.append((instructions[-1].line if instructions else 1, "no FROM instruction"))
+    return global_args, stages
+
+
+def _stage_head(
+    ins: Instruction,
+    index: int,
+    earlier: list[Stage],
+    global_args: list[Instruction],
+    problems: list[tuple[int, str]],
+) -> dict:
+    words = ins.text.split()
+    if not words:
+        problems.append((ins.line, "FROM needs an image"))
+        words = ["scratch"]
+    name = None
+    if len(words) >= 3 and words[1].lower() == "as":
+        name = words[2].lower()
+    elif len(words) > 1:
+        problems.append((ins.line, f"FROM expects `image [AS name]`, got {ins.text.strip()!r}"))
+    base = words[0]
+    values: dict[str, str] = {}
+    for arg in global_args:
+        for arg_name, default in arg_declarations(arg.text):
+            if default is not None:
+                values[arg_name] = substitute(default, values)
+    parent = next((s.index for s in earlier if s.name and s.name == base.lower()), None)
+    return {
+        "index": index,
+        "name": name,
+        "base": base,
+        "image": substitute(base, values),
+        "platform": ins.flag("platform"),
+        "line": ins.line,
+        "parent": parent,
+    }
+
+
+def arg_declarations(text: str) -> list[tuple[str, str | None]]:
+    """`ARG A B=1` → [("A", None), ("B", "1")]."""
+    result: list[tuple[str, str | None]] = []
+    for word in _split_words(text):
+        name, eq, default = word.partition("=")
+        if name:
+            result.append((name, _unquote(default) if eq else None))
+    return result
+
+
+def env_declarations(text: str) -> list[tuple[str, str]]:
+    """`ENV A=1 B="x y"` or the old `ENV A value` → [(name, value), ...]."""
+    words = _split_words(text)
+    if words and "=" not in words[0]:
+        return [(words[0], text.strip()[len(words[0]) :].strip())]
+    return [(w.partition("=")[0], _unquote(w.partition("=")[2])) for w in words if "=" in w]
+
+
+def _split_words(text: str) -> list[str]:
+    # Whitespace-separated words; quotes keep spaces inside a word.
+    words, current, quote = [], [], ""
+    for char in text:
+        if quote:
+            current.append(char)
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+            current.append(char)
+        elif char.isspace():
+            if current:
+                words.append("".join(current))
+                current = []
+        else:
+            current.append(char)
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+_VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def substitute(value: str, variables: Mapping[str, str]) -> str:
+    """Replace `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR:+alt}` with known values.
+
+    Unknown variables stay as written, so callers can tell a value they could not resolve.
+    """
+
+    def replace(match: re.Match) -> str:
+        name = match.group(1) or match.group(4)
+        operator, word = match.group(2), match.group(3) or ""
+        known = name in variables
+        current = variables.get(name, "")
+        if operator in (":-", "-"):
+            unset = not known or (operator == ":-" and not current)
+            return substitute(word, variables) if unset else current
+        if operator in (":+", "+"):
+            is_set = known and (operator == "+" or bool(current))
+            return substitute(word, variables) if is_set else ""
+        return current if known else match.group(0)
+
+    return _VARIABLE.sub(replace, value)

@@ -1,0 +1,4 @@
+FROM alpine:3.19
+WORKDIR /app
+ENTRYPOINT dir /B
+# expect: windows-command-on-linux@3

@@ -1,0 +1,3 @@
+ARG VERSION=1
+WORKDIR /app
+# expect: dockerfile-syntax@2 dockerfile-syntax@2
