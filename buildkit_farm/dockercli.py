@@ -67,7 +67,8 @@ def buildx_create(
         args += ["--buildkitd-flags", buildkitd_flags]
     if buildkitd_config is not None:
         args += ["--buildkitd-config", str(buildkitd_config)]
-    args.append(endpoint)
+    if endpoint:  # the kubernetes driver takes none
+        args.append(endpoint)
     _run(paths, args)
 
 

@@ -186,6 +186,8 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
     # -- contexts
     moved: set[str] = set()  # contexts whose engine changes
     for s in desired:
+        if s.driver != "docker-container":
+            continue  # remote and kubernetes nodes use no Docker context
         ctx = state.contexts.get(s.context)
         if not s.owns_context:
             if ctx is None:
@@ -287,6 +289,8 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
             steps.append(Step("buildkit", _file_name(bname, n.name), Action.REMOVE, "its node leaves; container removed, state volume kept",
                               buildx_node=n.name, where=n.endpoint))
     for s in desired:
+        if s.driver != "docker-container":
+            continue  # only docker-container nodes have a BuildKit container the farm can see
         bn = buildx_node_name(bname, s.name)
         fp = settings_fingerprint(s)
         bk = state.buildkits.get(bn)
@@ -431,7 +435,8 @@ def node_statuses(config: FarmConfig, state: FarmState) -> tuple[NodeStatus, ...
         out.append(NodeStatus(
             name=s.name, buildx_node=bn, context=s.context,
             endpoint=s.endpoint or (ctx.host if ctx else None),
-            status=bk.status if bk else "missing", version=bk.version if bk else None,
+            status=bk.status if bk else ("missing" if s.driver == "docker-container" else "not observed"),
+            version=bk.version if bk else None,
             pinned=s.platforms, detected=detected, native=native, emulated=emulated,
             error=bk.error if bk else None,
         ))
@@ -442,6 +447,8 @@ def verify(statuses: tuple[NodeStatus, ...]) -> tuple[str, ...]:
     """Problems that make the farm unusable: a node not running, or a pinned platform it lacks."""
     problems = []
     for n in statuses:
+        if n.status == "not observed":
+            continue
         if n.status != "running":
             problems.append(f'node "{n.name}" is {n.status}' + (f": {n.error}" if n.error else ""))
         elif n.version is None:

@@ -406,6 +406,8 @@ def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live
     settings = config.node_settings()
     contexts = {}
     for s in settings:
+        if not s.context or s.driver == "remote":
+            continue
         ctx = read_context(paths, s.context)
         if ctx is not None:
             contexts[s.context] = ctx
@@ -415,6 +417,8 @@ def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live
     # Which BuildKit containers to look at, grouped by the context (engine) they live on.
     where: dict[str, list[str]] = {}
     for s in settings:
+        if s.driver != "docker-container":
+            continue  # remote/kubernetes BuildKits are not containers on a Docker engine
         if s.context in contexts or not s.owns_context:
             where.setdefault(s.context, []).append(buildx_node_name(builder_name, s.name))
     if builder is not None:

@@ -170,7 +170,7 @@ CASES = [
     ),
     (
         "the driver changes: the builder is replaced",
-        cfg(replace(N1, driver="remote"), replace(N2, driver="remote"), driver="remote"), converged_state(N1, N2),
+        cfg(N1, N2), converged_state(N1, N2, driver="docker"),
         ["= context node1", "= context node2", "-/+ builder ch16", "+ node node1", "+ node node2",
          "+ buildkit node1", "+ buildkit node2"],
     ),
