@@ -1,0 +1,133 @@
+"""Bench: a converged `farm up` on the two-node lab, against the plain script users rerun.
+
+    .venv/bin/python bench/bench_up.py [--runs N]
+
+Prints, side by side: the median wall time, and the number of docker CLI invocations
+(counted by a `docker` shim first on PATH) and whether they change anything. The plain
+script is what the book's setup becomes when rerun: `buildx rm` + `create` + `create
+--append` + `inspect --bootstrap` (it loses the BuildKit containers, and without
+--keep-state their cache, every time).
+
+Targets (issue 4): converged `farm up` median <= 1.0 s, <= 4 docker calls, all read-only.
+Needs the lab (`lab/lab.sh up`). Uses a private Docker config and a unique builder name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+import tomli_w
+
+ROOT = Path(__file__).resolve().parents[1]
+FARM = str(Path(sys.executable).with_name("farm"))
+READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", "buildx ls")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=7)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-up-"))
+    log = tmp / "calls.log"
+    shim = tmp / "shim"
+    shim.mkdir()
+    real = shutil.which("docker")
+    (shim / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "docker").chmod(0o755)
+    builder = f"bench{secrets.token_hex(3)}"
+    env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "DOCKER_CONFIG": str(tmp / "farm-config"), "NO_COLOR": "1"}
+    env.pop("BUILDX_CONFIG", None)
+
+    data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
+    data["builder"]["name"] = builder
+    data.pop("target", None)
+    farm_file = tmp / "farm.toml"
+    farm_file.write_text(tomli_w.dumps(data))
+
+    def farm(*a: str) -> subprocess.CompletedProcess:
+        r = subprocess.run([FARM, *a, "-f", str(farm_file)], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"farm {' '.join(a)} failed:\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def timed_calls(fn) -> tuple[float, list[str]]:
+        log.unlink(missing_ok=True)
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        return dt, (log.read_text().splitlines() if log.exists() else [])
+
+    try:
+        cold, cold_calls = timed_calls(lambda: farm("up"))
+        runs = [timed_calls(lambda: farm("up")) for _ in range(args.runs)]
+        farm_med = statistics.median(t for t, _ in runs)
+        farm_calls = runs[-1][1]
+        farm_mutating = [c for c in farm_calls if not any(v in c for v in READ_ONLY)]
+
+        # The plain script, in a Docker config of its own, with the book's two contexts.
+        plain_env = {**env, "DOCKER_CONFIG": str(tmp / "plain-config")}
+        plain = f"{builder}p"
+        nodes = data["node"]
+        for n in nodes:
+            subprocess.run(["docker", "context", "create", n["name"], "--docker", f"host={n['endpoint']}"],
+                           env=plain_env, capture_output=True, check=True)
+
+        def opts(n: dict) -> list[str]:
+            o = {**data["builder"].get("driver_opts", {}), **n.get("driver_opts", {})}
+            if data["builder"].get("buildkit_image"):
+                o.setdefault("image", data["builder"]["buildkit_image"])
+            out = [x for k, v in o.items() for x in ("--driver-opt", f"{k}={v}")]
+            return out + [x for p in n.get("platforms", []) for x in ("--platform", p)]
+
+        def plain_script() -> None:
+            def sh(*a: str, check: bool = True) -> None:
+                subprocess.run(["docker", *a], env=plain_env, capture_output=True, check=check)
+
+            sh("buildx", "rm", plain, check=False)
+            sh("buildx", "create", "--name", plain, "--driver", "docker-container", "--node", f"{plain}-{nodes[0]['name']}",
+               *opts(nodes[0]), nodes[0]["name"])
+            for n in nodes[1:]:
+                sh("buildx", "create", "--append", "--name", plain, "--node", f"{plain}-{n['name']}", *opts(n), n["name"])
+            sh("buildx", "inspect", "--bootstrap", plain)
+
+        plain_script()  # first run, not timed (same as farm's cold run)
+        plain_runs = [timed_calls(plain_script) for _ in range(max(3, args.runs // 2))]
+        plain_med = statistics.median(t for t, _ in plain_runs)
+        plain_calls = plain_runs[-1][1]
+
+        print(f"lab: 2 nodes ({', '.join(n['name'] for n in nodes)}); builder {builder}; {args.runs} runs")
+        print(f"first `farm up` (from nothing): {cold:.2f} s, {len(cold_calls)} docker calls")
+        print()
+        print(f"{'':34}{'farm up (converged)':>22}{'plain script (rerun)':>24}")
+        print(f"{'median wall time':34}{farm_med:>20.2f} s{plain_med:>22.2f} s")
+        print(f"{'docker CLI invocations':34}{len(farm_calls):>22}{len(plain_calls):>24}")
+        print(f"{'  of which mutating':34}{len(farm_mutating):>22}{len(plain_calls) - 1:>24}")
+        print(f"{'BuildKit containers kept':34}{'yes':>22}{'no (recreated)':>24}")
+        print()
+        print("farm's docker calls: " + ("; ".join(farm_calls) or "(none)"))
+        ok = farm_med <= 1.0 and len(farm_calls) <= 4 and not farm_mutating
+        print(f"targets (<= 1.0 s, <= 4 calls, all read-only): {'met' if ok else 'NOT met'}")
+        return 0 if ok else 1
+    finally:
+        subprocess.run([FARM, "down", "-f", str(farm_file)], env=env, capture_output=True)
+        subprocess.run(["docker", "buildx", "rm", f"{builder}p"], env={**env, "DOCKER_CONFIG": str(tmp / "plain-config")},
+                       capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,272 @@
+"""`farm up`, `plan`, `status`, `down` on the real lab: two engines (node2 over ssh), buildx, BuildKit.
+
+Every test writes the lab's nodes under a unique builder name into its own farm file and
+uses a private Docker config, so the tests share the engines without sharing a builder.
+A `docker` shim placed first on PATH logs every docker CLI invocation `farm` makes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+import tomli_w
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+FARM = str(Path(sys.executable).with_name("farm"))
+LAB_FARM = ROOT / "lab" / "farm.toml"
+LAB_SH = ROOT / "lab" / "lab.sh"
+READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", "buildx ls", "version", "info")
+
+
+class Farm:
+    """One farm under test: its file, its private Docker config, its docker-call log."""
+
+    def __init__(self, tmp: Path, docker_config: Path, builder: str) -> None:
+        self.tmp, self.docker_config, self.builder = tmp, docker_config, builder
+        self.file = tmp / "farm.toml"
+        self.log = tmp / "docker-calls.log"
+        shim = tmp / "shim"
+        shim.mkdir(exist_ok=True)
+        real = shutil.which("docker")
+        (shim / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{self.log}"\nexec "{real}" "$@"\n')
+        (shim / "docker").chmod(0o755)
+        self.env = {
+            **os.environ,
+            "DOCKER_CONFIG": str(docker_config),
+            "PATH": f"{shim}:{os.environ['PATH']}",
+            "NO_COLOR": "1",
+        }
+        self.env.pop("BUILDX_CONFIG", None)
+        self.data = tomllib.loads(LAB_FARM.read_text())
+        self.data["builder"]["name"] = builder
+        self.data.pop("target", None)
+        for node in self.data.get("node", []):
+            for key in ("buildkitd_config",):
+                if isinstance(node.get(key), str):
+                    node[key] = str((LAB_FARM.parent / node[key]).resolve())
+        if isinstance(self.data["builder"].get("buildkitd_config"), str):
+            self.data["builder"]["buildkitd_config"] = str((LAB_FARM.parent / self.data["builder"]["buildkitd_config"]).resolve())
+        self.write()
+
+    def node(self, name: str) -> dict:
+        return next(n for n in self.data["node"] if n["name"] == name)
+
+    def write(self) -> None:
+        self.file.write_text(tomli_w.dumps(self.data))
+
+    def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([FARM, *args, "-f", str(self.file)], env=self.env, capture_output=True, text=True,
+                              timeout=timeout, cwd=self.tmp)
+
+    def ok(self, *args: str) -> subprocess.CompletedProcess:
+        result = self.run(*args)
+        assert result.returncode == 0, f"farm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def calls(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def clear_calls(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+    def docker(self, *args: str, context: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = ["docker", "--config", str(self.docker_config), *(["--context", context] if context else []), *args]
+        result = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=300)
+        if check:
+            assert result.returncode == 0, f"{cmd}: {result.stderr}"
+        return result
+
+    def container_id(self, node: str) -> str | None:
+        name = f"buildx_buildkit_{self.builder}-{node}".lower()
+        r = self.docker("container", "inspect", "--format", "{{.Id}}", name, context=node, check=False)
+        return r.stdout.strip() if r.returncode == 0 else None
+
+    def instance(self) -> dict:
+        return json.loads((self.docker_config / "buildx" / "instances" / self.builder.lower()).read_text())
+
+    def status(self) -> dict:
+        return json.loads(self.ok("status", "--json").stdout)
+
+
+@pytest.fixture
+def farm(lab, docker_config, unique_name, tmp_path):
+    f = Farm(tmp_path, Path(docker_config), unique_name("up"))
+    yield f
+    # Never leave BuildKit containers or volumes behind on the shared engines.
+    f.run("down")
+
+
+def _only_read_only(calls: list[str]) -> list[str]:
+    return [c for c in calls if not any(v in c for v in READ_ONLY)]
+
+
+def test_up_from_nothing_then_again_changes_nothing(farm):
+    first = farm.ok("up")
+    assert "+ builder" in first.stdout and "+ context node1" in first.stdout
+    status = farm.status()
+    by_name = {n["name"]: n for n in status["nodes"]}
+    assert {n["status"] for n in status["nodes"]} == {"running"}
+    assert all(n["buildkit_version"] for n in status["nodes"])
+    for name, node in by_name.items():
+        assert set(node["pinned"]) <= set(node["detected"]), name
+    assert set(by_name["node2"]["pinned"]) <= set(by_name["node2"]["emulated"])  # QEMU on an amd64 host
+
+    farm.clear_calls()
+    again = farm.ok("up")
+    assert "No changes" in again.stdout
+    calls = farm.calls()
+    assert _only_read_only(calls) == [], calls
+    assert len(calls) <= 4, calls
+
+
+def test_changing_node2_platforms_updates_only_node2(farm):
+    farm.ok("up")
+    before = {n: farm.container_id(n) for n in ("node1", "node2")}
+    farm.node("node2")["platforms"] = ["linux/arm64"]
+    farm.write()
+    plan = farm.ok("plan", "--json")
+    changes = [(s["symbol"], s["kind"], s["name"]) for s in json.loads(plan.stdout)["steps"] if s["action"] != "no-op"]
+    assert changes == [("~", "node", "node2")]
+    farm.ok("up")
+    assert {n: farm.container_id(n) for n in ("node1", "node2")} == before
+    nodes = {n["Name"]: n for n in farm.instance()["Nodes"]}
+    assert [p["architecture"] for p in nodes[f"{farm.builder}-node2"]["Platforms"]] == ["arm64"]
+    assert [p["architecture"] for p in nodes[f"{farm.builder}-node1"]["Platforms"]] == ["amd64"]
+    assert "No changes" in farm.ok("up").stdout
+
+
+def test_settings_change_restarts_only_that_node_and_applies(farm):
+    farm.ok("up")
+    before = {n: farm.container_id(n) for n in ("node1", "node2")}
+    farm.node("node2")["buildkitd_flags"] = "--debug"
+    farm.write()
+    farm.ok("up")
+    after = {n: farm.container_id(n) for n in ("node1", "node2")}
+    assert after["node1"] == before["node1"]
+    assert after["node2"] != before["node2"]
+    cmd = farm.docker("container", "inspect", "--format", "{{json .Config.Cmd}}",
+                      f"buildx_buildkit_{farm.builder}-node2", context="node2").stdout
+    assert "--debug" in json.loads(cmd)
+    volumes = farm.docker("volume", "ls", "--format", "{{.Name}}", context="node2").stdout.split()
+    assert f"buildx_buildkit_{farm.builder}-node2_state" in volumes
+
+
+def test_removed_node_leaves_and_its_container_goes(farm):
+    farm.ok("up")
+    node1_id = farm.container_id("node1")
+    farm.data["node"] = [farm.node("node1")]
+    farm.write()
+    out = farm.ok("up").stdout
+    assert "- node node2" in out
+    assert [n["Name"] for n in farm.instance()["Nodes"]] == [f"{farm.builder}-node1"]
+    assert farm.container_id("node2") is None
+    assert farm.container_id("node1") == node1_id
+    volumes = farm.docker("volume", "ls", "--format", "{{.Name}}", context="node2").stdout.split()
+    assert f"buildx_buildkit_{farm.builder}-node2_state" in volumes  # state kept
+    farm.docker("volume", "rm", f"buildx_buildkit_{farm.builder}-node2_state", context="node2")
+
+
+def test_unreachable_node2_is_a_clear_error_then_converges(farm):
+    farm.ok("up")
+    subprocess.run([str(LAB_SH), "down", "sshd"], check=True, capture_output=True, timeout=120)
+    try:
+        failed = farm.run("up")
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        err = failed.stderr
+        assert 'node "node2"' in err and "ssh://" in err and "hint:" in err, err
+        assert "Traceback" not in err
+        # node1 stays as it was: the instance file still lists both nodes with their platforms
+        pins = {n["Name"]: n["Platforms"] for n in farm.instance()["Nodes"]}
+        assert pins[f"{farm.builder}-node1"] and pins[f"{farm.builder}-node2"]
+    finally:
+        subprocess.run([str(LAB_SH), "up", "sshd"], check=True, capture_output=True, timeout=120)
+    farm.ok("up")
+    assert "No changes" in farm.ok("up").stdout
+
+
+def test_sigkill_during_up_then_up_converges(farm):
+    proc = subprocess.Popen([FARM, "up", "-f", str(farm.file)], env=farm.env, cwd=farm.tmp,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    # Kill it once it has started changing things (the first buildx call), or after 3 s.
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not any("buildx create" in c for c in farm.calls()):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    farm.ok("up")
+    assert "No changes" in farm.ok("up").stdout
+    assert {n["status"] for n in farm.status()["nodes"]} == {"running"}
+
+
+def test_sigint_during_up_then_up_converges(farm):
+    proc = subprocess.Popen([FARM, "up", "-f", str(farm.file)], env=farm.env, cwd=farm.tmp,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not any("buildx" in c for c in farm.calls()):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    farm.ok("up")
+    assert "No changes" in farm.ok("up").stdout
+
+
+def test_down_leaves_foreign_contexts_and_builders(farm):
+    farm.docker("context", "create", "foreign", "--docker", "host=unix:///var/run/docker.sock")
+    foreign_builder = f"{farm.builder}-foreign"
+    farm.docker("buildx", "create", "--name", foreign_builder, "--driver", "docker-container", "foreign")
+    farm.ok("up")
+    out = farm.ok("down").stdout
+    assert "- builder" in out
+    contexts = farm.docker("context", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "foreign" in contexts and "node1" not in contexts and "node2" not in contexts
+    assert (farm.docker_config / "buildx" / "instances" / foreign_builder).exists()
+    assert not (farm.docker_config / "buildx" / "instances" / farm.builder.lower()).exists()
+    assert farm.container_id("node1") is None
+    farm.docker("buildx", "rm", foreign_builder)
+
+
+def test_foreign_context_with_a_nodes_name_stops_with_a_hint(farm):
+    farm.docker("context", "create", "node1", "--docker", "host=unix:///var/run/docker.sock")
+    result = farm.run("up")
+    assert result.returncode == 2
+    assert 'context "node1"' in result.stderr and "hint:" in result.stderr
+    described = farm.docker("context", "inspect", "node1", "--format", "{{.Metadata.Description}}").stdout.strip()
+    assert described == ""  # untouched
+
+
+def test_lock_two_ups_never_interleave(farm):
+    from buildkit_farm import lock
+
+    # A held lock makes `farm up` wait, then give up with a message.
+    with lock.hold(farm.docker_config / "buildkit-farm"):
+        result = farm.run("up", "--lock-timeout", "1")
+    assert result.returncode == 1
+    assert "another farm run" in result.stderr and "hint:" in result.stderr
+
+    # Two real runs at once: both succeed, one after the other, and the farm converges.
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(farm.run("up"))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    assert any("No changes" in r.stdout for r in results)
+    assert any("waiting for another farm run" in r.stderr for r in results)
