@@ -63,7 +63,12 @@ def run_variant(
     argv = shlex.split(command) if command else []
     lines: list[str] = []
     try:
-        for _, chunk in docker.run(image, argv, platform=platform, remove=True, pull="missing", stream=True):
+        # Pull first, quietly, so the output is the container's own.
+        docker.image.pull(image, quiet=True, platform=platform)
+    except DockerException as err:
+        return err.return_code, _last_lines(err.stderr or "")
+    try:
+        for _, chunk in docker.run(image, argv, platform=platform, remove=True, pull="never", stream=True):
             lines.append(chunk.decode(errors="replace").rstrip("\n"))
     except DockerException as err:
         return err.return_code, "\n".join(lines[-OUTPUT_LINES:])
@@ -95,3 +100,7 @@ def verify_run(
 def failed_runs(results: Sequence[Mapping]) -> list[Mapping]:
     """The verify results whose command exited non-zero (pure)."""
     return [r for r in results if r["exit_code"] != 0]
+
+
+def _last_lines(text: str) -> str:
+    return "\n".join(text.strip().splitlines()[-OUTPUT_LINES:])

@@ -82,7 +82,7 @@ class Farm:
         return json.loads(result.stdout) if result.returncode == 0 else None
 
     def down(self) -> None:
-        if self.up_done:
+        if self.up_done and self.run("down", "-f", str(self.file)).returncode != 0:
             self.docker("buildx", "rm", "--force", self.builder, check=False)
 
 
