@@ -1,0 +1,276 @@
+"""Fixtures for integration tests on the real lab farm (`make lab`; see docs/lab.md).
+
+- `lab`: the lab's facts (endpoints, registries, CA, base image, env for subprocesses).
+  Skips every test that uses it when the lab does not answer, but FAILS when CI=true.
+- `docker_config`: a private, empty DOCKER_CONFIG folder (a Path). buildx is still found
+  (the CLI also looks in /usr/libexec/docker/cli-plugins). Builders left in it are removed
+  after the test, with their BuildKit containers and volumes.
+- `unique_name`: a short, lowercase, unique name (a str); call it with a prefix for more,
+  e.g. `unique_name("up")` -> "up-k3x9a2".
+- `registry`: the lab's registries, for repository names and reading what was pushed.
+
+Every test in this folder is marked `integration`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import string
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB_SH = ROOT / "lab" / "lab.sh"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# What lab/lab.sh prints with `env`; used as is when the script cannot be run.
+DEFAULT_FACTS = {
+    "FARM_LAB_STATE": "/var/lib/buildkit-farm-lab",
+    "FARM_LAB_NODE1": "unix:///var/run/docker.sock",
+    "FARM_LAB_NODE2": "ssh://farm@127.0.0.1:2222",
+    "FARM_LAB_NODE2_SOCKET": "unix:///var/lib/buildkit-farm-lab/node2/docker.sock",
+    "FARM_LAB_REGISTRY": "127.0.0.1:5000",
+    "FARM_LAB_TLS_REGISTRY": "127.0.0.1:5443",
+    "FARM_LAB_CA": "/var/lib/buildkit-farm-lab/tls/ca.pem",
+    "FARM_LAB_CERT_DIR": "/var/lib/buildkit-farm-lab/tls/certs",
+    "FARM_LAB_SSL_CERT_DIR": "/etc/ssl/certs:/var/lib/buildkit-farm-lab/tls/certs",
+    "FARM_LAB_BASE": "127.0.0.1:5000/base:latest",
+    "FARM_LAB_BUILDKIT_IMAGE": "moby/buildkit:buildx-stable-1",
+    "FARM_LAB_BUILDKIT_REF": "127.0.0.1:5000/buildkit:lab",
+    "FARM_LAB_FARM_FILE": str(ROOT / "lab" / "farm.toml"),
+}
+
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass(frozen=True)
+class Lab:
+    """The lab farm's facts (see lab/lab.sh env)."""
+
+    node1: str  # unix:///var/run/docker.sock (linux/amd64)
+    node2: str  # ssh://farm@127.0.0.1:2222 (linux/arm64, linux/arm/v7 under QEMU)
+    node2_socket: str  # node2's engine, directly (root only); faster than ssh for checks
+    registry: str  # 127.0.0.1:5000, plain http
+    tls_registry: str  # 127.0.0.1:5443, TLS with the lab's CA
+    ca: Path  # the TLS registry's CA certificate
+    cert_dir: Path  # a folder holding that CA, hashed, for SSL_CERT_DIR
+    base: str  # 127.0.0.1:5000/base:latest (linux/amd64, linux/arm64, linux/arm/v7)
+    buildkit_image: str  # the image the docker-container driver runs, on both engines
+    buildkit_ref: str  # the same image in the lab registry
+    farm_file: Path  # lab/farm.toml
+    state: Path
+    env: dict[str, str] = field(default_factory=dict)  # FARM_LAB_* plus SSL_CERT_DIR, for subprocesses
+
+    @property
+    def nodes(self) -> dict[str, str]:
+        return {"node1": self.node1, "node2": self.node2}
+
+    @property
+    def platforms(self) -> dict[str, tuple[str, ...]]:
+        return {"node1": ("linux/amd64",), "node2": ("linux/arm64", "linux/arm/v7")}
+
+
+def _facts() -> dict[str, str]:
+    facts = dict(DEFAULT_FACTS)
+    try:
+        out = subprocess.run(["bash", str(LAB_SH), "env"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return facts
+    for line in out.splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, _, value = line[len("export "):].partition("=")
+            facts[key] = value
+    return facts
+
+
+def _answers(host: str, timeout: int = 25) -> str | None:
+    """None when the engine at `host` answers; else why not."""
+    if not shutil.which("docker"):
+        return "no docker CLI on PATH"
+    try:
+        r = subprocess.run(
+            ["docker", "-H", host, "version", "--format", "{{.Server.Version}}"],
+            capture_output=True, text=True, timeout=timeout, env={**os.environ, "DOCKER_CONTEXT": ""},
+        )
+    except subprocess.TimeoutExpired:
+        return f"{host} did not answer within {timeout}s"
+    if r.returncode != 0:
+        return f"{host}: {(r.stderr or r.stdout).strip().splitlines()[-1:] or ['no answer']}"
+    return None
+
+
+def _registry_answers(url: str, ca: Path | None = None) -> str | None:
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(ca)) if ca else None
+    try:
+        with urllib.request.urlopen(f"{url}/v2/", timeout=5, context=context):
+            return None
+    except Exception as err:  # noqa: BLE001 - any failure means "not there"
+        return f"{url}: {err}"
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    facts = _facts()
+    problems = []
+    for host in (facts["FARM_LAB_NODE1"], facts["FARM_LAB_NODE2"]):
+        why = _answers(host)
+        if why:
+            problems.append(why)
+    ca = Path(facts["FARM_LAB_CA"])
+    for url, cafile in ((f"http://{facts['FARM_LAB_REGISTRY']}", None), (f"https://{facts['FARM_LAB_TLS_REGISTRY']}", ca)):
+        if cafile is not None and not cafile.exists():
+            problems.append(f"no CA at {cafile}")
+            continue
+        why = _registry_answers(url, cafile)
+        if why:
+            problems.append(why)
+    if problems:
+        message = "the lab farm is not up (run `make lab`): " + "; ".join(problems)
+        if IN_CI:
+            pytest.fail(message + " [CI=true: integration tests must run]", pytrace=False)
+        pytest.skip(message)
+    env = {k: v for k, v in facts.items() if k.startswith("FARM_LAB_")}
+    env["SSL_CERT_DIR"] = facts["FARM_LAB_SSL_CERT_DIR"]
+    return Lab(
+        node1=facts["FARM_LAB_NODE1"],
+        node2=facts["FARM_LAB_NODE2"],
+        node2_socket=facts["FARM_LAB_NODE2_SOCKET"],
+        registry=facts["FARM_LAB_REGISTRY"],
+        tls_registry=facts["FARM_LAB_TLS_REGISTRY"],
+        ca=ca,
+        cert_dir=Path(facts["FARM_LAB_CERT_DIR"]),
+        base=facts["FARM_LAB_BASE"],
+        buildkit_image=facts["FARM_LAB_BUILDKIT_IMAGE"],
+        buildkit_ref=facts["FARM_LAB_BUILDKIT_REF"],
+        farm_file=Path(facts["FARM_LAB_FARM_FILE"]),
+        state=Path(facts["FARM_LAB_STATE"]),
+        env=env,
+    )
+
+
+class UniqueName(str):
+    """A short unique lowercase name; `unique_name("prefix")` gives another one."""
+
+    def __call__(self, prefix: str = "t") -> str:
+        return f"{prefix}-{_token()}"
+
+
+def _token(n: int = 6) -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return secrets.choice(string.ascii_lowercase) + "".join(secrets.choice(alphabet) for _ in range(n - 1))
+
+
+@pytest.fixture
+def unique_name() -> UniqueName:
+    return UniqueName(_token(8))
+
+
+def _builders(config: Path) -> list[dict]:
+    out = []
+    folder = config / "buildx" / "instances"
+    if folder.is_dir():
+        for path in folder.iterdir():
+            try:
+                out.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def _remove_builders(config: Path, lab: Lab) -> None:
+    """Remove every builder of this private config, and its BuildKit containers and volumes."""
+    env = {**os.environ, "DOCKER_CONFIG": str(config)}
+    env.pop("DOCKER_CONTEXT", None)
+    env.pop("BUILDX_BUILDER", None)
+    for builder in _builders(config):
+        name = builder.get("Name")
+        if not name:
+            continue
+        try:
+            subprocess.run(["docker", "buildx", "rm", "--force", name], env=env, capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        # If buildx could not reach a node (a test stopped sshd), finish the job on the engines.
+        if builder.get("Driver", "docker-container") != "docker-container":
+            continue
+        for node in builder.get("Nodes") or []:
+            container = f"buildx_buildkit_{node.get('Name', '')}"
+            if container == "buildx_buildkit_":
+                continue
+            for host in (lab.node1, lab.node2_socket):
+                try:
+                    subprocess.run(["docker", "-H", host, "rm", "-f", "-v", container], capture_output=True, timeout=30)
+                    subprocess.run(["docker", "-H", host, "volume", "rm", "-f", f"{container}_state"],
+                                   capture_output=True, timeout=30)
+                except subprocess.TimeoutExpired:
+                    pass
+
+
+@pytest.fixture
+def docker_config(tmp_path_factory, lab) -> Path:
+    config = tmp_path_factory.mktemp("docker-config")
+    yield config
+    _remove_builders(config, lab)
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The lab's registries: repository names and reads over the registry HTTP API."""
+
+    address: str
+    tls_address: str
+    ca: Path
+
+    def __str__(self) -> str:
+        return self.address
+
+    def repo(self, name: str, *, tls: bool = False) -> str:
+        return f"{self.tls_address if tls else self.address}/{name}"
+
+    def _get(self, path: str, *, tls: bool, accept: str | None = None) -> tuple[dict, dict]:
+        import ssl
+
+        base = f"https://{self.tls_address}" if tls else f"http://{self.address}"
+        request = urllib.request.Request(f"{base}{path}", headers={"Accept": accept} if accept else {})
+        context = ssl.create_default_context(cafile=str(self.ca)) if tls else None
+        with urllib.request.urlopen(request, timeout=10, context=context) as resp:
+            return json.loads(resp.read()), dict(resp.headers)
+
+    def tags(self, repo: str, *, tls: bool = False) -> list[str]:
+        """The tags of `repo` (without the registry address); [] when it does not exist."""
+        try:
+            return self._get(f"/v2/{repo}/tags/list", tls=tls)[0].get("tags") or []
+        except urllib.error.HTTPError as err:
+            if err.code == 404:
+                return []
+            raise
+
+    def manifest(self, repo: str, reference: str, *, tls: bool = False) -> dict:
+        """The manifest or index at repo:reference, as JSON."""
+        accept = ", ".join((
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.list.v2+json",
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ))
+        return self._get(f"/v2/{repo}/manifests/{reference}", tls=tls, accept=accept)[0]
+
+
+@pytest.fixture(scope="session")
+def registry(lab) -> Registry:
+    return Registry(address=lab.registry, tls_address=lab.tls_registry, ca=lab.ca)
