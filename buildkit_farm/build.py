@@ -450,7 +450,7 @@ def invocations(
     builder: str,
     metadata_dir: Path,
     progress: str,
-    emulated: Sequence[str] = (),
+    assignments: Sequence[Assignment] = (),
 ) -> tuple[Invocation, ...]:
     """The `docker buildx build` calls for a target.
 
@@ -460,10 +460,15 @@ def invocations(
     build/driver.go) re-matches *every* platform against the platforms each BuildKit
     detects, in node order, so a node that emulates arm64 would take arm64 away from the
     node it is pinned to. A build holding only pinned platforms always gets the pinned map.
+
+    The export name: a build on one node pushes by digest only, and BuildKit refuses a
+    tagged name there; a build on several nodes ends with buildx's client-side merge,
+    which pushes the list under the name, so it gets the farm's staging tag.
     """
+    node_of = {a.platform: a.node for a in assignments}
+    emulated = [a.platform for a in assignments if a.emulated]
     if prepared.sources_only:
         return ()
-    staged_name = f"{prepared.repo}:{STAGING_TAG}"
     common: dict[str, object] = {
         "context_path": str(prepared.context),
         "builder": builder,
@@ -489,12 +494,13 @@ def invocations(
         groups += [(p, prepared.dockerfile, (p,)) for p in prepared.platforms if p in emulated]
     for label, dockerfile, platforms in groups:
         kwargs = dict(common)
+        nodes = {node_of.get(p, p) for p in platforms}
         kwargs.update(
             file=str(dockerfile),
             platforms=list(platforms),
             output={
                 "type": "image",
-                "name": staged_name,
+                "name": f"{prepared.repo}:{STAGING_TAG}" if len(nodes) > 1 else prepared.repo,
                 "push-by-digest": "true",
                 "name-canonical": "true",
                 "push": "true",
@@ -838,8 +844,7 @@ def build(
         with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
             for target in prepared:
                 assignments = schedule(target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation)
-                emulated = [a.platform for a in assignments if a.emulated]
-                plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, emulated=emulated)
+                plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments)
                 out(f"# target {target.name}")
                 for line in dry_run_lines(target, plan, docker_config=docker_config):
                     out(line)
@@ -896,11 +901,10 @@ def _build_one(
             PlatformReport(platform=a.platform, node=a.node, emulated=a.emulated, buildkit_version=by_name[a.node].buildkit_version)
         )
     platform_reports = {p.platform: p for p in report.platforms}
-    emulated = [a.platform for a in assignments if a.emulated]
 
     # 1. Build and push by digest: no tag of the user's moves here.
     with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
-        plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, emulated=emulated)
+        plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments)
         for inv in plan:
             echo(f'farm: target "{target.name}": {redact(render_command(inv.kwargs, docker_config=docker_config), target.secrets)}')
         with _registry_trust():
@@ -954,7 +958,9 @@ def _verify_run(target, assignments, by_name, variant_digest, report, *, options
     failed = verify.failed_runs(results)
     if failed:
         names = ", ".join(f'{r["platform"]} on node "{r["node"]}" (exit {r["exit_code"]})' for r in failed)
-        last = "\n".join(f"  | {l}" for r in failed for l in r["output"].splitlines()[-5:])
+        last = "\n".join(
+            f'  | {r["platform"]}: {line}' for r in failed for line in _meaningful(r["output"].splitlines())[-3:]
+        )
         raise BuildError(
             f'target "{target.name}": the image builds but does not run: {names}' + (f"\n{last}" if last else ""),
             hint="the tags were not moved; the book's lesson: CMD is only checked when a container starts",
@@ -1004,6 +1010,11 @@ def _run_all(plan: Sequence[Invocation], *, target: str, assignments, docker_con
             raise failures[0]
         raise BuildError("\n".join(str(e) for e in failures), hint=getattr(failures[0], "hint", None))
     return [f.result() for f in futures]
+
+
+def _meaningful(lines: Sequence[str]) -> list[str]:
+    # docker run's error ends with a blank line and a pointer to --help; keep the reason.
+    return [l for l in lines if l.strip() and not l.startswith("Run 'docker run --help'")]
 
 
 def render_text(reports: Sequence[TargetReport]) -> str:

@@ -249,6 +249,7 @@ def test_per_platform_dockerfiles_give_one_invocation_each(app_dir, tmp_path):
     (app_dir / "Dockerfile.arm64").write_text("FROM x\n")
     p = prepared(app_dir, dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"}, platforms=())
     invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
+    assert {i.kwargs["output"]["name"] for i in invs} == {"127.0.0.1:5000/app"}
     assert [(i.label, i.kwargs["platforms"], Path(i.kwargs["file"]).name) for i in invs] == [
         ("linux/amd64", ["linux/amd64"], "Dockerfile"),
         ("linux/arm64", ["linux/arm64"], "Dockerfile.arm64"),
@@ -393,8 +394,12 @@ def test_report_json_has_per_platform_facts():
 
 def test_emulated_platforms_get_their_own_build_so_pinned_ones_stay_pinned(app_dir, tmp_path):
     p = prepared(app_dir, platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"), allow_emulation=("linux/arm/v7",))
-    invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto", emulated=["linux/arm/v7"])
+    assignments = b.schedule(p.platforms, NODES, target="app", allow_emulation=p.allow_emulation)
+    invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto", assignments=assignments)
     assert [i.kwargs["platforms"] for i in invs] == [["linux/amd64", "linux/arm64"], ["linux/arm/v7"]]
+    # two nodes: buildx merges and pushes under the name, so it carries the staging tag;
+    # one node: BuildKit pushes by digest only and refuses a tagged name
+    assert [i.kwargs["output"]["name"] for i in invs] == [f"127.0.0.1:5000/app:{b.STAGING_TAG}", "127.0.0.1:5000/app"]
     assert len({i.kwargs["metadata_file"] for i in invs}) == 2
 
 
