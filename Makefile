@@ -18,3 +18,14 @@ test: venv
 # Fast tests, no Docker.
 unit: venv
 	$(BIN)/pytest -q tests/unit
+
+# The lab farm on this machine (docs/lab.md): install what is missing, then start it.
+lab:
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo lab/lab.sh install && $$sudo lab/lab.sh up
+
+lab-down:
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo lab/lab.sh down
+
+# The main job on the lab farm. For now the book's exercise with the plain docker CLI.
+demo:
+	lab/book-exercise.sh
