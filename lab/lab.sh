@@ -370,8 +370,10 @@ up_node1() {
     local dir="$LAB_STATE/node1"
     mkdir -p "$dir"
     [[ -S $NODE1_SOCK ]] && rm -f "$NODE1_SOCK"   # stale socket of a dead daemon
-    # Remember whether docker0 was there, so down removes only a bridge we caused.
-    if ip link show docker0 >/dev/null 2>&1; then : >"$dir/docker0.existed"; else rm -f "$dir/docker0.existed"; fi
+    # Remember whether we caused docker0, so down removes only a bridge of ours (the mark
+    # survives a lab whose processes were killed without `down`).
+    ip link show docker0 >/dev/null 2>&1 || : >"$dir/docker0.ours"
+    umount_under /var/run/docker
     cat >"$dir/daemon.json" <<JSON
 {
   "hosts": ["$NODE1_HOST"],
@@ -413,6 +415,7 @@ up_node2() {
 }
 JSON
     rm -f "$NODE2_SOCK"
+    umount_under "$NODE2_DIR/exec"   # left by a node2 that was killed without `down`
     start_daemon "$NODE2_DIR/dockerd.log" dockerd --config-file "$NODE2_DIR/daemon.json"
     wait_for 60 node2 node2_answers || { tail -20 "$NODE2_DIR/dockerd.log" >&2; die "node2 dockerd did not answer within 60 s"; }
     log "node2: dockerd started (pid $(cat "$NODE2_DIR/dockerd.pid"), $NODE2_HOST, bridge $NODE2_BRIDGE)"
@@ -641,7 +644,8 @@ down_node1() {
     stop_pidfile "$dir/dockerd.pid" node1 40
     umount_under /var/run/docker
     umount_under /run/docker
-    if [[ ! -f $dir/docker0.existed ]] && ip link show docker0 >/dev/null 2>&1; then ip link del docker0; log "node1: bridge docker0 removed"; fi
+    if [[ -f $dir/docker0.ours ]] && ip link show docker0 >/dev/null 2>&1; then ip link del docker0; log "node1: bridge docker0 removed"; fi
+    rm -f "$dir/docker0.ours"
 }
 down_binfmt() { log "binfmt: left enabled (machine setup, like the packages)"; }
 down_images() { log "images: kept in the engines' data-roots and the registry's storage"; }
