@@ -63,7 +63,7 @@ def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) 
             raise ApplyError(step=f'bootstrapping builder "{plan.builder}"', detail=_detail(err),
                              hint="check the failing node's engine, then rerun `farm up`") from None
         if report:
-            report(Step("builder", plan.builder, Action.UPDATE, "bootstrapped"), time.monotonic() - t0)
+            report(Step("bootstrap", plan.builder, Action.UPDATE, "every node's BuildKit started"), time.monotonic() - t0)
     return frozenset(run.touched)
 
 

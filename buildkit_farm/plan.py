@@ -234,7 +234,7 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
         )
     wanted_names = {buildx_node_name(bname, s.name): s for s in desired}
     if observed is None:
-        steps.append(Step("builder", bname, Action.CREATE, f"driver {driver}", (("driver", "", driver),)))
+        steps.append(Step("builder", bname, Action.CREATE, f"new, driver {driver}; claimed for the farm"))
     elif observed.driver != driver:
         replace_builder = True
         steps.append(

@@ -247,8 +247,8 @@ def test_foreign_context_with_a_nodes_name_stops_with_a_hint(farm):
     result = farm.run("up")
     assert result.returncode == 2
     assert 'context "node1"' in result.stderr and "hint:" in result.stderr
-    described = farm.docker("context", "inspect", "node1", "--format", "{{.Metadata.Description}}").stdout.strip()
-    assert described == ""  # untouched
+    metadata = farm.docker("context", "inspect", "node1", "--format", "{{json .Metadata}}").stdout
+    assert "buildkit-farm" not in metadata  # untouched
 
 
 def test_lock_two_ups_never_interleave(farm):
