@@ -52,7 +52,7 @@ RULES: dict[str, Rule] = {
     for rule in (
         Rule("dockerfile-syntax", "error", "BuildKit would refuse the Dockerfile"),
         Rule("arch-specific-from", "error", "a multi-arch Dockerfile starts FROM one architecture's image"),
-        Rule("from-platform-mismatch", "error", "a per-platform Dockerfile starts FROM another platform's image"),
+        Rule("from-platform-mismatch", "error", "FROM names another platform than the one being built"),
         Rule("from-not-multiarch", "error", "the FROM tag is a single image, not a manifest list (--registry)"),
         Rule("from-missing-platform", "error", "the FROM list lacks a platform being built (--registry)"),
         Rule("from-unreadable", "warning", "the FROM image could not be read from its registry (--registry)"),
@@ -437,14 +437,11 @@ def lint_text(
     `dockerfiles` key); else the file name may say so. `platforms`: what a multi-arch
     Dockerfile is built for. `inspect`: a registry reader (`registry.inspect_image`)."""
     df = parse(text)
+    targets = tuple(parse_platform(p, "target") for p in platforms)
     bound = parse_platform(platform, "farm file") if platform else target_from_name(file)
-    check = _Check(
-        file=file,
-        df=df,
-        variables=df.variables(build_args),
-        bound=bound,
-        platforms=tuple(parse_platform(p, "target") for p in platforms),
-    )
+    if not platform and bound and targets and not (len(targets) == 1 and _same(targets[0], bound)):
+        bound = None  # built for other platforms than its name says: check it as multi-arch
+    check = _Check(file=file, df=df, variables=df.variables(build_args), bound=bound, platforms=targets)
     check.oses, check.os_reason = _target_oses(check)
     for line, problem in df.problems:
         check.add("dockerfile-syntax", line, problem, "fix the Dockerfile: BuildKit refuses it")
@@ -528,6 +525,12 @@ def _check_from(check: _Check) -> None:
                     f"start FROM the {bound.platform} variant (or a multi-arch image with "
                     f"FROM --platform={bound.platform})",
                 )
+        elif check.platforms and name.os and name.os not in {t.os for t in check.platforms}:
+            check.add(
+                "from-platform-mismatch", stage.line,
+                f"FROM {image}{via} is a {name.os.capitalize()} image, but {check.os_reason}",
+                f"start FROM a multi-arch image that has the {', '.join(t.platform for t in check.platforms)} variants",
+            )
         elif name.arch:
             check.add(
                 "arch-specific-from", stage.line,
@@ -632,7 +635,9 @@ def _report_os(check: _Check, ins: Instruction, signals: list[Signal]) -> None:
         hits = sorted((s for s in signals if s.os == os_name), key=lambda s: s.line)
         if not hits:
             continue
-        names = ", ".join(dict.fromkeys(s.what for s in hits))
+        texts = list(dict.fromkeys(s.what for s in hits))
+        # `cmd` and `cmd /S` found by two patterns: show the longer one only.
+        names = ", ".join(t for t in texts if not any(t != o and t.strip("`") in o for o in texts))
         check.add(rule, hits[0].line,
                   f"{ins.keyword} uses {label} syntax ({names}) but {check.os_reason}{when}",
                   _CROSS_OS_FIX)
@@ -777,7 +782,9 @@ def _check_workdir_copy(check: _Check) -> None:
                 advice.append("COPY (or COPY --from=stage) copies on every OS")
             line = ins.line_at(offset) if not ins.exec_form else ins.line_of(first)
             shown = " and ".join(f"`{k}`" for k in sorted(kinds))
-            check.add("prefer-workdir-copy", line, f"RUN {shown}: OS-specific commands", "; ".join(advice))
+            verb = "differs" if len(kinds) == 1 else "differ"
+            check.add("prefer-workdir-copy", line, f"{shown} in RUN {verb} between Linux and Windows",
+                      "; ".join(advice))
 
 
 def _apply_suppressions(text: str, df: Dockerfile, findings: list[Finding]) -> list[Finding]:
