@@ -66,13 +66,22 @@ def run_variant(
         # Pull first, quietly, so the output is the container's own.
         docker.image.pull(image, quiet=True, platform=platform)
     except DockerException as err:
-        return err.return_code, _last_lines(err.stderr or "")
+        raise NodeUnusable(context, _last_lines(err.stderr or "")) from None
     try:
         for _, chunk in docker.run(image, argv, platform=platform, remove=True, pull="never", stream=True):
             lines.append(chunk.decode(errors="replace").rstrip("\n"))
     except DockerException as err:
         return err.return_code, "\n".join(lines[-OUTPUT_LINES:])
     return 0, "\n".join(lines[-OUTPUT_LINES:])
+
+
+class NodeUnusable(Exception):
+    """The variant could not even be pulled on the node (engine or registry trouble):
+    a fact about the farm, not about the image."""
+
+    def __init__(self, context: str, detail: str) -> None:
+        super().__init__(detail)
+        self.context, self.detail = context, detail
 
 
 def verify_run(
@@ -90,11 +99,18 @@ def verify_run(
 
     def one(job: tuple[str, str, str, bool]) -> dict:
         platform, node, context, emulated = job
-        code, output = runner(image_for(platform), platform=platform, context=context, command=command, docker_config=docker_config)
+        try:
+            code, output = runner(image_for(platform), platform=platform, context=context, command=command, docker_config=docker_config)
+        except NodeUnusable as err:
+            raise BuildError(
+                f'--verify-run: could not pull {image_for(platform)} ({platform}) on node "{node}": {err.detail}',
+                hint="the tags were not moved; check that the node's engine answers (`farm status`) and can reach the registry",
+            ) from None
         return {"platform": platform, "node": node, "emulated": emulated, "command": command, "exit_code": code, "output": output}
 
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
-        return list(pool.map(one, jobs))
+        futures = [pool.submit(one, job) for job in jobs]
+        return [f.result() for f in futures]
 
 
 def failed_runs(results: Sequence[Mapping]) -> list[Mapping]:
