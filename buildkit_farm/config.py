@@ -37,6 +37,7 @@ from pydantic import (
     StrictInt,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
 )
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
@@ -233,7 +234,11 @@ Tag = Annotated[str, AfterValidator(_check_tag)]
 SecretId = Annotated[str, AfterValidator(_check_secret_id)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 FilePath = Annotated[Path, BeforeValidator(_non_empty_path), AfterValidator(_resolve)]
-DriverOpts = Annotated[dict[str, str], BeforeValidator(_stringify_opts)]
+DriverOpts = Annotated[
+    dict[str, str],
+    BeforeValidator(_stringify_opts),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "integer", "boolean"]}}),
+]
 BuildkitdConfig = Annotated[
     Union[FilePath, dict[str, Any]],
     BeforeValidator(_path_or_table),
