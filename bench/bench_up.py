@@ -55,6 +55,9 @@ def main() -> int:
     data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
     data["builder"]["name"] = builder
     data.pop("target", None)
+    for table in [data["builder"], *data.get("node", [])]:
+        if isinstance(table.get("buildkitd_config"), str):
+            table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
     farm_file = tmp / "farm.toml"
     farm_file.write_text(tomli_w.dumps(data))
 
