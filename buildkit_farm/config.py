@@ -1096,19 +1096,15 @@ def _check_target(target: _Section, pinned: dict[str, str] | None, tag_owner: di
             else:
                 default = t.context / DEFAULT_DOCKERFILE
                 _check_file(f"{label}.context", default, issues, hint="a target builds <context>/Dockerfile unless it sets dockerfile or dockerfiles")
-    elif t.target is not None or t.args or t.cache_from or t.cache_to or t.secrets or t.ssh:
-        issues.append(ConfigIssue(label, "builds nothing: only sources are stitched", "build settings (target, args, cache_from, cache_to, secrets, ssh) need platforms or dockerfiles"))
+    elif t.target is not None or t.args or t.cache_from or t.cache_to or t.secrets or t.ssh or t.variant_tags:
+        issues.append(ConfigIssue(label, "builds nothing: only sources are stitched", "build settings (target, args, cache_from, cache_to, secrets, ssh, variant_tags) need platforms or dockerfiles"))
 
-    if not t.tags and has("tags"):
-        issues.append(ConfigIssue(f"{label}.tags", "at least one tag is required", 'where to push, e.g. tags = ["registry.example.com/team/app:{version}"]'))
     for index, tag in enumerate(t.tags):
         if tag in tag_owner and tag_owner[tag] != t.name:
             issues.append(ConfigIssue(f"{label}.tags[{index}]", f"{_quote(tag)} is also a tag of target {_quote(tag_owner[tag])}", "two targets would overwrite each other's image"))
         tag_owner.setdefault(tag, t.name)
     if len(set(t.tags)) != len(t.tags):
         issues.append(ConfigIssue(f"{label}.tags", "lists a tag twice"))
-    if t.variant_tags and not t.dockerfiles and has("dockerfiles"):
-        issues.append(ConfigIssue(f"{label}.variant_tags", "needs dockerfiles", "per-variant tags (repo:linux-arm64) come with one Dockerfile per platform"))
     if len(set(t.sources)) != len(t.sources):
         issues.append(ConfigIssue(f"{label}.sources", "lists an image twice"))
 
