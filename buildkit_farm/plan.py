@@ -131,6 +131,29 @@ def buildx_flags(s: NodeSettings) -> tuple[str, ...]:
     return tuple(flags)
 
 
+def expected_cmd(s: NodeSettings) -> tuple[str, ...]:
+    """The arguments buildx 0.13 gives buildkitd in the container (config first, then flags)."""
+    config = ("--config", "/etc/buildkit/buildkitd.toml") if s.buildkitd_config else ()
+    return config + buildx_flags(s)
+
+
+def runs_differently(s: NodeSettings, bk: ObservedBuildkit) -> str:
+    """What a running BuildKit container does differently from the settings (empty: nothing).
+
+    This is how a restart is verified: the new container must run with the file's flags,
+    config, network and image.
+    """
+    opts = dict(s.driver_opts)
+    diffs = []
+    if bk.cmd != expected_cmd(s):
+        diffs.append(f"buildkitd args {' '.join(bk.cmd) or '(none)'}")
+    if "network" in opts and bk.network is not None and bk.network != opts["network"]:
+        diffs.append(f"network {bk.network}")
+    if "image" in opts and bk.image is not None and bk.image != opts["image"]:
+        diffs.append(f"image {bk.image}")
+    return ", ".join(diffs)
+
+
 def split_native(detected: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Detected platforms → (native, emulated).
 
@@ -307,6 +330,9 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
             raise _unreachable(s.name, bk, s.endpoint or s.context)
         elif bk.status != "running" and bk.settings == fp:
             steps.append(Step("buildkit", s.name, Action.UPDATE, f"container is {bk.status}; started", mode="start", settings=s, buildx_node=bn, where=s.context))
+        elif bk.settings == fp and (drift := runs_differently(s, bk)):
+            steps.append(Step("buildkit", s.name, Action.UPDATE, f"runs with other settings than the file's ({drift}); restarted, state volume kept",
+                              mode="restart", settings=s, buildx_node=bn, where=s.context))
         elif bk.settings != fp:
             why = "settings changed; restarted alone, state volume kept" if bk.settings else "the settings it was created with are unknown; restarted, state volume kept"
             steps.append(Step("buildkit", s.name, Action.UPDATE, why, (("settings", bk.settings or "(unknown)", fp),),

@@ -121,6 +121,9 @@ class ObservedBuildkit:
     settings: str | None = None  # fingerprint recorded for THIS container id, if any
     version: str | None = None  # BuildKit version (None: not verified)
     platforms: tuple[str, ...] = ()  # detected by BuildKit, native first
+    cmd: tuple[str, ...] = ()  # the container's buildkitd arguments, as it runs
+    image: str | None = None
+    network: str | None = None  # HostConfig.NetworkMode
 
     @property
     def verified(self) -> bool:
@@ -367,6 +370,9 @@ def inspect_buildkits(paths: DockerPaths, context: str, nodes: tuple[str, ...]) 
             status="running" if st.get("Running") else "stopped",
             container_id=data.get("Id"),
             started_at=st.get("StartedAt"),
+            cmd=tuple((data.get("Config") or {}).get("Cmd") or ()),
+            image=(data.get("Config") or {}).get("Image"),
+            network=(data.get("HostConfig") or {}).get("NetworkMode"),
         )
     return result
 

@@ -14,6 +14,7 @@ from buildkit_farm.plan import (
     Action,
     NodeStatus,
     buildx_flags,
+    expected_cmd,
     make_down_plan,
     make_plan,
     settings_fingerprint,
@@ -87,6 +88,7 @@ def running(s: NodeSettings, cid: str, **over) -> ObservedBuildkit:
         node=f"ch16-{s.name}", context=s.context, status="running", container_id=cid,
         started_at="t0", settings=settings_fingerprint(s), version="v0.13.2",
         platforms=("linux/amd64", "linux/386", "linux/arm64", "linux/arm/v7"),
+        cmd=expected_cmd(s), network=dict(s.driver_opts).get("network"),
     )
     return replace(bk, **over)
 
@@ -385,3 +387,17 @@ def test_stopped_buildkit_with_unknown_settings_is_restarted_not_just_started():
                      buildkits=[running(N1, "a", status="stopped", settings=None)])
     (step,) = make_plan(cfg(N1), observed).changes
     assert (step.kind, step.mode) == ("buildkit", "restart")
+
+
+def test_a_container_running_other_flags_than_recorded_is_restarted():
+    observed = state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)],
+                     buildkits=[running(N1, "a", cmd=("--debug",))])
+    (step,) = make_plan(cfg(N1), observed).changes
+    assert (step.kind, step.mode) == ("buildkit", "restart")
+    assert "buildkitd args --debug" in step.reason
+
+
+def test_expected_cmd_puts_the_config_first():
+    s = replace(N1, buildkitd_config="x = 1\n", buildkitd_flags="--debug")
+    assert expected_cmd(s) == ("--config", "/etc/buildkit/buildkitd.toml", "--debug",
+                               "--allow-insecure-entitlement=network.host")
