@@ -29,3 +29,42 @@ lab-down:
 # The main job on the lab farm. For now the book's exercise with the plain docker CLI.
 demo:
 	lab/book-exercise.sh
+
+# The examples (docs/examples.md) on the lab farm; `make lab` first. They all use the
+# builder and nodes of lab/farm.toml, so they share one converged farm, kept in one
+# private Docker config.
+EXAMPLES_DOCKER_CONFIG ?= /tmp/buildkit-farm-examples/docker-config
+EXAMPLE_FARM = mkdir -p $(EXAMPLES_DOCKER_CONFIG) && $(BIN)/farm
+
+.PHONY: examples example-folder-list example-whoami example-lab-fix example-ci
+examples: example-folder-list example-whoami example-lab-fix example-ci
+
+# Per-platform Dockerfiles, each built on its node, stitched into one list (+ variant tags).
+example-folder-list: venv
+	$(BIN)/farm lint examples/folder-list
+	$(EXAMPLE_FARM) up -f examples/folder-list/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG)
+	$(EXAMPLE_FARM) build -f examples/folder-list/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG) --verify-run
+	$(BIN)/farm inspect 127.0.0.1:5000/folder-list:latest
+	docker run --rm -q --pull always --platform linux/arm64 127.0.0.1:5000/folder-list:latest
+
+# A multi-stage build: the build stage runs on $$BUILDPLATFORM and writes a per-TARGETARCH app.
+example-whoami: venv
+	$(BIN)/farm lint -f examples/whoami/farm.toml
+	$(EXAMPLE_FARM) up -f examples/whoami/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG)
+	$(EXAMPLE_FARM) build -f examples/whoami/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG) --verify-run
+	docker run --rm -q --pull always --platform linux/arm/v7 127.0.0.1:5000/whoami:latest
+
+# The chapter's lab: lint refuses the broken Dockerfile (exit 1), passes the fixed one, which builds for three platforms.
+example-lab-fix: venv
+	! $(BIN)/farm lint examples/lab-fix/Dockerfile.broken
+	$(BIN)/farm lint -f examples/lab-fix/farm.toml
+	$(BIN)/farm lint --platform linux/amd64,linux/arm64,linux/arm/v7,windows/amd64 examples/lab-fix/Dockerfile
+	$(EXAMPLE_FARM) up -f examples/lab-fix/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG)
+	$(EXAMPLE_FARM) build -f examples/lab-fix/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG) --verify-run
+	$(BIN)/farm inspect 127.0.0.1:5000/lab-fix:latest
+
+# The GitHub Actions example, checked offline: its farm file, its lint, and every farm command it runs.
+example-ci: venv
+	$(BIN)/farm validate -f examples/ci/multiarch.toml
+	$(BIN)/farm lint -f examples/ci/multiarch.toml
+	$(BIN)/pytest -q tests/unit/test_examples.py -k ci
