@@ -280,7 +280,7 @@ def test_cli_exit_1_on_errors_with_file_line_format():
     assert re.match(r"^examples/lab-fix/Dockerfile\.broken:\d+: (error|warning|hint) [a-z-]+: .+ \(.+\)$", first)
 
 
-def test_cli_exit_0_when_clean_and_json(tmp_path):
+def test_cli_exit_0_when_clean_and_json():
     result = _farm("lint", "--json", "examples/lab-fix/Dockerfile")
     assert result.returncode == 0, result.stdout + result.stderr
     data = json.loads(result.stdout)
