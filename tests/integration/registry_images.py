@@ -88,3 +88,20 @@ def push_image(
     with _request(f"{base}/v2/{repo}/manifests/{tag}", "PUT", body, {"Content-Type": OCI_MANIFEST}, ca=ca):
         pass
     return _sha(body)
+
+
+def copy_manifest(registry: str, src_repo: str, digest: str, dst_repo: str, tag: str, *, ca: Path | None = None) -> str:
+    """Put the single manifest `src_repo@digest` under `dst_repo:tag` as is (same digest):
+    its blobs are mounted across repositories, then the manifest bytes are pushed."""
+    base = f"{'https' if ca else 'http'}://{registry}"
+    accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+    with _request(f"{base}/v2/{src_repo}/manifests/{digest}", "GET", headers={"Accept": accept}, ca=ca) as resp:
+        body, media_type = resp.read(), resp.headers["Content-Type"]
+    manifest = json.loads(body)
+    for blob in [manifest["config"], *manifest["layers"]]:
+        url = f"{base}/v2/{dst_repo}/blobs/uploads/?mount={blob['digest']}&from={src_repo}"
+        with _request(url, "POST", ca=ca) as resp:
+            assert resp.status == 201, f"blob {blob['digest']} was not mounted ({resp.status})"
+    with _request(f"{base}/v2/{dst_repo}/manifests/{tag}", "PUT", body, {"Content-Type": media_type}, ca=ca):
+        pass
+    return _sha(body)
