@@ -53,7 +53,7 @@ from buildkit_farm.rules import (
     quote,
     short,
     syntax_issue,
-    table_label,
+    table_labels,
     toml_type,
 )
 
@@ -553,12 +553,7 @@ def _array_of_tables(doc: dict[str, Any], key: str, issues: list[ConfigIssue]) -
         issues.append(ConfigIssue(key, f"expected an array of tables, got {toml_type(raw)}", f"write [[{key}]] (double brackets), one per {key}"))
         return []
     sections = []
-    seen: set[str] = set()
-    for index, item in enumerate(raw):
-        label = table_label(key, index, item)
-        if label in seen:
-            label = f"{key}[{index}]"  # a duplicate name: point at the table by its place
-        seen.add(label)
+    for label, item in zip(table_labels(key, raw), raw):
         if not isinstance(item, dict):
             issues.append(ConfigIssue(label, f"expected a table, got {toml_type(item)}", f"write [[{key}]] (double brackets), one per {key}"))
             continue

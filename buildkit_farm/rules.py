@@ -111,6 +111,15 @@ def table_label(kind: str, index: int, raw: Any) -> str:
 
 
 
+def table_labels(kind: str, items: list[Any]) -> list[str]:
+    """The labels of an array of tables; a repeated name falls back to `kind[index]`."""
+    labels: list[str] = []
+    for index, item in enumerate(items):
+        label = table_label(kind, index, item)
+        labels.append(f"{kind}[{index}]" if label in labels else label)
+    return labels
+
+
 def allowed_hint(key: str, allowed: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1)
     suggestion = f'did you mean "{close[0]}"? ' if close else ""
@@ -155,24 +164,25 @@ def toml_type(value: Any) -> str:
 
 
 def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str]:
-    """Flag every key anywhere that looks like a credential; returns their paths."""
+    """Flag every key anywhere that looks like a credential, in file order; returns their paths."""
     found: set[str] = set()
     stack: list[tuple[str, Any, int]] = [("", doc, 0)]
     while stack:
         prefix, value, depth = stack.pop()
         if depth > 50:
             continue
+        children: list[tuple[str, Any, int]] = []
         if isinstance(value, dict):
             for key, item in value.items():
                 path = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
                 if CREDENTIAL_KEY.search(key) and not isinstance(item, (dict, list)):
                     found.add(path)
                     issues.append(ConfigIssue(path, "looks like a credential", CREDENTIAL_HINT))
-                stack.append((path, item, depth + 1))
+                children.append((path, item, depth + 1))
         elif isinstance(value, list):
-            for index, item in enumerate(value):
-                label = table_label(prefix, index, item) if prefix in ("node", "target") else f"{prefix}[{index}]"
-                stack.append((label, item, depth + 1))
+            labels = table_labels(prefix, value) if prefix in ("node", "target") else [f"{prefix}[{i}]" for i in range(len(value))]
+            children.extend((label, item, depth + 1) for label, item in zip(labels, value))
+        stack.extend(reversed(children))
     return found
 
 

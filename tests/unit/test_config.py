@@ -319,3 +319,16 @@ def test_summary_is_plain_json(farm_dir):
     data = json.loads(json.dumps(config.summary()))
     assert data["nodes"][1] == {"name": "node2", "where": "ssh://farm@127.0.0.1:2222", "platforms": ["linux/arm64", "linux/arm/v7"]}
     assert "node2" in config.describe() and "linux/arm/v7" in config.describe()
+
+
+def test_credentials_are_reported_once_in_file_order_even_under_a_repeated_name(farm_dir):
+    found = issues(
+        BUILDER + NODE1.replace("platforms", 'token = "a"\nplatforms')
+        + '[[node]]\nname = "node1"\ncontext = "ctx"\npassword = "b"\n',
+        farm_dir,
+    )
+    assert found == [
+        ("node[1].name", 'node name "node1" is used twice (first at node[0])'),
+        ('node "node1".token', "looks like a credential"),
+        ("node[1].password", "looks like a credential"),
+    ]
