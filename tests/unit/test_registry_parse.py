@@ -59,28 +59,23 @@ def test_a_single_manifest_takes_its_platform_from_the_config(name, platform, os
     assert variant.os_version == os_version
 
 
-def test_attestation_manifests_are_marked_and_linked_to_their_image():
-    data = {
-        "name": "r/app:1",
-        "manifest": {
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-            "digest": "sha256:" + "1" * 64, "size": 856,
-            "manifests": [
-                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + "a" * 64,
-                 "size": 480, "platform": {"architecture": "arm64", "os": "linux"}},
-                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:" + "b" * 64,
-                 "size": 566, "platform": {"architecture": "unknown", "os": "unknown"},
-                 "annotations": {"vnd.docker.reference.digest": "sha256:" + "a" * 64,
-                                 "vnd.docker.reference.type": "attestation-manifest"}},
-            ],
-        },
-        "image": {"architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}},
-    }
-    index = parse_inspect("r/app:1", data)
-    assert index.platforms == ("linux/arm64",)
-    attestation = index.variants[1]
+def test_attestation_manifests_of_a_buildx_build_are_marked_and_linked_to_their_image():
+    ref, data = _load("imagetools_attestation.json")  # buildx build --provenance=mode=min --push
+    index = parse_inspect(ref, data)
+    assert index.is_list and index.platforms == ("linux/amd64",)
+    image, attestation = index.variants
+    assert not image.is_attestation and image.platform == "linux/amd64"
     assert attestation.is_attestation and attestation.platform == "unknown/unknown"
-    assert attestation.attests == "sha256:" + "a" * 64
+    assert attestation.attests == image.digest == "sha256:f438bf531951f41b00ca31c9afda5ea8d8a9643fdfe31420562f57a8d4fd11a3"
+    assert index.images == (image,)
+
+
+def test_a_docker_manifest_list_is_a_list_too():
+    ref, data = _load("imagetools_lab_base.json")  # the lab's base, made by imagetools create
+    index = parse_inspect(ref, data)
+    assert index.is_list and index.media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+    assert index.platforms == ("linux/amd64", "linux/arm64", "linux/arm/v7")
+    assert {v.media_type for v in index.variants} == {"application/vnd.docker.distribution.manifest.v2+json"}
 
 
 # ---- source arguments for imagetools create
