@@ -215,11 +215,11 @@ def test_run_failing_on_arm64_only_names_it_and_leaves_the_tag(farm, unique_name
     )
     platforms = ["linux/amd64", "linux/arm64"]
     farm.write([{"name": "good", "context": str(good), "platforms": platforms, "tags": [tag]},
-                {"name": "bad", "context": str(bad), "platforms": platforms, "tags": [tag]}])
+                {"name": "bad", "context": str(bad), "platforms": platforms, "tags": [f"{tag}-bad"]}])
     farm.up()
     before = _report(farm.build("good", "--json"))["digest"]
 
-    failed = farm.build("bad", "--json")
+    failed = farm.build("bad", "--tag", tag, "--json")  # aimed at the good one's tag
 
     assert failed.returncode == 1, failed.stderr
     assert 'target "bad": build failed for linux/arm64 on node "node2"' in failed.stderr
@@ -289,6 +289,7 @@ def test_secret_is_used_but_appears_in_no_log_history_or_report(farm, unique_nam
     digest = hashlib.sha256(value.encode()).hexdigest()
     assert all(v["output"].strip().endswith(digest) for v in report["verify"]), report["verify"]
     # and it shows nowhere
+    farm.docker("pull", "--quiet", "--platform", "linux/amd64", tag, context="node1")
     history = farm.docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag, context="node1").stdout
     config = farm.docker("buildx", "imagetools", "inspect", tag, "--format", "{{json .Image}}").stdout
     for where, text in {
