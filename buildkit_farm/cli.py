@@ -89,13 +89,9 @@ def init_cmd(
     import json
 
     from buildkit_farm.config import load_config
-    from buildkit_farm.errors import UsageError
-    from buildkit_farm.starter import detect_engine, starter_text
+    from buildkit_farm.starter import write_starter
 
-    if file.exists() and not force:
-        raise UsageError(f"{file} already exists", hint="check it with `farm validate`, or overwrite it with --force")
-    engine = detect_engine()
-    file.write_text(starter_text(engine, with_target=(file.parent / "Dockerfile").is_file()), encoding="utf-8")
+    engine = write_starter(file, force=force)
     config = load_config(file)  # the starter must be valid as written
     if as_json:
         typer.echo(json.dumps({"file": str(file), "platform": engine.platform, "detected_from": engine.source, **config.summary()}, indent=2))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import platform as host
 from dataclasses import dataclass
+from pathlib import Path
 
 from buildkit_farm import platforms
+from buildkit_farm.errors import FarmError, UsageError
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
@@ -73,3 +75,20 @@ platforms = ["{engine.platform}"]          # the native platform ({engine.source
 # endpoint = "ssh://user@arm-host"
 # platforms = ["linux/arm64", "linux/arm/v7"]
 {target}"""
+
+
+def write_starter(file: Path, *, force: bool = False) -> LocalEngine:
+    """Write the starter farm file at `file` (refusing to overwrite unless `force`)."""
+    if file.is_dir():
+        raise UsageError(f"{file} is a folder", hint="name the file to write, e.g. -f ./multiarch.toml")
+    if file.exists() and not force:
+        raise UsageError(f"{file} already exists", hint="check it with `farm validate`, or overwrite it with --force")
+    if not file.parent.is_dir():
+        raise UsageError(f"folder {file.parent} does not exist", hint="create it first, or write the file elsewhere with -f")
+    engine = detect_engine()
+    text = starter_text(engine, with_target=(file.parent / "Dockerfile").is_file())
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise FarmError(f"cannot write {file}: {err.strerror or err}", hint="check the folder's permissions") from None
+    return engine

@@ -115,3 +115,9 @@ def test_help_validate_and_schema_never_import_python_on_whales():
     done = subprocess.run([sys.executable, "-c", code, str(EXAMPLE)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_init_into_a_missing_folder_is_a_usage_error(tmp_path):
+    done = farm("init", "-f", str(tmp_path / "no-such-folder" / "multiarch.toml"))
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr
