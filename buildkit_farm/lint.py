@@ -245,8 +245,9 @@ _SHELLS = {"sh": "sh", "bash": "sh", "ash": "sh", "dash": "sh", "zsh": "sh", "cm
            "powershell": "powershell", "pwsh": "pwsh"}
 _PREFIX_WORDS = frozenset("sudo exec env time nohup if then else elif do while until ! { } fi done".split())
 
+_PERCENT_VARIABLE = re.compile(r"%[A-Z_][A-Z0-9_]+%")
 _WINDOWS_PATTERNS: tuple[tuple[re.Pattern, bool], ...] = (  # (pattern, also under pwsh)
-    (re.compile(r"%[A-Z_][A-Z0-9_]+%"), True),
+    (_PERCENT_VARIABLE, True),
     (re.compile(r"(?<![A-Za-z0-9])[A-Za-z]:\\"), True),
     (re.compile(r"(?i)(?<![\w-])(?:dir|del|rd|rmdir|copy|xcopy|move|md|mkdir|type|attrib)\s+/[a-z]\b"), True),
     (re.compile(r"(?i)(?<![\w-])cmd(?:\.exe)?\s+/[sck]\b"), True),
@@ -321,13 +322,39 @@ def _word_signals(script: str, shell: str, where: Callable[[int, str], int]) -> 
     return found
 
 
+_TEMPLATE_TOOLS = frozenset("sed awk gawk perl printf envsubst".split())
+
+
+def _template_spans(script: str) -> list[tuple[int, int]]:
+    """Where `%NAME%` is text, not a variable, in a sh script: single quotes, and the
+    arguments of text tools (sed, awk, printf…)."""
+    spans: list[tuple[int, int]] = []
+    quote, start = "", 0
+    for i, char in enumerate(script):
+        if quote:
+            if char == quote:
+                if quote == "'":
+                    spans.append((start, i))
+                quote = ""
+        elif char in "\"'":
+            quote, start = char, i
+    for offset, text in split_commands(script):
+        words = text.split()
+        if words and _program(words[0]) in _TEMPLATE_TOOLS:
+            spans.append((offset, offset + len(text)))
+    return spans
+
+
 def _pattern_signals(text: str, shell: str, where: Callable[[int, str], int]) -> list[Signal]:
     """Signals from OS-specific syntax anywhere in the text (`%VAR%`, `C:\\`, `/bin/sh`…)."""
     found: list[Signal] = []
+    templates = _template_spans(text) if shell == "sh" else []
     for pattern, under_pwsh in _WINDOWS_PATTERNS:
         if shell == "pwsh" and not under_pwsh:
             continue
         for match in pattern.finditer(text):
+            if pattern is _PERCENT_VARIABLE and any(a <= match.start() < b for a, b in templates):
+                continue  # a placeholder such as sed 's/%VERSION%/1.2/', not cmd's variable
             found.append(Signal("windows", f"`{match.group(0)}`", where(match.start(), match.group(0))))
     for pattern in _LINUX_PATTERNS:
         for match in pattern.finditer(text):
