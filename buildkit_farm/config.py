@@ -336,7 +336,7 @@ class FarmConfig(_Model):
 
     def node_settings(self) -> tuple[NodeSettings, ...]:
         """Each node's effective settings, in file order."""
-        return tuple(_node_settings(self.builder, node) for node in self.nodes)
+        return tuple(_node_settings(self.builder, node, self.file) for node in self.nodes)
 
     def node(self, name: str) -> NodeConfig:
         """The node called `name`; `UsageError` naming the known ones otherwise."""
@@ -400,7 +400,7 @@ class FarmConfig(_Model):
         return "\n".join(lines)
 
 
-def _node_settings(builder: BuilderConfig, node: NodeConfig) -> NodeSettings:
+def _node_settings(builder: BuilderConfig, node: NodeConfig, file: Path) -> NodeSettings:
     driver = builder.driver
     opts = dict(builder.driver_opts)
     opts.update(node.driver_opts)
@@ -424,6 +424,7 @@ def _node_settings(builder: BuilderConfig, node: NodeConfig) -> NodeSettings:
     else:
         context, endpoint, owns = node.name, node.endpoint, True
     config = node.buildkitd_config if node.buildkitd_config is not None else builder.buildkitd_config
+    where = f"node {quote(node.name)}.buildkitd_config" if node.buildkitd_config is not None else "builder.buildkitd_config"
     return NodeSettings(
         name=node.name,
         context=context,
@@ -434,18 +435,22 @@ def _node_settings(builder: BuilderConfig, node: NodeConfig) -> NodeSettings:
         driver=driver,
         driver_opts=tuple(sorted(opts.items())),
         buildkitd_flags=node.buildkitd_flags if node.buildkitd_flags is not None else builder.buildkitd_flags,
-        buildkitd_config=_buildkitd_text(config),
+        buildkitd_config=_buildkitd_text(config, file=file, where=where),
     )
 
 
-def _buildkitd_text(config: Path | dict[str, Any] | None) -> str | None:
+def _buildkitd_text(config: Path | dict[str, Any] | None, *, file: Path, where: str) -> str | None:
     if config is None:
         return None
     if isinstance(config, dict):
         import tomli_w  # small, but only needed here
 
         return tomli_w.dumps(config)
-    return config.read_text(encoding="utf-8")
+    try:
+        return config.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:  # it was there at load time; it may not be now
+        issue = ConfigIssue(where, f"cannot read {config}: {getattr(err, 'strerror', None) or err}", "paths are relative to the farm file's folder")
+        raise ConfigError(file=str(file), issues=[issue]) from None
 
 
 # --------------------------------------------------------------------------- loading

@@ -332,3 +332,12 @@ def test_credentials_are_reported_once_in_file_order_even_under_a_repeated_name(
         ('node "node1".token', "looks like a credential"),
         ("node[1].password", "looks like a credential"),
     ]
+
+
+def test_a_buildkitd_config_removed_after_loading_is_a_config_error(farm_dir):
+    (farm_dir / "buildkitd.toml").write_text("debug = true\n")
+    config = load(BUILDER + 'buildkitd_config = "buildkitd.toml"\n' + NODE1, farm_dir)
+    (farm_dir / "buildkitd.toml").unlink()
+    with pytest.raises(ConfigError) as caught:
+        config.node_settings()
+    assert caught.value.issues[0].path == "builder.buildkitd_config"
