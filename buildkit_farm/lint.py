@@ -544,6 +544,8 @@ def _check_from(check: _Check) -> None:
         name = read_image_name(image)
         if per_platform:
             bound = check.bound
+            if "BUILDPLATFORM" in (stage.platform or ""):
+                continue  # runs on the build machine, whatever the file's platform
             if name.arch and bound.arch and name.arch != bound.arch or name.os and name.os != bound.os:
                 says = name.arch_word or name.os
                 check.add(
