@@ -31,8 +31,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
-    StrictInt,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -259,7 +257,7 @@ class NodeConfig(_Model):
     buildkitd_flags: Optional[str] = Field(None, description="Replaces builder.buildkitd_flags.")
     buildkitd_config: Optional[BuildkitdConfig] = None
     nodeselector: dict[str, str] = Field(default_factory=dict, description="kubernetes: pod nodeSelector labels.")
-    replicas: Optional[StrictInt] = Field(None, ge=1, description="kubernetes: number of BuildKit pods.")
+    replicas: Optional[int] = Field(None, ge=1, strict=True, description="kubernetes: number of BuildKit pods.")
 
 
 class SecretConfig(_Model):
@@ -282,14 +280,14 @@ class TargetConfig(_Model):
     sources: tuple[ImageRef, ...] = Field((), description="Images built elsewhere to stitch into the list.")
     platforms: tuple[BuildPlatform, ...] = Field((), description="Platforms to build.")
     tags: tuple[Tag, ...] = Field((), description="Where to push; {placeholders} are filled at build time.")
-    variant_tags: StrictBool = Field(False, description="Also push each variant as repo:os-arch.")
+    variant_tags: bool = Field(False, strict=True, description="Also push each variant as repo:os-arch.")
     args: dict[str, str] = Field(default_factory=dict, description="Build arguments.")
     labels: dict[str, str] = Field(default_factory=dict)
     target: Optional[str] = Field(None, description="The Dockerfile stage to build.")
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
-    provenance: StrictBool = False
-    sbom: StrictBool = False
+    provenance: bool = Field(False, strict=True, description="Attach a provenance attestation.")
+    sbom: bool = Field(False, strict=True, description="Attach an SBOM attestation.")
     secrets: tuple[SecretConfig, ...] = ()
     ssh: tuple[str, ...] = ()
     allow_emulation: tuple[BuildPlatform, ...] = Field(
