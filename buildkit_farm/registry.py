@@ -173,14 +173,19 @@ def parse_inspect(ref: str, data: dict[str, Any]) -> ImageIndex:
     return ImageIndex(ref, digest, media_type, size, False, (variant,))
 
 
-def plan_list(indexes: Sequence[ImageIndex]) -> ListPlan:
+BUILT = "this build"  # the source named for platforms a build is about to produce
+
+
+def plan_list(indexes: Sequence[ImageIndex], *, building: Sequence[str] = ()) -> ListPlan:
     """Which images a list made of `indexes` would hold, and which platforms clash.
 
     Two images clash when their platforms are the same (aliases folded, `linux/arm64/v8`
     is `linux/arm64`) and, for Windows, their `os.version`s are equal or one is unset: a
     list may hold a Windows image per build number. The same digest twice is no clash.
+    `building`: platforms a build will add (not pushed yet, so no digest); any source
+    image of one of them clashes.
     """
-    entries: list[ListEntry] = []
+    entries: list[ListEntry] = [ListEntry(_canonical(p), None, "", BUILT) for p in dict.fromkeys(building)]
     clashes: list[Clash] = []
     for index in indexes:
         for variant in index.images:
@@ -188,7 +193,7 @@ def plan_list(indexes: Sequence[ImageIndex]) -> ListPlan:
             twin = next((e for e in entries if _same_slot(e, entry)), None)
             if twin is None:
                 entries.append(entry)
-            elif twin.digest != entry.digest:
+            elif twin.digest != entry.digest or twin.source == BUILT:
                 clashes.append(Clash(entry.platform, (twin.source, entry.source)))
     return ListPlan(tuple(entries), tuple(clashes))
 
@@ -197,7 +202,12 @@ def check_plan(plan: ListPlan) -> None:
     """Raise PlatformConflict naming every clash of the plan."""
     if not plan.clashes:
         return
-    lines = [f'platform {c.platform} is in both "{c.sources[0]}" and "{c.sources[1]}"' for c in plan.clashes]
+    lines = [
+        f'platform {c.platform} is built by this target and also in "{c.sources[1]}"'
+        if c.sources[0] == BUILT
+        else f'platform {c.platform} is in both "{c.sources[0]}" and "{c.sources[1]}"'
+        for c in plan.clashes
+    ]
     raise PlatformConflict(
         "; ".join(lines),
         hint="a list holds one image per platform: drop one of the sources, or build that platform in one place only",
@@ -492,17 +502,7 @@ def publish_list(
     from python_on_whales.exceptions import DockerException
 
     with _session([*tags, *sources], ca=ca, docker_config=docker_config, builder=builder) as (client, name):
-        indexes, missing = [], []
-        for source in dict.fromkeys(sources):
-            try:
-                indexes.append(_inspect(client, source, name))
-            except ImageNotFound:
-                missing.append(source)
-        if missing:
-            raise ImageNotFound(
-                "source image(s) not found: " + ", ".join(f'"{m}"' for m in missing),
-                hint="push each variant first: the images must be in the registry before the list is made",
-            )
+        indexes = _inspect_sources(client, sources, name)
         plan = plan_list(indexes)
         check_plan(plan)
         first, fixups = create_passes(tags, indexes)
@@ -513,6 +513,43 @@ def publish_list(
         except DockerException as err:
             raise classify_failure(tags[0], err.stderr or "", action="push the list to") from None
         return _verify_published(client, tags, plan, name)
+
+
+def check_sources(
+    sources: Sequence[str],
+    *,
+    building: Sequence[str] = (),
+    ca: str | Path | None = None,
+    docker_config: str | Path | None = None,
+    builder: str | None = None,
+) -> ListPlan:
+    """Read every source from its registry before anything is built or pushed.
+
+    Raises ImageNotFound naming all missing sources at once, and PlatformConflict when two
+    sources, or a source and a platform in `building`, carry the same platform. Returns the
+    plan (the sources' images, after the `building` platforms).
+    """
+    for source in sources:
+        check_ref(source, what="source")
+    with _session(list(sources), ca=ca, docker_config=docker_config, builder=builder) as (client, name):
+        plan = plan_list(_inspect_sources(client, sources, name), building=building)
+    check_plan(plan)
+    return plan
+
+
+def _inspect_sources(client: DockerClient, sources: Sequence[str], builder: str | None) -> list[ImageIndex]:
+    indexes, missing = [], []
+    for source in dict.fromkeys(sources):
+        try:
+            indexes.append(_inspect(client, source, builder))
+        except ImageNotFound:
+            missing.append(source)
+    if missing:
+        raise ImageNotFound(
+            "source image(s) not found: " + ", ".join(f'"{m}"' for m in missing),
+            hint="push each variant first: the images must be in the registry before the list is made",
+        )
+    return indexes
 
 
 def _inspect(client: DockerClient, ref: str, builder: str | None) -> ImageIndex:

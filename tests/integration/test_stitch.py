@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from buildkit_farm.errors import ImageNotFound, PlatformConflict
-from buildkit_farm.registry import docker_client, inspect_image, publish_list
+from buildkit_farm.registry import check_sources, docker_client, inspect_image, publish_list
 
 from registry_images import copy_manifest, push_image
 
@@ -138,3 +138,23 @@ def test_a_list_is_stitched_into_the_tls_registry_from_the_plain_one(lab, regist
     index = inspect_image(f"{repo}:latest", docker_config=docker_config, ca=lab.ca)
     assert index.digest == digest
     assert index.platforms == ("linux/arm64", "linux/arm/v7")
+
+
+def test_sources_are_checked_before_any_build(lab, registry, docker_config, unique_name, base):
+    """What `farm build` can call first: missing sources and clashes with the platforms it
+    will build fail before anything is built."""
+    name = unique_name("stitch")
+    win = push_image(registry.address, name, "windows-amd64", os="windows", arch="amd64", os_version=WIN_VERSION,
+                     marker=unique_name)
+    source = f"{registry.repo(name)}:windows-amd64"
+
+    plan = check_sources([source], building=["linux/amd64", "linux/arm64"], docker_config=docker_config)
+    assert [(e.platform, e.os_version, e.digest) for e in plan.entries][-1] == ("windows/amd64", WIN_VERSION, win)
+
+    with pytest.raises(PlatformConflict) as err:
+        check_sources([lab.base], building=["linux/arm64"], docker_config=docker_config)
+    assert err.value.message == f'platform linux/arm64 is built by this target and also in "{lab.base}"'
+
+    with pytest.raises(ImageNotFound) as missing:
+        check_sources([source, f"{registry.repo(name)}:nope"], docker_config=docker_config)
+    assert f'"{registry.repo(name)}:nope"' in missing.value.message

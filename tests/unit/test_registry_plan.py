@@ -201,3 +201,19 @@ def test_describe_marks_attestations_and_shows_the_list_digest():
     attestation = [line for line in lines if line.startswith("unknown/unknown")]
     assert len(attestation) == 2 and all("attestation for sha256:" in line for line in attestation)
     assert any(line.startswith("linux/arm64") and _digest(2) in line and "502" in line for line in lines)
+
+
+def test_a_source_of_a_platform_being_built_clashes_with_the_build():
+    plan = plan_list(
+        [_image("r/app:windows-amd64", ("windows/amd64", 1, "10.0.17763.1")), _image("r/other:amd64", ("linux/amd64", 2))],
+        building=["linux/amd64", "linux/arm64"],
+    )
+    assert plan.platforms == ("linux/amd64", "linux/arm64", "windows/amd64")
+    assert [(c.platform, c.sources[1]) for c in plan.clashes] == [("linux/amd64", "r/other:amd64")]
+    with pytest.raises(PlatformConflict) as err:
+        check_plan(plan)
+    assert err.value.message == 'platform linux/amd64 is built by this target and also in "r/other:amd64"'
+
+
+def test_building_alone_never_clashes():
+    assert plan_list([], building=["linux/amd64", "linux/arm64"]).clashes == ()
