@@ -711,4 +711,23 @@ def json_schema() -> dict[str, Any]:
     if "builder" not in schema["required"]:
         schema["required"].append("builder")
     schema["properties"].pop("file", None)
-    return schema
+    return _without_null(schema)
+
+
+def _without_null(node: Any) -> Any:
+    """TOML has no null: drop `{"type": "null"}` from optional keys and their null defaults."""
+    if isinstance(node, list):
+        return [_without_null(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _without_null(value) for key, value in node.items()}
+    if "anyOf" in out:
+        kept = [item for item in out["anyOf"] if item != {"type": "null"}]
+        if len(kept) == 1:
+            del out["anyOf"]
+            out = {**kept[0], **out}
+        else:
+            out["anyOf"] = kept
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    return out
