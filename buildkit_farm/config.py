@@ -386,9 +386,10 @@ class FarmConfig(_Model):
         data = self.summary()
         lines = [f"builder {self.builder.name} ({self.builder.driver}): {len(self.nodes)} node(s), {len(self.targets)} target(s)"]
         width = max((len(n["name"]) for n in data["nodes"]), default=0)
+        where_width = max((len(n["where"]) for n in data["nodes"]), default=0)
         for node in data["nodes"]:
             pins = ", ".join(node["platforms"]) or "(not pinned: what the node reports)"
-            lines.append(f"  node {node['name']:<{width}}  {node['where']}  -> {pins}")
+            lines.append(f"  node {node['name']:<{width}}  {node['where']:<{where_width}}  -> {pins}")
         for target in data["targets"]:
             platforms = ", ".join(f"{p} on {n}" if n != "emulated" else f"{p} under QEMU" for p, n in target["platforms"].items())
             parts = [platforms] if platforms else []

@@ -30,7 +30,7 @@ def test_validate_the_example_prints_nodes_and_targets():
     done = farm("validate", "-f", str(EXAMPLE))
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{EXAMPLE}: ok")
-    assert "node node2  ssh://root@node2.example  -> linux/arm64, linux/arm/v7" in done.stdout
+    assert "node node2  ssh://root@node2.example     -> linux/arm64, linux/arm/v7" in done.stdout
     assert "target folder-list-2: linux/amd64 on node1, linux/arm64 on node2, linux/386 on edge" in done.stdout
 
 
