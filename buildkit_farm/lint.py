@@ -889,9 +889,25 @@ def find_dockerfiles(folder: Path) -> list[Path]:
     found = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
-        found += [Path(root) / f for f in sorted(files)
-                  if _DOCKERFILE_NAME.match(f) and not f.lower().endswith((".dockerignore", ".md"))]
+        found += [Path(root) / f for f in sorted(files) if is_dockerfile_name(f)]
     return found
+
+
+# Files named like Dockerfiles that are something else (code, docs, templates, config).
+_NOT_DOCKERFILES = frozenset(
+    "dockerignore md rst txt py toml json yml yaml ini cfg sh ps1 go rs js ts lock bak orig swp "
+    "j2 jinja tmpl tpl template in html xml".split()
+)
+
+
+def is_dockerfile_name(name: str) -> bool:
+    """Dockerfile, Dockerfile.linux-arm64, app.Dockerfile, Containerfile; not dockerfile.py."""
+    if not _DOCKERFILE_NAME.match(name):
+        return False
+    lower = name.lower()
+    if lower.endswith((".dockerfile", ".containerfile")) or "." not in lower:
+        return True
+    return lower.rsplit(".", 1)[1] not in _NOT_DOCKERFILES
 
 
 def subjects_for_paths(paths: Sequence[str], *, platforms: Sequence[str] = ()) -> list[Subject]:

@@ -23,6 +23,7 @@ from buildkit_farm.errors import RegistryError, UsageError
 from buildkit_farm.lint import (
     RULES,
     Subject,
+    is_dockerfile_name,
     lint_subjects,
     lint_text,
     read_image_name,
@@ -173,6 +174,24 @@ def test_read_image_name(ref, arch, os_name):
 def test_platform_from_file_name(name, platform):
     target = target_from_name(name)
     assert (target.platform if target else None) == platform
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("Dockerfile", True),
+        ("Dockerfile.linux-arm64", True),
+        ("Dockerfile.broken", True),
+        ("app.Dockerfile", True),
+        ("Containerfile", True),
+        ("dockerfile.py", False),
+        ("dockerfile_and_dockerfiles.toml", False),
+        ("Dockerfile.j2", False),
+        ("README.md", False),
+    ],
+)
+def test_which_files_a_folder_lint_takes(name, expected):
+    assert is_dockerfile_name(name) is expected
 
 
 # --------------------------------------------------------------------------- registry check
