@@ -83,6 +83,8 @@ def create_context(run: _Run, step: Step) -> None:
         certificate=tls.cert if tls else None,
         key=tls.key if tls else None,
     )
+    claim(run.paths, run.plan.builder)  # first, so a kill right after still knows the context is the farm's
+    _note_context(run.paths, run.plan.builder, step.name, add=True)
     _docker(step, lambda: docker_client(run.paths).context.create(step.name, description=_description(step), docker=cfg))
 
 
@@ -99,7 +101,23 @@ def update_context(run: _Run, step: Step) -> None:
 
 
 def remove_context(run: _Run, step: Step) -> None:
-    _docker(step, lambda: docker_client(run.paths).context.remove(step.name, force=True))
+    from python_on_whales.exceptions import DockerException
+
+    try:
+        docker_client(run.paths).context.remove(step.name, force=True)
+    except DockerException as err:
+        if "not found" not in (err.stderr or "") and "does not exist" not in (err.stderr or ""):
+            raise ApplyError(step=_label(step), detail=_detail(err)) from None
+    _note_context(run.paths, run.plan.builder, step.name, add=False)
+
+
+def _note_context(paths: DockerPaths, builder: str, name: str, *, add: bool) -> None:
+    record = read_record(paths, builder)
+    if record is None:
+        return
+    names = set(record.contexts) | {name} if add else set(record.contexts) - {name}
+    if names != set(record.contexts):
+        save_record(paths, FarmRecord(builder=record.builder, nodes=record.nodes, contexts=tuple(sorted(names))))
 
 
 # ---------------------------------------------------------------------------- builder
@@ -227,7 +245,8 @@ def record_buildkits(paths: DockerPaths, config: FarmConfig, state: FarmState, t
             continue
         nodes[bn] = RecordEntry(container_id=bk.container_id, settings=settings, started_at=bk.started_at,
                                 version=bk.version, platforms=bk.platforms)
-    record = FarmRecord(builder=config.builder.name.lower(), nodes=MappingProxyType(nodes))
+    record = FarmRecord(builder=config.builder.name.lower(), nodes=MappingProxyType(nodes),
+                        contexts=state.record.contexts if state.record else ())
     if state.record is None or record.to_json() != state.record.to_json():
         save_record(paths, record)
     return record

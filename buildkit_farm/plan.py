@@ -247,6 +247,10 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
         else:
             steps.append(Step("context", s.context, Action.NOOP, f"{s.endpoint}, owned by the farm, up to date", settings=s))
 
+    # -- contexts the farm created for nodes that are gone from the file
+    for name in _stale_contexts(desired, state):
+        steps.append(Step("context", name, Action.REMOVE, "the farm created it for a node no longer in the file"))
+
     # -- builder
     observed = state.builder
     replace_builder = False
@@ -345,6 +349,20 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
     return Plan(builder=bname, driver=driver, steps=_ordered(steps))
 
 
+def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list[str]:
+    """Contexts this builder's record says the farm created, still there, owned, unused."""
+    if state.record is None:
+        return []
+    wanted = {s.context for s in desired}
+    out = []
+    for name in state.record.contexts:
+        ctx = state.contexts.get(name)
+        if name in wanted or ctx is None or not ctx.owned or state.context_users.get(name):
+            continue
+        out.append(name)
+    return out
+
+
 def _file_name(builder: str, buildx_node: str) -> str:
     prefix = f"{builder}-".lower()
     return buildx_node[len(prefix):] if buildx_node.startswith(prefix) else buildx_node
@@ -381,7 +399,7 @@ def _kv(pairs) -> str:
 
 
 _ORDER = {
-    ("context", Action.CREATE): 0, ("context", Action.UPDATE): 0, ("context", Action.NOOP): 0,
+    ("context", Action.CREATE): 0, ("context", Action.UPDATE): 0, ("context", Action.NOOP): 0, ("context", Action.REMOVE): 8,
     ("builder", Action.REPLACE): 1, ("builder", Action.CREATE): 1, ("builder", Action.NOOP): 1,
     ("node", Action.REMOVE): 2, ("node", Action.UPDATE): 4, ("node", Action.CREATE): 4, ("node", Action.NOOP): 4,
     ("buildkit", Action.REMOVE): 5, ("buildkit", Action.UPDATE): 6, ("buildkit", Action.CREATE): 6, ("buildkit", Action.NOOP): 6,
@@ -415,6 +433,8 @@ def make_down_plan(config: FarmConfig, state: FarmState, *, keep_state: bool = F
             steps.append(Step("context", s.context, Action.NOOP, f"still used by builder {', '.join(state.context_users[s.context])}; left"))
         else:
             steps.append(Step("context", s.context, Action.REMOVE, "owned by the farm", settings=s))
+    for name in _stale_contexts(config.node_settings(), state):
+        steps.append(Step("context", name, Action.REMOVE, "the farm created it for a node no longer in the file"))
     return Plan(builder=bname, driver=config.builder.driver, steps=tuple(steps))
 
 

@@ -147,12 +147,14 @@ class FarmRecord:
 
     builder: str
     nodes: Mapping[str, RecordEntry] = field(default_factory=lambda: MappingProxyType({}))
+    contexts: tuple[str, ...] = ()  # the contexts the farm created for this builder
 
     def to_json(self) -> str:
         return json.dumps(
             {
                 "builder": self.builder,
                 "owner": OWNER_MARK,
+                "contexts": sorted(self.contexts),
                 "nodes": {
                     k: {
                         "container_id": v.container_id,
@@ -180,7 +182,7 @@ class FarmRecord:
             )
             for k, v in (data.get("nodes") or {}).items()
         }
-        return cls(builder=data["builder"], nodes=MappingProxyType(nodes))
+        return cls(builder=data["builder"], nodes=MappingProxyType(nodes), contexts=tuple(data.get("contexts") or ()))
 
 
 @dataclass(frozen=True)
@@ -188,7 +190,7 @@ class FarmState:
     """Everything observed for one farm file, as plain data."""
 
     paths: DockerPaths
-    contexts: Mapping[str, ObservedContext]  # only the contexts the file's nodes name
+    contexts: Mapping[str, ObservedContext]  # the contexts the file's nodes name, and the record's
     builder: ObservedBuilder | None
     record: FarmRecord | None  # None: the farm has never claimed this builder
     buildkits: Mapping[str, ObservedBuildkit]  # by buildx node name
@@ -420,15 +422,14 @@ def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live
     paths = DockerPaths.resolve(docker_config)
     builder_name = config.builder.name
     settings = config.node_settings()
-    contexts = {}
-    for s in settings:
-        if not s.context or s.driver == "remote":
-            continue
-        ctx = read_context(paths, s.context)
-        if ctx is not None:
-            contexts[s.context] = ctx
     builder = read_builder(paths, builder_name)
     record = read_record(paths, builder_name)
+    contexts = {}
+    names = [s.context for s in settings if s.context and s.driver != "remote"]
+    for name in names + list(record.contexts if record else ()):
+        ctx = read_context(paths, name)
+        if ctx is not None:
+            contexts[name] = ctx
 
     # Which BuildKit containers to look at, grouped by the context (engine) they live on.
     where: dict[str, list[str]] = {}

@@ -107,6 +107,7 @@ class Farm:
 @pytest.fixture
 def farm(lab, docker_config, unique_name, tmp_path):
     f = Farm(tmp_path, Path(docker_config), unique_name("up"))
+    f.node2_socket = lab.node2_socket
     yield f
     # Never leave BuildKit containers or volumes behind on the shared engines.
     f.run("down")
@@ -175,11 +176,16 @@ def test_removed_node_leaves_and_its_container_goes(farm):
     out = farm.ok("up").stdout
     assert "- node node2" in out
     assert [n["Name"] for n in farm.instance()["Nodes"]] == [f"{farm.builder}-node1"]
-    assert farm.container_id("node2") is None
     assert farm.container_id("node1") == node1_id
-    volumes = farm.docker("volume", "ls", "--format", "{{.Name}}", context="node2").stdout.split()
+    contexts = farm.docker("context", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "node1" in contexts and "node2" not in contexts  # the farm made it for node2 only
+    r = subprocess.run(["docker", "-H", farm.node2_socket, "container", "inspect", f"buildx_buildkit_{farm.builder}-node2"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "no such" in r.stderr.lower()
+    volumes = subprocess.run(["docker", "-H", farm.node2_socket, "volume", "ls", "--format", "{{.Name}}"],
+                             capture_output=True, text=True).stdout.split()
     assert f"buildx_buildkit_{farm.builder}-node2_state" in volumes  # state kept
-    farm.docker("volume", "rm", f"buildx_buildkit_{farm.builder}-node2_state", context="node2")
+    assert "No changes" in farm.ok("up").stdout
 
 
 def test_unreachable_node2_is_a_clear_error_then_converges(farm):
@@ -210,6 +216,8 @@ def test_sigkill_during_up_then_up_converges(farm):
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    interrupted = json.loads(farm.ok("plan", "--json").stdout)
+    assert not interrupted["converged"]  # it really was killed half-way
     farm.ok("up")
     assert "No changes" in farm.ok("up").stdout
     assert {n["status"] for n in farm.status()["nodes"]} == {"running"}
@@ -270,3 +278,47 @@ def test_lock_two_ups_never_interleave(farm):
     assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
     assert any("No changes" in r.stdout for r in results)
     assert any("waiting for another farm run" in r.stderr for r in results)
+
+
+def test_failed_append_restores_the_instance_file(farm):
+    farm.ok("up")
+    before = farm.instance()["Nodes"]
+    farm.data["node"].append({"name": "node3", "endpoint": "unix:///nonexistent/docker.sock", "platforms": ["linux/s390x"]})
+    farm.write()
+    result = farm.run("up")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "+ node node3 failed" in result.stderr and "instance file was restored" in result.stderr
+    # buildx's own rollback would have dropped every node's pinned platforms; ours keeps them
+    assert farm.instance()["Nodes"] == before
+    farm.data["node"].pop()
+    farm.write()
+    out = farm.ok("up").stdout
+    assert "- context node3" in out
+    assert "No changes" in farm.ok("up").stdout
+
+
+def test_down_keep_state_keeps_the_volumes(farm):
+    farm.ok("up")
+    farm.ok("down", "--keep-state")
+    volumes = farm.docker("volume", "ls", "--format", "{{.Name}}", context=None).stdout.split()
+    assert f"buildx_buildkit_{farm.builder}-node1_state" in volumes
+    assert farm.container_id("node1") is None
+    farm.docker("volume", "rm", f"buildx_buildkit_{farm.builder}-node1_state")
+    subprocess.run(["docker", "-H", farm.node2_socket, "volume", "rm", f"buildx_buildkit_{farm.builder}-node2_state"],
+                   capture_output=True)
+
+
+def test_ensure_converged_for_the_build(farm):
+    from buildkit_farm.apply import ensure_converged
+    from buildkit_farm.config import load_config
+    from buildkit_farm.errors import NotConverged
+
+    config = load_config(farm.file)
+    with pytest.raises(NotConverged) as err:
+        ensure_converged(config, docker_config=farm.docker_config)
+    assert "+ builder" in err.value.message and "farm up" in err.value.hint
+    status = ensure_converged(config, docker_config=farm.docker_config, up=True)
+    assert [n.status for n in status.nodes] == ["running", "running"]
+    assert status.buildkits["node2"].version and "linux/arm64" in status.nodes[1].emulated
+    again = ensure_converged(config, docker_config=farm.docker_config)
+    assert again.nodes == status.nodes

@@ -93,14 +93,15 @@ def running(s: NodeSettings, cid: str, **over) -> ObservedBuildkit:
     return replace(bk, **over)
 
 
-def state(contexts=(), nodes=(), buildkits=(), driver="docker-container", record=True, builder=True, users=None) -> FarmState:
+def state(contexts=(), nodes=(), buildkits=(), driver="docker-container", record=True, builder=True, users=None,
+          record_contexts=()) -> FarmState:
     b = ObservedBuilder(name="ch16", driver=driver, nodes=tuple(nodes)) if builder else None
     rec = None
     if record:
         rec = FarmRecord(builder="ch16", nodes=MappingProxyType({
             bk.node: RecordEntry(container_id=bk.container_id or "", settings=bk.settings or "", started_at=bk.started_at)
             for bk in buildkits if bk.settings
-        }))
+        }), contexts=tuple(record_contexts))
     return FarmState(
         paths=DockerPaths(Path("/dc"), Path("/dc/buildx"), True),
         contexts=MappingProxyType({c.name: c for c in contexts}),
@@ -401,3 +402,21 @@ def test_expected_cmd_puts_the_config_first():
     s = replace(N1, buildkitd_config="x = 1\n", buildkitd_flags="--debug")
     assert expected_cmd(s) == ("--config", "/etc/buildkit/buildkitd.toml", "--debug",
                                "--allow-insecure-entitlement=network.host")
+
+
+def test_a_context_the_farm_made_for_a_removed_node_goes_after_the_node_leaves():
+    observed = converged_state(N1, N2, record_contexts=("node1", "node2"))
+    plan = make_plan(cfg(N1), observed)
+    assert lines(plan) == ["= context node1", "= builder ch16", "- node node2", "= node node1",
+                           "- buildkit node2", "= buildkit node1", "- context node2"]
+
+
+def test_a_removed_nodes_context_used_by_another_builder_stays():
+    observed = converged_state(N1, N2, record_contexts=("node1", "node2"), users={"node2": ("other",)})
+    assert "- context node2" not in lines(make_plan(cfg(N1), observed))
+
+
+def test_record_round_trips():
+    rec = FarmRecord(builder="b", nodes=MappingProxyType({"b-n": RecordEntry("id", "fp", "t", "v1", ("linux/amd64",))}),
+                     contexts=("n",))
+    assert FarmRecord.from_json(rec.to_json()) == rec
