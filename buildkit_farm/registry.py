@@ -489,7 +489,8 @@ def publish_list(
     each may itself be a list (its images are all taken). Before anything is pushed, every
     source is read from the registry: missing ones are named together (ImageNotFound) and
     two images of one platform are refused (PlatformConflict). After the push, every tag is
-    read back: it must show the same digest and every planned platform.
+    read back: it must show the same digest and every planned image (digest, platform,
+    os.version).
     """
     if not tags:
         raise UsageError("publishing a list needs at least one tag")
