@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from buildkit_farm.dockerfile import parse, substitute
 from buildkit_farm.errors import RegistryError, UsageError
@@ -329,3 +331,20 @@ def test_same_file_from_two_subjects_is_reported_once(tmp_path):
     report = lint_subjects([Subject(path), Subject(path, platforms=("linux/amd64",))], display=str)
     assert [(f.rule, f.line) for f in report.findings] == [("arch-specific-from", 1)]
     assert report.exit_code == 1
+
+
+# --------------------------------------------------------------------------- robustness
+
+_FRAGMENTS = st.sampled_from([
+    "FROM ", "FROM --platform=$BUILDPLATFORM ", "AS build", "ARG ", "RUN ", "CMD ", "ENTRYPOINT ",
+    "SHELL ", "COPY --from=build ", "ENV ", "HEALTHCHECK CMD ", "# escape=`", "# syntax=x", "\\\n",
+    "`\n", "\n", " ", "[", "]", '"', "'", "${A:-", "}", "$TARGETARCH", "%PATH%", "C:\\", "uname",
+    "cmd /S /C", "<<EOF\n", "EOF\n", "arm64v8/alpine", "127.0.0.1:5000/base:latest", "amd64", "#",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FRAGMENTS, max_size=40).map("".join) | st.text(max_size=300))
+def test_lint_never_crashes(text):
+    for finding in lint_text(text, file="Dockerfile"):
+        assert finding.line >= 1 and finding.rule in RULES
