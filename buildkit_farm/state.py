@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -382,10 +383,16 @@ def inspect_buildkits(paths: DockerPaths, context: str, nodes: tuple[str, ...]) 
 def probe_buildkit(paths: DockerPaths, bk: ObservedBuildkit) -> ObservedBuildkit:
     """Ask a running BuildKit for its version and detected platforms (two read-only execs)."""
     name = container_name(bk.node)
+    workers_cmd = ["buildctl", "debug", "workers", "--format", "{{json .}}"]
+    # One round trip when the image has a shell (each one is an ssh hop for a remote node).
+    both = docker_read(paths, bk.context, ["exec", name, "sh", "-c", "buildkitd --version && " + shlex.join(workers_cmd)])
+    if both.returncode == 0 and "\n" in both.stdout.strip():
+        first, _, rest = both.stdout.partition("\n")
+        return replace(bk, version=parse_buildkitd_version(first), platforms=parse_workers(rest))
     version = docker_read(paths, bk.context, ["exec", name, "buildkitd", "--version"])
     if version.returncode != 0:
         return replace(bk, error=version.message)
-    workers = docker_read(paths, bk.context, ["exec", name, "buildctl", "debug", "workers", "--format", "{{json .}}"])
+    workers = docker_read(paths, bk.context, ["exec", name, *workers_cmd])
     if workers.returncode != 0:
         return replace(bk, error=workers.message)
     return replace(bk, version=parse_buildkitd_version(version.stdout), platforms=parse_workers(workers.stdout))
