@@ -322,3 +322,29 @@ def test_ensure_converged_for_the_build(farm):
     assert status.buildkits["node2"].version and "linux/arm64" in status.nodes[1].emulated
     again = ensure_converged(config, docker_config=farm.docker_config)
     assert again.nodes == status.nodes
+
+
+def test_changed_endpoint_updates_the_context_in_place_and_moves_the_buildkit(farm):
+    farm.ok("up")
+    node1_id = farm.container_id("node1")
+    farm.node("node2")["endpoint"] = farm.node2_socket  # the same engine, reached without ssh
+    farm.write()
+    plan = json.loads(farm.ok("plan", "--json").stdout)
+    changes = [(s["symbol"], s["kind"], s["name"]) for s in plan["steps"] if s["action"] != "no-op"]
+    assert changes == [("~", "context", "node2"), ("~", "buildkit", "node2")]
+    farm.ok("up")
+    host = farm.docker("context", "inspect", "node2", "--format", "{{.Endpoints.docker.Host}}").stdout.strip()
+    assert host == farm.node2_socket
+    assert farm.container_id("node1") == node1_id
+    assert farm.container_id("node2") is not None
+    assert "No changes" in farm.ok("up").stdout
+
+
+def test_buildx_config_is_respected(farm, tmp_path):
+    farm.env["BUILDX_CONFIG"] = str(tmp_path / "buildx-elsewhere")
+    farm.ok("up")
+    assert (tmp_path / "buildx-elsewhere" / "instances" / farm.builder).is_file()
+    assert not (farm.docker_config / "buildx" / "instances" / farm.builder).exists()
+    assert "No changes" in farm.ok("up").stdout
+    farm.ok("down")
+    assert not (tmp_path / "buildx-elsewhere" / "instances" / farm.builder).exists()
