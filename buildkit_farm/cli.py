@@ -219,7 +219,7 @@ def up_cmd(
         if not as_json:
             typer.echo(render.plan_text(the_plan))
 
-    result = convergence.up(
+    result = convergence.converge(
         load_config(file), docker_config=docker_config, dry_run=dry_run, lock_timeout=lock_timeout,
         echo=lambda m: typer.echo(m, err=True), on_plan=show, report=None if as_json else _progress,
     )

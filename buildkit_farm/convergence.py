@@ -89,7 +89,7 @@ def status(config: FarmConfig, *, docker_config: str | Path | None = None) -> Fa
     return _status(config, observe(config, docker_config=docker_config, live=True))
 
 
-def up(
+def converge(
     config: FarmConfig,
     *,
     docker_config: str | Path | None = None,
@@ -161,7 +161,7 @@ def ensure_converged(
     applies the changes first. Returns each node's status, BuildKit version and platforms.
     """
     if up:
-        result = globals()["up"](config, docker_config=docker_config, echo=echo)
+        result = converge(config, docker_config=docker_config, echo=echo)
         assert result.status is not None
         return result.status
     paths = DockerPaths.resolve(docker_config)
