@@ -16,6 +16,7 @@ the end.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -38,10 +39,12 @@ PLATFORMS = ["linux/amd64", "linux/arm64"]
 DOCKERFILE = """\
 FROM 127.0.0.1:5000/base:latest
 ARG TARGETARCH
-ARG WORK=200000
-# Busy work in the shell: amd64 (native) gets 10x the loop of arm64 (QEMU, ~10x slower),
-# so both variants take about as long and a farm can overlap them.
-RUN n=$WORK; [ "$TARGETARCH" = amd64 ] && n=$((WORK * 10)); \\
+ARG WORK=10000
+ARG FACTOR=100
+# Busy work in the shell: amd64 (native) gets FACTOR times the loop of arm64 (a busybox
+# shell loop under QEMU runs ~100x slower here), so both variants take about as long and
+# a farm can overlap them.
+RUN n=$WORK; [ "$TARGETARCH" = amd64 ] && n=$((WORK * FACTOR)); \\
     i=0; while [ $i -lt $n ]; do i=$((i + 1)); done; echo "$TARGETARCH looped $i"
 CMD ["uname", "-m"]
 """
@@ -58,8 +61,9 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per side (default 5)")
-    parser.add_argument("--work", type=int, default=200000, help="arm64 loop count (amd64 gets 10x)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per side (default 3)")
+    parser.add_argument("--work", type=int, default=10000, help="arm64 loop count (default 10000)")
+    parser.add_argument("--factor", type=int, default=100, help="amd64 gets this many times the arm64 loop (default 100)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp:
@@ -76,7 +80,7 @@ def main() -> None:
             if isinstance(table.get("buildkitd_config"), str):
                 table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
         data["target"] = [{"name": "bench", "context": str(ctx), "platforms": PLATFORMS, "tags": [f"{repo}:farm"],
-                           "args": {"WORK": str(args.work)}}]
+                           "args": {"WORK": str(args.work), "FACTOR": str(args.factor)}}]
         farm_file.write_text(tomli_w.dumps(data))
         env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker")}
         docker = ["docker", "buildx"]
@@ -86,7 +90,7 @@ def main() -> None:
             farm_cmd = [FARM, "build", "-f", str(farm_file), "--no-cache", "--progress", "plain"]
             plain_cmd = docker + ["build", "--builder", builder, "--platform", ",".join(PLATFORMS), "--provenance=false",
                                   "--no-cache", "--progress", "plain", "--build-arg", f"WORK={args.work}",
-                                  "--tag", f"{repo}:plain", "--push", str(ctx)]
+                                  "--build-arg", f"FACTOR={args.factor}", "--tag", f"{repo}:plain", "--push", str(ctx)]
 
             def manual() -> float:
                 # The book's manual flow: each variant in turn on its node, then one list.
@@ -94,13 +98,16 @@ def main() -> None:
                 for platform in PLATFORMS:
                     total += run(docker + ["build", "--builder", builder, "--platform", platform, "--provenance=false",
                                            "--no-cache", "--progress", "plain", "--build-arg", f"WORK={args.work}",
-                                           "--tag", f"{repo}:{platform.replace('/', '-')}", "--push", str(ctx)], env)
+                                           "--build-arg", f"FACTOR={args.factor}", "--tag", f"{repo}:{platform.replace('/', '-')}", "--push", str(ctx)], env)
                 total += run(docker + ["imagetools", "create", "--tag", f"{repo}:manual"]
                              + [f"{repo}:{p.replace('/', '-')}" for p in PLATFORMS], env)
                 return total
 
             print("warm-up ...", flush=True)
-            run(farm_cmd, env)
+            report = tmp_path / "report.json"
+            run(farm_cmd + ["--report", str(report)], env)
+            for p in json.loads(report.read_text())["targets"][0]["platforms"]:
+                print(f"  {p['platform']:<12} on {p['node']}: {p['duration_s']:.1f}s (balance check)", flush=True)
             run(plain_cmd, env)
             farm_t, plain_t, manual_t = [], [], []
             for i in range(args.runs):
