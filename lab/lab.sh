@@ -171,7 +171,8 @@ download_to() {
     if ((${#need[@]} == 0)); then log "$(basename "$dir"): ${#@} debs cached"; return 0; fi
     log "$(basename "$dir"): downloading ${#need[@]} debs"
     # apt-get download writes to the current directory; run it there, a few at a time.
-    (cd "$dir" && printf '%s\n' "${need[@]}" | xargs -r -n 60 apt-get "${TRIXIE_APT[@]}" download -qq >/dev/null)
+    # Several apt-get processes at once: one connection each, so the mirror's latency overlaps.
+    (cd "$dir" && printf '%s\n' "${need[@]}" | xargs -r -n 25 -P 6 apt-get "${TRIXIE_APT[@]}" download -qq >/dev/null)
 }
 install_trixie() {
     download_to "$LAB_CACHE/debs/docker" "${TRIXIE_PKGS[@]}"
@@ -238,21 +239,24 @@ go_package_list() {
     fi
     GO_PKG_LIST=$out
 }
+extract_go_root() {
+    local root=$1; shift
+    log "extracting $# packages into $root"
+    rm -rf "$root"; mkdir -p "$root"
+    local p
+    for p in "$@"; do compgen -G "$LAB_CACHE/debs/go/${p}_*.deb" | head -1; done |
+        xargs -r -P 3 -I{} dpkg-deb -x {} "$root"
+}
 install_go_root() {
-    go_package_list
+    step go-solver go_package_list
     local root="$LAB_CACHE/go/root" stamp="$LAB_CACHE/go/root.stamp"
     if [[ -f $stamp && $(cat "$stamp") == "$(sha256sum <"$GO_PKG_LIST")" ]]; then
         log "Go root cached ($(wc -l <"$GO_PKG_LIST") packages)"
         return 0
     fi
     mapfile -t pkgs <"$GO_PKG_LIST"
-    download_to "$LAB_CACHE/debs/go" "${pkgs[@]}"
-    log "extracting ${#pkgs[@]} packages into $root"
-    rm -rf "$root"; mkdir -p "$root"
-    local p
-    for p in "${pkgs[@]}"; do
-        dpkg-deb -x "$(compgen -G "$LAB_CACHE/debs/go/${p}_*.deb" | head -1)" "$root"
-    done
+    step go-download download_to "$LAB_CACHE/debs/go" "${pkgs[@]}"
+    step go-extract extract_go_root "$root" "${pkgs[@]}"
     [[ -d $root/$BUILDKIT_SRC/cmd/buildkitd ]] || die "BuildKit sources missing from $root/$BUILDKIT_SRC"
     sha256sum <"$GO_PKG_LIST" >"$stamp"
 }
@@ -280,7 +284,8 @@ make_overlay() {
 }
 build_buildkit() {
     local bin="$LAB_CACHE/bin" root="$LAB_CACHE/go/root"
-    local key; key=$( (cat "$LAB_CACHE/go/root.stamp"; cat "$LAB_DIR"/overlay/*/* ; declare -f make_overlay build_buildkit) | sha256sum | cut -c1-16)
+    # The key ignores how the build is run, only what goes in: the Go root and our overlay.
+    local key; key=$( (cat "$LAB_CACHE/go/root.stamp"; cat "$LAB_DIR"/overlay/*/*; declare -f make_overlay) | sha256sum | cut -c1-16)
     if [[ -x $bin/buildkitd && -x $bin/buildctl && -f $bin/stamp && $(cat "$bin/stamp") == "$key" ]]; then
         log "buildkitd and buildctl cached ($("$bin/buildkitd" --version 2>/dev/null | awk '{print $3}'))"
         return 0
@@ -292,13 +297,13 @@ build_buildkit() {
                  GOCACHE="$LAB_CACHE/go/gocache" HOME="$LAB_CACHE/go")
     local flags=(-trimpath -tags "osusergo netgo static_build seccomp"
                  -ldflags "-s -w -X github.com/moby/buildkit/version.Version=v0.13-debian-lab -X github.com/moby/buildkit/version.Revision=lab")
-    local t
-    for t in buildkitd buildctl; do
-        log "go build $t"
-        (cd "$LAB_CACHE/go/overlay/src/github.com/moby/buildkit" &&
-            env "${goenv[@]}" "$root/usr/lib/go-$GO_VERSION/bin/go" build "${flags[@]}" -o "$bin/$t.new" ./cmd/$t)
-        mv "$bin/$t.new" "$bin/$t"
-    done
+    # One `go build` for both: their shared packages compile once, in parallel.
+    log "go build buildkitd buildctl"
+    rm -rf "$bin/new"; mkdir -p "$bin/new"
+    (cd "$LAB_CACHE/go/overlay/src/github.com/moby/buildkit" &&
+        env "${goenv[@]}" "$root/usr/lib/go-$GO_VERSION/bin/go" build "${flags[@]}" -o "$bin/new/" ./cmd/buildkitd ./cmd/buildctl)
+    mv "$bin/new/buildkitd" "$bin/new/buildctl" "$bin/"
+    rmdir "$bin/new"
     printf '%s\n' "$key" >"$bin/stamp"
 }
 buildkit_rootfs() {
