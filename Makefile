@@ -26,9 +26,20 @@ lab:
 lab-down:
 	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo lab/lab.sh down
 
-# The main job on the lab farm. For now the book's exercise with the plain docker CLI.
-demo:
-	lab/book-exercise.sh
+# The main job on the lab farm (docs/build.md): the lab up, `farm up`, `farm build` of
+# examples/folder-list-2 (checked first, verified by running each variant on its node),
+# then the pushed list and each variant's output. The book's plain-CLI version of the same
+# exercise: lab/book-exercise.sh.
+DEMO_IMAGE = 127.0.0.1:5000/folder-list-2:latest
+demo: venv
+	sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; $$sudo lab/lab.sh up
+	mkdir -p $(EXAMPLES_DOCKER_CONFIG)
+	export DOCKER_CONFIG=$(EXAMPLES_DOCKER_CONFIG) && set -e && \
+	$(BIN)/farm up -f lab/farm.toml && \
+	$(BIN)/farm build -f examples/folder-list-2/farm.toml --verify-run && \
+	echo && echo "== the pushed list" && $(BIN)/farm inspect $(DEMO_IMAGE) && \
+	echo && echo "== linux/amd64 on node1" && docker --context node1 run --rm --pull always -q --platform linux/amd64 $(DEMO_IMAGE) && \
+	echo && echo "== linux/arm64 on node2" && docker --context node2 run --rm --pull always -q --platform linux/arm64 $(DEMO_IMAGE)
 
 # The examples (docs/examples.md) on the lab farm; `make lab` first. They all use the
 # builder and nodes of lab/farm.toml, so they share one converged farm, kept in one
