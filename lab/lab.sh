@@ -45,9 +45,13 @@ TRIXIE_APT=(-o Dir::Etc::SourceList="$LAB_CACHE/apt/trixie.list" -o Dir::Etc::So
             -o Dir::State::Lists="$LAB_CACHE/apt/lists" -o Dir::Cache="$LAB_CACHE/apt/cache"
             -o APT::Sandbox::User=root -o APT::Architectures::=amd64 -o APT::Architectures::=arm64 -o APT::Architectures::=armhf)
 
-BOOKWORM_PKGS=(runc tini iptables qemu-user-static binfmt-support openssh-server openssh-client
+BOOKWORM_PKGS=(qemu-user-static binfmt-support openssh-server openssh-client
                ca-certificates openssl iproute2 curl)
-TRIXIE_PKGS=(docker.io docker-cli containerd docker-buildx docker-registry)
+# The engine only where none is installed (a Docker CE machine keeps its own), with its
+# bookworm dependencies: trixie's runc and tini need a newer libc.
+ENGINE_PKGS=(runc tini iptables)
+TRIXIE_ENGINE_PKGS=(docker.io docker-cli containerd)
+TRIXIE_PKGS=(docker-buildx docker-registry)
 # Beyond docker-dev's own dependencies, what buildkitd and buildctl import (LAB.md).
 GO_PKGS=(golang-$GO_VERSION-go golang-github-docker-docker-dev
          golang-github-agext-levenshtein-dev golang-github-containerd-nydus-snapshotter-dev
@@ -175,18 +179,28 @@ download_to() {
     (cd "$dir" && printf '%s\n' "${need[@]}" | xargs -r -n 25 -P 6 apt-get "${TRIXIE_APT[@]}" download -qq >/dev/null)
 }
 install_trixie() {
-    download_to "$LAB_CACHE/debs/docker" "${TRIXIE_PKGS[@]}"
-    local missing; missing=$(missing_debs "${TRIXIE_PKGS[@]}")
+    local want=() p
+    # Only what this machine lacks: an existing engine, CLI plugin or registry is kept.
+    if command -v dockerd >/dev/null && ! dpkg-query -W docker.io >/dev/null 2>&1; then
+        log "dockerd already installed ($(command -v dockerd)); not installing docker.io"
+    else
+        want+=("${TRIXIE_ENGINE_PKGS[@]}")
+    fi
+    if ! docker buildx version >/dev/null 2>&1 || dpkg-query -W docker-buildx >/dev/null 2>&1; then want+=(docker-buildx); fi
+    if ! command -v docker-registry >/dev/null || dpkg-query -W docker-registry >/dev/null 2>&1; then want+=(docker-registry); fi
+    ((${#want[@]})) || return 0
+    download_to "$LAB_CACHE/debs/docker" "${want[@]}"
+    local missing; missing=$(missing_debs "${want[@]}")
     if [[ -z $missing ]]; then log "docker packages already installed"; return 0; fi
     log "installing:" $missing
-    local debs=() p
-    for p in $missing; do debs+=("$LAB_CACHE"/debs/docker/"${p}"_*.deb); done
-    with_policy_rc_d env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
+    local args=()
+    for p in $missing; do args+=("$LAB_CACHE"/debs/docker/"${p}"_*.deb); done
+    [[ " $missing " == *" docker.io "* ]] && args+=("${ENGINE_PKGS[@]}")
+    with_policy_rc_d env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${args[@]}" >/dev/null
 }
 install_cli_plugin() {
     # The 28.x client in /usr/local/bin looks for plugins here; docker-buildx puts it there too.
-    [[ -x /usr/libexec/docker/cli-plugins/docker-buildx ]] || die "docker-buildx plugin missing"
-    docker buildx version
+    docker buildx version || die "the docker CLI finds no buildx plugin (looked in /usr/libexec/docker/cli-plugins and the other plugin folders)"
 }
 install_binfmt() {
     if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
@@ -309,16 +323,17 @@ build_buildkit() {
 buildkit_rootfs() {
     # The image for buildx's docker-container driver: FROM scratch, our binaries, Debian's runc.
     local dir="$LAB_CACHE/buildkit-image" bin="$LAB_CACHE/bin"
-    local key; key=$( (cat "$bin/stamp"; sha256sum /usr/sbin/runc "$LAB_CACHE/base/amd64/rootfs/bin/busybox"; declare -f buildkit_rootfs) | sha256sum | cut -c1-16)
+    local runc; runc=$(command -v runc) || die "runc missing"
+    local key; key=$( (cat "$bin/stamp"; sha256sum "$runc" "$LAB_CACHE/base/amd64/rootfs/bin/busybox"; declare -f buildkit_rootfs) | sha256sum | cut -c1-16)
     if [[ -f $dir/key && $(cat "$dir/key") == "$key" ]]; then log "image rootfs cached ($key)"; return 0; fi
     local root="$dir/rootfs"
     rm -rf "$dir"; mkdir -p "$root/usr/bin" "$root/bin" "$root/etc/ssl/certs" "$root/tmp" "$root/var/lib/buildkit" "$root/run"
     chmod 1777 "$root/tmp"
     cp "$bin/buildkitd" "$bin/buildctl" "$root/usr/bin/"
-    cp /usr/sbin/runc "$root/usr/bin/buildkit-runc"
+    cp -L "$runc" "$root/usr/bin/buildkit-runc"
     ln -s buildkit-runc "$root/usr/bin/runc"
     local lib
-    for lib in $(ldd /usr/sbin/runc | grep -o '/[^ ]*'); do
+    for lib in $(ldd "$runc" 2>/dev/null | grep -o '/[^ ]*'); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
     done
