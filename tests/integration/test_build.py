@@ -342,3 +342,18 @@ def test_per_platform_dockerfiles_built_on_their_nodes_with_variant_tags(farm, u
     assert "linux-amd64 on x86_64" in outputs["linux/amd64"] and "linux-arm64 on aarch64" in outputs["linux/arm64"]
     cgroup = _cgroup_of_variant(farm, f"{repo}:linux-arm64", "linux/arm64", "node2")
     assert any(i in cgroup for i in _buildkit_ids(farm, "node2")), cgroup
+
+
+def test_a_farm_that_drifted_stops_the_build_unless_up(farm, unique_name):
+    tag = f"{_repo(unique_name)}:up"
+    farm.write([{"name": "folder-list-2", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}])
+
+    stopped = farm.build()  # never `farm up`: no builder yet
+    assert stopped.returncode == 1, stopped.stderr
+    assert "farm up" in stopped.stderr and "#1 " not in stopped.stderr
+    assert farm.inspect(tag) is None
+
+    farm.up_done = True  # `--up` creates the builder; tear it down afterwards
+    converged = farm.build("--up", "--json")
+    assert _report(converged)["ok"] is True
+    assert _platforms(farm.inspect(tag)) == {"linux/amd64", "linux/arm64"}

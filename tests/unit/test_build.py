@@ -411,3 +411,19 @@ def test_node_views_join_file_pins_with_observed_status():
     views = b.node_views(config, status)
     assert views[0] == b.NodeView("node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64"), "v0.13.2", "running")
     assert views[1].up is False and views[1].status == "missing"
+
+
+def test_check_registries_names_a_registry_that_does_not_answer():
+    import socket
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        up = listening.getsockname()[1]
+        b.check_registries([f"127.0.0.1:{up}/app:1", "library/app:1"])  # Docker Hub is not probed
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = s.getsockname()[1]
+    with pytest.raises(BuildError) as err:
+        b.check_registries([f"127.0.0.1:{down}/app:1"])
+    assert f'registry 127.0.0.1:{down} (for tag "127.0.0.1:{down}/app:1") does not answer' in err.value.message
