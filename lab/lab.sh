@@ -386,8 +386,13 @@ up_node1() {
         else log "node1: a dockerd already answers on $NODE1_SOCK; using it (the lab will never stop it)"; fi
         return 0
     fi
-    command -v dockerd >/dev/null || die "dockerd missing: run lab/lab.sh install"
     local dir="$LAB_STATE/node1"
+    if pid_alive "$dir/dockerd.pid"; then
+        log "node1: the lab's dockerd (pid $(cat "$dir/dockerd.pid")) runs but does not answer yet; waiting"
+        wait_for 60 node1 node1_answers || die "node1 dockerd runs but does not answer (log: $dir/dockerd.log)"
+        return 0
+    fi
+    command -v dockerd >/dev/null || die "dockerd missing: run lab/lab.sh install"
     mkdir -p "$dir"
     [[ -S $NODE1_SOCK ]] && rm -f "$NODE1_SOCK"   # stale socket of a dead daemon
     # Remember whether we caused docker0, so down removes only a bridge of ours (the mark
@@ -412,6 +417,11 @@ JSON
 
 up_node2() {
     if node2_answers; then log "node2: already up"; return 0; fi
+    if pid_alive "$NODE2_DIR/dockerd.pid"; then
+        log "node2: dockerd (pid $(cat "$NODE2_DIR/dockerd.pid")) runs but does not answer yet; waiting"
+        wait_for 60 node2 node2_answers || die "node2 dockerd runs but does not answer (log: $NODE2_DIR/dockerd.log)"
+        return 0
+    fi
     mkdir -p "$NODE2_DIR"
     chmod 755 "$LAB_STATE" "$NODE2_DIR"   # user farm reaches the socket through here
     if ! ip link show "$NODE2_BRIDGE" >/dev/null 2>&1; then
@@ -435,7 +445,7 @@ up_node2() {
 }
 JSON
     rm -f "$NODE2_SOCK"
-    umount_under "$NODE2_DIR/exec"   # left by a node2 that was killed without `down`
+    umount_under "$NODE2_DIR"   # left by a node2 that was killed without `down`
     start_daemon "$NODE2_DIR/dockerd.log" dockerd --config-file "$NODE2_DIR/daemon.json"
     wait_for 60 node2 node2_answers || { tail -20 "$NODE2_DIR/dockerd.log" >&2; die "node2 dockerd did not answer within 60 s"; }
     log "node2: dockerd started (pid $(cat "$NODE2_DIR/dockerd.pid"), $NODE2_HOST, bridge $NODE2_BRIDGE)"
@@ -647,7 +657,7 @@ umount_under() {
 down_sshd() { stop_pidfile "$SSH_DIR/sshd.pid" sshd 10; }
 down_node2() {
     stop_pidfile "$NODE2_DIR/dockerd.pid" node2 40
-    umount_under "$NODE2_DIR/exec"
+    umount_under "$NODE2_DIR"   # netns under exec-root, the data-root's own private mount
     rm -f "$NODE2_SOCK"
     if ip link show "$NODE2_BRIDGE" >/dev/null 2>&1; then ip link del "$NODE2_BRIDGE"; log "node2: bridge $NODE2_BRIDGE removed"; fi
 }
@@ -664,6 +674,7 @@ down_node1() {
     stop_pidfile "$dir/dockerd.pid" node1 40
     umount_under /var/run/docker
     umount_under /run/docker
+    umount_under /var/lib/docker
     if [[ -f $dir/docker0.ours ]] && ip link show docker0 >/dev/null 2>&1; then ip link del docker0; log "node1: bridge docker0 removed"; fi
     rm -f "$dir/docker0.ours"
 }
