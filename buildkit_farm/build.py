@@ -850,7 +850,7 @@ def build(
                     out(line)
         return [], None
 
-    state = _converged_state(config, docker_config=docker_config, up=up)
+    state = _converged_state(config, docker_config=docker_config, up=up, echo=echo)
     nodes = node_views(config, state)
     scheduled = {
         t.name: schedule(t.platforms, nodes, target=t.name, allow_emulation=t.allow_emulation) for t in prepared
@@ -873,11 +873,11 @@ def build(
     return reports, None
 
 
-def _converged_state(config, *, docker_config: str | None, up: bool):
+def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo):
     """The farm as observed once `farm up` has nothing left to do (or after doing it)."""
     from buildkit_farm.apply import ensure_converged  # the reconciler's contract
 
-    return ensure_converged(config, docker_config=docker_config, up=up)
+    return ensure_converged(config, docker_config=docker_config, up=up, echo=lambda line: echo(f"farm up: {line}"))
 
 
 def _build_one(
