@@ -1,0 +1,59 @@
+"""The farm lock: a second holder waits, then gives up naming the first; a dead holder frees it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from buildkit_farm import lock
+from buildkit_farm.errors import LockTimeout
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from buildkit_farm import lock
+with lock.hold(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _holder(tmp_path, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_second_holder_times_out_naming_the_first(tmp_path):
+    proc = _holder(tmp_path, 30)
+    waited = []
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(LockTimeout) as err:
+            with lock.hold(tmp_path, timeout=0.5, on_wait=waited.append):
+                pass
+        assert time.monotonic() - t0 >= 0.5
+        assert f"(pid {proc.pid})" in err.value.message and "--lock-timeout" in err.value.hint
+        assert waited and "waiting for another farm run" in waited[0]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_waits_then_gets_it_when_the_holder_finishes(tmp_path):
+    proc = _holder(tmp_path, 0.5)
+    with lock.hold(tmp_path, timeout=10) as path:
+        assert path.read_text().strip() == str(os.getpid())
+    proc.wait()
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    proc = _holder(tmp_path, 30)
+    proc.kill()
+    proc.wait()
+    with lock.hold(tmp_path, timeout=1):
+        pass
