@@ -534,6 +534,7 @@ ensure_tls() {
     cp "$TLS_DIR/ca.pem" "$TLS_DIR/certs/buildkit-farm-lab-ca.pem"
     openssl rehash "$TLS_DIR/certs" 2>/dev/null || c_rehash "$TLS_DIR/certs" >/dev/null
     # dockerd (docker pull/run from the TLS registry) trusts it through certs.d.
+    [[ -d /etc/docker/certs.d ]] || : >"$LAB_STATE/certs.d.ours"
     mkdir -p "/etc/docker/certs.d/$TLS_REGISTRY"
     cp "$TLS_DIR/ca.pem" "/etc/docker/certs.d/$TLS_REGISTRY/ca.crt"
 }
@@ -692,6 +693,8 @@ down_lab_clients() {
     fi
     rm -f "$SSH_DROPIN" "/etc/docker/certs.d/$TLS_REGISTRY/ca.crt"
     rmdir "/etc/docker/certs.d/$TLS_REGISTRY" 2>/dev/null || true
+    [[ -f $LAB_STATE/certs.d.ours ]] && rmdir /etc/docker/certs.d 2>/dev/null && rm -f "$LAB_STATE/certs.d.ours"
+    true
 }
 
 # ---------------------------------------------------------------- status and env
