@@ -20,6 +20,7 @@ import secrets
 import shutil
 import string
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# Helpers beside the tests (registry_images.py) stay importable by their plain names.
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
 LAB_SH = ROOT / "lab" / "lab.sh"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
