@@ -40,13 +40,19 @@ def big_farm_file(folder: Path, nodes: int = 200, targets: int = 50) -> Path:
     return path
 
 
+# As installed, Python caches compiled modules (.pyc); a session that sets
+# PYTHONDONTWRITEBYTECODE would time the compiler instead of farm. One warm-up run writes them.
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def median_seconds(args: list[str], runs: int) -> tuple[float, float]:
-    """Median wall time and median CPU time (user + sys) of `runs` runs of a command."""
+    """Median wall time and median CPU time (user + sys) of `runs` runs of a command (after a warm-up)."""
+    subprocess.run(args, capture_output=True, env=ENV)
     walls, cpus = [], []
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run(args, capture_output=True, text=True)
+        done = subprocess.run(args, capture_output=True, text=True, env=ENV)
         walls.append(time.perf_counter() - start)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -57,7 +63,7 @@ def median_seconds(args: list[str], runs: int) -> tuple[float, float]:
 
 def whales_imported(command: list[str]) -> list[str]:
     """The python_on_whales modules a command imports, read from `python -X importtime`."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *FARM[1:], *command], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-X", "importtime", *FARM[1:], *command], capture_output=True, text=True, env=ENV)
     return sorted({line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "python_on_whales" in line})
 
 

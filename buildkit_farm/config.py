@@ -16,8 +16,8 @@ The pydantic models check each table on its own; the cross-field rules live in `
 `load_config` runs both and reports every issue in the file at once.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: pydantic would then eval every annotation
+# string at start-up, a cost `farm validate` pays on each run.
 import os
 import re
 import sys
