@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from buildkit_farm import dockercli
-from buildkit_farm.config import FarmConfig
 from buildkit_farm.errors import ApplyError
 from buildkit_farm.plan import Action, Plan, Step, buildx_endpoint, settings_fingerprint
 from buildkit_farm.state import (
@@ -32,6 +32,9 @@ from buildkit_farm.state import (
     docker_client,
     read_record,
 )
+
+if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
+    from buildkit_farm.config import FarmConfig
 
 Report = Callable[[Step, float], None]
 

@@ -213,14 +213,13 @@ def up_cmd(
     import json
 
     from buildkit_farm import convergence, render
-    from buildkit_farm.config import load_config
 
     def show(the_plan) -> None:
         if not as_json:
             typer.echo(render.plan_text(the_plan))
 
-    result = convergence.converge(
-        load_config(file), docker_config=docker_config, dry_run=dry_run, lock_timeout=lock_timeout,
+    result = convergence.converge_file(
+        file, docker_config=docker_config, dry_run=dry_run, lock_timeout=lock_timeout,
         echo=lambda m: typer.echo(m, err=True), on_plan=show, report=None if as_json else _progress,
     )
     if as_json:

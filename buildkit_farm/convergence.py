@@ -12,13 +12,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from buildkit_farm import lock
 from buildkit_farm.apply import Report, apply_plan, record_buildkits
-from buildkit_farm.config import FarmConfig
 from buildkit_farm.errors import NotConverged
 from buildkit_farm.plan import NodeStatus, Plan, make_down_plan, make_plan, node_statuses, verify
-from buildkit_farm.state import DockerPaths, FarmState, ObservedBuildkit, buildx_node_name, observe
+from buildkit_farm.state import (
+    DockerPaths,
+    FarmState,
+    ObservedBuildkit,
+    buildx_node_name,
+    discard_prefetched,
+    observe,
+    prefetch_buildkits,
+)
+
+if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
+    from buildkit_farm.config import FarmConfig
 
 Echo = Callable[[str], None]
 
@@ -89,40 +100,72 @@ def status(config: FarmConfig, *, docker_config: str | Path | None = None) -> Fa
     return _status(config, observe(config, docker_config=docker_config, live=True))
 
 
+def converge_file(
+    file: str | Path,
+    *,
+    docker_config: str | Path | None = None,
+    lock_timeout: float = lock.DEFAULT_TIMEOUT,
+    echo: Echo | None = None,
+    **options,
+) -> UpResult:
+    """`farm up` from a file: the lock first, then the engines are asked while the file loads."""
+    paths = DockerPaths.resolve(docker_config)
+    with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
+        prefetch_buildkits(paths, file)
+        try:
+            from buildkit_farm.config import load_config
+
+            config = load_config(file)
+            return _converge(config, paths, docker_config=docker_config, **options)
+        finally:
+            discard_prefetched()
+
+
 def converge(
     config: FarmConfig,
     *,
     docker_config: str | Path | None = None,
-    dry_run: bool = False,
     lock_timeout: float = lock.DEFAULT_TIMEOUT,
     echo: Echo | None = None,
-    on_plan: Callable[[Plan], None] | None = None,
-    report: Report | None = None,
+    **options,
 ) -> UpResult:
     """Make the contexts and the builder match the file, then check that they do."""
     paths = DockerPaths.resolve(docker_config)
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
-        state = observe(config, docker_config=docker_config)
-        first = make_plan(config, state)
-        if on_plan:
-            on_plan(first)
-        if dry_run:
-            return UpResult(first, False, None if first.changes else _status(config, state))
-        if first.converged:
-            status_ = _verified(config, state)
-            record_buildkits(paths, config, state, frozenset())  # keeps what a probe learnt
-            return UpResult(first, False, status_)
-        touched = apply_plan(first, paths, report=report)
-        after = observe(config, docker_config=docker_config)
-        record_buildkits(paths, config, after, touched)
-        final_state = observe(config, docker_config=docker_config)
-        final = make_plan(config, final_state)
-        if final.changes:
-            raise NotConverged(
-                f"after applying, the farm still differs from {config.file}: {_remaining(final)}",
-                hint="rerun `farm up`; if it keeps differing, `farm plan` shows what and why",
-            )
-        return UpResult(first, True, _verified(config, final_state))
+        return _converge(config, paths, docker_config=docker_config, **options)
+
+
+def _converge(
+    config: FarmConfig,
+    paths: DockerPaths,
+    *,
+    docker_config: str | Path | None,
+    dry_run: bool = False,
+    on_plan: Callable[[Plan], None] | None = None,
+    report: Report | None = None,
+) -> UpResult:
+    """The flow itself; the caller holds the lock."""
+    state = observe(config, docker_config=docker_config)
+    first = make_plan(config, state)
+    if on_plan:
+        on_plan(first)
+    if dry_run:
+        return UpResult(first, False, None if first.changes else _status(config, state))
+    if first.converged:
+        status_ = _verified(config, state)
+        record_buildkits(paths, config, state, frozenset())  # keeps what a probe learnt
+        return UpResult(first, False, status_)
+    touched = apply_plan(first, paths, report=report)
+    after = observe(config, docker_config=docker_config)
+    record_buildkits(paths, config, after, touched)
+    final_state = observe(config, docker_config=docker_config)
+    final = make_plan(config, final_state)
+    if final.changes:
+        raise NotConverged(
+            f"after applying, the farm still differs from {config.file}: {_remaining(final)}",
+            hint="rerun `farm up`; if it keeps differing, `farm plan` shows what and why",
+        )
+    return UpResult(first, True, _verified(config, final_state))
 
 
 def down(

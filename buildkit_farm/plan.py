@@ -20,8 +20,8 @@ import json
 import shlex
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from buildkit_farm.config import FarmConfig, NodeSettings
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
 from buildkit_farm.state import (
     OWNER_MARK,
@@ -30,6 +30,9 @@ from buildkit_farm.state import (
     ObservedNode,
     buildx_node_name,
 )
+
+if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
+    from buildkit_farm.config import FarmConfig, NodeSettings
 
 
 class Action(str, Enum):

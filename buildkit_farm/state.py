@@ -24,8 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from buildkit_farm.config import FarmConfig
+if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
+    from buildkit_farm.config import FarmConfig
+
 
 OWNER_MARK = "managed by buildkit-farm"
 RECORD_DIR = "buildkit-farm"
@@ -327,22 +330,77 @@ class DockerRead:
         return text.splitlines()[-1] if text else f"docker exited with code {self.returncode}"
 
 
-def docker_read(paths: DockerPaths, where: str | None, args: list[str]) -> DockerRead:
-    """One read-only docker CLI call, straight through subprocess.
-
-    The reads on the path of a converged `farm up` skip python-on-whales: importing it
-    alone costs about 0.3 s of the 1 s budget, and its objects would re-inspect anyway.
-    """
+def _docker_cmd(paths: DockerPaths, where: str | None, args: list[str]) -> list[str]:
     import shutil
-    import subprocess
 
     cmd = [shutil.which("docker") or "docker"]
     if paths.explicit:
         cmd += ["--config", str(paths.docker_config)]
     if where:
         cmd += ["--host" if "://" in where else "--context", where]
-    proc = subprocess.run(cmd + args, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
+    return cmd + list(args)
+
+
+# Reads started ahead by `prefetch_buildkits`, by their exact command line.
+_PREFETCHED: dict[tuple[str, ...], object] = {}
+
+
+def docker_read(paths: DockerPaths, where: str | None, args: list[str]) -> DockerRead:
+    """One read-only docker CLI call, straight through subprocess.
+
+    The reads on the path of a converged `farm up` skip python-on-whales: importing it
+    alone costs about 0.3 s of the 1 s budget, and its objects would re-inspect anyway.
+    A read `prefetch_buildkits` already started for the same command line is reused.
+    """
+    import subprocess
+
+    cmd = _docker_cmd(paths, where, args)
+    started = _PREFETCHED.pop(tuple(cmd), None)
+    if started is not None:
+        out, err = started.communicate()
+        return DockerRead(started.returncode, out, err)
+    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
     return DockerRead(proc.returncode, proc.stdout, proc.stderr)
+
+
+def prefetch_buildkits(paths: DockerPaths, farm_file: str | Path) -> None:
+    """Start, in the background, the container inspects `observe` will make.
+
+    Each may be an ssh hop (0.3-0.5 s on the lab) and loading the pydantic model takes as
+    long, so a converged `farm up` overlaps them. The commands are guessed from the file's
+    raw TOML; `observe` uses a result only for exactly the same command line, so a wrong
+    guess costs nothing but a wasted read. Call it with the farm lock held.
+    """
+    import subprocess
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(Path(farm_file).read_text(encoding="utf-8"))
+        builder = data["builder"]
+        if builder.get("driver", "docker-container") != "docker-container":
+            return
+        groups: dict[str, list[str]] = {}
+        for node in data.get("node", []):
+            where = node.get("context") or node["name"]
+            groups.setdefault(where, []).append(buildx_node_name(builder["name"], node["name"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return
+    for where, nodes in groups.items():
+        cmd = _docker_cmd(paths, where, ["container", "inspect", "--format", "{{json .}}", *map(container_name, nodes)])
+        _PREFETCHED[tuple(cmd)] = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, errors="replace"
+        )
+
+
+def discard_prefetched() -> None:
+    """Reap reads that `observe` did not use (a wrong guess)."""
+    while _PREFETCHED:
+        _, proc = _PREFETCHED.popitem()
+        proc.kill()
+        proc.communicate()
 
 
 _MISSING = re.compile(r"no such (container|object)", re.IGNORECASE)
@@ -468,6 +526,7 @@ def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live
             buildkits[name] = bk
         if bk.status == "running" and bk.version is None:
             to_probe.append(bk)
+    discard_prefetched()  # a prefetched read is only as fresh as this first observation
     if to_probe:
         with ThreadPoolExecutor(max_workers=len(to_probe)) as pool:
             for bk in pool.map(lambda b: probe_buildkit(paths, b), to_probe):
