@@ -375,7 +375,9 @@ def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[lis
     """What differs between a desired node and buildx's stored one, and whether something must be cleared."""
     changes: list[tuple[str, str, str]] = []
     rejoin = False
-    if on.endpoint != buildx_endpoint(s):
+    # buildx stores the `default` context as its host URL, not by name.
+    same_default = buildx_endpoint(s) == "default" and "://" in on.endpoint
+    if on.endpoint != buildx_endpoint(s) and not same_default:
         changes.append(("endpoint", on.endpoint, buildx_endpoint(s)))
     if sorted(on.platforms) != sorted(s.platforms):
         changes.append(("platforms", ", ".join(on.platforms) or "(detected)", ", ".join(s.platforms) or "(detected)"))

@@ -223,6 +223,9 @@ def volume_name(buildx_node: str) -> str:
 # ---------------------------------------------------------------------------- files
 def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
     """A context from its meta file; None when it does not exist."""
+    if name == "default":  # the Docker CLI's built-in context has no meta file
+        host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        return ObservedContext(name="default", host=host, description="", tls=(), skip_tls_verify=False)
     try:
         meta = json.loads(paths.context_meta(name).read_text())
     except FileNotFoundError:

@@ -420,3 +420,10 @@ def test_record_round_trips():
     rec = FarmRecord(builder="b", nodes=MappingProxyType({"b-n": RecordEntry("id", "fp", "t", "v1", ("linux/amd64",))}),
                      contexts=("n",))
     assert FarmRecord.from_json(rec.to_json()) == rec
+
+
+def test_a_node_on_the_default_context_matches_its_stored_host():
+    mine = node("local", None, context="default")
+    observed = state(contexts=[ObservedContext("default", HOST1, "", (), False)],
+                     nodes=[stored(mine, endpoint=HOST1)], buildkits=[running(mine, "a")])
+    assert make_plan(cfg(mine), observed).converged
