@@ -6,8 +6,9 @@ The flow for each target, in one direction:
       → schedule (pure: every platform on a pinned node that is up, or allowed emulation)
       → invocations (pure: the exact `docker buildx build` commands)
       → run_invocation (buildx via python-on-whales, push by digest, live progress)
-      → publish (imagetools create the tags from the digests; nothing tagged on failure)
-      → check_pushed (every platform is in the list) → verify_run (optional)
+      → check_pushed (every platform is in what was pushed, read by digest)
+      → verify_run (optional: each variant runs on a node of its platform, by digest)
+      → publish (imagetools create points the tags at one list; only now do tags move)
 
 Everything before `run_invocation` is pure and unit-tested on plain data; only the
 functions marked "talks to Docker" import python_on_whales.
@@ -26,7 +27,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -390,23 +391,22 @@ def prepare_target(target, options: BuildOptions, *, env: Mapping[str, str]) -> 
 def schedule(platforms: Sequence[str], nodes: Sequence[NodeView], *, target: str, allow_emulation: Sequence[str] = ()) -> tuple[Assignment, ...]:
     """Pin every platform to a node, strictly.
 
-    A platform goes to the first node that pins it and is up. A pinned node that is down
-    fails the build (exit 1); a platform no node pins is refused (exit 2) unless the target
-    allows emulating it. Then it goes where buildx sends it: the first node whose BuildKit
+    A platform goes to the first node that pins it, as buildx sends it (build/driver.go:
+    the first node whose pinned platforms match); that node must be up, else the build
+    fails (exit 1) naming it. A platform no node pins is refused (exit 2) unless the target
+    allows emulating it; then it goes where buildx sends it: the first node whose BuildKit
     reports the platform, else the first node.
     """
     assignments = []
     for platform in platforms:
         pinned = [n for n in nodes if platform in n.pinned]
-        up = [n for n in pinned if n.up]
-        if up:
-            assignments.append(Assignment(platform, up[0].name, emulated=False))
+        if pinned and pinned[0].up:
+            assignments.append(Assignment(platform, pinned[0].name, emulated=False))
             continue
         if pinned:
-            names = ", ".join(f'"{n.name}" ({n.status})' for n in pinned)
             raise BuildError(
-                f'target "{target}": {platform} is pinned to {names}, which is not up',
-                hint="start the node and run `farm up`, or drop the platform from the target",
+                f'target "{target}": {platform} is pinned to node "{pinned[0].name}", which is {pinned[0].status}',
+                hint="start the node's engine and run `farm up`, or drop the platform from the target",
             )
         if platform not in allow_emulation:
             raise UsageError(

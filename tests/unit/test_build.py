@@ -215,13 +215,16 @@ def test_pinned_node_down_fails_the_build():
     nodes = (NODES[0], b.NodeView("node2", "node2", False, ("linux/arm64",), status="stopped"))
     with pytest.raises(BuildError) as err:
         b.schedule(["linux/arm64"], nodes, target="app")
-    assert 'linux/arm64 is pinned to "node2" (stopped), which is not up' in err.value.message
+    assert 'linux/arm64 is pinned to node "node2", which is stopped' in err.value.message
     assert err.value.exit_code == 1
 
 
-def test_second_pinned_node_takes_over_when_first_is_down():
-    nodes = (b.NodeView("n1", "n1", False, ("linux/amd64",), status="unreachable"), b.NodeView("n3", "n3", True, ("linux/amd64",)))
-    assert b.schedule(["linux/amd64"], nodes, target="t")[0].node == "n3"
+def test_platform_pinned_twice_goes_to_the_first_node_as_buildx_does():
+    up = (b.NodeView("n1", "n1", True, ("linux/amd64",)), b.NodeView("n3", "n3", True, ("linux/amd64",)))
+    assert b.schedule(["linux/amd64"], up, target="t")[0].node == "n1"
+    first_down = (b.NodeView("n1", "n1", False, ("linux/amd64",), status="unreachable"), up[1])
+    with pytest.raises(BuildError, match='pinned to node "n1", which is unreachable'):
+        b.schedule(["linux/amd64"], first_down, target="t")
 
 
 # ------------------------------------------------------------------ commands
