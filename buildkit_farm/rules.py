@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import sys
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,6 +120,8 @@ def table_labels(kind: str, items: list[Any]) -> list[str]:
 
 
 def allowed_hint(key: str, allowed: tuple[str, ...]) -> str:
+    import difflib  # only when a key is unknown
+
     close = difflib.get_close_matches(key, allowed, n=1)
     suggestion = f'did you mean "{close[0]}"? ' if close else ""
     return f"{suggestion}allowed: {', '.join(allowed)}"
