@@ -725,6 +725,17 @@ def check_registries(tags: Sequence[str], *, timeout: float = 3.0) -> None:
             ) from None
 
 
+def check_sources(target: PreparedTarget, *, docker_config: str | None, builder: str) -> None:
+    """Before building: every source exists, and no two images (built or stitched) share
+    a platform. Reads the registry only."""
+    if not target.sources:
+        return
+    from buildkit_farm.registry import check_plan, inspect_image, plan_list
+
+    indexes = [inspect_image(ref, docker_config=docker_config, builder=builder) for ref in target.sources]
+    check_plan(plan_list(indexes, building=target.platforms))
+
+
 def run_invocation(
     inv: Invocation,
     *,
@@ -860,6 +871,8 @@ def build(
             if a.emulated:
                 echo(f'farm: target "{target.name}": no node is pinned to {a.platform}; "{a.node}" will emulate it (allow_emulation)')
     check_registries([tag for t in prepared for tag in t.tags])
+    for target in prepared:
+        check_sources(target, docker_config=docker_config, builder=builder)
 
     reports: list[TargetReport] = []
     for target in prepared:

@@ -357,3 +357,28 @@ def test_a_farm_that_drifted_stops_the_build_unless_up(farm, unique_name):
     converged = farm.build("--up", "--json")
     assert _report(converged)["ok"] is True
     assert _platforms(farm.inspect(tag)) == {"linux/amd64", "linux/arm64"}
+
+
+def test_sources_are_stitched_and_checked_before_building(farm, unique_name, lab):
+    repo = _repo(unique_name)
+    # The lab's base image (amd64, arm64, arm/v7), built elsewhere, stitched as is.
+    stitched = {"name": "stitched", "sources": [lab.base], "tags": [f"{repo}:stitched"]}
+    # Building amd64 beside a source that already has amd64: refused before any build.
+    clash = {"name": "clash", "context": str(EXAMPLE), "platforms": ["linux/amd64"], "sources": [lab.base], "tags": [f"{repo}:clash"]}
+    missing = {"name": "missing", "context": str(EXAMPLE), "platforms": ["linux/amd64"],
+               "sources": [f"{repo}:no-such-tag"], "tags": [f"{repo}:missing"]}
+    farm.write([stitched, clash, missing])
+    farm.up()
+
+    report = _report(farm.build("stitched", "--json"))
+    assert _platforms(farm.inspect(f"{repo}:stitched")) == {"linux/amd64", "linux/arm64", "linux/arm/v7"}
+    assert report["platforms"] == [] and report["sources"] == [lab.base]
+
+    refused = farm.build("clash")
+    assert refused.returncode == 2, refused.stderr
+    assert "platform linux/amd64 is built by this target and also in" in refused.stderr
+    assert "#1 " not in refused.stderr and farm.inspect(f"{repo}:clash") is None
+
+    absent = farm.build("missing")
+    assert absent.returncode == 1, absent.stderr
+    assert "no-such-tag" in absent.stderr and "#1 " not in absent.stderr
