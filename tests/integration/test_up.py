@@ -348,3 +348,20 @@ def test_buildx_config_is_respected(farm, tmp_path):
     assert "No changes" in farm.ok("up").stdout
     farm.ok("down")
     assert not (tmp_path / "buildx-elsewhere" / "instances" / farm.builder).exists()
+
+
+def test_a_users_own_context_is_used_as_is_and_survives_down(farm):
+    farm.docker("context", "create", "mine", "--description", "my engine", "--docker", "host=unix:///var/run/docker.sock")
+    node1 = farm.node("node1")
+    del node1["endpoint"]
+    node1["context"] = "mine"
+    farm.write()
+    out = farm.ok("up").stdout
+    assert "= context mine" in out and "the user's context, used as is" in out
+    assert {n["Name"]: n["Endpoint"] for n in farm.instance()["Nodes"]}[f"{farm.builder}-node1"] == "mine"
+    assert "No changes" in farm.ok("up").stdout
+    farm.ok("down")
+    contexts = farm.docker("context", "ls", "--format", "{{.Name}}").stdout.split()
+    assert "mine" in contexts and "node2" not in contexts
+    description = farm.docker("context", "inspect", "mine", "--format", "{{json .Metadata}}").stdout
+    assert "my engine" in description
