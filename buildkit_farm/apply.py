@@ -43,7 +43,6 @@ Report = Callable[[Step, float], None]
 class _Run:
     plan: Plan
     paths: DockerPaths
-    keep_state: bool = True
     boot: bool = False
     touched: set[str] = field(default_factory=set)  # buildx nodes whose BuildKit is (re)created
 
