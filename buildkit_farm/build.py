@@ -564,13 +564,21 @@ def _csv(mapping) -> str:
     return ",".join(f"{k}={v}" for k, v in dict(mapping).items())
 
 
-def publish_command(tags: Sequence[str], sources: Sequence[str], *, docker_config: str | None = None) -> list[str]:
+def _imagetools(verb: str, *, builder: str, docker_config: str | None) -> list[str]:
+    return ["docker"] + (["--config", docker_config] if docker_config else []) + ["buildx", "imagetools", verb, "--builder", builder]
+
+
+def publish_command(tags: Sequence[str], sources: Sequence[str], *, builder: str, docker_config: str | None = None) -> list[str]:
     """The `imagetools create` that points the tags at one list (shown by --dry-run)."""
-    cmd = ["docker"] + (["--config", docker_config] if docker_config else [])
-    cmd += ["buildx", "imagetools", "create"]
+    cmd = _imagetools("create", builder=builder, docker_config=docker_config)
     for tag in tags:
         cmd += ["--tag", tag]
     return cmd + list(sources)
+
+
+def inspect_command(ref: str, *, builder: str, docker_config: str | None = None) -> list[str]:
+    """The registry read that checks a pushed list (shown by --dry-run)."""
+    return _imagetools("inspect", builder=builder, docker_config=docker_config) + ["--format", "{{json .}}", ref]
 
 
 def redact(argv: Sequence[str], secrets: Sequence[SecretSpec] = ()) -> str:
@@ -589,16 +597,37 @@ def redact(argv: Sequence[str], secrets: Sequence[SecretSpec] = ()) -> str:
     return shlex.join(out)
 
 
-def dry_run_lines(prepared: PreparedTarget, plan: Sequence[Invocation], *, docker_config: str | None) -> list[str]:
-    """The docker commands `farm build` would run for a target, secrets redacted."""
+def dry_run_lines(
+    prepared: PreparedTarget,
+    plan: Sequence[Invocation],
+    *,
+    builder: str,
+    docker_config: str | None,
+    verify: Sequence[tuple[str, str]] = (),
+    verify_cmd: str | None = None,
+) -> list[str]:
+    """The docker commands `farm build` would run for a target, in order, secrets redacted.
+
+    The registry reads and writes after the build go through `buildkit_farm.registry`,
+    which runs them as shown (plus reading every source before `create`).
+    """
+    opts = {"builder": builder, "docker_config": docker_config}
     lines = [redact(render_command(inv.kwargs, docker_config=docker_config), prepared.secrets) for inv in plan]
     digests = [f"{prepared.repo}@<digest of {inv.label}>" for inv in plan]
+    lines += [shlex.join(inspect_command(ref, **opts)) for ref in list(prepared.sources) + digests]
+    config = ["--config", docker_config] if docker_config else []
+    for platform, context in verify:  # (platform, the context of the node that built it)
+        variant = f"{prepared.repo}@<digest of {platform}>"
+        docker = ["docker", *config, "--context", context]
+        lines.append(shlex.join([*docker, "pull", "--quiet", "--platform", platform, variant]))
+        command = shlex.split(verify_cmd) if verify_cmd else []
+        lines.append(shlex.join([*docker, "run", "--rm", "--platform", platform, "--pull", "never", variant, *command]))
     if prepared.variant_tags:
-        for inv in plan:
-            for p in inv.platforms:
-                lines.append(shlex.join(publish_command([f"{prepared.repo}:{platform_slug(p)}"], [f"{prepared.repo}@<digest of {p}>"], docker_config=docker_config)))
-    lines.append(shlex.join(publish_command(prepared.tags, digests + list(prepared.sources), docker_config=docker_config)))
-    lines.append(shlex.join(["docker"] + (["--config", docker_config] if docker_config else []) + ["buildx", "imagetools", "inspect", "--raw", prepared.tags[0]]))
+        for p in prepared.platforms:
+            variant = f"{prepared.repo}@<digest of {p}>"
+            lines.append(shlex.join(publish_command([f"{prepared.repo}:{platform_slug(p)}"], [variant], **opts)))
+    lines.append(shlex.join(publish_command(prepared.tags, digests + list(prepared.sources), **opts)))
+    lines += [shlex.join(inspect_command(tag, **opts)) for tag in prepared.tags]
     return lines
 
 
@@ -856,8 +885,12 @@ def build(
             for target in prepared:
                 assignments = schedule(target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation)
                 plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments)
+                contexts = {n.name: n.context for n in nodes}
+                verify = [(a.platform, contexts[a.node]) for a in assignments] if options.verify_run else []
                 out(f"# target {target.name}")
-                for line in dry_run_lines(target, plan, docker_config=docker_config):
+                for line in dry_run_lines(
+                    target, plan, builder=builder, docker_config=docker_config, verify=verify, verify_cmd=options.verify_cmd
+                ):
                     out(line)
         return [], None
 

@@ -291,13 +291,14 @@ def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeyp
 
 def test_dry_run_redacts_secrets_and_shows_every_step(app_dir, tmp_path):
     p = b.prepare_target(target(app_dir, secrets=(SecretConfig(id="tok", env="TOKEN"),), variant_tags=True), b.BuildOptions(), env={"TOKEN": "s3cr3t"})
-    lines = b.dry_run_lines(p, b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto"), docker_config=None)
+    lines = b.dry_run_lines(p, b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto"), builder="farm", docker_config=None)
     text = "\n".join(lines)
     assert "s3cr3t" not in text and "TOKEN" not in text and "--secret id=tok,env=REDACTED" in text
     assert lines[0].startswith("docker buildx build ") and "--platform linux/amd64,linux/arm64" in lines[0]
-    assert "imagetools create --tag 127.0.0.1:5000/app:linux-arm64 '127.0.0.1:5000/app@<digest of linux/arm64>'" in text
-    assert lines[-2].startswith("docker buildx imagetools create --tag 127.0.0.1:5000/app:1 ")
-    assert lines[-1] == "docker buildx imagetools inspect --raw 127.0.0.1:5000/app:1"
+    assert lines[1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' '127.0.0.1:5000/app@<digest of linux/amd64,linux/arm64>'"
+    assert "imagetools create --builder farm --tag 127.0.0.1:5000/app:linux-arm64 '127.0.0.1:5000/app@<digest of linux/arm64>'" in text
+    assert lines[-2].startswith("docker buildx imagetools create --builder farm --tag 127.0.0.1:5000/app:1 ")
+    assert lines[-1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' 127.0.0.1:5000/app:1"
 
 
 def test_platform_slug():
