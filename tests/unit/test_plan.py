@@ -427,3 +427,41 @@ def test_a_node_on_the_default_context_matches_its_stored_host():
     observed = state(contexts=[ObservedContext("default", HOST1, "", (), False)],
                      nodes=[stored(mine, endpoint=HOST1)], buildkits=[running(mine, "a")])
     assert make_plan(cfg(mine), observed).converged
+
+
+def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypatch):
+    """A converged `farm up` overlaps its per-engine inspects with loading the file; the
+    guess from raw TOML must produce the very command lines `observe` runs."""
+    import subprocess
+
+    from buildkit_farm import state as st
+
+    started = []
+
+    class FakePopen:
+        def __init__(self, cmd, **kw):
+            started.append(cmd)
+            self.returncode = 0
+
+        def kill(self):
+            pass
+
+        def communicate(self):
+            return "", ""
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+    farm_file = tmp_path / "farm.toml"
+    farm_file.write_text(
+        '[builder]\nname = "Lab"\n[[node]]\nname = "node1"\nendpoint = "unix:///var/run/docker.sock"\n'
+        '[[node]]\nname = "node2"\ncontext = "mine"\n'
+    )
+    paths = DockerPaths(tmp_path / "dc", tmp_path / "dc" / "buildx", True)
+    st.prefetch_buildkits(paths, farm_file)
+    expected = [
+        st._docker_cmd(paths, "node1", ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node1"]),
+        st._docker_cmd(paths, "mine", ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node2"]),
+    ]
+    assert started == expected
+    assert st.docker_read(paths, "mine", expected[1][-5:]).returncode == 0  # taken from the prefetch
+    st.discard_prefetched()
+    assert not st._PREFETCHED
