@@ -462,21 +462,21 @@ def load_config(path: str | Path) -> FarmConfig:
     try:
         data = file.read_bytes()
     except FileNotFoundError:
-        raise _error(shown, "", "file not found", "create one with `farm init`, or point to it with -f FILE or $FARM_FILE")
+        raise _error(shown, "", "file not found", "create one with `farm init`, or point to it with -f FILE or $FARM_FILE") from None
     except IsADirectoryError:
-        raise _error(shown, "", "is a folder, not a farm file", "pass the farm file itself, e.g. -f ./multiarch.toml")
+        raise _error(shown, "", "is a folder, not a farm file", "pass the farm file itself, e.g. -f ./multiarch.toml") from None
     except OSError as err:
-        raise _error(shown, "", f"cannot be read: {err.strerror or err}", None)
+        raise _error(shown, "", f"cannot be read: {err.strerror or err}", None) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise _error(shown, "", f"is not UTF-8 text (byte {err.start})", "TOML files are UTF-8")
+        raise _error(shown, "", f"is not UTF-8 text (byte {err.start})", "TOML files are UTF-8") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(file=shown, issues=[syntax_issue(err)]) from None
     except RecursionError:
-        raise _error(shown, "", "TOML syntax error: nesting too deep", None)
+        raise _error(shown, "", "TOML syntax error: nesting too deep", None) from None
     base = os.path.dirname(os.path.abspath(file))
     return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
 
