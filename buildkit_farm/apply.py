@@ -10,6 +10,7 @@ before the whole apply is also left in `<docker config>/buildkit-farm/<builder>.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -286,8 +287,15 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
             else:
                 _atomic_write(inst, before)
         if isinstance(err, _docker_exception()):
-            raise ApplyError(step=_label(step), detail=_detail(err),
-                             hint="the builder's instance file was restored; fix the cause and rerun `farm up`") from None
+            detail = _detail(err)
+            # buildx contacts every node on each change: name the one that did not answer.
+            m = re.search(r"failed to initialize builder \S+ \((\S+)\): (.*)", detail)
+            if m:
+                node = m.group(1)
+                prefix = f"{run.plan.builder}-".lower()
+                detail = f'node "{node[len(prefix):] if node.startswith(prefix) else node}" did not answer: {m.group(2)}'
+            raise ApplyError(step=_label(step), detail=detail,
+                             hint="the builder's instance file was restored; fix the cause (`farm status`) and rerun `farm up`") from None
         raise
 
 
