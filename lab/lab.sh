@@ -145,6 +145,10 @@ missing_debs() {
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || printf '%s\n' "$p"
     done
 }
+install_curl() {
+    apt-get update -qq || log "apt-get update reported errors; carrying on"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null
+}
 install_bookworm() {
     local missing; missing=$(missing_debs "${BOOKWORM_PKGS[@]}")
     if [[ -z $missing ]]; then log "bookworm packages already installed"; return 0; fi
@@ -165,7 +169,38 @@ trixie_lists() {
     apt-get "${TRIXIE_APT[@]}" update -qq || log "trixie index update reported errors; carrying on"
     compgen -G "$LAB_CACHE/apt/lists/*trixie_main_binary-amd64_Packages*" >/dev/null || die "no trixie amd64 index"
 }
-# download_to DIR PKG...: apt-get download into DIR (skips when every .deb is there).
+# fetch_one URI FILE HASH: one .deb, checked against apt's hash (run by xargs, in parallel).
+fetch_one() {
+    local uri=$1 file=$2 hash=$3
+    curl -sfL --retry 3 -o "$file.part" "$uri" || { echo "lab: error: download failed: $uri" >&2; return 1; }
+    local sum
+    case ${hash%%:*} in
+        SHA256) sum=$(sha256sum "$file.part") ;;
+        SHA512) sum=$(sha512sum "$file.part") ;;
+        *)      sum=$(md5sum "$file.part") ;;
+    esac
+    [[ ${sum%% *} == "${hash#*:}" ]] || { echo "lab: error: checksum mismatch: $uri" >&2; rm -f "$file.part"; return 1; }
+    mv "$file.part" "$file"
+}
+# fetch_uris DIR URIFILE: download what apt's --print-uris listed and DIR lacks, 8 at a time.
+# (One apt-get call per package list: apt's startup, not the network, was the slow part.)
+fetch_uris() {
+    local dir=$1 uris=$2
+    mkdir -p "$dir"
+    export -f fetch_one
+    local uri name size hash n=0
+    while read -r uri name size hash; do
+        uri=${uri//\'/}
+        [[ -f $dir/$name && $(stat -c %s "$dir/$name") == "$size" ]] && continue
+        printf '%s\n%s\n%s\n' "$uri" "$dir/$name" "$hash"
+        n=$((n + 1))
+    done <"$uris" >"$uris.todo"
+    if ((n == 0)); then log "$(basename "$dir"): $(wc -l <"$uris") debs cached"; return 0; fi
+    log "$(basename "$dir"): downloading $n debs"
+    xargs -r -d '\n' -n 3 -P 8 bash -c 'fetch_one "$@"' _ <"$uris.todo"
+    rm -f "$uris.todo"
+}
+# download_to DIR PKG[:ARCH]...: fetch the packages' .debs into DIR (skips those it has).
 download_to() {
     local dir=$1; shift
     mkdir -p "$dir"
@@ -175,11 +210,11 @@ download_to() {
         [[ $p == *:* ]] && arch=${p#*:}
         compgen -G "$dir/${name}_*_${arch}.deb" >/dev/null || compgen -G "$dir/${name}_*_all.deb" >/dev/null || need+=("$p")
     done
-    if ((${#need[@]} == 0)); then log "$(basename "$dir"): ${#@} debs cached"; return 0; fi
-    log "$(basename "$dir"): downloading ${#need[@]} debs"
-    # apt-get download writes to the current directory; run it there, a few at a time.
-    # Several apt-get processes at once: one connection each, so the mirror's latency overlaps.
-    (cd "$dir" && printf '%s\n' "${need[@]}" | xargs -r -n 25 -P 6 apt-get "${TRIXIE_APT[@]}" download -qq >/dev/null)
+    if ((${#need[@]} == 0)); then log "$(basename "$dir"): $# debs cached"; return 0; fi
+    local opts=("${TRIXIE_APT_AMD64[@]}")
+    [[ " ${need[*]}" == *:* ]] && opts=("${TRIXIE_APT[@]}")
+    apt-get "${opts[@]}" download --print-uris -qq "${need[@]}" >"$dir/uris.txt"
+    fetch_uris "$dir" "$dir/uris.txt"
 }
 install_trixie() {
     local want=() p
@@ -241,39 +276,38 @@ install_busybox() {
     done
     log "busybox rootfs ready for amd64, arm64, armhf"
 }
-go_package_list() {
-    # apt's solver picks one consistent set (walking dependencies by hand pulls two
-    # protobuf versions); it takes ~35 s, so the answer is cached per package list.
+go_package_uris() {
+    # apt's solver, against an empty dpkg status, picks one consistent set (walking the
+    # dependencies by hand pulls two protobuf versions) and lists their URIs: cached.
     local key; key=$(printf '%s\n' "${GO_PKGS[@]}" "$GO_SKIP_RE" | sha256sum | cut -c1-16)
-    local out="$LAB_CACHE/go/pkgs-$key.txt"
-    if [[ ! -s $out ]]; then
-        mkdir -p "$LAB_CACHE/go"
+    GO_URIS="$LAB_CACHE/go/uris-$key.txt"
+    GO_PKG_LIST="$LAB_CACHE/go/pkgs-$key.txt"
+    if [[ ! -s $GO_URIS ]]; then
+        mkdir -p "$LAB_CACHE/go/empty-archives/partial"
         : >"$LAB_CACHE/go/empty-status"
-        apt-get "${TRIXIE_APT_AMD64[@]}" -s -o Dir::State::status="$LAB_CACHE/go/empty-status" install "${GO_PKGS[@]}" \
-            | awk '/^Inst golang-/ {print $2}' | grep -Ev "$GO_SKIP_RE" | sort -u >"$out.tmp"
-        [[ -s $out.tmp ]] || die "apt found no golang packages for the BuildKit build"
-        mv "$out.tmp" "$out"
+        apt-get "${TRIXIE_APT_AMD64[@]}" -o Dir::State::status="$LAB_CACHE/go/empty-status" \
+            -o Dir::Cache::archives="$LAB_CACHE/go/empty-archives" -qq --print-uris install "${GO_PKGS[@]}" \
+            | awk '$2 ~ /^golang-/' | awk -v skip="$GO_SKIP_RE" '{split($2, f, "_"); if (f[1] !~ skip) print}' >"$GO_URIS.tmp"
+        [[ -s $GO_URIS.tmp ]] || die "apt found no golang packages for the BuildKit build"
+        mv "$GO_URIS.tmp" "$GO_URIS"
     fi
-    GO_PKG_LIST=$out
+    awk '{split($2, f, "_"); print f[1]}' "$GO_URIS" | sort -u >"$GO_PKG_LIST"
 }
 extract_go_root() {
-    local root=$1; shift
-    log "extracting $# packages into $root"
+    local root=$1
+    log "extracting $(wc -l <"$GO_URIS") packages into $root"
     rm -rf "$root"; mkdir -p "$root"
-    local p
-    for p in "$@"; do compgen -G "$LAB_CACHE/debs/go/${p}_*.deb" | head -1; done |
-        xargs -r -P 3 -I{} dpkg-deb -x {} "$root"
+    awk -v d="$LAB_CACHE/debs/go" '{print d "/" $2}' "$GO_URIS" | xargs -r -P 3 -I{} dpkg-deb -x {} "$root"
 }
 install_go_root() {
-    step go-solver go_package_list
+    step go-solver go_package_uris
     local root="$LAB_CACHE/go/root" stamp="$LAB_CACHE/go/root.stamp"
     if [[ -f $stamp && $(cat "$stamp") == "$(sha256sum <"$GO_PKG_LIST")" ]]; then
         log "Go root cached ($(wc -l <"$GO_PKG_LIST") packages)"
         return 0
     fi
-    mapfile -t pkgs <"$GO_PKG_LIST"
-    step go-download download_to "$LAB_CACHE/debs/go" "${pkgs[@]}"
-    step go-extract extract_go_root "$root" "${pkgs[@]}"
+    step go-download fetch_uris "$LAB_CACHE/debs/go" "$GO_URIS"
+    step go-extract extract_go_root "$root"
     [[ -d $root/$BUILDKIT_SRC/cmd/buildkitd ]] || die "BuildKit sources missing from $root/$BUILDKIT_SRC"
     sha256sum <"$GO_PKG_LIST" >"$stamp"
 }
@@ -359,13 +393,14 @@ DOCKERFILE
 }
 
 cmd_install() {
-    step bookworm-packages install_bookworm
+    command -v curl >/dev/null || step curl install_curl
     step trixie-index trixie_lists
     # The Go chain (solver, 400 debs, extract, build) is the long pole: run it beside the
-    # docker packages and busybox, then wait for it.
+    # packages and busybox, then wait for it.
     local golog="$LAB_CACHE/go-chain.log"
     (step go-root install_go_root && step buildkit-binaries build_buildkit) >"$golog" 2>&1 9>&- &
     local gopid=$!
+    step bookworm-packages install_bookworm
     step docker-packages install_trixie
     step buildx-plugin install_cli_plugin
     step busybox install_busybox
