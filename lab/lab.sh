@@ -233,7 +233,10 @@ install_trixie() {
     log "installing:" $missing
     local args=()
     for p in $missing; do args+=("$LAB_CACHE"/debs/docker/"${p}"_*.deb); done
-    [[ " $missing " == *" docker.io "* ]] && args+=("${ENGINE_PKGS[@]}")
+    if [[ " $missing " == *" docker.io "* ]]; then
+        args+=("${ENGINE_PKGS[@]}")
+        apt-cache show runc >/dev/null 2>&1 || apt-get update -qq || log "apt-get update reported errors; carrying on"
+    fi
     with_policy_rc_d env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${args[@]}" >/dev/null
 }
 install_cli_plugin() {
