@@ -112,7 +112,8 @@ def _answers(host: str, timeout: int = 25) -> str | None:
     except subprocess.TimeoutExpired:
         return f"{host} did not answer within {timeout}s"
     if r.returncode != 0:
-        return f"{host}: {(r.stderr or r.stdout).strip().splitlines()[-1:] or ['no answer']}"
+        lines = (r.stderr or r.stdout).strip().splitlines()
+        return f"{host}: {lines[-1] if lines else 'no answer'}"
     return None
 
 
