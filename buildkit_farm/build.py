@@ -1036,6 +1036,8 @@ def _registry_trust():
 def _run_all(plan: Sequence[Invocation], *, target: str, assignments, docker_config, echo: Echo):
     """Run the invocations: one in the foreground, several (per-platform Dockerfiles) in
     parallel with each line prefixed by its platform. All must succeed."""
+    if not plan:  # a target made only of sources: nothing to build
+        return []
     if len(plan) == 1:
         return [run_invocation(plan[0], target=target, assignments=assignments, docker_config=docker_config, echo=echo)]
     lock = threading.Lock()

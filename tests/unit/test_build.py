@@ -431,3 +431,7 @@ def test_check_registries_names_a_registry_that_does_not_answer():
     with pytest.raises(BuildError) as err:
         b.check_registries([f"127.0.0.1:{down}/app:1"])
     assert f'registry 127.0.0.1:{down} (for tag "127.0.0.1:{down}/app:1") does not answer' in err.value.message
+
+
+def test_sources_only_target_runs_no_build():
+    assert b._run_all((), target="t", assignments=(), docker_config=None, echo=print) == []
