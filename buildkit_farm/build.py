@@ -850,10 +850,17 @@ def node_views(config, status) -> tuple[NodeView, ...]:
     return tuple(views)
 
 
-def prepare(config, names: Sequence[str], options: BuildOptions, *, env: Mapping[str, str]) -> list[PreparedTarget]:
-    """Check every selected target's inputs before anything runs (pure)."""
+def prepare(
+    config, names: Sequence[str], options: BuildOptions, *, env: Mapping[str, str], terminal: bool = True
+) -> list[PreparedTarget]:
+    """Check every selected target's inputs before anything runs (pure).
+
+    `terminal`: whether stderr is a terminal (buildx's tty display needs one).
+    """
     if options.progress not in PROGRESS_MODES:
         raise UsageError(f'--progress "{options.progress}" is not one of {", ".join(PROGRESS_MODES)}')
+    if options.progress == "tty" and not terminal:
+        raise UsageError("--progress tty needs a terminal on stderr", hint="use --progress plain (or auto) in pipelines")
     return [prepare_target(t, options, env=env) for t in select_targets(config, names)]
 
 
@@ -875,7 +882,7 @@ def build(
     the caller can still write `--report` / `--json` for a failed run.
     """
     env = dict(os.environ if env is None else env)
-    prepared = prepare(config, names, options, env=env)
+    prepared = prepare(config, names, options, env=env, terminal=dry_run or sys.stderr.isatty())
     builder = config.builder.name
 
     if dry_run:

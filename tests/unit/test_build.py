@@ -435,3 +435,9 @@ def test_check_registries_names_a_registry_that_does_not_answer():
 
 def test_sources_only_target_runs_no_build():
     assert b._run_all((), target="t", assignments=(), docker_config=None, echo=print) == []
+
+
+def test_tty_progress_needs_a_terminal(app_dir):
+    with pytest.raises(UsageError, match="--progress tty needs a terminal"):
+        b.prepare(_Config(target(app_dir)), [], b.BuildOptions(progress="tty"), env={}, terminal=False)
+    assert b.prepare(_Config(target(app_dir)), [], b.BuildOptions(progress="tty"), env={}, terminal=True)
