@@ -1,7 +1,7 @@
 """The `farm` command line: thin Typer commands; the work lives in the other modules."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: typer would eval every command's annotation
+# strings on each start, `farm --help` included.
 import os
 import sys
 from pathlib import Path
