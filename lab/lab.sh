@@ -438,7 +438,15 @@ up_node1() {
     [[ -S $NODE1_SOCK ]] && rm -f "$NODE1_SOCK"   # stale socket of a dead daemon
     # Remember whether we caused docker0, so down removes only a bridge of ours (the mark
     # survives a lab whose processes were killed without `down`).
-    ip link show docker0 >/dev/null 2>&1 || : >"$dir/docker0.ours"
+    # dockerd 26 does not always re-create docker0 when its network store already has the
+    # default bridge ("adding interface ... to bridge docker0 failed: Device does not
+    # exist"), so the lab makes it, with dockerd's default address.
+    if ! ip link show docker0 >/dev/null 2>&1; then
+        : >"$dir/docker0.ours"
+        ip link add docker0 type bridge
+        ip addr add 172.17.0.1/16 dev docker0
+        ip link set docker0 up
+    fi
     umount_under /var/run/docker
     cat >"$dir/daemon.json" <<JSON
 {
