@@ -438,9 +438,9 @@ up_node1() {
     [[ -S $NODE1_SOCK ]] && rm -f "$NODE1_SOCK"   # stale socket of a dead daemon
     # Remember whether we caused docker0, so down removes only a bridge of ours (the mark
     # survives a lab whose processes were killed without `down`).
-    # dockerd 26 does not always re-create docker0 when its network store already has the
-    # default bridge ("adding interface ... to bridge docker0 failed: Device does not
-    # exist"), so the lab makes it, with dockerd's default address.
+    # The lab makes docker0 itself (dockerd's default address), so node1 never depends on
+    # dockerd re-creating it. (NB: a second dockerd with default-address-pools deletes
+    # "docker0" when it restarts; node2's config must never set them.)
     if ! ip link show docker0 >/dev/null 2>&1; then
         : >"$dir/docker0.ours"
         ip link add docker0 type bridge
@@ -489,7 +489,6 @@ up_node2() {
   "iptables": false,
   "ip6tables": false,
   "ip-masq": false,
-  "default-address-pools": [{"base": "10.214.0.0/16", "size": 24}],
   "shutdown-timeout": 5
 }
 JSON
