@@ -68,6 +68,7 @@ BUILDKIT_SRC=usr/share/gocode/src/github.com/moby/buildkit
 # ---------------------------------------------------------------- output and timing
 log() { printf '%s\n' "lab: $*"; }
 die() { printf '%s\n' "lab: error: $*" >&2; exit 1; }
+bad_usage() { printf "%s\n" "lab: error: $*" >&2; exit 2; }
 # step NAME FUNC [ARGS...]: run FUNC, print its duration.
 step() {
     local name=$1; shift
@@ -794,14 +795,14 @@ cmd_up() {
     local parts=("$@")
     ((${#parts[@]})) || parts=("${PARTS[@]}")
     local p
-    for p in "${parts[@]}"; do valid_part "$p" || die "unknown part '$p' (parts: ${PARTS[*]})"; done
+    for p in "${parts[@]}"; do valid_part "$p" || bad_usage "unknown part '$p' (parts: ${PARTS[*]})"; done
     for p in "${parts[@]}"; do step "up $p" "up_${p//-/_}"; done
 }
 cmd_down() {
     local parts=("$@") full=0
     if ((${#parts[@]} == 0)); then parts=(sshd node2 registry node1 binfmt images); full=1; fi
     local p
-    for p in "${parts[@]}"; do valid_part "$p" || die "unknown part '$p' (parts: ${PARTS[*]})"; done
+    for p in "${parts[@]}"; do valid_part "$p" || bad_usage "unknown part '$p' (parts: ${PARTS[*]})"; done
     ((full)) && step "down clients" down_lab_clients
     for p in "${parts[@]}"; do step "down $p" "down_${p//-/_}"; done
 }
