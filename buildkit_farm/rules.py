@@ -66,6 +66,7 @@ CREDENTIAL_HINT = (
     "or pass build secrets by reference with [[target.secrets]] (env or src)"
 )
 
+_PLAIN = re.compile(r'^[^"\\\x00-\x1f\x7f]*$')  # needs no escaping inside double quotes
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 DEFAULT_DOCKERFILE = "Dockerfile"
@@ -113,9 +114,12 @@ def table_label(kind: str, index: int, raw: Any) -> str:
 def table_labels(kind: str, items: list[Any]) -> list[str]:
     """The labels of an array of tables; a repeated name falls back to `kind[index]`."""
     labels: list[str] = []
+    seen: set[str] = set()
     for index, item in enumerate(items):
         label = table_label(kind, index, item)
-        labels.append(f"{kind}[{index}]" if label in labels else label)
+        label = f"{kind}[{index}]" if label in seen else label
+        seen.add(label)
+        labels.append(label)
     return labels
 
 
@@ -133,6 +137,9 @@ def key_name(key: str) -> str:
 
 
 def quote(text: str) -> str:
+    """A name or value in double quotes, escaped as TOML and JSON escape it."""
+    if _PLAIN.match(text):
+        return f'"{text}"'
     return json.dumps(text, ensure_ascii=False)
 
 
@@ -175,14 +182,19 @@ def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str
         children: list[tuple[str, Any, int]] = []
         if isinstance(value, dict):
             for key, item in value.items():
+                container = isinstance(item, (dict, list))
+                suspect = not container and CREDENTIAL_KEY.search(key) is not None
+                if not (container or suspect):
+                    continue  # most keys: no path to build
                 path = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
-                if CREDENTIAL_KEY.search(key) and not isinstance(item, (dict, list)):
+                if suspect:
                     found.add(path)
                     issues.append(ConfigIssue(path, "looks like a credential", CREDENTIAL_HINT))
-                children.append((path, item, depth + 1))
+                else:
+                    children.append((path, item, depth + 1))
         elif isinstance(value, list):
             labels = table_labels(prefix, value) if prefix in ("node", "target") else [f"{prefix}[{i}]" for i in range(len(value))]
-            children.extend((label, item, depth + 1) for label, item in zip(labels, value))
+            children.extend((label, item, depth + 1) for label, item in zip(labels, value) if isinstance(item, (dict, list)))
         stack.extend(reversed(children))
     return found
 
