@@ -86,6 +86,12 @@ def main() -> None:
             verdict = "ok" if wall <= target else "TOO SLOW"
             ok &= wall <= target
             print(f"  {label:<40} {wall:6.3f} s wall ({cpu:.3f} s cpu, fastest {fastest:.3f} s)   target <= {target:.2f} s: {verdict}")
+        # For scale: what every typed command pays before farm's own code runs (typer 0.2x
+        # coerces options through pydantic), and `farm validate --help`, which reads no file.
+        floor = [sys.executable, "-c", "import typer, pydantic; from pydantic import BaseModel, Field, TypeAdapter; TypeAdapter(int)"]
+        for label, args in {"python + typer + pydantic (floor)": floor, "farm validate --help": FARM + ["validate", "--help"]}.items():
+            wall, cpu, fastest = median_seconds(args, runs)
+            print(f"  {label:<40} {wall:6.3f} s wall ({cpu:.3f} s cpu, fastest {fastest:.3f} s)   for scale")
         if load > 1.0:
             print(f"  note: other work is running (load {load:.2f} on {os.cpu_count()} cores); wall times are inflated, cpu times less so")
         for label, command in {**commands, "farm schema": ["schema"]}.items():
