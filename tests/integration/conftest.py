@@ -4,7 +4,8 @@
   Skips every test that uses it when the lab does not answer, but FAILS when CI=true.
 - `docker_config`: a private, empty DOCKER_CONFIG folder (a Path). buildx is still found
   (the CLI also looks in /usr/libexec/docker/cli-plugins). Builders left in it are removed
-  after the test, with their BuildKit containers and volumes.
+  after the test, with their BuildKit containers and volumes; so is every BuildKit container
+  or state volume on the lab's engines whose name carries one of the test's `unique_name`s.
 - `unique_name`: a short, lowercase, unique name (a str); call it with a prefix for more,
   e.g. `unique_name("up")` -> "up-k3x9a2".
 - `registry`: the lab's registries, for repository names and reading what was pushed.
@@ -169,10 +170,18 @@ def lab() -> Lab:
 
 
 class UniqueName(str):
-    """A short unique lowercase name; `unique_name("prefix")` gives another one."""
+    """A short unique lowercase name; `unique_name("prefix")` gives another one.
+
+    `tokens` lists the random part of every name handed out, so teardown can find what a
+    test left on the engines under those names.
+    """
+
+    tokens: list[str]
 
     def __call__(self, prefix: str = "t") -> str:
-        return f"{prefix}-{_token()}"
+        token = _token()
+        self.tokens.append(token)
+        return f"{prefix}-{token}"
 
 
 def _token(n: int = 6) -> str:
@@ -182,7 +191,9 @@ def _token(n: int = 6) -> str:
 
 @pytest.fixture
 def unique_name() -> UniqueName:
-    return UniqueName(_token(8))
+    name = UniqueName(_token(8))
+    name.tokens = [str(name)]
+    return name
 
 
 def _builders(config: Path) -> list[dict]:
@@ -226,11 +237,33 @@ def _remove_builders(config: Path, lab: Lab) -> None:
                     pass
 
 
+def _remove_leftovers(lab: Lab, tokens: list[str]) -> None:
+    """Remove BuildKit containers and state volumes on both engines whose names carry a token.
+
+    The instance files miss what a test dropped from its builder before teardown: a node
+    that left (buildx leaves its container), `down --keep-state`, a `down` that half failed.
+    """
+    listings = (("ps", "-a", "--format", "{{.Names}}"), ("volume", "ls", "--format", "{{.Name}}"))
+    removals = (("rm", "-f", "-v"), ("volume", "rm", "-f"))
+    for host in (lab.node1, lab.node2_socket):
+        for listing, removal in zip(listings, removals):  # containers first: they hold the volumes
+            try:
+                out = subprocess.run(["docker", "-H", host, *listing, "--filter", "name=buildx_buildkit_"],
+                                     capture_output=True, text=True, timeout=30).stdout
+                ours = [n for n in out.split()
+                        if n.startswith("buildx_buildkit_") and any(t in n[len("buildx_buildkit_"):] for t in tokens)]
+                if ours:
+                    subprocess.run(["docker", "-H", host, *removal, *ours], capture_output=True, timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
+
+
 @pytest.fixture
-def docker_config(tmp_path_factory, lab) -> Path:
+def docker_config(tmp_path_factory, lab, unique_name) -> Path:
     config = tmp_path_factory.mktemp("docker-config")
     yield config
     _remove_builders(config, lab)
+    _remove_leftovers(lab, unique_name.tokens)
 
 
 @dataclass(frozen=True)
