@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
 from buildkit_farm.state import (
-    OWNER_MARK,
     FarmState,
     ObservedBuildkit,
     ObservedNode,
@@ -45,9 +44,6 @@ class Action(str, Enum):
     @property
     def symbol(self) -> str:
         return {"create": "+", "update": "~", "replace": "-/+", "remove": "-", "no-op": "="}[self.value]
-
-
-KINDS = ("context", "builder", "node", "buildkit")
 
 
 @dataclass(frozen=True)

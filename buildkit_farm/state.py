@@ -216,10 +216,6 @@ def container_name(buildx_node: str) -> str:
     return f"buildx_buildkit_{buildx_node}"
 
 
-def volume_name(buildx_node: str) -> str:
-    return f"buildx_buildkit_{buildx_node}_state"
-
-
 # ---------------------------------------------------------------------------- files
 def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
     """A context from its meta file; None when it does not exist."""
