@@ -29,6 +29,11 @@ from pathlib import Path
 
 import pytest
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 ROOT = Path(__file__).resolve().parents[2]
 # Helpers beside the tests (registry_images.py) stay importable by their plain names.
 if str(Path(__file__).parent) not in sys.path:
@@ -86,6 +91,20 @@ class Lab:
     @property
     def platforms(self) -> dict[str, tuple[str, ...]]:
         return {"node1": ("linux/amd64",), "node2": ("linux/arm64", "linux/arm/v7")}
+
+    def farm_data(self, builder: str) -> dict:
+        """lab/farm.toml as data under another builder name, its paths made absolute (a copy lives elsewhere)."""
+        data = tomllib.loads(self.farm_file.read_text())
+        data["builder"]["name"] = builder
+        base = self.farm_file.parent
+        for table in [data["builder"], *data.get("node", [])]:
+            if isinstance(table.get("buildkitd_config"), str):
+                table["buildkitd_config"] = str((base / table["buildkitd_config"]).resolve())
+            tls = table.get("tls") or {}
+            for key in ("ca", "cert", "key"):
+                if isinstance(tls.get(key), str):
+                    tls[key] = str((base / tls[key]).resolve())
+        return data
 
 
 def _facts() -> dict[str, str]:

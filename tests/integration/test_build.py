@@ -18,17 +18,12 @@ from pathlib import Path
 
 import pytest
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 import tomli_w
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 FARM = str(Path(sys.executable).with_name("farm"))
-LAB_FARM = ROOT / "lab" / "farm.toml"
 EXAMPLE = ROOT / "examples" / "folder-list-2"
 REGISTRY = "127.0.0.1:5000"
 TLS_REGISTRY = "127.0.0.1:5443"
@@ -40,16 +35,14 @@ TLS_REGISTRY = "127.0.0.1:5443"
 class Farm:
     """A farm file of the lab's nodes under a unique builder, and a private Docker config."""
 
-    def __init__(self, tmp: Path, docker_config: Path, builder: str, lab_env: dict[str, str]) -> None:
-        self.tmp, self.docker_config, self.builder = tmp, docker_config, builder
+    def __init__(self, tmp: Path, docker_config: Path, builder: str, lab) -> None:
+        self.tmp, self.docker_config, self.builder, self.lab = tmp, docker_config, builder, lab
         self.file = tmp / "farm.toml"
-        self.env = {**os.environ, **lab_env, "DOCKER_CONFIG": str(docker_config), "NO_COLOR": "1"}
+        self.env = {**os.environ, **lab.env, "DOCKER_CONFIG": str(docker_config), "NO_COLOR": "1"}
         self.up_done = False
 
     def write(self, targets: list[dict], *, pins: dict[str, list[str]] | None = None) -> Path:
-        data = tomllib.loads(LAB_FARM.read_text())
-        data["builder"]["name"] = self.builder
-        _absolute_paths(data, LAB_FARM.parent)
+        data = self.lab.farm_data(self.builder)
         for node in data.get("node", []):
             if pins and node["name"] in pins:
                 node["platforms"] = pins[node["name"]]
@@ -86,18 +79,6 @@ class Farm:
             self.docker("buildx", "rm", "--force", self.builder, check=False)
 
 
-def _absolute_paths(data: dict, base: Path) -> None:
-    """The lab's farm file names files relative to lab/; this copy lives elsewhere."""
-    tables = [data.get("builder", {})] + list(data.get("node", []))
-    for table in tables:
-        if isinstance(table.get("buildkitd_config"), str):
-            table["buildkitd_config"] = str((base / table["buildkitd_config"]).resolve())
-        tls = table.get("tls") or {}
-        for key in ("ca", "cert", "key"):
-            if isinstance(tls.get(key), str):
-                tls[key] = str((base / tls[key]).resolve())
-
-
 def _report(result: subprocess.CompletedProcess) -> dict:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return json.loads(result.stdout)["targets"][0]
@@ -127,8 +108,7 @@ def _cgroup_of_variant(farm: Farm, ref: str, platform: str, node: str) -> str:
 
 @pytest.fixture
 def farm(tmp_path, docker_config, unique_name, lab):
-    lab_env = dict(getattr(lab, "env", None) or {})
-    f = Farm(tmp_path, Path(docker_config), f"b{unique_name}".replace("-", ""), lab_env)
+    f = Farm(tmp_path, Path(docker_config), f"b{unique_name}".replace("-", ""), lab)
     yield f
     f.down()
 

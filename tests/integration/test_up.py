@@ -19,17 +19,12 @@ from pathlib import Path
 
 import pytest
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 import tomli_w
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 FARM = str(Path(sys.executable).with_name("farm"))
-LAB_FARM = ROOT / "lab" / "farm.toml"
 LAB_SH = ROOT / "lab" / "lab.sh"
 READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", "buildx ls", "version", "info")
 
@@ -37,7 +32,7 @@ READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", 
 class Farm:
     """One farm under test: its file, its private Docker config, its docker-call log."""
 
-    def __init__(self, tmp: Path, docker_config: Path, builder: str) -> None:
+    def __init__(self, tmp: Path, docker_config: Path, builder: str, data: dict) -> None:
         self.tmp, self.docker_config, self.builder = tmp, docker_config, builder
         self.file = tmp / "farm.toml"
         self.log = tmp / "docker-calls.log"
@@ -53,15 +48,8 @@ class Farm:
             "NO_COLOR": "1",
         }
         self.env.pop("BUILDX_CONFIG", None)
-        self.data = tomllib.loads(LAB_FARM.read_text())
-        self.data["builder"]["name"] = builder
+        self.data = data  # the lab's farm under `builder`
         self.data.pop("target", None)
-        for node in self.data.get("node", []):
-            for key in ("buildkitd_config",):
-                if isinstance(node.get(key), str):
-                    node[key] = str((LAB_FARM.parent / node[key]).resolve())
-        if isinstance(self.data["builder"].get("buildkitd_config"), str):
-            self.data["builder"]["buildkitd_config"] = str((LAB_FARM.parent / self.data["builder"]["buildkitd_config"]).resolve())
         self.write()
 
     def node(self, name: str) -> dict:
@@ -106,7 +94,8 @@ class Farm:
 
 @pytest.fixture
 def farm(lab, docker_config, unique_name, tmp_path):
-    f = Farm(tmp_path, Path(docker_config), unique_name("up"))
+    builder = unique_name("up")
+    f = Farm(tmp_path, Path(docker_config), builder, lab.farm_data(builder))
     f.node2_socket = lab.node2_socket
     yield f
     # Never leave BuildKit containers or volumes behind on the shared engines.
