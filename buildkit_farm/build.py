@@ -779,10 +779,11 @@ def run_invocation(
     A failure raises BuildError naming the target, the platform, its node and the failing
     step's last lines.
     """
-    from python_on_whales import DockerClient
     from python_on_whales.exceptions import DockerException
 
-    docker = DockerClient(config=docker_config) if docker_config else DockerClient()
+    from buildkit_farm.state import DockerPaths, docker_client
+
+    docker = docker_client(DockerPaths.resolve(docker_config))
     start = time.monotonic()
     tracker = ProgressTracker(inv.platforms, start=start)
     kwargs = dict(inv.kwargs)

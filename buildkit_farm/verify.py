@@ -53,13 +53,11 @@ def run_variant(
 
     Returns (exit code, combined output). Talks to Docker.
     """
-    from python_on_whales import DockerClient
     from python_on_whales.exceptions import DockerException
 
-    options = {"context": context}
-    if docker_config:
-        options["config"] = docker_config
-    docker = DockerClient(**options)
+    from buildkit_farm.state import DockerPaths, docker_client
+
+    docker = docker_client(DockerPaths.resolve(docker_config), context)
     argv = shlex.split(command) if command else []
     lines: list[str] = []
     try:
