@@ -517,10 +517,7 @@ def render_command(kwargs: Mapping[str, object], *, docker_config: str | None = 
     Kept equal to python-on-whales' own (a unit test compares them), so `--dry-run` shows
     exactly what runs.
     """
-    cmd = ["docker"]
-    if docker_config:
-        cmd += ["--config", docker_config]
-    cmd += ["buildx", "build"]
+    cmd = _docker(docker_config) + ["buildx", "build"]
     progress = kwargs.get("progress", "auto")
     if progress != "auto":
         cmd += ["--progress", str(progress)]
@@ -564,8 +561,13 @@ def _csv(mapping) -> str:
     return ",".join(f"{k}={v}" for k, v in dict(mapping).items())
 
 
+def _docker(docker_config: str | None) -> list[str]:
+    """`docker [--config DIR]`, the start of every command --dry-run shows."""
+    return ["docker", *(["--config", docker_config] if docker_config else [])]
+
+
 def _imagetools(verb: str, *, builder: str, docker_config: str | None) -> list[str]:
-    return ["docker"] + (["--config", docker_config] if docker_config else []) + ["buildx", "imagetools", verb, "--builder", builder]
+    return _docker(docker_config) + ["buildx", "imagetools", verb, "--builder", builder]
 
 
 def publish_command(tags: Sequence[str], sources: Sequence[str], *, builder: str, docker_config: str | None = None) -> list[str]:
@@ -615,10 +617,9 @@ def dry_run_lines(
     lines = [redact(render_command(inv.kwargs, docker_config=docker_config), prepared.secrets) for inv in plan]
     digests = [f"{prepared.repo}@<digest of {inv.label}>" for inv in plan]
     lines += [shlex.join(inspect_command(ref, **opts)) for ref in list(prepared.sources) + digests]
-    config = ["--config", docker_config] if docker_config else []
     for platform, context in verify:  # (platform, the context of the node that built it)
         variant = f"{prepared.repo}@<digest of {platform}>"
-        docker = ["docker", *config, "--context", context]
+        docker = _docker(docker_config) + ["--context", context]
         lines.append(shlex.join([*docker, "pull", "--quiet", "--platform", platform, variant]))
         command = shlex.split(verify_cmd) if verify_cmd else []
         lines.append(shlex.join([*docker, "run", "--rm", "--platform", platform, "--pull", "never", variant, *command]))
