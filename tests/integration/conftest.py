@@ -84,14 +84,6 @@ class Lab:
     state: Path
     env: dict[str, str] = field(default_factory=dict)  # FARM_LAB_* plus SSL_CERT_DIR, for subprocesses
 
-    @property
-    def nodes(self) -> dict[str, str]:
-        return {"node1": self.node1, "node2": self.node2}
-
-    @property
-    def platforms(self) -> dict[str, tuple[str, ...]]:
-        return {"node1": ("linux/amd64",), "node2": ("linux/arm64", "linux/arm/v7")}
-
     def farm_data(self, builder: str) -> dict:
         """lab/farm.toml as data under another builder name, its paths made absolute (a copy lives elsewhere)."""
         data = tomllib.loads(self.farm_file.read_text())
