@@ -25,8 +25,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 FARM = str(Path(sys.executable).with_name("farm"))
 EXAMPLE = ROOT / "examples" / "folder-list-2"
-REGISTRY = "127.0.0.1:5000"
-TLS_REGISTRY = "127.0.0.1:5443"
 
 
 # ------------------------------------------------------------------ helpers
@@ -113,15 +111,15 @@ def farm(tmp_path, docker_config, unique_name, lab):
     f.down()
 
 
-def _repo(unique_name: str, registry: str = REGISTRY) -> str:
-    return f"{registry}/build-test-{unique_name}".lower()
+def _repo(lab, unique_name: str, *, tls: bool = False) -> str:
+    return f"{lab.tls_registry if tls else lab.registry}/build-test-{unique_name}".lower()
 
 
 # ------------------------------------------------------------------ the main job
 
 
 def test_two_platforms_pushed_listed_each_runs_and_arm64_built_on_node2(farm, unique_name):
-    tag = f"{_repo(unique_name)}:1"
+    tag = f"{_repo(farm.lab, unique_name)}:1"
     farm.write([{"name": "folder-list-2", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}])
     farm.up()
 
@@ -150,7 +148,7 @@ def test_two_platforms_pushed_listed_each_runs_and_arm64_built_on_node2(farm, un
 
 
 def test_unpinned_platform_refused_before_anything_runs_then_emulated_when_allowed(farm, unique_name):
-    tag = f"{_repo(unique_name)}:v7"
+    tag = f"{_repo(farm.lab, unique_name)}:v7"
     platforms = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
     target = {"name": "armv7", "context": str(EXAMPLE), "platforms": platforms, "tags": [tag]}
     allowed = {**target, "allow_emulation": ["linux/arm/v7"]}
@@ -185,12 +183,12 @@ def test_unpinned_platform_refused_before_anything_runs_then_emulated_when_allow
 
 
 def test_run_failing_on_arm64_only_names_it_and_leaves_the_tag(farm, unique_name, tmp_path):
-    tag = f"{_repo(unique_name)}:stable"
-    good = _dockerfile(tmp_path, "good", "FROM 127.0.0.1:5000/base:latest\nRUN echo good > /v\n")
+    tag = f"{_repo(farm.lab, unique_name)}:stable"
+    good = _dockerfile(tmp_path, "good", f"FROM {farm.lab.base}\nRUN echo good > /v\n")
     bad = _dockerfile(
         tmp_path,
         "bad",
-        "FROM 127.0.0.1:5000/base:latest\n"
+        f"FROM {farm.lab.base}\n"
         'RUN echo "building on $(uname -m)"; if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 support in this step"; exit 3; fi\n',
     )
     platforms = ["linux/amd64", "linux/arm64"]
@@ -209,9 +207,9 @@ def test_run_failing_on_arm64_only_names_it_and_leaves_the_tag(farm, unique_name
 
 
 def test_cmd_that_cannot_run_is_caught_by_verify_run(farm, unique_name, tmp_path):
-    tag = f"{_repo(unique_name)}:mixed"
+    tag = f"{_repo(farm.lab, unique_name)}:mixed"
     # The book's pitfall: a Linux image with a Windows CMD builds fine, fails at every start.
-    ctx = _dockerfile(tmp_path, "mixed", 'FROM 127.0.0.1:5000/base:latest\nRUN echo built\nCMD ["cmd", "/S", "/C", "dir /B"]\n')
+    ctx = _dockerfile(tmp_path, "mixed", f'FROM {farm.lab.base}\nRUN echo built\nCMD ["cmd", "/S", "/C", "dir /B"]\n')
     farm.write([{"name": "mixed", "context": str(ctx), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}])
     farm.up()
 
@@ -245,12 +243,12 @@ def test_registry_down_is_a_clear_error_before_building(farm, unique_name):
 
 
 def test_secret_is_used_but_appears_in_no_log_history_or_report(farm, unique_name, tmp_path):
-    tag = f"{_repo(unique_name)}:secret"
+    tag = f"{_repo(farm.lab, unique_name)}:secret"
     value = "s3cr3t-" + secrets.token_hex(12)
     ctx = _dockerfile(
         tmp_path,
         "secret",
-        "FROM 127.0.0.1:5000/base:latest\n"
+        f"FROM {farm.lab.base}\n"
         "RUN --mount=type=secret,id=token,required=true sha256sum /run/secrets/token | cut -d' ' -f1 > /token.sha256 "
         "&& echo \"secret is $(wc -c < /run/secrets/token) bytes\"\n"
         'CMD ["cat", "/token.sha256"]\n',
@@ -284,7 +282,7 @@ def test_secret_is_used_but_appears_in_no_log_history_or_report(farm, unique_nam
 
 
 def test_tls_registry(farm, unique_name, lab):
-    tag = f"{_repo(unique_name, TLS_REGISTRY)}:1"
+    tag = f"{_repo(farm.lab, unique_name, tls=True)}:1"
     farm.write([{"name": "tls", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}])
     farm.up()
 
@@ -295,12 +293,12 @@ def test_tls_registry(farm, unique_name, lab):
 
 
 def test_per_platform_dockerfiles_built_on_their_nodes_with_variant_tags(farm, unique_name, tmp_path):
-    repo = _repo(unique_name)
+    repo = _repo(farm.lab, unique_name)
     ctx = tmp_path / "per-platform"
     ctx.mkdir()
     for arch in ("amd64", "arm64"):
         (ctx / f"Dockerfile.linux-{arch}").write_text(
-            "FROM 127.0.0.1:5000/base:latest\n"
+            f"FROM {farm.lab.base}\n"
             f"RUN mkdir /folder-list && echo linux-{arch} > /folder-list/dockerfile.txt && cat /proc/self/cgroup > /folder-list/built-in-cgroup.txt\n"
             'CMD ["sh", "-c", "echo $(cat /folder-list/dockerfile.txt) on $(uname -m)"]\n'
         )
@@ -325,7 +323,7 @@ def test_per_platform_dockerfiles_built_on_their_nodes_with_variant_tags(farm, u
 
 
 def test_a_farm_that_drifted_stops_the_build_unless_up(farm, unique_name):
-    tag = f"{_repo(unique_name)}:up"
+    tag = f"{_repo(farm.lab, unique_name)}:up"
     farm.write([{"name": "folder-list-2", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}])
 
     stopped = farm.build()  # never `farm up`: no builder yet
@@ -340,7 +338,7 @@ def test_a_farm_that_drifted_stops_the_build_unless_up(farm, unique_name):
 
 
 def test_sources_are_stitched_and_checked_before_building(farm, unique_name, lab):
-    repo = _repo(unique_name)
+    repo = _repo(farm.lab, unique_name)
     # The lab's base image (amd64, arm64, arm/v7), built elsewhere, stitched as is.
     stitched = {"name": "stitched", "sources": [lab.base], "tags": [f"{repo}:stitched"]}
     # Building amd64 beside a source that already has amd64: refused before any build.
