@@ -584,6 +584,12 @@ def _validate(model: type[_Model], section: Section, context: dict, issues: list
     if any(not error["loc"] for error in errors) or not all(isinstance(key, str) for key in bad):
         return None
     partial = {key: value for key, value in section.raw.items() if key not in bad}
+    # An array that is wrong only in some items keeps the others: a typo in one platform
+    # must not hide that another is pinned twice.
+    for key, kept in _kept_items(section.raw, errors).items():
+        partial[key] = [section.raw[key][index] for index in kept]
+        section.kept[key] = kept
+        bad.discard(key)
     name = section.raw.get("name")
     if "name" in bad:
         partial["name"] = "placeholder-name"
@@ -595,6 +601,24 @@ def _validate(model: type[_Model], section: Section, context: dict, issues: list
     if "name" in bad and isinstance(name, str):
         found = found.model_copy(update={"name": name})
     return found
+
+
+def _kept_items(raw: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, tuple[int, ...]]:
+    """For each array whose errors are all in items, the indices of its good items (if any)."""
+    bad_items: dict[str, set[int]] = {}
+    whole: set[Any] = set()
+    for error in errors:
+        loc = error["loc"]
+        if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(raw.get(loc[0]), list):
+            bad_items.setdefault(loc[0], set()).add(loc[1])
+        else:
+            whole.add(loc[0])
+    kept = {}
+    for key, bad in bad_items.items():
+        good = tuple(index for index in range(len(raw[key])) if index not in bad)
+        if key not in whole and good:
+            kept[key] = good
+    return kept
 
 
 def _translate(label: str, model: type[BaseModel], error: dict[str, Any]) -> ConfigIssue:

@@ -8,6 +8,7 @@ key had errors: a rule about a dropped key does not run) and appends `ConfigIssu
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -96,10 +97,21 @@ class Section:
     model: Any = None  # the validated model (partial when `dropped`), or None
     valid: bool = True
     dropped: frozenset = frozenset()  # keys with errors, left out of a partial model
+    # Arrays that lost only some items: key -> the file's index of each item kept.
+    kept: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
 
     def has(self, *keys: str) -> bool:
         """True when none of `keys` was dropped (the rules about them can run)."""
         return not self.dropped.intersection(keys)
+
+    def whole(self, *keys: str) -> bool:
+        """True when every item of `keys` is in the model (rules about what is missing can run)."""
+        return self.has(*keys) and not any(key in self.kept for key in keys)
+
+    def at(self, key: str, index: int) -> str:
+        """`label.key[i]`, where i is the item's index in the file, not in the model."""
+        kept = self.kept.get(key)
+        return f"{self.label}.{key}[{kept[index] if kept else index}]"
 
 
 
@@ -231,11 +243,11 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
         seen_here: set[str] = set()
         for index, platform in enumerate(n.platforms):
             if platform in seen_here:
-                issues.append(ConfigIssue(f"{node.label}.platforms[{index}]", f"{platform} is listed twice", "aliases count: aarch64 and linux/arm64 are the same platform"))
+                issues.append(ConfigIssue(node.at("platforms", index), f"{platform} is listed twice", "aliases count: aarch64 and linux/arm64 are the same platform"))
                 continue
             seen_here.add(platform)
             if platform in pinned:
-                issues.append(ConfigIssue(f"{node.label}.platforms[{index}]", f"{platform} is already pinned to node {quote(pinned[platform])}", "buildx silently ignores a second pin; pin each platform to one node"))
+                issues.append(ConfigIssue(node.at("platforms", index), f"{platform} is already pinned to node {quote(pinned[platform])}", "buildx silently ignores a second pin; pin each platform to one node"))
             else:
                 pinned[platform] = n.name
     all_node_names = {n.raw.get("name") for n in nodes if isinstance(n.raw.get("name"), str)}
@@ -246,7 +258,7 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
 
     _check_unique("target", [(t.label, t.raw.get("name")) for t in targets], issues)
     tag_owner: dict[str, str] = {}
-    pins_known = all(n.model is not None and n.has("platforms") for n in nodes)
+    pins_known = all(n.model is not None and n.whole("platforms") for n in nodes)
     for target in targets:
         if target.model is not None:
             _check_target(target, pinned if pins_known else None, tag_owner, issues)
@@ -447,18 +459,18 @@ def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dic
     if t.platforms and t.dockerfiles:
         for index, platform in enumerate(t.platforms):
             if platform not in t.dockerfiles:
-                issues.append(ConfigIssue(f"{label}.platforms[{index}]", f"{platform} has no Dockerfile in dockerfiles", f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, or drop platforms (the keys of dockerfiles imply it)'))
-        for key in t.dockerfiles:
+                issues.append(ConfigIssue(target.at("platforms", index), f"{platform} has no Dockerfile in dockerfiles", f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, or drop platforms (the keys of dockerfiles imply it)'))
+        for key in t.dockerfiles if target.whole("platforms") else ():
             if key not in t.platforms:
                 issues.append(ConfigIssue(dockerfiles_path(key), f"{key} is not in the target's platforms", "add it to platforms, or drop platforms (the keys of dockerfiles imply it)"))
 
-    for index, platform in enumerate(platforms if pinned is not None and has("allow_emulation") else ()):
+    for index, platform in enumerate(platforms if pinned is not None and target.whole("allow_emulation") else ()):
         if platform not in pinned and platform not in t.allow_emulation:
-            where = f"{label}.platforms[{index}]" if t.platforms else dockerfiles_path(platform)
+            where = target.at("platforms", index) if t.platforms else dockerfiles_path(platform)
             issues.append(ConfigIssue(where, f"{platform} is pinned to no node", f'pin it in some node\'s platforms, or accept QEMU with allow_emulation = ["{platform}"]'))
     for index, platform in enumerate(t.allow_emulation):
-        if platform not in platforms and knows_what:
-            issues.append(ConfigIssue(f"{label}.allow_emulation[{index}]", f"{platform} is not one of the target's platforms", "allow_emulation lists platforms the target builds"))
+        if platform not in platforms and knows_what and target.whole("platforms", "dockerfiles"):
+            issues.append(ConfigIssue(target.at("allow_emulation", index), f"{platform} is not one of the target's platforms", "allow_emulation lists platforms the target builds"))
 
     if not (knows_what and has("context")):
         pass
@@ -477,7 +489,7 @@ def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dic
 
     for index, tag in enumerate(t.tags):
         if tag in tag_owner and tag_owner[tag] != t.name:
-            issues.append(ConfigIssue(f"{label}.tags[{index}]", f"{quote(tag)} is also a tag of target {quote(tag_owner[tag])}", "two targets would overwrite each other's image"))
+            issues.append(ConfigIssue(target.at("tags", index), f"{quote(tag)} is also a tag of target {quote(tag_owner[tag])}", "two targets would overwrite each other's image"))
         tag_owner.setdefault(tag, t.name)
     if len(set(t.tags)) != len(t.tags):
         issues.append(ConfigIssue(f"{label}.tags", "lists a tag twice"))
@@ -486,7 +498,7 @@ def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dic
 
     seen_ids: set[str] = set()
     for index, secret in enumerate(t.secrets):
-        path = f"{label}.secrets[{index}]"
+        path = target.at("secrets", index)
         if secret.id in seen_ids:
             issues.append(ConfigIssue(f"{path}.id", f"secret id {quote(secret.id)} is used twice"))
         seen_ids.add(secret.id)
@@ -497,7 +509,7 @@ def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dic
     for field in ("cache_from", "cache_to", "ssh"):
         for index, value in enumerate(getattr(t, field)):
             if not value.strip():
-                issues.append(ConfigIssue(f"{label}.{field}[{index}]", "must not be empty"))
+                issues.append(ConfigIssue(target.at(field, index), "must not be empty"))
     if t.target is not None and not t.target.strip():
         issues.append(ConfigIssue(f"{label}.target", "must not be empty", "the name of a stage: FROM ... AS <name>"))
 

@@ -216,6 +216,45 @@ def test_a_dropped_key_does_not_cause_false_alarms(farm_dir):
     assert [path for path, _ in found] == ['target "app".platforms[0]']
 
 
+def test_a_typo_in_one_platform_does_not_hide_a_pin_made_twice(farm_dir):
+    found = issues(
+        BUILDER + NODE1.replace('["linux/amd64"]', '["armv9", "linux/amd64", "x86_64"]')
+        + '[[node]]\nname = "node2"\nendpoint = "ssh://farm@h2"\nplatforms = ["amd64"]\n',
+        farm_dir,
+    )
+    # indices are the file's own, though the bad item is left out of the checks
+    assert found == [
+        ('node "node1".platforms[0]', found[0][1]),
+        ('node "node1".platforms[2]', "linux/amd64 is listed twice"),
+        ('node "node2".platforms[0]', 'linux/amd64 is already pinned to node "node1"'),
+    ]
+    assert found[0][1].startswith('unknown platform "armv9"')
+
+
+def test_a_typo_in_a_pin_does_not_report_its_platform_unserved(farm_dir):
+    # "aarch46" was meant to pin linux/arm64: "pinned to no node" would only repeat the typo
+    found = issues(
+        BUILDER + NODE1.replace('["linux/amd64"]', '["linux/amd64", "aarch46"]')
+        + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64", "linux/arm64"]\ntags = ["r/app:1"]\n',
+        farm_dir,
+    )
+    assert [path for path, _ in found] == ['node "node1".platforms[1]']
+
+
+def test_the_good_items_of_a_target_array_are_still_checked(farm_dir):
+    found = issues(
+        BUILDER + NODE1
+        + '[[target]]\nname = "a"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/shared:1"]\n'
+        '[[target]]\nname = "b"\ncontext = "app"\nplatforms = ["armv9", "linux/amd64", "linux/riscv64"]\n'
+        'tags = ["Bad Tag", "r/shared:1"]\n',
+        farm_dir,
+    )
+    paths = [path for path, _ in found]
+    assert ('target "b".tags[1]', '"r/shared:1" is also a tag of target "a"') in found
+    assert ('target "b".platforms[2]', "linux/riscv64 is pinned to no node") in found
+    assert paths.count('target "b".platforms[0]') == 1 and 'target "b".tags[0]' in paths
+
+
 def test_allow_emulation_serves_an_unpinned_platform(farm_dir):
     config = load(
         BUILDER + NODE1
