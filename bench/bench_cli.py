@@ -2,14 +2,20 @@
 
 Prints the median wall time of N runs of each (whole processes, as a user runs them), the
 targets (0.15 s and 0.3 s), and which commands import python_on_whales (none of these may).
-Run: .venv/bin/python bench/bench_cli.py [--runs N]
+Beside them, for scale, the same figures for Python alone and for importing the chosen
+dependencies (typer, pydantic) without any farm code: no farm command can be faster.
+With --instructions, each row also gets its instruction count under valgrind's callgrind,
+which, unlike seconds, does not move with the load of this shared machine.
+Run: .venv/bin/python bench/bench_cli.py [--runs N] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -17,7 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-FARM = [sys.executable, "-c", "from buildkit_farm.cli import main; main()"]
+# The installed console script, as users run it (its entry point tunes the collector).
+SCRIPT = Path(sys.executable).with_name("farm")
+FARM = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "buildkit_farm"]
 TARGETS = {"farm --help": 0.15, "farm validate (200 nodes, 50 targets)": 0.30}
 PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/s390x", "linux/ppc64le", "linux/riscv64"]
 
@@ -63,35 +71,61 @@ def median_seconds(args: list[str], runs: int) -> tuple[float, float, float]:
 
 def whales_imported(command: list[str]) -> list[str]:
     """The python_on_whales modules a command imports, read from `python -X importtime`."""
-    done = subprocess.run([sys.executable, "-X", "importtime", *FARM[1:], *command], capture_output=True, text=True, env=ENV)
+    farm = FARM[1:] if FARM[0] == sys.executable else FARM
+    done = subprocess.run([sys.executable, "-X", "importtime", *farm, *command], capture_output=True, text=True, env=ENV)
     return sorted({line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "python_on_whales" in line})
+
+
+def instructions(args: list[str]) -> int | None:
+    """Instructions one run executes, counted by callgrind (None without valgrind)."""
+    if not shutil.which("valgrind"):
+        return None
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args], capture_output=True, text=True, env=ENV)
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    return int(found.group(1)) if found else None
+
+
+# What any command pays before farm's own code runs. typer 0.2x coerces every option through
+# a pydantic TypeAdapter, so a typed command pays for both. Each runs with the collector
+# tuned as buildkit_farm/__main__.py tunes it for farm, so that the rows compare.
+TUNED = "import gc; gc.set_threshold(50_000, 20, 20)\n{}\ngc.freeze()"
+FLOORS = {
+    "python alone": ["-c", "pass"],
+    "python + import typer": ["-c", TUNED.format("import typer")],
+    "python + import pydantic (BaseModel)": ["-c", TUNED.format("from pydantic import BaseModel")],
+    "python + typer + pydantic (floor)": ["-c", TUNED.format("import typer, pydantic; from pydantic import BaseModel, Field, TypeAdapter; TypeAdapter(int)")],
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
-    runs = parser.parse_args().runs
+    parser.add_argument("--instructions", action="store_true", help="also count instructions with callgrind (~30 s a row)")
+    options = parser.parse_args()
+    runs = options.runs
     with tempfile.TemporaryDirectory() as tmp:
         farm_file = big_farm_file(Path(tmp))
         commands = {
             "farm --help": ["--help"],
             "farm validate (200 nodes, 50 targets)": ["validate", "-f", str(farm_file)],
         }
+        scale = {**{label: [sys.executable, *args] for label, args in FLOORS.items()}, "farm validate --help": FARM + ["validate", "--help"]}
         ok = True
         load = os.getloadavg()[0]
         print(f"median of {runs} runs on this machine (python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.2f}):")
-        for label, command in commands.items():
-            wall, cpu, fastest = median_seconds(FARM + command, runs)
-            target = TARGETS[label]
-            verdict = "ok" if wall <= target else "TOO SLOW"
-            ok &= wall <= target
-            print(f"  {label:<40} {wall:6.3f} s wall ({cpu:.3f} s cpu, fastest {fastest:.3f} s)   target <= {target:.2f} s: {verdict}")
-        # For scale: what every typed command pays before farm's own code runs (typer 0.2x
-        # coerces options through pydantic), and `farm validate --help`, which reads no file.
-        floor = [sys.executable, "-c", "import typer, pydantic; from pydantic import BaseModel, Field, TypeAdapter; TypeAdapter(int)"]
-        for label, args in {"python + typer + pydantic (floor)": floor, "farm validate --help": FARM + ["validate", "--help"]}.items():
+
+        def row(label: str, args: list[str], target: float | None) -> float:
             wall, cpu, fastest = median_seconds(args, runs)
-            print(f"  {label:<40} {wall:6.3f} s wall ({cpu:.3f} s cpu, fastest {fastest:.3f} s)   for scale")
+            count = instructions(args) if options.instructions else None
+            counted = f", {count / 1e6:.0f} M instructions" if count else ""
+            verdict = f"target <= {target:.2f} s: {'ok' if wall <= target else 'TOO SLOW'}" if target else "for scale"
+            print(f"  {label:<40} {wall:6.3f} s wall ({cpu:.3f} s cpu, fastest {fastest:.3f} s{counted})   {verdict}")
+            return wall
+
+        for label, command in commands.items():
+            ok &= row(label, FARM + command, TARGETS[label]) <= TARGETS[label]
+        for label, args in scale.items():
+            row(label, args, None)
         if load > 1.0:
             print(f"  note: other work is running (load {load:.2f} on {os.cpu_count()} cores); wall times are inflated, cpu times less so")
         for label, command in {**commands, "farm schema": ["schema"]}.items():
