@@ -53,20 +53,27 @@ def big_farm_file(folder: Path, nodes: int = 200, targets: int = 50) -> Path:
 ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
-def median_seconds(args: list[str], runs: int) -> tuple[float, float, float]:
-    """Median wall time, median CPU time (user + sys) and fastest wall time of `runs` runs (after a warm-up)."""
-    subprocess.run(args, capture_output=True, env=ENV)
-    walls, cpus = [], []
+def time_rows(rows: dict[str, list[str]], runs: int) -> dict[str, tuple[float, float, float]]:
+    """Median wall, median CPU (user + sys) and fastest wall time of each row's command.
+
+    The rows take turns, run by run, so that all of them see the same moments of this shared
+    machine, whose speed drifts by half over minutes: side by side, they compare.
+    """
+    walls: dict[str, list[float]] = {label: [] for label in rows}
+    cpus: dict[str, list[float]] = {label: [] for label in rows}
+    for args in rows.values():
+        subprocess.run(args, capture_output=True, env=ENV)  # warm-up: writes the .pyc files
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        done = subprocess.run(args, capture_output=True, text=True, env=ENV)
-        walls.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
-    return statistics.median(walls), statistics.median(cpus), min(walls)
+        for label, args in rows.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            done = subprocess.run(args, capture_output=True, text=True, env=ENV)
+            walls[label].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus[label].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+            if done.returncode != 0:
+                raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+    return {label: (statistics.median(walls[label]), statistics.median(cpus[label]), min(walls[label])) for label in rows}
 
 
 def whales_imported(command: list[str]) -> list[str]:
@@ -110,22 +117,17 @@ def main() -> None:
             "farm validate (200 nodes, 50 targets)": ["validate", "-f", str(farm_file)],
         }
         scale = {**{label: [sys.executable, *args] for label, args in FLOORS.items()}, "farm validate --help": FARM + ["validate", "--help"]}
+        rows = {**{label: FARM + command for label, command in commands.items()}, **scale}
         ok = True
         load = os.getloadavg()[0]
-        print(f"median of {runs} runs on this machine (python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.2f}):")
-
-        def row(label: str, args: list[str], target: float | None) -> float:
-            wall, cpu, fastest = median_seconds(args, runs)
-            count = instructions(args) if options.instructions else None
+        print(f"median of {runs} runs on this machine, rows taking turns (python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.2f}):")
+        for label, (wall, cpu, fastest) in time_rows(rows, runs).items():
+            count = instructions(rows[label]) if options.instructions else None
             counted = f", {count / 1e6:.0f} M instructions" if count else ""
+            target = TARGETS.get(label)
             verdict = f"target <= {target:.2f} s: {'ok' if wall <= target else 'TOO SLOW'}" if target else "for scale"
+            ok &= target is None or wall <= target
             print(f"  {label:<40} {wall:6.3f} s wall ({cpu:.3f} s cpu, fastest {fastest:.3f} s{counted})   {verdict}")
-            return wall
-
-        for label, command in commands.items():
-            ok &= row(label, FARM + command, TARGETS[label]) <= TARGETS[label]
-        for label, args in scale.items():
-            row(label, args, None)
         if load > 1.0:
             print(f"  note: other work is running (load {load:.2f} on {os.cpu_count()} cores); wall times are inflated, cpu times less so")
         for label, command in {**commands, "farm schema": ["schema"]}.items():
