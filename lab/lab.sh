@@ -25,6 +25,10 @@ NODE2_DIR=$LAB_STATE/node2
 NODE2_SOCK=$NODE2_DIR/docker.sock
 NODE2_HOST=unix://$NODE2_SOCK
 NODE2_BRIDGE=farm0
+# node2's engine also listens on tcp+TLS (client certificates required): the third way a
+# farm reaches a node, beside the unix socket and ssh.
+NODE2_TCP_PORT=2376
+NODE2_TCP=tcp://127.0.0.1:$NODE2_TCP_PORT
 NODE2_BRIDGE_CIDR=10.213.0.1/24
 SSH_PORT=2222
 SSH_USER=farm
@@ -128,6 +132,10 @@ docker1() { docker -H "$NODE1_HOST" "$@"; }
 docker2() { docker -H "$NODE2_HOST" "$@"; }
 node1_answers() { timeout 10 docker -H "$NODE1_HOST" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 node2_answers() { [[ -S $NODE2_SOCK ]] && timeout 10 docker -H "$NODE2_HOST" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+node2_tcp_ok() {
+    timeout 10 docker -H "$NODE2_TCP" --tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/client.pem" \
+        --tlskey "$TLS_DIR/client.key" version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
 
 # ---------------------------------------------------------------- install
 with_policy_rc_d() {
@@ -466,7 +474,10 @@ JSON
 }
 
 up_node2() {
-    if node2_answers; then log "node2: already up"; return 0; fi
+    if node2_answers; then
+        node2_tcp_ok || log "node2: up, but not on $NODE2_TCP (started by an older lab): lab/lab.sh down node2, then up"
+        log "node2: already up"; return 0
+    fi
     if pid_alive "$NODE2_DIR/dockerd.pid"; then
         log "node2: dockerd (pid $(cat "$NODE2_DIR/dockerd.pid")) runs but does not answer yet; waiting"
         wait_for 60 node2 node2_answers || die "node2 dockerd runs but does not answer (log: $NODE2_DIR/dockerd.log)"
@@ -479,9 +490,14 @@ up_node2() {
         ip addr add "$NODE2_BRIDGE_CIDR" dev "$NODE2_BRIDGE"
     fi
     ip link set "$NODE2_BRIDGE" up
+    ensure_tls
     cat >"$NODE2_DIR/daemon.json" <<JSON
 {
-  "hosts": ["$NODE2_HOST"],
+  "hosts": ["$NODE2_HOST", "$NODE2_TCP"],
+  "tlsverify": true,
+  "tlscacert": "$TLS_DIR/ca.pem",
+  "tlscert": "$TLS_DIR/server.pem",
+  "tlskey": "$TLS_DIR/server.key",
   "data-root": "$NODE2_DIR/data",
   "exec-root": "$NODE2_DIR/exec",
   "pidfile": "$NODE2_DIR/dockerd.pid",
@@ -497,7 +513,8 @@ JSON
     umount_under "$NODE2_DIR"   # left by a node2 that was killed without `down`
     start_daemon "$NODE2_DIR/dockerd.log" dockerd --config-file "$NODE2_DIR/daemon.json"
     wait_for 60 node2 node2_answers || { tail -20 "$NODE2_DIR/dockerd.log" >&2; die "node2 dockerd did not answer within 60 s"; }
-    log "node2: dockerd started (pid $(cat "$NODE2_DIR/dockerd.pid"), $NODE2_HOST, bridge $NODE2_BRIDGE)"
+    wait_for 30 node2-tcp node2_tcp_ok || { tail -20 "$NODE2_DIR/dockerd.log" >&2; die "node2 dockerd does not answer on $NODE2_TCP"; }
+    log "node2: dockerd started (pid $(cat "$NODE2_DIR/dockerd.pid"), $NODE2_HOST and $NODE2_TCP (TLS), bridge $NODE2_BRIDGE)"
 }
 
 ensure_farm_user() {
@@ -567,7 +584,7 @@ ensure_tls() {
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
             -subj '/CN=buildkit-farm lab CA' -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" \
             -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null
-        rm -f "$TLS_DIR/server.pem"
+        rm -f "$TLS_DIR/server.pem" "$TLS_DIR/client.pem"
     fi
     if [[ ! -f $TLS_DIR/server.pem ]]; then
         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=127.0.0.1' \
@@ -577,8 +594,16 @@ ensure_tls() {
             -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n') 2>/dev/null
         rm -f "$TLS_DIR/server.csr"
     fi
-    chmod 600 "$TLS_DIR/ca.key" "$TLS_DIR/server.key"
-    chmod 644 "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem"
+    if [[ ! -f $TLS_DIR/client.pem ]]; then   # for farm nodes reaching node2 over tcp+TLS
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=buildkit-farm lab client' \
+            -keyout "$TLS_DIR/client.key" -out "$TLS_DIR/client.csr" 2>/dev/null
+        openssl x509 -req -in "$TLS_DIR/client.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+            -CAcreateserial -days 825 -out "$TLS_DIR/client.pem" \
+            -extfile <(printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n') 2>/dev/null
+        rm -f "$TLS_DIR/client.csr"
+    fi
+    chmod 600 "$TLS_DIR/ca.key" "$TLS_DIR/server.key" "$TLS_DIR/client.key"
+    chmod 644 "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" "$TLS_DIR/client.pem"
     # SSL_CERT_DIR for the buildx client, which merges the per-node manifests itself.
     cp "$TLS_DIR/ca.pem" "$TLS_DIR/certs/buildkit-farm-lab-ca.pem"
     openssl rehash "$TLS_DIR/certs" 2>/dev/null || c_rehash "$TLS_DIR/certs" >/dev/null
@@ -756,6 +781,8 @@ cmd_status() {
     else status_line node1 down "$NODE1_HOST"; bad=1; fi
     if node2_answers; then status_line node2 up "$NODE2_HOST pid $(cat "$NODE2_DIR/dockerd.pid" 2>/dev/null) bridge $NODE2_BRIDGE linux/arm64,linux/arm/v7"
     else status_line node2 down "$NODE2_HOST"; bad=1; fi
+    if node2_tcp_ok; then status_line node2-tcp up "$NODE2_TCP -> node2 (TLS, client cert $TLS_DIR/client.pem)"
+    else status_line node2-tcp down "$NODE2_TCP"; bad=1; fi
     if pid_alive "$SSH_DIR/sshd.pid" && node2_ssh_ok; then status_line sshd up "ssh://$SSH_USER@127.0.0.1:$SSH_PORT -> node2"
     else status_line sshd down "ssh://$SSH_USER@127.0.0.1:$SSH_PORT"; bad=1; fi
     if registry_ok; then status_line registry up "http://$REGISTRY"; else status_line registry down "http://$REGISTRY"; bad=1; fi
@@ -776,6 +803,9 @@ export FARM_LAB_STATE=$LAB_STATE
 export FARM_LAB_NODE1=$NODE1_HOST
 export FARM_LAB_NODE2=ssh://$SSH_USER@127.0.0.1:$SSH_PORT
 export FARM_LAB_NODE2_SOCKET=$NODE2_HOST
+export FARM_LAB_NODE2_TCP=$NODE2_TCP
+export FARM_LAB_CLIENT_CERT=$TLS_DIR/client.pem
+export FARM_LAB_CLIENT_KEY=$TLS_DIR/client.key
 export FARM_LAB_REGISTRY=$REGISTRY
 export FARM_LAB_TLS_REGISTRY=$TLS_REGISTRY
 export FARM_LAB_CA=$TLS_DIR/ca.pem

@@ -47,6 +47,9 @@ DEFAULT_FACTS = {
     "FARM_LAB_NODE1": "unix:///var/run/docker.sock",
     "FARM_LAB_NODE2": "ssh://farm@127.0.0.1:2222",
     "FARM_LAB_NODE2_SOCKET": "unix:///var/lib/buildkit-farm-lab/node2/docker.sock",
+    "FARM_LAB_NODE2_TCP": "tcp://127.0.0.1:2376",
+    "FARM_LAB_CLIENT_CERT": "/var/lib/buildkit-farm-lab/tls/client.pem",
+    "FARM_LAB_CLIENT_KEY": "/var/lib/buildkit-farm-lab/tls/client.key",
     "FARM_LAB_REGISTRY": "127.0.0.1:5000",
     "FARM_LAB_TLS_REGISTRY": "127.0.0.1:5443",
     "FARM_LAB_CA": "/var/lib/buildkit-farm-lab/tls/ca.pem",
@@ -73,6 +76,9 @@ class Lab:
     node1: str  # unix:///var/run/docker.sock (linux/amd64)
     node2: str  # ssh://farm@127.0.0.1:2222 (linux/arm64, linux/arm/v7 under QEMU)
     node2_socket: str  # node2's engine, directly (root only); faster than ssh for checks
+    node2_tcp: str  # node2's engine over tcp+TLS: tcp://127.0.0.1:2376, client certificate required
+    client_cert: Path  # a client certificate (and key) signed by the lab's CA, for node2_tcp
+    client_key: Path
     registry: str  # 127.0.0.1:5000, plain http
     tls_registry: str  # 127.0.0.1:5443, TLS with the lab's CA
     ca: Path  # the TLS registry's CA certificate
@@ -167,6 +173,9 @@ def lab() -> Lab:
         node1=facts["FARM_LAB_NODE1"],
         node2=facts["FARM_LAB_NODE2"],
         node2_socket=facts["FARM_LAB_NODE2_SOCKET"],
+        node2_tcp=facts["FARM_LAB_NODE2_TCP"],
+        client_cert=Path(facts["FARM_LAB_CLIENT_CERT"]),
+        client_key=Path(facts["FARM_LAB_CLIENT_KEY"]),
         registry=facts["FARM_LAB_REGISTRY"],
         tls_registry=facts["FARM_LAB_TLS_REGISTRY"],
         ca=ca,
