@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm import dockercli
 from buildkit_farm.errors import ApplyError
-from buildkit_farm.plan import Action, Plan, Step, buildx_endpoint, settings_fingerprint
+from buildkit_farm.plan import Action, Plan, Step, buildx_endpoint, settings_fingerprint, unreachable_hint
 from buildkit_farm.state import (
     OWNER_MARK,
     DockerPaths,
@@ -290,12 +290,14 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
             detail = _detail(err)
             # buildx contacts every node on each change: name the one that did not answer.
             m = re.search(r"failed to initialize builder \S+ \((\S+)\): (.*)", detail)
+            cause = None
             if m:
                 node = m.group(1)
                 prefix = f"{run.plan.builder}-".lower()
                 detail = f'node "{node[len(prefix):] if node.startswith(prefix) else node}" did not answer: {m.group(2)}'
+                cause = unreachable_hint(m.group(2), None)
             raise ApplyError(step=_label(step), detail=detail,
-                             hint="the builder's instance file was restored; fix the cause (`farm status`) and rerun `farm up`") from None
+                             hint=f"the builder's instance file was restored; {cause or 'fix the cause (`farm status`) and rerun `farm up`'}") from None
         raise
 
 

@@ -185,16 +185,19 @@ def _tls_wanted(s: NodeSettings, state: FarmState) -> tuple[tuple[str, str], ...
 
 def _unreachable(s_name: str, bk: ObservedBuildkit, endpoint: str | None) -> EngineUnreachable:
     detail = bk.error or "no answer"
+    return EngineUnreachable(node=s_name, endpoint=endpoint or bk.context, detail=detail, hint=unreachable_hint(detail, endpoint))
+
+
+def unreachable_hint(detail: str, endpoint: str | None) -> str | None:
+    """What to check when an engine did not answer, read from the error (ssh, socket, TLS)."""
     low = detail.lower()
     if "ssh" in low:
-        hint = f"check that sshd answers at {endpoint} and that `ssh` to it works non-interactively (BatchMode); then rerun `farm up`"
-    elif "no such file" in low or "cannot connect" in low:
-        hint = "is that Docker engine running, and is the socket path right? then rerun `farm up`"
-    elif "tls" in low or "certificate" in low or "x509" in low:
-        hint = "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
-    else:
-        hint = None
-    return EngineUnreachable(node=s_name, endpoint=endpoint or bk.context, detail=detail, hint=hint)
+        return f"check that sshd answers at {endpoint or 'the endpoint'} and that `ssh` to it works non-interactively (BatchMode); then rerun `farm up`"
+    if "no such file" in low or "cannot connect" in low:
+        return "is that Docker engine running, and is the socket path right? then rerun `farm up`"
+    if "tls" in low or "certificate" in low or "x509" in low:
+        return "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
+    return None
 
 
 # ---------------------------------------------------------------------------- the plan

@@ -39,11 +39,12 @@ class Farm:
         self.env = {**os.environ, **lab.env, "DOCKER_CONFIG": str(docker_config), "NO_COLOR": "1"}
         self.up_done = False
 
-    def write(self, targets: list[dict], *, pins: dict[str, list[str]] | None = None) -> Path:
+    def write(self, targets: list[dict], *, pins: dict[str, list[str]] | None = None, nodes: dict[str, dict] | None = None) -> Path:
         data = self.lab.farm_data(self.builder)
         for node in data.get("node", []):
             if pins and node["name"] in pins:
                 node["platforms"] = pins[node["name"]]
+            node.update((nodes or {}).get(node["name"], {}))
         data["target"] = targets
         self.file.write_text(tomli_w.dumps(data))
         return self.file
@@ -290,6 +291,53 @@ def test_tls_registry(farm, unique_name, lab):
 
     index = farm.inspect(tag)
     assert _platforms(index) == {"linux/amd64", "linux/arm64"} and index["digest"] == report["digest"]
+
+
+def _node2_over_tcp(lab, *, cert: Path | None = None, key: Path | None = None) -> dict[str, dict]:
+    """node2 reached over tcp+TLS instead of ssh: the same engine, the third kind of endpoint."""
+    tls = {"ca": str(lab.ca), "cert": str(cert or lab.client_cert), "key": str(key or lab.client_key)}
+    probe = subprocess.run(["docker", "-H", lab.node2_tcp, "--tlsverify", "--tlscacert", tls["ca"], "--tlscert", tls["cert"],
+                            "--tlskey", tls["key"], "version"], capture_output=True, text=True, timeout=30)
+    if cert is None and probe.returncode != 0:
+        pytest.fail(f"node2 does not answer on {lab.node2_tcp} (a lab started before it listened there? "
+                    f"`lab/lab.sh down node2 && lab/lab.sh up`): {probe.stderr.strip()}", pytrace=False)
+    return {"node2": {"endpoint": lab.node2_tcp, "tls": tls}}
+
+
+def test_a_node_over_tcp_and_tls_builds_its_platform_natively(farm, unique_name, lab):
+    tag = f"{_repo(lab, unique_name)}:1"
+    farm.write([{"name": "tcp", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}],
+               nodes=_node2_over_tcp(lab))
+    farm.up()
+    # the farm-owned context reaches node2 over tcp, with the TLS files stored in the context
+    context = json.loads(farm.docker("context", "inspect", "node2").stdout)[0]
+    assert context["Endpoints"]["docker"]["Host"] == lab.node2_tcp
+    assert context["Endpoints"]["docker"]["SkipTLSVerify"] is False
+    assert {f.name for f in (Path(context["Storage"]["TLSPath"]) / "docker").iterdir()} == {"ca.pem", "cert.pem", "key.pem"}
+
+    report = _report(farm.build("--verify-run", "--json"))
+
+    by_platform = {p["platform"]: p for p in report["platforms"]}
+    assert by_platform["linux/arm64"]["node"] == "node2" and not by_platform["linux/arm64"]["emulated"]
+    outputs = {v["platform"]: v for v in report["verify"]}
+    assert outputs["linux/arm64"]["exit_code"] == 0 and "arch: aarch64" in outputs["linux/arm64"]["output"]
+    assert _platforms(farm.inspect(tag)) == {"linux/amd64", "linux/arm64"}
+    # evidence: the arm64 RUN ran in the BuildKit container that the tcp context reaches
+    node2_ids = _buildkit_ids(farm, "node2")
+    assert node2_ids and any(i in _cgroup_of_variant(farm, tag, "linux/arm64", "node2") for i in node2_ids)
+
+
+def test_a_client_certificate_the_engine_refuses_is_named_with_a_tls_hint(farm, unique_name, lab):
+    # The lab's server certificate is no client certificate (extendedKeyUsage serverAuth).
+    server = lab.ca.parent
+    farm.write([], nodes=_node2_over_tcp(lab, cert=server / "server.pem", key=server / "server.key"))
+
+    result = farm.run("up", "-f", str(farm.file))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert 'node "node2" did not answer' in result.stderr and "bad certificate" in result.stderr
+    assert "hint: the builder's instance file was restored; check the node's tls.ca/cert/key" in result.stderr
+    assert "PRIVATE KEY" not in result.stdout + result.stderr
 
 
 def test_per_platform_dockerfiles_built_on_their_nodes_with_variant_tags(farm, unique_name, tmp_path):
