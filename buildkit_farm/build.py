@@ -863,6 +863,13 @@ def prepare(
         raise UsageError(f'--progress "{options.progress}" is not one of {", ".join(PROGRESS_MODES)}')
     if options.progress == "tty" and not terminal:
         raise UsageError("--progress tty needs a terminal on stderr", hint="use --progress plain (or auto) in pipelines")
+    if options.verify_run and config.builder.driver != "docker-container":
+        raise UsageError(
+            f"--verify-run runs each variant on the Docker engine of the node that built it; the {config.builder.driver} "
+            "driver's nodes are BuildKit daemons without one",
+            hint="build without --verify-run, then check each variant on an engine of its platform: "
+            "docker run --platform PLATFORM IMAGE@DIGEST",
+        )
     return [prepare_target(t, options, env=env) for t in select_targets(config, names)]
 
 

@@ -80,6 +80,8 @@ def _verified(config: FarmConfig, state: FarmState) -> FarmStatus:
             "the farm is up but not usable: " + "; ".join(problems),
             hint="enable QEMU emulation on that engine (binfmt_misc with qemu-user-static) or unpin the platform"
             if emulation
+            else "start the node's BuildKit daemon and check its address (`farm status`), then rerun `farm up`"
+            if config.builder.driver == "remote"
             else "check the node's engine (`farm status`), then rerun `farm up`",
         )
     return status

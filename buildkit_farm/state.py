@@ -455,6 +455,67 @@ def probe_buildkit(paths: DockerPaths, bk: ObservedBuildkit) -> ObservedBuildkit
     return replace(bk, version=parse_buildkitd_version(version.stdout), platforms=parse_workers(workers.stdout))
 
 
+def inspect_remote_buildkits(paths: DockerPaths, builder: str, nodes: Mapping[str, str]) -> dict[str, ObservedBuildkit]:
+    """Ask buildx how the `remote` driver's nodes answer: one `buildx inspect`, no container.
+
+    `nodes` maps buildx node names to their BuildKit addresses. A standalone buildkitd is
+    not a container the farm can inspect; buildx connects to each and reports its status,
+    version and platforms (an address that does not answer is `inactive`).
+    """
+    got = docker_read(paths, None, ["buildx", "inspect", builder])
+    if got.returncode != 0:
+        return {n: ObservedBuildkit(node=n, context=addr, status="unreachable", error=got.message) for n, addr in nodes.items()}
+    found = parse_buildx_inspect(got.stdout)
+    result = {}
+    for n, addr in nodes.items():
+        node = found.get(n)
+        if node is None:
+            result[n] = ObservedBuildkit(node=n, context=addr, status="missing")
+        elif node.get("status") == "running":
+            result[n] = ObservedBuildkit(node=n, context=addr, status="running", version=node.get("version"), platforms=node["platforms"])
+        else:
+            why = node.get("error") or f"buildx reports it {node.get('status') or 'without a status'}"
+            result[n] = ObservedBuildkit(node=n, context=addr, status="unreachable", error=f"BuildKit at {addr} does not answer ({why})")
+    return result
+
+
+def parse_buildx_inspect(text: str) -> dict[str, dict]:
+    """`docker buildx inspect` text → per node: status, version, error and detected platforms.
+
+    buildx lists the platforms pinned to a node first, marked `*`, then what BuildKit
+    detected less those; each pinned one goes back before the first of its architecture.
+    """
+    nodes: dict[str, dict] = {}
+    current: dict | None = None
+    in_nodes = False  # the builder's own Name: and Driver: come before "Nodes:"
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or line.startswith((" ", "\t")):
+            continue  # labels and GC policy lines are indented
+        key, value = key.strip().lower(), value.strip()
+        if key == "nodes":
+            in_nodes = True
+        elif key == "name" and in_nodes:
+            current = nodes.setdefault(value, {"platforms": ()})
+        elif current is None:
+            continue
+        elif key == "status":
+            current["status"] = value
+        elif key in ("buildkit version", "buildkit"):
+            current["version"] = value or None
+        elif key == "error":
+            current["error"] = value
+        elif key == "platforms":
+            listed = [p.strip() for p in value.split(",") if p.strip()]
+            detected = [p for p in listed if not p.endswith("*")]
+            for pin in (p.rstrip("*") for p in listed if p.endswith("*")):
+                # back beside its own architecture, so the native one still comes first
+                same = [i for i, p in enumerate(detected) if p.split("/")[:2] == pin.split("/")[:2]]
+                detected.insert(same[0] if same else len(detected), pin)
+            current["platforms"] = tuple(detected)
+    return nodes
+
+
 def parse_buildkitd_version(text: str) -> str | None:
     """`buildkitd github.com/moby/buildkit v0.13.2 <rev>` → `v0.13.2`."""
     fields = text.split()
@@ -513,6 +574,9 @@ def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live
         with ThreadPoolExecutor(max_workers=len(where)) as pool:
             for part in pool.map(lambda kv: inspect_buildkits(paths, kv[0], tuple(kv[1])), where.items()):
                 buildkits.update(part)
+    remote = {buildx_node_name(builder_name, s.name): s.endpoint or s.context for s in settings if s.driver == "remote"}
+    if remote and builder is not None:
+        buildkits.update(inspect_remote_buildkits(paths, builder_name, remote))
 
     # Fill in settings/version/platforms from the record where it covers the very container.
     to_probe = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,7 @@ class _Config:
     def __init__(self, *targets):
         self.targets = targets
         self.file = Path("farm.toml")
+        self.builder = types.SimpleNamespace(driver="docker-container", name="farm")
 
 
 def test_select_targets(app_dir):
@@ -182,6 +184,15 @@ def test_nothing_to_build(app_dir):
 def test_bad_progress_mode(app_dir):
     with pytest.raises(UsageError, match="--progress"):
         b.prepare(_Config(target(app_dir)), [], b.BuildOptions(progress="fancy"), env={})
+
+
+def test_verify_run_is_refused_where_nodes_have_no_docker_engine(app_dir):
+    config = _Config(target(app_dir))
+    config.builder = types.SimpleNamespace(driver="remote", name="farm")
+    with pytest.raises(UsageError) as err:
+        b.prepare(config, [], b.BuildOptions(verify_run=True), env={})
+    assert "remote driver's nodes are BuildKit daemons" in err.value.message and "docker run --platform" in err.value.hint
+    assert b.prepare(config, [], b.BuildOptions(), env={})  # without --verify-run it builds
 
 
 # ------------------------------------------------------------------ scheduling

@@ -32,6 +32,7 @@ from buildkit_farm.state import (
     ObservedNode,
     RecordEntry,
     parse_buildkitd_version,
+    parse_buildx_inspect,
     parse_instance,
     parse_workers,
 )
@@ -381,6 +382,46 @@ def test_parse_buildkit_output():
     assert parse_buildkitd_version("buildkitd github.com/moby/buildkit v0.13.2 abc\n") == "v0.13.2"
     workers = '[{"ID":"x","Platforms":[{"Architecture":"amd64","OS":"linux"},{"Architecture":"arm","OS":"linux","Variant":"v7"}]}]'
     assert parse_workers(workers) == ("linux/amd64", "linux/arm/v7")
+
+
+BUILDX_INSPECT = """Name:          farm
+Driver:        remote
+Last Activity: 2026-11-28 11:56:13 +0000 UTC
+
+Nodes:
+Name:             farm-r1
+Endpoint:         tcp://127.0.0.1:1234
+Status:           running
+BuildKit version: v0.13.2
+Platforms:        linux/amd64*, linux/amd64/v2, linux/386, linux/arm64
+Labels:
+ org.mobyproject.buildkit.worker.executor: oci
+GC Policy rule#0:
+ All:           false
+
+Name:             farm-r2
+Endpoint:         tcp://127.0.0.1:1235
+Status:           running
+BuildKit version: v0.13.2
+Platforms:        linux/arm64*, linux/amd64, linux/amd64/v2, linux/riscv64
+
+Name:      farm-r3
+Endpoint:  tcp://127.0.0.1:1236
+Status:    inactive
+Platforms: linux/s390x*
+"""
+
+
+def test_buildx_inspect_gives_each_remote_node_its_status_version_and_platforms_native_first():
+    nodes = parse_buildx_inspect(BUILDX_INSPECT)
+    assert set(nodes) == {"farm-r1", "farm-r2", "farm-r3"}  # not the builder's own Name:
+    r1, r2, r3 = nodes["farm-r1"], nodes["farm-r2"], nodes["farm-r3"]
+    assert (r1["status"], r1["version"]) == ("running", "v0.13.2")
+    # the pinned platform (marked *) goes back before the first of its architecture
+    assert r1["platforms"] == ("linux/amd64", "linux/amd64/v2", "linux/386", "linux/arm64")
+    assert r2["platforms"] == ("linux/amd64", "linux/amd64/v2", "linux/riscv64", "linux/arm64")
+    assert split_native(r2["platforms"]) == (("linux/amd64", "linux/amd64/v2"), ("linux/riscv64", "linux/arm64"))
+    assert r3["status"] == "inactive" and "version" not in r3 and r3["platforms"] == ("linux/s390x",)
 
 
 def test_stopped_buildkit_with_unknown_settings_is_restarted_not_just_started():
