@@ -1,9 +1,9 @@
 """The farm file's cross-field rules, and the words its messages are made of.
 
 Each rule reads the tables `config` validated one by one (`Section`s, possibly partial when a
-key had errors: a rule about a dropped key does not run) and appends `ConfigIssue`s, so that
-`load_config` reports every problem at once. Key paths use the file's own keys:
-`node "node2".platforms[0]`.
+key had errors: a rule about a dropped key does not run, and an array with bad items keeps
+its good ones) and appends `ConfigIssue`s, so that `load_config` reports every problem at
+once. Key paths use the file's own keys and indices: `node "node2".platforms[0]`.
 """
 
 from __future__ import annotations
