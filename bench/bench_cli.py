@@ -121,13 +121,19 @@ def main() -> None:
         ok = True
         load = os.getloadavg()[0]
         print(f"median of {runs} runs on this machine, rows taking turns (python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.2f}):")
-        for label, (wall, cpu, fastest) in time_rows(rows, runs).items():
+        timed = time_rows(rows, runs)
+        for label, (wall, cpu, fastest) in timed.items():
             count = instructions(rows[label]) if options.instructions else None
             counted = f", {count / 1e6:.0f} M instructions" if count else ""
             target = TARGETS.get(label)
             verdict = f"target <= {target:.2f} s: {'ok' if wall <= target else 'TOO SLOW'}" if target else "for scale"
             ok &= target is None or wall <= target
             print(f"  {label:<40} {wall:6.3f} s wall ({cpu:.3f} s cpu, fastest {fastest:.3f} s{counted})   {verdict}")
+        # Which floor bounds which command: --help needs typer, validate both libraries.
+        for label, floor in (("farm --help", "python + import typer"), ("farm validate (200 nodes, 50 targets)", "python + typer + pydantic (floor)")):
+            if timed[floor][0] > TARGETS[label]:
+                print(f"  note: {floor!r}, with no farm code, took {timed[floor][0]:.3f} s: above the {TARGETS[label]:.2f} s "
+                      f"target of {label!r}; this machine is in a slow phase (python alone {timed['python alone'][0]:.3f} s)")
         if load > 1.0:
             print(f"  note: other work is running (load {load:.2f} on {os.cpu_count()} cores); wall times are inflated, cpu times less so")
         for label, command in {**commands, "farm schema": ["schema"]}.items():
