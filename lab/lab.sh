@@ -578,6 +578,17 @@ up_sshd() {
     log "sshd: up on 127.0.0.1:$SSH_PORT (pid $(cat "$SSH_DIR/sshd.pid"))"
 }
 
+# sign_cert NAME SUBJECT EXTENSIONS: $TLS_DIR/NAME.pem and NAME.key, signed by the lab's CA.
+sign_cert() {
+    local name=$1 subject=$2 extensions=$3
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subject" \
+        -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.csr" 2>/dev/null
+    openssl x509 -req -in "$TLS_DIR/$name.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
+        -CAcreateserial -days 825 -out "$TLS_DIR/$name.pem" \
+        -extfile <(printf '%b\nbasicConstraints=CA:FALSE\n' "$extensions") 2>/dev/null
+    rm -f "$TLS_DIR/$name.csr"
+}
+
 ensure_tls() {
     mkdir -p "$TLS_DIR/certs"
     if [[ ! -f $TLS_DIR/ca.pem || ! -f $TLS_DIR/ca.key ]]; then
@@ -586,22 +597,10 @@ ensure_tls() {
             -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null
         rm -f "$TLS_DIR/server.pem" "$TLS_DIR/client.pem"
     fi
-    if [[ ! -f $TLS_DIR/server.pem ]]; then
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=127.0.0.1' \
-            -keyout "$TLS_DIR/server.key" -out "$TLS_DIR/server.csr" 2>/dev/null
-        openssl x509 -req -in "$TLS_DIR/server.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
-            -CAcreateserial -days 825 -out "$TLS_DIR/server.pem" \
-            -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n') 2>/dev/null
-        rm -f "$TLS_DIR/server.csr"
-    fi
-    if [[ ! -f $TLS_DIR/client.pem ]]; then   # for farm nodes reaching node2 over tcp+TLS
-        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=buildkit-farm lab client' \
-            -keyout "$TLS_DIR/client.key" -out "$TLS_DIR/client.csr" 2>/dev/null
-        openssl x509 -req -in "$TLS_DIR/client.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
-            -CAcreateserial -days 825 -out "$TLS_DIR/client.pem" \
-            -extfile <(printf 'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n') 2>/dev/null
-        rm -f "$TLS_DIR/client.csr"
-    fi
+    # The registries' and node2's server certificate, and a client one for farm nodes
+    # reaching node2 over tcp+TLS.
+    [[ -f $TLS_DIR/server.pem ]] || sign_cert server '/CN=127.0.0.1' 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'
+    [[ -f $TLS_DIR/client.pem ]] || sign_cert client '/CN=buildkit-farm lab client' 'extendedKeyUsage=clientAuth'
     chmod 600 "$TLS_DIR/ca.key" "$TLS_DIR/server.key" "$TLS_DIR/client.key"
     chmod 644 "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" "$TLS_DIR/client.pem"
     # SSL_CERT_DIR for the buildx client, which merges the per-node manifests itself.
