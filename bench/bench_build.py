@@ -63,7 +63,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per side (default 5)")
     parser.add_argument("--work", type=int, default=40000, help="arm64 loop count (default 40000: ~30 s a build)")
-    parser.add_argument("--factor", type=int, default=100, help="amd64 gets this many times the arm64 loop (default 100)")
+    parser.add_argument(
+        "--factor", type=int, default=100, help="amd64 gets this many times the arm64 loop (default 100)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp:
@@ -79,8 +81,15 @@ def main() -> None:
         for table in [data["builder"], *data.get("node", [])]:
             if isinstance(table.get("buildkitd_config"), str):
                 table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
-        data["target"] = [{"name": "bench", "context": str(ctx), "platforms": PLATFORMS, "tags": [f"{repo}:farm"],
-                           "args": {"WORK": str(args.work), "FACTOR": str(args.factor)}}]
+        data["target"] = [
+            {
+                "name": "bench",
+                "context": str(ctx),
+                "platforms": PLATFORMS,
+                "tags": [f"{repo}:farm"],
+                "args": {"WORK": str(args.work), "FACTOR": str(args.factor)},
+            }
+        ]
         farm_file.write_text(tomli_w.dumps(data))
         env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker")}
         docker = ["docker", "buildx"]
@@ -88,19 +97,59 @@ def main() -> None:
             print(f"farm up ({builder}) ...", flush=True)
             run([FARM, "up", "-f", str(farm_file)], env)
             farm_cmd = [FARM, "build", "-f", str(farm_file), "--no-cache", "--progress", "plain"]
-            plain_cmd = docker + ["build", "--builder", builder, "--platform", ",".join(PLATFORMS), "--provenance=false",
-                                  "--no-cache", "--progress", "plain", "--build-arg", f"WORK={args.work}",
-                                  "--build-arg", f"FACTOR={args.factor}", "--tag", f"{repo}:plain", "--push", str(ctx)]
+            plain_cmd = docker + [
+                "build",
+                "--builder",
+                builder,
+                "--platform",
+                ",".join(PLATFORMS),
+                "--provenance=false",
+                "--no-cache",
+                "--progress",
+                "plain",
+                "--build-arg",
+                f"WORK={args.work}",
+                "--build-arg",
+                f"FACTOR={args.factor}",
+                "--tag",
+                f"{repo}:plain",
+                "--push",
+                str(ctx),
+            ]
 
             def manual() -> float:
                 # The book's manual flow: each variant in turn on its node, then one list.
                 total = 0.0
                 for platform in PLATFORMS:
-                    total += run(docker + ["build", "--builder", builder, "--platform", platform, "--provenance=false",
-                                           "--no-cache", "--progress", "plain", "--build-arg", f"WORK={args.work}",
-                                           "--build-arg", f"FACTOR={args.factor}", "--tag", f"{repo}:{platform.replace('/', '-')}", "--push", str(ctx)], env)
-                total += run(docker + ["imagetools", "create", "--tag", f"{repo}:manual"]
-                             + [f"{repo}:{p.replace('/', '-')}" for p in PLATFORMS], env)
+                    total += run(
+                        docker
+                        + [
+                            "build",
+                            "--builder",
+                            builder,
+                            "--platform",
+                            platform,
+                            "--provenance=false",
+                            "--no-cache",
+                            "--progress",
+                            "plain",
+                            "--build-arg",
+                            f"WORK={args.work}",
+                            "--build-arg",
+                            f"FACTOR={args.factor}",
+                            "--tag",
+                            f"{repo}:{platform.replace('/', '-')}",
+                            "--push",
+                            str(ctx),
+                        ],
+                        env,
+                    )
+                total += run(
+                    docker
+                    + ["imagetools", "create", "--tag", f"{repo}:manual"]
+                    + [f"{repo}:{p.replace('/', '-')}" for p in PLATFORMS],
+                    env,
+                )
                 return total
 
             print("warm-up ...", flush=True)
@@ -115,7 +164,10 @@ def main() -> None:
                 farm_t.append(run(farm_cmd, env))
                 plain_t.append(run(plain_cmd, env))
                 manual_t.append(manual())
-                print(f"run {i + 1}: farm {farm_t[-1]:.2f}s  plain buildx {plain_t[-1]:.2f}s  manual {manual_t[-1]:.2f}s", flush=True)
+                print(
+                    f"run {i + 1}: farm {farm_t[-1]:.2f}s  plain buildx {plain_t[-1]:.2f}s  manual {manual_t[-1]:.2f}s",
+                    flush=True,
+                )
         finally:
             subprocess.run(["docker", "buildx", "rm", "--force", builder], env=env, capture_output=True)
 
@@ -127,12 +179,20 @@ def main() -> None:
     paired_manual = statistics.median(f / m for f, m in zip(farm_t, manual_t))
     print()
     print(f"{'':34}{'median':>9}{'min':>9}{'max':>9}")
-    for name, times in (("farm build", farm_t), ("plain docker buildx build --push", plain_t), ("manual: one by one + imagetools", manual_t)):
+    for name, times in (
+        ("farm build", farm_t),
+        ("plain docker buildx build --push", plain_t),
+        ("manual: one by one + imagetools", manual_t),
+    ):
         print(f"{name:34}{statistics.median(times):8.2f}s{min(times):8.2f}s{max(times):8.2f}s")
     print()
-    print(f"farm / plain buildx  = {overhead:.3f}  (must be <= 1.05: {'PASS' if overhead <= 1.05 else 'FAIL'}); "
-          f"median of paired runs {paired:.3f}; farm's fixed cost {farm_m - plain_m:+.2f}s")
-    print(f"farm / manual flow   = {speedup:.3f}  (the farm builds both variants at once); median of paired runs {paired_manual:.3f}")
+    print(
+        f"farm / plain buildx  = {overhead:.3f}  (must be <= 1.05: {'PASS' if overhead <= 1.05 else 'FAIL'}); "
+        f"median of paired runs {paired:.3f}; farm's fixed cost {farm_m - plain_m:+.2f}s"
+    )
+    print(
+        f"farm / manual flow   = {speedup:.3f}  (the farm builds both variants at once); median of paired runs {paired_manual:.3f}"
+    )
     sys.exit(0 if overhead <= 1.05 else 1)
 
 

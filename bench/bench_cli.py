@@ -27,7 +27,16 @@ from pathlib import Path
 SCRIPT = Path(sys.executable).with_name("farm")
 FARM = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "buildkit_farm"]
 TARGETS = {"farm --help": 0.15, "farm validate (200 nodes, 50 targets)": 0.30}
-PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386", "linux/s390x", "linux/ppc64le", "linux/riscv64"]
+PLATFORMS = [
+    "linux/amd64",
+    "linux/arm64",
+    "linux/arm/v7",
+    "linux/arm/v6",
+    "linux/386",
+    "linux/s390x",
+    "linux/ppc64le",
+    "linux/riscv64",
+]
 
 
 def big_farm_file(folder: Path, nodes: int = 200, targets: int = 50) -> Path:
@@ -40,7 +49,9 @@ def big_farm_file(folder: Path, nodes: int = 200, targets: int = 50) -> Path:
         lines.append(f'[[node]]\nname = "node{index}"\nendpoint = "ssh://farm@host{index}.example"\n{pin}')
     for index in range(targets):
         lines.append(
-            f'[[target]]\nname = "app{index}"\ncontext = "app"\nplatforms = {PLATFORMS[: 1 + index % 8]!r}\n'.replace("'", '"')
+            f'[[target]]\nname = "app{index}"\ncontext = "app"\nplatforms = {PLATFORMS[: 1 + index % 8]!r}\n'.replace(
+                "'", '"'
+            )
             + f'tags = ["127.0.0.1:5000/app{index}:{{version}}"]\nargs = {{ N = "{index}" }}\n'
         )
     path = folder / "multiarch.toml"
@@ -73,13 +84,17 @@ def time_rows(rows: dict[str, list[str]], runs: int) -> dict[str, tuple[float, f
             cpus[label].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
             if done.returncode != 0:
                 raise SystemExit(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
-    return {label: (statistics.median(walls[label]), statistics.median(cpus[label]), min(walls[label])) for label in rows}
+    return {
+        label: (statistics.median(walls[label]), statistics.median(cpus[label]), min(walls[label])) for label in rows
+    }
 
 
 def whales_imported(command: list[str]) -> list[str]:
     """The python_on_whales modules a command imports, read from `python -X importtime`."""
     farm = FARM[1:] if FARM[0] == sys.executable else FARM
-    done = subprocess.run([sys.executable, "-X", "importtime", *farm, *command], capture_output=True, text=True, env=ENV)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *farm, *command], capture_output=True, text=True, env=ENV
+    )
     return sorted({line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "python_on_whales" in line})
 
 
@@ -87,7 +102,12 @@ def instructions(args: list[str]) -> int | None:
     """Instructions one run executes, counted by callgrind (None without valgrind)."""
     if not shutil.which("valgrind"):
         return None
-    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args], capture_output=True, text=True, env=ENV)
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
     found = re.search(r"Collected : (\d+)", done.stderr)
     return int(found.group(1)) if found else None
 
@@ -100,14 +120,19 @@ FLOORS = {
     "python alone": ["-c", "pass"],
     "python + import typer": ["-c", TUNED.format("import typer")],
     "python + import pydantic (BaseModel)": ["-c", TUNED.format("from pydantic import BaseModel")],
-    "python + typer + pydantic (floor)": ["-c", TUNED.format("import typer, pydantic; from pydantic import BaseModel, Field, TypeAdapter; TypeAdapter(int)")],
+    "python + typer + pydantic (floor)": [
+        "-c",
+        TUNED.format("import typer, pydantic; from pydantic import BaseModel, Field, TypeAdapter; TypeAdapter(int)"),
+    ],
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--instructions", action="store_true", help="also count instructions with callgrind (~30 s a row)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions with callgrind (~30 s a row)"
+    )
     options = parser.parse_args()
     runs = options.runs
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,11 +141,16 @@ def main() -> None:
             "farm --help": ["--help"],
             "farm validate (200 nodes, 50 targets)": ["validate", "-f", str(farm_file)],
         }
-        scale = {**{label: [sys.executable, *args] for label, args in FLOORS.items()}, "farm validate --help": FARM + ["validate", "--help"]}
+        scale = {
+            **{label: [sys.executable, *args] for label, args in FLOORS.items()},
+            "farm validate --help": FARM + ["validate", "--help"],
+        }
         rows = {**{label: FARM + command for label, command in commands.items()}, **scale}
         ok = True
         load = os.getloadavg()[0]
-        print(f"median of {runs} runs on this machine, rows taking turns (python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.2f}):")
+        print(
+            f"median of {runs} runs on this machine, rows taking turns (python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.2f}):"
+        )
         timed = time_rows(rows, runs)
         for label, (wall, cpu, fastest) in timed.items():
             count = instructions(rows[label]) if options.instructions else None
@@ -130,12 +160,19 @@ def main() -> None:
             ok &= target is None or wall <= target
             print(f"  {label:<40} {wall:6.3f} s wall ({cpu:.3f} s cpu, fastest {fastest:.3f} s{counted})   {verdict}")
         # Which floor bounds which command: --help needs typer, validate both libraries.
-        for label, floor in (("farm --help", "python + import typer"), ("farm validate (200 nodes, 50 targets)", "python + typer + pydantic (floor)")):
+        for label, floor in (
+            ("farm --help", "python + import typer"),
+            ("farm validate (200 nodes, 50 targets)", "python + typer + pydantic (floor)"),
+        ):
             if timed[floor][0] > TARGETS[label]:
-                print(f"  note: {floor!r}, with no farm code, took {timed[floor][0]:.3f} s: above the {TARGETS[label]:.2f} s "
-                      f"target of {label!r}; this machine is in a slow phase (python alone {timed['python alone'][0]:.3f} s)")
+                print(
+                    f"  note: {floor!r}, with no farm code, took {timed[floor][0]:.3f} s: above the {TARGETS[label]:.2f} s "
+                    f"target of {label!r}; this machine is in a slow phase (python alone {timed['python alone'][0]:.3f} s)"
+                )
         if load > 1.0:
-            print(f"  note: other work is running (load {load:.2f} on {os.cpu_count()} cores); wall times are inflated, cpu times less so")
+            print(
+                f"  note: other work is running (load {load:.2f} on {os.cpu_count()} cores); wall times are inflated, cpu times less so"
+            )
         for label, command in {**commands, "farm schema": ["schema"]}.items():
             modules = whales_imported(command)
             print(f"  {label:<40} imports python_on_whales: {'yes: ' + ', '.join(modules[:3]) if modules else 'no'}")

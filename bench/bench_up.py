@@ -49,7 +49,12 @@ def main() -> int:
     (shim / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
     (shim / "docker").chmod(0o755)
     builder = f"bench{secrets.token_hex(3)}"
-    env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "DOCKER_CONFIG": str(tmp / "farm-config"), "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "PATH": f"{shim}:{os.environ['PATH']}",
+        "DOCKER_CONFIG": str(tmp / "farm-config"),
+        "NO_COLOR": "1",
+    }
     env.pop("BUILDX_CONFIG", None)
 
     data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
@@ -86,8 +91,12 @@ def main() -> int:
         plain = f"{builder}p"
         nodes = data["node"]
         for n in nodes:
-            subprocess.run(["docker", "context", "create", n["name"], "--docker", f"host={n['endpoint']}"],
-                           env=plain_env, capture_output=True, check=True)
+            subprocess.run(
+                ["docker", "context", "create", n["name"], "--docker", f"host={n['endpoint']}"],
+                env=plain_env,
+                capture_output=True,
+                check=True,
+            )
 
         def opts(n: dict) -> list[str]:
             o = {**data["builder"].get("driver_opts", {}), **n.get("driver_opts", {})}
@@ -101,10 +110,30 @@ def main() -> int:
                 subprocess.run(["docker", *a], env=plain_env, capture_output=True, check=check)
 
             sh("buildx", "rm", plain, check=False)
-            sh("buildx", "create", "--name", plain, "--driver", "docker-container", "--node", f"{plain}-{nodes[0]['name']}",
-               *opts(nodes[0]), nodes[0]["name"])
+            sh(
+                "buildx",
+                "create",
+                "--name",
+                plain,
+                "--driver",
+                "docker-container",
+                "--node",
+                f"{plain}-{nodes[0]['name']}",
+                *opts(nodes[0]),
+                nodes[0]["name"],
+            )
             for n in nodes[1:]:
-                sh("buildx", "create", "--append", "--name", plain, "--node", f"{plain}-{n['name']}", *opts(n), n["name"])
+                sh(
+                    "buildx",
+                    "create",
+                    "--append",
+                    "--name",
+                    plain,
+                    "--node",
+                    f"{plain}-{n['name']}",
+                    *opts(n),
+                    n["name"],
+                )
             sh("buildx", "inspect", "--bootstrap", plain)
 
         plain_script()  # first run, not timed (same as farm's cold run)
@@ -127,8 +156,11 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         subprocess.run([FARM, "down", "-f", str(farm_file)], env=env, capture_output=True)
-        subprocess.run(["docker", "buildx", "rm", f"{builder}p"], env={**env, "DOCKER_CONFIG": str(tmp / "plain-config")},
-                       capture_output=True)
+        subprocess.run(
+            ["docker", "buildx", "rm", f"{builder}p"],
+            env={**env, "DOCKER_CONFIG": str(tmp / "plain-config")},
+            capture_output=True,
+        )
         shutil.rmtree(tmp, ignore_errors=True)
 
 

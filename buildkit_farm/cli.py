@@ -55,8 +55,8 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
     """Check the farm file and print its nodes and targets, or every problem in it."""
     import json
 
-    from buildkit_farm.config import load_config
     from buildkit_farm.errors import ConfigError
+    from buildkit_farm.farmfile.model import load_config
 
     try:
         config = load_config(file)
@@ -74,7 +74,7 @@ def schema_cmd() -> None:
     """Print the JSON Schema of the farm file, for editors (taplo / Even Better TOML)."""
     import json
 
-    from buildkit_farm.config import json_schema
+    from buildkit_farm.farmfile.model import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
 
@@ -88,13 +88,18 @@ def init_cmd(
     """Write a starter farm file for the local engine: one node, its native platform."""
     import json
 
-    from buildkit_farm.config import load_config
-    from buildkit_farm.starter import write_starter
+    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.farmfile.starter import write_starter
 
     engine = write_starter(file, force=force)
     config = load_config(file)  # the starter must be valid as written
     if as_json:
-        typer.echo(json.dumps({"file": str(file), "platform": engine.platform, "detected_from": engine.source, **config.summary()}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"file": str(file), "platform": engine.platform, "detected_from": engine.source, **config.summary()},
+                indent=2,
+            )
+        )
     else:
         typer.echo(f"wrote {file}: node local ({engine.endpoint}) -> {engine.platform} (from the {engine.source})")
         typer.echo("next: `farm validate`, then `farm up`")
@@ -112,7 +117,7 @@ def inspect_cmd(
     """Show the variants of an image in its registry (platform, digest, size), pulling nothing."""
     import json
 
-    from buildkit_farm.registry import describe, inspect_image
+    from buildkit_farm.registry.images import describe, inspect_image
 
     index = inspect_image(image, ca=ca)
     typer.echo(json.dumps(index.to_dict(), indent=2) if as_json else describe(index))
@@ -120,7 +125,9 @@ def inspect_cmd(
 
 @app.command("build")
 def build_cmd(
-    targets: Annotated[Optional[list[str]], typer.Argument(help="Targets to build (default: all, in file order).")] = None,
+    targets: Annotated[
+        Optional[list[str]], typer.Argument(help="Targets to build (default: all, in file order).")
+    ] = None,
     file: FileOption = DEFAULT_FILE,
     var: Annotated[list[str], typer.Option("--var", help="Fill a {name} in tags: NAME=VALUE (else $NAME).")] = [],
     tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tags to push instead of the file's.")] = [],
@@ -130,23 +137,41 @@ def build_cmd(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the build cache.")] = False,
     pull: Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")] = False,
     secret: Annotated[list[str], typer.Option("--secret", help="id=ID,env=VAR or id=ID,src=FILE (never shown).")] = [],
-    ssh: Annotated[list[str], typer.Option("--ssh", help="SSH agent or keys for RUN --mount=type=ssh: default|ID=PATH.")] = [],
-    cache_from: Annotated[list[str], typer.Option("--cache-from", help="Registry cache to read, e.g. type=registry,ref=R.")] = [],
-    cache_to: Annotated[list[str], typer.Option("--cache-to", help="Registry cache to write, e.g. type=registry,ref=R,mode=max.")] = [],
-    provenance: Annotated[Optional[bool], typer.Option("--provenance/--no-provenance", help="Attach a provenance attestation.")] = None,
+    ssh: Annotated[
+        list[str], typer.Option("--ssh", help="SSH agent or keys for RUN --mount=type=ssh: default|ID=PATH.")
+    ] = [],
+    cache_from: Annotated[
+        list[str], typer.Option("--cache-from", help="Registry cache to read, e.g. type=registry,ref=R.")
+    ] = [],
+    cache_to: Annotated[
+        list[str], typer.Option("--cache-to", help="Registry cache to write, e.g. type=registry,ref=R,mode=max.")
+    ] = [],
+    provenance: Annotated[
+        Optional[bool], typer.Option("--provenance/--no-provenance", help="Attach a provenance attestation.")
+    ] = None,
     sbom: Annotated[Optional[bool], typer.Option("--sbom/--no-sbom", help="Attach an SBOM attestation.")] = None,
     progress: Annotated[str, typer.Option("--progress", help="buildx progress: auto, plain or tty.")] = "auto",
-    verify_run: Annotated[bool, typer.Option("--verify-run", help="Run every variant on a node of its platform before tagging.")] = False,
-    verify_cmd: Annotated[Optional[str], typer.Option("--verify-cmd", help="Command for --verify-run (default: the image's CMD).")] = None,
-    up: Annotated[bool, typer.Option("--up", help="Converge the farm first instead of stopping when it drifted.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check inputs and print the docker commands; run nothing.")] = False,
+    verify_run: Annotated[
+        bool, typer.Option("--verify-run", help="Run every variant on a node of its platform before tagging.")
+    ] = False,
+    verify_cmd: Annotated[
+        Optional[str], typer.Option("--verify-cmd", help="Command for --verify-run (default: the image's CMD).")
+    ] = None,
+    up: Annotated[
+        bool, typer.Option("--up", help="Converge the farm first instead of stopping when it drifted.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check inputs and print the docker commands; run nothing.")
+    ] = False,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report to FILE.")] = None,
-    docker_config: Annotated[Optional[Path], typer.Option("--docker-config", help="Docker config dir (default $DOCKER_CONFIG or ~/.docker).")] = None,
+    docker_config: Annotated[
+        Optional[Path], typer.Option("--docker-config", help="Docker config dir (default $DOCKER_CONFIG or ~/.docker).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
-    from buildkit_farm import build as farm_build
-    from buildkit_farm.config import load_config
+    from buildkit_farm.build import run as farm_build
+    from buildkit_farm.farmfile.model import load_config
 
     config = load_config(file)
     options = farm_build.BuildOptions(
@@ -168,7 +193,12 @@ def build_cmd(
         verify_cmd=verify_cmd,
     )
     reports, error = farm_build.build(
-        config, targets or (), options, docker_config=str(docker_config) if docker_config else None, up=up, dry_run=dry_run
+        config,
+        targets or (),
+        options,
+        docker_config=str(docker_config) if docker_config else None,
+        up=up,
+        dry_run=dry_run,
     )
     if not dry_run:
         if report is not None:
@@ -180,7 +210,9 @@ def build_cmd(
 
 DockerConfigOption = Annotated[
     Optional[Path],
-    typer.Option("--docker-config", help="Docker config dir for contexts and builders (default $DOCKER_CONFIG or ~/.docker)."),
+    typer.Option(
+        "--docker-config", help="Docker config dir for contexts and builders (default $DOCKER_CONFIG or ~/.docker)."
+    ),
 ]
 LockTimeoutOption = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another farm run on this Docker config.")
@@ -192,10 +224,13 @@ def _progress(step, seconds: float) -> None:
 
 
 @app.command("plan")
-def plan_cmd(file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False) -> None:
+def plan_cmd(
+    file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
+) -> None:
     """Show what `farm up` would change: + create, ~ update, - remove, and why each thing is unchanged."""
-    from buildkit_farm import convergence, render
-    from buildkit_farm.config import load_config
+    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.reconcile import converge as convergence
+    from buildkit_farm.reconcile import render
 
     the_plan, _ = convergence.plan(load_config(file), docker_config=docker_config)
     typer.echo(render.plan_json(the_plan) if as_json else render.plan_text(the_plan))
@@ -212,15 +247,21 @@ def up_cmd(
     """Make the contexts and the builder match the file, bootstrap every node and verify it."""
     import json
 
-    from buildkit_farm import convergence, render
+    from buildkit_farm.reconcile import converge as convergence
+    from buildkit_farm.reconcile import render
 
     def show(the_plan) -> None:
         if not as_json:
             typer.echo(render.plan_text(the_plan))
 
     result = convergence.converge_file(
-        file, docker_config=docker_config, dry_run=dry_run, lock_timeout=lock_timeout,
-        echo=lambda m: typer.echo(m, err=True), on_plan=show, report=None if as_json else _progress,
+        file,
+        docker_config=docker_config,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        echo=lambda m: typer.echo(m, err=True),
+        on_plan=show,
+        report=None if as_json else _progress,
     )
     if as_json:
         data = {"plan": result.plan.to_dict(), "applied": result.applied}
@@ -233,10 +274,13 @@ def up_cmd(
 
 
 @app.command("status")
-def status_cmd(file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False) -> None:
+def status_cmd(
+    file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
+) -> None:
     """Each node: endpoint, status, BuildKit version, pinned and detected platforms (emulated marked)."""
-    from buildkit_farm import convergence, render
-    from buildkit_farm.config import load_config
+    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.reconcile import converge as convergence
+    from buildkit_farm.reconcile import render
 
     st = convergence.status(load_config(file), docker_config=docker_config)
     if as_json:
@@ -249,18 +293,25 @@ def status_cmd(file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOptio
 def down_cmd(
     file: FileOption = DEFAULT_FILE,
     docker_config: DockerConfigOption = None,
-    keep_state: Annotated[bool, typer.Option("--keep-state", help="Keep the BuildKit state volumes (the build cache).")] = False,
+    keep_state: Annotated[
+        bool, typer.Option("--keep-state", help="Keep the BuildKit state volumes (the build cache).")
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
     lock_timeout: LockTimeoutOption = 300.0,
     as_json: JsonOption = False,
 ) -> None:
     """Remove the farm's builder and the contexts it owns, and nothing else."""
-    from buildkit_farm import convergence, render
-    from buildkit_farm.config import load_config
+    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.reconcile import converge as convergence
+    from buildkit_farm.reconcile import render
 
     the_plan = convergence.down(
-        load_config(file), docker_config=docker_config, keep_state=keep_state, dry_run=dry_run,
-        lock_timeout=lock_timeout, echo=lambda m: typer.echo(m, err=True),
+        load_config(file),
+        docker_config=docker_config,
+        keep_state=keep_state,
+        dry_run=dry_run,
+        lock_timeout=lock_timeout,
+        echo=lambda m: typer.echo(m, err=True),
         on_plan=None if as_json else (lambda p: typer.echo(render.plan_text(p))),
         report=None if as_json else _progress,
     )
@@ -272,15 +323,23 @@ def down_cmd(
 def lint_cmd(
     paths: Annotated[
         Optional[list[str]],
-        typer.Argument(help="Dockerfiles, folders or target names (default: every target of the farm file).", show_default=False),
+        typer.Argument(
+            help="Dockerfiles, folders or target names (default: every target of the farm file).", show_default=False
+        ),
     ] = None,
     file: FileOption = DEFAULT_FILE,
     platform: Annotated[
         Optional[list[str]],
-        typer.Option("--platform", help="For PATHs: the platforms the Dockerfile is built for (repeat, or comma-separated), e.g. linux/amd64,windows/amd64."),
+        typer.Option(
+            "--platform",
+            help="For PATHs: the platforms the Dockerfile is built for (repeat, or comma-separated), e.g. linux/amd64,windows/amd64.",
+        ),
     ] = None,
     registry: Annotated[
-        bool, typer.Option("--registry", help="Also read each FROM image from its registry: a manifest list with every platform built?")
+        bool,
+        typer.Option(
+            "--registry", help="Also read each FROM image from its registry: a manifest list with every platform built?"
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -288,13 +347,13 @@ def lint_cmd(
     import functools
     import json
 
-    from buildkit_farm import lint
+    from buildkit_farm.lint import rules as lint
 
     platforms = [p.strip() for value in platform or [] for p in value.split(",") if p.strip()]
     subjects = lint.collect_subjects(paths or [], farm_file=file, platforms=platforms)
     inspect = None
     if registry:
-        from buildkit_farm.registry import inspect_image
+        from buildkit_farm.registry.images import inspect_image
 
         inspect = functools.lru_cache(maxsize=None)(inspect_image)
     report = lint.lint_subjects(subjects, inspect=inspect)

@@ -113,7 +113,7 @@ def _facts() -> dict[str, str]:
         return facts
     for line in out.splitlines():
         if line.startswith("export ") and "=" in line:
-            key, _, value = line[len("export "):].partition("=")
+            key, _, value = line[len("export ") :].partition("=")
             facts[key] = value
     return facts
 
@@ -125,7 +125,10 @@ def _answers(host: str, timeout: int = 25) -> str | None:
     try:
         r = subprocess.run(
             ["docker", "-H", host, "version", "--format", "{{.Server.Version}}"],
-            capture_output=True, text=True, timeout=timeout, env={**os.environ, "DOCKER_CONTEXT": ""},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "DOCKER_CONTEXT": ""},
         )
     except subprocess.TimeoutExpired:
         return f"{host} did not answer within {timeout}s"
@@ -142,7 +145,7 @@ def _registry_answers(url: str, ca: Path | None = None) -> str | None:
     try:
         with urllib.request.urlopen(f"{url}/v2/", timeout=5, context=context):
             return None
-    except Exception as err:  # noqa: BLE001 - any failure means "not there"
+    except Exception as err:
         return f"{url}: {err}"
 
 
@@ -155,7 +158,10 @@ def lab() -> Lab:
         if why:
             problems.append(why)
     ca = Path(facts["FARM_LAB_CA"])
-    for url, cafile in ((f"http://{facts['FARM_LAB_REGISTRY']}", None), (f"https://{facts['FARM_LAB_TLS_REGISTRY']}", ca)):
+    for url, cafile in (
+        (f"http://{facts['FARM_LAB_REGISTRY']}", None),
+        (f"https://{facts['FARM_LAB_TLS_REGISTRY']}", ca),
+    ):
         if cafile is not None and not cafile.exists():
             problems.append(f"no CA at {cafile}")
             continue
@@ -251,8 +257,11 @@ def _remove_builders(config: Path, lab: Lab) -> None:
             for host in (lab.node1, lab.node2_socket):
                 try:
                     subprocess.run(["docker", "-H", host, "rm", "-f", "-v", container], capture_output=True, timeout=30)
-                    subprocess.run(["docker", "-H", host, "volume", "rm", "-f", f"{container}_state"],
-                                   capture_output=True, timeout=30)
+                    subprocess.run(
+                        ["docker", "-H", host, "volume", "rm", "-f", f"{container}_state"],
+                        capture_output=True,
+                        timeout=30,
+                    )
                 except subprocess.TimeoutExpired:
                     pass
 
@@ -268,10 +277,17 @@ def _remove_leftovers(lab: Lab, tokens: list[str]) -> None:
     for host in (lab.node1, lab.node2_socket):
         for listing, removal in zip(listings, removals):  # containers first: they hold the volumes
             try:
-                out = subprocess.run(["docker", "-H", host, *listing, "--filter", "name=buildx_buildkit_"],
-                                     capture_output=True, text=True, timeout=30).stdout
-                ours = [n for n in out.split()
-                        if n.startswith("buildx_buildkit_") and any(t in n[len("buildx_buildkit_"):] for t in tokens)]
+                out = subprocess.run(
+                    ["docker", "-H", host, *listing, "--filter", "name=buildx_buildkit_"],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                ).stdout
+                ours = [
+                    n
+                    for n in out.split()
+                    if n.startswith("buildx_buildkit_") and any(t in n[len("buildx_buildkit_") :] for t in tokens)
+                ]
                 if ours:
                     subprocess.run(["docker", "-H", host, *removal, *ours], capture_output=True, timeout=60)
             except subprocess.TimeoutExpired:
@@ -320,12 +336,14 @@ class Registry:
 
     def manifest(self, repo: str, reference: str, *, tls: bool = False) -> dict:
         """The manifest or index at repo:reference, as JSON."""
-        accept = ", ".join((
-            "application/vnd.oci.image.index.v1+json",
-            "application/vnd.docker.distribution.manifest.list.v2+json",
-            "application/vnd.oci.image.manifest.v1+json",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        ))
+        accept = ", ".join(
+            (
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )
+        )
         return self._get(f"/v2/{repo}/manifests/{reference}", tls=tls, accept=accept)[0]
 
 

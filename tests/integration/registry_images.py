@@ -69,8 +69,12 @@ def push_image(
     """Push a one-layer OCI image of the given platform to `registry/repo:tag`; return its digest."""
     base = f"{'https' if ca else 'http'}://{registry}"
     layer, diff_id = _layer(marker or f"{repo}:{tag}")
-    config: dict = {"architecture": arch, "os": os, "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                    "config": {"Cmd": ["cmd", "/S", "/C", "ver"] if os == "windows" else ["sh"]}}
+    config: dict = {
+        "architecture": arch,
+        "os": os,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "config": {"Cmd": ["cmd", "/S", "/C", "ver"] if os == "windows" else ["sh"]},
+    }
     if variant:
         config["variant"] = variant
     if os_version:
@@ -79,10 +83,18 @@ def push_image(
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": _push_blob(base, repo, config_bytes, ca), "size": len(config_bytes)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": _push_blob(base, repo, layer, ca), "size": len(layer)}],
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": _push_blob(base, repo, config_bytes, ca),
+            "size": len(config_bytes),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": _push_blob(base, repo, layer, ca),
+                "size": len(layer),
+            }
+        ],
     }
     body = json.dumps(manifest, indent=2).encode()
     with _request(f"{base}/v2/{repo}/manifests/{tag}", "PUT", body, {"Content-Type": OCI_MANIFEST}, ca=ca):

@@ -55,10 +55,33 @@ def test_book_exercise_two_nodes_two_platforms_one_tag(exercise, lab, registry, 
     contexts = docker("context", "ls", "--format", "{{.Name}} {{.DockerEndpoint}}")
     assert f"{ctx2} {lab.node2}" in contexts
 
-    docker("buildx", "create", "--name", name, "--node", n1, "--platform", "linux/amd64",
-           "--driver-opt", "network=host", ctx1)
-    docker("buildx", "create", "--append", "--name", name, "--node", n2, "--platform", "linux/arm64",
-           "--driver-opt", "network=host", ctx2)
+    docker(
+        "buildx",
+        "create",
+        "--name",
+        name,
+        "--node",
+        n1,
+        "--platform",
+        "linux/amd64",
+        "--driver-opt",
+        "network=host",
+        ctx1,
+    )
+    docker(
+        "buildx",
+        "create",
+        "--append",
+        "--name",
+        name,
+        "--node",
+        n2,
+        "--platform",
+        "linux/arm64",
+        "--driver-opt",
+        "network=host",
+        ctx2,
+    )
     listing = docker("buildx", "ls")
     assert n1 in listing and n2 in listing
 
@@ -66,8 +89,18 @@ def test_book_exercise_two_nodes_two_platforms_one_tag(exercise, lab, registry, 
     (tmp_path / "app" / "Dockerfile").write_text(DOCKERFILE.format(base=lab.base))
     repo = registry.repo(f"book-exercise-{name}")
     tag = f"{repo}:1"
-    docker("buildx", "build", "--builder", name, "--platform", "linux/amd64,linux/arm64",
-           "-t", tag, "--push", str(tmp_path / "app"))
+    docker(
+        "buildx",
+        "build",
+        "--builder",
+        name,
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-t",
+        tag,
+        "--push",
+        str(tmp_path / "app"),
+    )
 
     # One tag, no per-variant tags; the list names both platforms.
     assert registry.tags(repo.split("/", 1)[1]) == ["1"]
@@ -87,7 +120,9 @@ def test_book_exercise_two_nodes_two_platforms_one_tag(exercise, lab, registry, 
         pulled.append(ref)
         out = docker("--context", ctx1, "run", "--rm", "--platform", platform, ref)
         assert f"running-on={expected[platform]}" in out and f"built-on={expected[platform]}" in out, out
-        cgroups[platform] = docker("--context", ctx1, "run", "--rm", "--platform", platform, ref, "cat", "/built-cgroup")
+        cgroups[platform] = docker(
+            "--context", ctx1, "run", "--rm", "--platform", platform, ref, "cat", "/built-cgroup"
+        )
 
     # Proof of distribution: each RUN step ran inside its own node's BuildKit container.
     id1 = docker("--context", ctx1, "container", "inspect", "--format", "{{.Id}}", f"buildx_buildkit_{n1}").strip()
@@ -98,5 +133,7 @@ def test_book_exercise_two_nodes_two_platforms_one_tag(exercise, lab, registry, 
 
     docker("buildx", "rm", name)
     for ctx, node in ((ctx1, n1), (ctx2, n2)):
-        left = docker("--context", ctx, "ps", "-a", "--filter", f"name=buildx_buildkit_{node}", "--format", "{{.Names}}")
+        left = docker(
+            "--context", ctx, "ps", "-a", "--filter", f"name=buildx_buildkit_{node}", "--format", "{{.Names}}"
+        )
         assert left.strip() == ""

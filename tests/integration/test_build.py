@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import tomli_w
 
 pytestmark = pytest.mark.integration
@@ -39,7 +38,9 @@ class Farm:
         self.env = {**os.environ, **lab.env, "DOCKER_CONFIG": str(docker_config), "NO_COLOR": "1"}
         self.up_done = False
 
-    def write(self, targets: list[dict], *, pins: dict[str, list[str]] | None = None, nodes: dict[str, dict] | None = None) -> Path:
+    def write(
+        self, targets: list[dict], *, pins: dict[str, list[str]] | None = None, nodes: dict[str, dict] | None = None
+    ) -> Path:
         data = self.lab.farm_data(self.builder)
         for node in data.get("node", []):
             if pins and node["name"] in pins:
@@ -51,7 +52,12 @@ class Farm:
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [FARM, *args], env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout, cwd=self.tmp
+            [FARM, *args],
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.tmp,
         )
 
     def up(self) -> None:
@@ -102,7 +108,9 @@ def _buildkit_ids(farm: Farm, node: str) -> list[str]:
 
 
 def _cgroup_of_variant(farm: Farm, ref: str, platform: str, node: str) -> str:
-    return farm.docker("run", "--rm", "--platform", platform, ref, "cat", "/folder-list/built-in-cgroup.txt", context=node).stdout
+    return farm.docker(
+        "run", "--rm", "--platform", platform, ref, "cat", "/folder-list/built-in-cgroup.txt", context=node
+    ).stdout
 
 
 @pytest.fixture
@@ -121,7 +129,9 @@ def _repo(lab, unique_name: str, *, tls: bool = False) -> str:
 
 def test_two_platforms_pushed_listed_each_runs_and_arm64_built_on_node2(farm, unique_name):
     tag = f"{_repo(farm.lab, unique_name)}:1"
-    farm.write([{"name": "folder-list-2", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}])
+    farm.write(
+        [{"name": "folder-list-2", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}]
+    )
     farm.up()
 
     report = _report(farm.build("--verify-run", "--json"))
@@ -193,8 +203,12 @@ def test_run_failing_on_arm64_only_names_it_and_leaves_the_tag(farm, unique_name
         'RUN echo "building on $(uname -m)"; if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 support in this step"; exit 3; fi\n',
     )
     platforms = ["linux/amd64", "linux/arm64"]
-    farm.write([{"name": "good", "context": str(good), "platforms": platforms, "tags": [tag]},
-                {"name": "bad", "context": str(bad), "platforms": platforms, "tags": [f"{tag}-bad"]}])
+    farm.write(
+        [
+            {"name": "good", "context": str(good), "platforms": platforms, "tags": [tag]},
+            {"name": "bad", "context": str(bad), "platforms": platforms, "tags": [f"{tag}-bad"]},
+        ]
+    )
     farm.up()
     before = _report(farm.build("good", "--json"))["digest"]
 
@@ -220,7 +234,9 @@ def test_cmd_that_cannot_run_is_caught_by_verify_run(farm, unique_name, tmp_path
     assert 'target "mixed": the image builds but does not run' in result.stderr
     assert 'linux/amd64 on node "node1"' in result.stderr and 'linux/arm64 on node "node2"' in result.stderr
     verify = json.loads(result.stdout)["targets"][0]["verify"]
-    assert {v["platform"] for v in verify} == {"linux/amd64", "linux/arm64"} and all(v["exit_code"] != 0 for v in verify)
+    assert {v["platform"] for v in verify} == {"linux/amd64", "linux/arm64"} and all(
+        v["exit_code"] != 0 for v in verify
+    )
     assert farm.inspect(tag) is None  # never tagged
 
     ok = _report(farm.build("--verify-run", "--verify-cmd", "uname -m", "--json"))
@@ -232,7 +248,9 @@ def test_registry_down_is_a_clear_error_before_building(farm, unique_name):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     tag = f"127.0.0.1:{port}/build-test-{unique_name}:1"
-    farm.write([{"name": "nowhere", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}])
+    farm.write(
+        [{"name": "nowhere", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}]
+    )
     farm.up()
 
     result = farm.build()
@@ -251,11 +269,20 @@ def test_secret_is_used_but_appears_in_no_log_history_or_report(farm, unique_nam
         "secret",
         f"FROM {farm.lab.base}\n"
         "RUN --mount=type=secret,id=token,required=true sha256sum /run/secrets/token | cut -d' ' -f1 > /token.sha256 "
-        "&& echo \"secret is $(wc -c < /run/secrets/token) bytes\"\n"
+        '&& echo "secret is $(wc -c < /run/secrets/token) bytes"\n'
         'CMD ["cat", "/token.sha256"]\n',
     )
-    farm.write([{"name": "secret", "context": str(ctx), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag],
-                 "secrets": [{"id": "token", "env": "FARM_TEST_TOKEN"}]}])
+    farm.write(
+        [
+            {
+                "name": "secret",
+                "context": str(ctx),
+                "platforms": ["linux/amd64", "linux/arm64"],
+                "tags": [tag],
+                "secrets": [{"id": "token", "env": "FARM_TEST_TOKEN"}],
+            }
+        ]
+    )
     farm.up()
     env = {"FARM_TEST_TOKEN": value}
     report_file = tmp_path / "report.json"
@@ -296,24 +323,49 @@ def test_tls_registry(farm, unique_name, lab):
 def _node2_over_tcp(lab, *, cert: Path | None = None, key: Path | None = None) -> dict[str, dict]:
     """node2 reached over tcp+TLS instead of ssh: the same engine, the third kind of endpoint."""
     tls = {"ca": str(lab.ca), "cert": str(cert or lab.client_cert), "key": str(key or lab.client_key)}
-    probe = subprocess.run(["docker", "-H", lab.node2_tcp, "--tlsverify", "--tlscacert", tls["ca"], "--tlscert", tls["cert"],
-                            "--tlskey", tls["key"], "version"], capture_output=True, text=True, timeout=30)
+    probe = subprocess.run(
+        [
+            "docker",
+            "-H",
+            lab.node2_tcp,
+            "--tlsverify",
+            "--tlscacert",
+            tls["ca"],
+            "--tlscert",
+            tls["cert"],
+            "--tlskey",
+            tls["key"],
+            "version",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     if cert is None and probe.returncode != 0:
-        pytest.fail(f"node2 does not answer on {lab.node2_tcp} (a lab started before it listened there? "
-                    f"`lab/lab.sh down node2 && lab/lab.sh up`): {probe.stderr.strip()}", pytrace=False)
+        pytest.fail(
+            f"node2 does not answer on {lab.node2_tcp} (a lab started before it listened there? "
+            f"`lab/lab.sh down node2 && lab/lab.sh up`): {probe.stderr.strip()}",
+            pytrace=False,
+        )
     return {"node2": {"endpoint": lab.node2_tcp, "tls": tls}}
 
 
 def test_a_node_over_tcp_and_tls_builds_its_platform_natively(farm, unique_name, lab):
     tag = f"{_repo(lab, unique_name)}:1"
-    farm.write([{"name": "tcp", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}],
-               nodes=_node2_over_tcp(lab))
+    farm.write(
+        [{"name": "tcp", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}],
+        nodes=_node2_over_tcp(lab),
+    )
     farm.up()
     # the farm-owned context reaches node2 over tcp, with the TLS files stored in the context
     context = json.loads(farm.docker("context", "inspect", "node2").stdout)[0]
     assert context["Endpoints"]["docker"]["Host"] == lab.node2_tcp
     assert context["Endpoints"]["docker"]["SkipTLSVerify"] is False
-    assert {f.name for f in (Path(context["Storage"]["TLSPath"]) / "docker").iterdir()} == {"ca.pem", "cert.pem", "key.pem"}
+    assert {f.name for f in (Path(context["Storage"]["TLSPath"]) / "docker").iterdir()} == {
+        "ca.pem",
+        "cert.pem",
+        "key.pem",
+    }
 
     report = _report(farm.build("--verify-run", "--json"))
 
@@ -350,13 +402,20 @@ def test_per_platform_dockerfiles_built_on_their_nodes_with_variant_tags(farm, u
             f"RUN mkdir /folder-list && echo linux-{arch} > /folder-list/dockerfile.txt && cat /proc/self/cgroup > /folder-list/built-in-cgroup.txt\n"
             'CMD ["sh", "-c", "echo $(cat /folder-list/dockerfile.txt) on $(uname -m)"]\n'
         )
-    farm.write([{
-        "name": "folder-list",
-        "context": str(ctx),
-        "dockerfiles": {"linux/amd64": str(ctx / "Dockerfile.linux-amd64"), "linux/arm64": str(ctx / "Dockerfile.linux-arm64")},
-        "tags": [f"{repo}:latest"],
-        "variant_tags": True,
-    }])
+    farm.write(
+        [
+            {
+                "name": "folder-list",
+                "context": str(ctx),
+                "dockerfiles": {
+                    "linux/amd64": str(ctx / "Dockerfile.linux-amd64"),
+                    "linux/arm64": str(ctx / "Dockerfile.linux-arm64"),
+                },
+                "tags": [f"{repo}:latest"],
+                "variant_tags": True,
+            }
+        ]
+    )
     farm.up()
 
     report = _report(farm.build("--verify-run", "--json"))
@@ -372,7 +431,9 @@ def test_per_platform_dockerfiles_built_on_their_nodes_with_variant_tags(farm, u
 
 def test_a_farm_that_drifted_stops_the_build_unless_up(farm, unique_name):
     tag = f"{_repo(farm.lab, unique_name)}:up"
-    farm.write([{"name": "folder-list-2", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}])
+    farm.write(
+        [{"name": "folder-list-2", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}]
+    )
 
     stopped = farm.build()  # never `farm up`: no builder yet
     assert stopped.returncode == 1, stopped.stderr
@@ -390,9 +451,20 @@ def test_sources_are_stitched_and_checked_before_building(farm, unique_name, lab
     # The lab's base image (amd64, arm64, arm/v7), built elsewhere, stitched as is.
     stitched = {"name": "stitched", "sources": [lab.base], "tags": [f"{repo}:stitched"]}
     # Building amd64 beside a source that already has amd64: refused before any build.
-    clash = {"name": "clash", "context": str(EXAMPLE), "platforms": ["linux/amd64"], "sources": [lab.base], "tags": [f"{repo}:clash"]}
-    missing = {"name": "missing", "context": str(EXAMPLE), "platforms": ["linux/amd64"],
-               "sources": [f"{repo}:no-such-tag"], "tags": [f"{repo}:missing"]}
+    clash = {
+        "name": "clash",
+        "context": str(EXAMPLE),
+        "platforms": ["linux/amd64"],
+        "sources": [lab.base],
+        "tags": [f"{repo}:clash"],
+    }
+    missing = {
+        "name": "missing",
+        "context": str(EXAMPLE),
+        "platforms": ["linux/amd64"],
+        "sources": [f"{repo}:no-such-tag"],
+        "tags": [f"{repo}:missing"],
+    }
     farm.write([stitched, clash, missing])
     farm.up()
 

@@ -31,10 +31,13 @@ class ExampleFarm:
         text = (folder / "farm.toml").read_text()
         repo = f"{self.repo_prefix}-{example}"
         text = re.sub(r'(?m)^name = "lab"$', f'name = "{self.builder}"', text)
-        text = re.sub(r'(?m)^tags = \[.*\]$', f'tags = ["{repo}:latest"]', text)
+        text = re.sub(r"(?m)^tags = \[.*\]$", f'tags = ["{repo}:latest"]', text)
         # Paths are relative to the example's folder; the copy lives in tmp.
-        text = re.sub(r'(?m)^(buildkitd_config|context) = "([^"]+)"',
-                      lambda m: f'{m.group(1)} = "{(folder / m.group(2)).resolve()}"', text)
+        text = re.sub(
+            r'(?m)^(buildkitd_config|context) = "([^"]+)"',
+            lambda m: f'{m.group(1)} = "{(folder / m.group(2)).resolve()}"',
+            text,
+        )
         text = re.sub(r'"(Dockerfile\.[\w.-]+)"', lambda m: f'"{folder / m.group(1)}"', text)
         path = self.tmp / f"{example}.toml"
         path.write_text(text)
@@ -43,8 +46,14 @@ class ExampleFarm:
 
     def farm(self, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
         code = "from buildkit_farm.cli import main; main()"
-        return subprocess.run([sys.executable, "-c", code, *args], env=self.env, cwd=self.tmp,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def build(self, example: str) -> tuple[dict, str]:
         path, repo = self.file_for(example)
@@ -67,8 +76,13 @@ class ExampleFarm:
 
 @pytest.fixture
 def example_farm(tmp_path, docker_config, unique_name, lab, registry):
-    farm = ExampleFarm(tmp_path, Path(docker_config), f"ex{unique_name}", registry.repo(f"example-{unique_name}"),
-                       dict(getattr(lab, "env", None) or {}))
+    farm = ExampleFarm(
+        tmp_path,
+        Path(docker_config),
+        f"ex{unique_name}",
+        registry.repo(f"example-{unique_name}"),
+        dict(getattr(lab, "env", None) or {}),
+    )
     yield farm
     farm.down()
 

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 
 from buildkit_farm.errors import ImageNotFound, RegistryError
-from buildkit_farm.registry import CA_ENV, docker_client, inspect_image, publish_list
+from buildkit_farm.registry.images import CA_ENV, docker_client, inspect_image, publish_list
 
 LISTS = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
 
@@ -94,11 +94,20 @@ def test_attestation_manifests_of_a_buildx_build_are_marked(lab, registry, docke
     ref = f"{registry.repo(unique_name('inspect-att'))}:latest"
     client = docker_client(docker_config=docker_config)
     builder = client.buildx.create(
-        lab.node1, name=unique_name("b"), driver="docker-container",
+        lab.node1,
+        name=unique_name("b"),
+        driver="docker-container",
         driver_options={"network": "host", "image": lab.buildkit_image},
     )
-    client.buildx.build(tmp_path, tags=[ref], platforms=["linux/amd64"], push=True, provenance={"mode": "min"},
-                        builder=builder, progress=False)
+    client.buildx.build(
+        tmp_path,
+        tags=[ref],
+        platforms=["linux/amd64"],
+        push=True,
+        provenance={"mode": "min"},
+        builder=builder,
+        progress=False,
+    )
 
     index = inspect_image(ref, docker_config=docker_config)
 

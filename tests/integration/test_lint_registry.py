@@ -18,7 +18,10 @@ def _lint(*args: str, docker_config: Path, env: dict[str, str] | None = None) ->
     code = "from buildkit_farm.cli import main; main()"
     result = subprocess.run(
         [sys.executable, "-c", code, "lint", "--registry", "--json", *args],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
         env={**os.environ, "DOCKER_CONFIG": str(docker_config), **(env or {})},
     )
     assert result.returncode in (0, 1), result.stderr
@@ -35,7 +38,9 @@ def _dockerfile(folder: Path, name: str, image: str) -> str:
     return str(path)
 
 
-def test_single_platform_image_is_refused_in_a_multiarch_dockerfile(lab, registry, docker_config, unique_name, tmp_path):
+def test_single_platform_image_is_refused_in_a_multiarch_dockerfile(
+    lab, registry, docker_config, unique_name, tmp_path
+):
     repo = unique_name("lint-single")
     push_image(registry.address, repo, "1", os="linux", arch="amd64")
     image = f"{registry.repo(repo)}:1"

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import tomli_w
 
 pytestmark = pytest.mark.integration
@@ -45,11 +44,23 @@ class Daemon:
 
     def __init__(self, engine: str, name: str, image: str) -> None:
         self.engine, self.name, self.port = engine, name, _free_port()
-        self.id = self.docker("run", "-d", "--name", name, "--privileged", "--network", "host", image,
-                              "--addr", f"tcp://127.0.0.1:{self.port}").stdout.strip()
+        self.id = self.docker(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--privileged",
+            "--network",
+            "host",
+            image,
+            "--addr",
+            f"tcp://127.0.0.1:{self.port}",
+        ).stdout.strip()
         deadline = time.monotonic() + 30
         while not _listens(self.port):
-            assert time.monotonic() < deadline, f"buildkitd {name} does not listen on {self.port}: {self.docker('logs', name).stderr[-2000:]}"
+            assert time.monotonic() < deadline, (
+                f"buildkitd {name} does not listen on {self.port}: {self.docker('logs', name).stderr[-2000:]}"
+            )
             time.sleep(0.2)
 
     @property
@@ -84,14 +95,23 @@ def remote_farm(tmp_path, docker_config, unique_name, lab, daemons):
             {"name": "r1", "endpoint": amd64.address, "platforms": ["linux/amd64"]},
             {"name": "r2", "endpoint": arm64.address, "platforms": ["linux/arm64"]},
         ],
-        "target": [{"name": "folder-list-2", "context": str(EXAMPLE), "platforms": ["linux/amd64", "linux/arm64"], "tags": [tag]}],
+        "target": [
+            {
+                "name": "folder-list-2",
+                "context": str(EXAMPLE),
+                "platforms": ["linux/amd64", "linux/arm64"],
+                "tags": [tag],
+            }
+        ],
     }
     file = tmp_path / "farm.toml"
     file.write_text(tomli_w.dumps(data))
     env = {**os.environ, **lab.env, "DOCKER_CONFIG": str(docker_config), "NO_COLOR": "1"}
 
     def farm(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([FARM, *args, "-f", str(file)], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        return subprocess.run(
+            [FARM, *args, "-f", str(file)], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path
+        )
 
     yield farm, tag
     farm("down")
@@ -115,8 +135,12 @@ def test_remote_nodes_are_observed_and_build_their_platforms(remote_farm, daemon
     assert {p["platform"]: p["node"] for p in report["platforms"]} == {"linux/amd64": "r1", "linux/arm64": "r2"}
     # evidence: the arm64 RUN ran inside node2's standalone buildkitd, the amd64 one in node1's
     amd64, arm64 = daemons
-    arm_cgroup = arm64.docker("run", "--rm", "--platform", "linux/arm64", tag, "cat", "/folder-list/built-in-cgroup.txt").stdout
-    amd_cgroup = amd64.docker("run", "--rm", "--platform", "linux/amd64", tag, "cat", "/folder-list/built-in-cgroup.txt").stdout
+    arm_cgroup = arm64.docker(
+        "run", "--rm", "--platform", "linux/arm64", tag, "cat", "/folder-list/built-in-cgroup.txt"
+    ).stdout
+    amd_cgroup = amd64.docker(
+        "run", "--rm", "--platform", "linux/amd64", tag, "cat", "/folder-list/built-in-cgroup.txt"
+    ).stdout
     assert arm64.id in arm_cgroup and amd64.id not in arm_cgroup, arm_cgroup
     assert amd64.id in amd_cgroup, amd_cgroup
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
+from registry_images import copy_manifest, push_image
 
 from buildkit_farm.errors import ImageNotFound, PlatformConflict
-from buildkit_farm.registry import check_sources, docker_client, inspect_image, publish_list
-
-from registry_images import copy_manifest, push_image
+from buildkit_farm.registry.images import check_sources, docker_client, inspect_image, publish_list
 
 WIN_VERSION = "10.0.17763.5458"
 
@@ -23,9 +22,13 @@ def base(lab, docker_config):
 
 def _digest_in_registry(address: str, repo: str, tag: str) -> str:
     """The digest the registry itself reports for repo:tag (Docker-Content-Digest)."""
-    accept = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, " \
-             "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-    request = urllib.request.Request(f"http://{address}/v2/{repo}/manifests/{tag}", method="HEAD", headers={"Accept": accept})
+    accept = (
+        "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, "
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+    )
+    request = urllib.request.Request(
+        f"http://{address}/v2/{repo}/manifests/{tag}", method="HEAD", headers={"Accept": accept}
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return resp.headers["Docker-Content-Digest"]
 
@@ -53,7 +56,11 @@ def test_two_single_platform_images_become_one_list_under_one_tag(lab, registry,
     digest = publish_list([f"{repo}:latest", f"{repo}:1.0"], list(sources.values()), docker_config=docker_config)
 
     name = repo.split("/", 1)[1]
-    assert digest == _digest_in_registry(registry.address, name, "latest") == _digest_in_registry(registry.address, name, "1.0")
+    assert (
+        digest
+        == _digest_in_registry(registry.address, name, "latest")
+        == _digest_in_registry(registry.address, name, "1.0")
+    )
     index = inspect_image(f"{repo}:latest", docker_config=docker_config)
     assert index.is_list and index.digest == digest
     assert index.platforms == ("linux/amd64", "linux/arm64")
@@ -68,10 +75,19 @@ def test_built_digests_and_a_list_source_are_joined(lab, registry, docker_config
     amd64 = next(v for v in base.images if v.platform == "linux/amd64")
     client = docker_client(docker_config=docker_config)
     client.buildx.imagetools.create(sources=[f"{base_repo}@{amd64.digest}"], tags=[f"{repo}:amd64"])
-    win = push_image(registry.address, repo.split("/", 1)[1], "windows-amd64", os="windows", arch="amd64",
-                     os_version=WIN_VERSION, marker=unique_name)
+    win = push_image(
+        registry.address,
+        repo.split("/", 1)[1],
+        "windows-amd64",
+        os="windows",
+        arch="amd64",
+        os_version=WIN_VERSION,
+        marker=unique_name,
+    )
 
-    digest = publish_list([f"{repo}:app"], [f"{repo}@{amd64.digest}", f"{repo}:windows-amd64"], docker_config=docker_config)
+    digest = publish_list(
+        [f"{repo}:app"], [f"{repo}@{amd64.digest}", f"{repo}:windows-amd64"], docker_config=docker_config
+    )
 
     index = inspect_image(f"{repo}:app", docker_config=docker_config)
     assert index.digest == digest
@@ -84,8 +100,9 @@ def test_built_digests_and_a_list_source_are_joined(lab, registry, docker_config
 def test_a_windows_image_from_another_repository_keeps_its_os_version(lab, registry, docker_config, unique_name, base):
     repo = registry.repo(unique_name("stitch"))
     win_repo = unique_name("winhost")
-    win = push_image(registry.address, win_repo, "ltsc2019", os="windows", arch="amd64", os_version=WIN_VERSION,
-                     marker=unique_name)
+    win = push_image(
+        registry.address, win_repo, "ltsc2019", os="windows", arch="amd64", os_version=WIN_VERSION, marker=unique_name
+    )
 
     publish_list([f"{repo}:latest"], [lab.base, f"{registry.address}/{win_repo}:ltsc2019"], docker_config=docker_config)
 
@@ -144,8 +161,9 @@ def test_sources_are_checked_before_any_build(lab, registry, docker_config, uniq
     """What `farm build` can call first: missing sources and clashes with the platforms it
     will build fail before anything is built."""
     name = unique_name("stitch")
-    win = push_image(registry.address, name, "windows-amd64", os="windows", arch="amd64", os_version=WIN_VERSION,
-                     marker=unique_name)
+    win = push_image(
+        registry.address, name, "windows-amd64", os="windows", arch="amd64", os_version=WIN_VERSION, marker=unique_name
+    )
     source = f"{registry.repo(name)}:windows-amd64"
 
     plan = check_sources([source], building=["linux/amd64", "linux/arm64"], docker_config=docker_config)

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import tomli_w
 
 pytestmark = pytest.mark.integration
@@ -59,8 +58,14 @@ class Farm:
         self.file.write_text(tomli_w.dumps(self.data))
 
     def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([FARM, *args, "-f", str(self.file)], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, cwd=self.tmp)
+        return subprocess.run(
+            [FARM, *args, "-f", str(self.file)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.tmp,
+        )
 
     def ok(self, *args: str) -> subprocess.CompletedProcess:
         result = self.run(*args)
@@ -150,8 +155,14 @@ def test_settings_change_restarts_only_that_node_and_applies(farm):
     after = {n: farm.container_id(n) for n in ("node1", "node2")}
     assert after["node1"] == before["node1"]
     assert after["node2"] != before["node2"]
-    cmd = farm.docker("container", "inspect", "--format", "{{json .Config.Cmd}}",
-                      f"buildx_buildkit_{farm.builder}-node2", context="node2").stdout
+    cmd = farm.docker(
+        "container",
+        "inspect",
+        "--format",
+        "{{json .Config.Cmd}}",
+        f"buildx_buildkit_{farm.builder}-node2",
+        context="node2",
+    ).stdout
     assert "--debug" in json.loads(cmd)
     volumes = farm.docker("volume", "ls", "--format", "{{.Name}}", context="node2").stdout.split()
     assert f"buildx_buildkit_{farm.builder}-node2_state" in volumes
@@ -168,11 +179,15 @@ def test_removed_node_leaves_and_its_container_goes(farm):
     assert farm.container_id("node1") == node1_id
     contexts = farm.docker("context", "ls", "--format", "{{.Name}}").stdout.split()
     assert "node1" in contexts and "node2" not in contexts  # the farm made it for node2 only
-    r = subprocess.run(["docker", "-H", farm.node2_socket, "container", "inspect", f"buildx_buildkit_{farm.builder}-node2"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["docker", "-H", farm.node2_socket, "container", "inspect", f"buildx_buildkit_{farm.builder}-node2"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode != 0 and "no such" in r.stderr.lower()
-    volumes = subprocess.run(["docker", "-H", farm.node2_socket, "volume", "ls", "--format", "{{.Name}}"],
-                             capture_output=True, text=True).stdout.split()
+    volumes = subprocess.run(
+        ["docker", "-H", farm.node2_socket, "volume", "ls", "--format", "{{.Name}}"], capture_output=True, text=True
+    ).stdout.split()
     assert f"buildx_buildkit_{farm.builder}-node2_state" in volumes  # state kept
     assert "No changes" in farm.ok("up").stdout
 
@@ -196,8 +211,14 @@ def test_unreachable_node2_is_a_clear_error_then_converges(farm):
 
 
 def test_sigkill_during_up_then_up_converges(farm):
-    proc = subprocess.Popen([FARM, "up", "-f", str(farm.file)], env=farm.env, cwd=farm.tmp,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [FARM, "up", "-f", str(farm.file)],
+        env=farm.env,
+        cwd=farm.tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     # Kill it once it has started changing things (the first buildx call), or after 3 s.
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and not any("buildx create" in c for c in farm.calls()):
@@ -213,8 +234,14 @@ def test_sigkill_during_up_then_up_converges(farm):
 
 
 def test_sigint_during_up_then_up_converges(farm):
-    proc = subprocess.Popen([FARM, "up", "-f", str(farm.file)], env=farm.env, cwd=farm.tmp,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [FARM, "up", "-f", str(farm.file)],
+        env=farm.env,
+        cwd=farm.tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline and not any("buildx" in c for c in farm.calls()):
         time.sleep(0.05)
@@ -249,7 +276,7 @@ def test_foreign_context_with_a_nodes_name_stops_with_a_hint(farm):
 
 
 def test_lock_two_ups_never_interleave(farm):
-    from buildkit_farm import lock
+    from buildkit_farm.reconcile import lock
 
     # A held lock makes `farm up` wait, then give up with a message.
     with lock.hold(farm.docker_config / "buildkit-farm"):
@@ -272,7 +299,9 @@ def test_lock_two_ups_never_interleave(farm):
 def test_failed_append_restores_the_instance_file(farm):
     farm.ok("up")
     before = farm.instance()["Nodes"]
-    farm.data["node"].append({"name": "node3", "endpoint": "unix:///nonexistent/docker.sock", "platforms": ["linux/s390x"]})
+    farm.data["node"].append(
+        {"name": "node3", "endpoint": "unix:///nonexistent/docker.sock", "platforms": ["linux/s390x"]}
+    )
     farm.write()
     result = farm.run("up")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -293,14 +322,16 @@ def test_down_keep_state_keeps_the_volumes(farm):
     assert f"buildx_buildkit_{farm.builder}-node1_state" in volumes
     assert farm.container_id("node1") is None
     farm.docker("volume", "rm", f"buildx_buildkit_{farm.builder}-node1_state")
-    subprocess.run(["docker", "-H", farm.node2_socket, "volume", "rm", f"buildx_buildkit_{farm.builder}-node2_state"],
-                   capture_output=True)
+    subprocess.run(
+        ["docker", "-H", farm.node2_socket, "volume", "rm", f"buildx_buildkit_{farm.builder}-node2_state"],
+        capture_output=True,
+    )
 
 
 def test_ensure_converged_for_the_build(farm):
-    from buildkit_farm.apply import ensure_converged
-    from buildkit_farm.config import load_config
     from buildkit_farm.errors import NotConverged
+    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.reconcile.apply import ensure_converged
 
     config = load_config(farm.file)
     with pytest.raises(NotConverged) as err:
@@ -340,7 +371,9 @@ def test_buildx_config_is_respected(farm, tmp_path):
 
 
 def test_a_users_own_context_is_used_as_is_and_survives_down(farm):
-    farm.docker("context", "create", "mine", "--description", "my engine", "--docker", "host=unix:///var/run/docker.sock")
+    farm.docker(
+        "context", "create", "mine", "--description", "my engine", "--docker", "host=unix:///var/run/docker.sock"
+    )
     node1 = farm.node("node1")
     del node1["endpoint"]
     node1["context"] = "mine"

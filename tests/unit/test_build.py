@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from buildkit_farm import build as b
-from buildkit_farm.config import SecretConfig, TargetConfig
+from buildkit_farm.build import run as b
 from buildkit_farm.errors import BuildError, UsageError
-
+from buildkit_farm.farmfile.model import SecretConfig, TargetConfig
 
 # ------------------------------------------------------------------ fixtures
 
@@ -45,7 +44,12 @@ NODES = (
         (["r:5000/app:{version}"], {}, {"VERSION": "2.0"}, ("r:5000/app:2.0",)),
         (["r:5000/app:{version}"], {}, {"version": "3.0"}, ("r:5000/app:3.0",)),
         (["r:5000/app:{version}"], {"version": "cli"}, {"VERSION": "env"}, ("r:5000/app:cli",)),
-        (["r:5000/app:{a}-{b}", "r:5000/app:latest"], {"a": "x", "b": "y"}, {}, ("r:5000/app:x-y", "r:5000/app:latest")),
+        (
+            ["r:5000/app:{a}-{b}", "r:5000/app:latest"],
+            {"a": "x", "b": "y"},
+            {},
+            ("r:5000/app:x-y", "r:5000/app:latest"),
+        ),
         (["r/app", "r/app"], {}, {}, ("r/app",)),
     ],
 )
@@ -61,7 +65,9 @@ def test_unfilled_placeholder_names_it_and_how_to_fill_it():
     assert err.value.exit_code == 2
 
 
-@pytest.mark.parametrize("tag", ["R:5000/App:1", "r/app:-x", "r/app:1@sha256:" + "a" * 64, "http://r/app", "r/app:a b", ""])
+@pytest.mark.parametrize(
+    "tag", ["R:5000/App:1", "r/app:-x", "r/app:1@sha256:" + "a" * 64, "http://r/app", "r/app:a b", ""]
+)
 def test_malformed_tag_is_refused(tag):
     with pytest.raises(UsageError) as err:
         b.fill_tags([tag], target="app", variables={}, env={})
@@ -70,7 +76,11 @@ def test_malformed_tag_is_refused(tag):
 
 @pytest.mark.parametrize(
     "ref, repo, tag",
-    [("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app", "1.0"), ("127.0.0.1:5000/app", "127.0.0.1:5000/app", "latest"), ("a/b/c:x", "a/b/c", "x")],
+    [
+        ("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app", "1.0"),
+        ("127.0.0.1:5000/app", "127.0.0.1:5000/app", "latest"),
+        ("a/b/c:x", "a/b/c", "x"),
+    ],
 )
 def test_split_tag(ref, repo, tag):
     assert b.split_tag(ref) == (repo, tag)
@@ -146,7 +156,11 @@ def test_missing_context_and_dockerfile(app_dir):
 
 def test_dockerfiles_must_match_platforms(app_dir):
     (app_dir / "Dockerfile.arm64").write_text("FROM x\n")
-    t = target(app_dir, dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"}, platforms=())
+    t = target(
+        app_dir,
+        dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"},
+        platforms=(),
+    )
     prepared = b.prepare_target(t, b.BuildOptions(), env={})
     assert prepared.platforms == ("linux/amd64", "linux/arm64")
     with pytest.raises(UsageError, match="no Dockerfile for linux/arm/v7"):
@@ -161,8 +175,17 @@ def replace_platforms(t: TargetConfig, platforms) -> TargetConfig:
 
 
 def test_cli_overrides_file(app_dir):
-    t = target(app_dir, args={"A": "1", "B": "2"}, labels={"x": "1"}, target="prod", provenance=True, cache_from=("r/c:1",))
-    opts = b.BuildOptions(tags=("r/app:cli",), build_args={"B": "3"}, labels={"y": "2"}, target="dev", provenance=False, cache_from=("r/c:2",))
+    t = target(
+        app_dir, args={"A": "1", "B": "2"}, labels={"x": "1"}, target="prod", provenance=True, cache_from=("r/c:1",)
+    )
+    opts = b.BuildOptions(
+        tags=("r/app:cli",),
+        build_args={"B": "3"},
+        labels={"y": "2"},
+        target="dev",
+        provenance=False,
+        cache_from=("r/c:2",),
+    )
     p = b.prepare_target(t, opts, env={})
     assert p.tags == ("r/app:cli",) and p.repo == "r/app"
     assert p.build_args == {"A": "1", "B": "3"} and p.labels == {"x": "1", "y": "2"}
@@ -191,7 +214,9 @@ def test_verify_run_is_refused_where_nodes_have_no_docker_engine(app_dir):
     config.builder = types.SimpleNamespace(driver="remote", name="farm")
     with pytest.raises(UsageError) as err:
         b.prepare(config, [], b.BuildOptions(verify_run=True), env={})
-    assert "remote driver's nodes are BuildKit daemons" in err.value.message and "docker run --platform" in err.value.hint
+    assert (
+        "remote driver's nodes are BuildKit daemons" in err.value.message and "docker run --platform" in err.value.hint
+    )
     assert b.prepare(config, [], b.BuildOptions(), env={})  # without --verify-run it builds
 
 
@@ -217,7 +242,10 @@ def test_allowed_emulation_says_which_node():
 
 
 def test_emulation_goes_to_first_node_reporting_it_else_first_node():
-    nodes = (b.NodeView("a", "a", True, ("linux/amd64",), ("linux/amd64",)), b.NodeView("b", "b", True, ("linux/arm64",), ("linux/arm64", "linux/s390x")))
+    nodes = (
+        b.NodeView("a", "a", True, ("linux/amd64",), ("linux/amd64",)),
+        b.NodeView("b", "b", True, ("linux/arm64",), ("linux/arm64", "linux/s390x")),
+    )
     assert b.schedule(["linux/s390x"], nodes, target="t", allow_emulation=["linux/s390x"])[0].node == "b"
     assert b.schedule(["linux/ppc64le"], nodes, target="t", allow_emulation=["linux/ppc64le"])[0].node == "a"
 
@@ -261,7 +289,11 @@ def test_one_invocation_pushes_by_digest(app_dir, tmp_path):
 
 def test_per_platform_dockerfiles_give_one_invocation_each(app_dir, tmp_path):
     (app_dir / "Dockerfile.arm64").write_text("FROM x\n")
-    p = prepared(app_dir, dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"}, platforms=())
+    p = prepared(
+        app_dir,
+        dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"},
+        platforms=(),
+    )
     invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
     assert {i.kwargs["output"]["name"] for i in invs} == {"127.0.0.1:5000/app"}
     assert [(i.label, i.kwargs["platforms"], Path(i.kwargs["file"]).name) for i in invs] == [
@@ -277,7 +309,9 @@ def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeyp
     from python_on_whales import DockerClient
 
     captured = []
-    monkeypatch.setattr(wrapper, "stream_buildx_logs", lambda cmd, env=None: captured.append([str(c) for c in cmd]) or iter(()))
+    monkeypatch.setattr(
+        wrapper, "stream_buildx_logs", lambda cmd, env=None: captured.append([str(c) for c in cmd]) or iter(())
+    )
     p = b.prepare_target(
         target(
             app_dir,
@@ -301,13 +335,25 @@ def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeyp
 
 
 def test_dry_run_redacts_secrets_and_shows_every_step(app_dir, tmp_path):
-    p = b.prepare_target(target(app_dir, secrets=(SecretConfig(id="tok", env="TOKEN"),), variant_tags=True), b.BuildOptions(), env={"TOKEN": "s3cr3t"})
-    lines = b.dry_run_lines(p, b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto"), builder="farm", docker_config=None)
+    p = b.prepare_target(
+        target(app_dir, secrets=(SecretConfig(id="tok", env="TOKEN"),), variant_tags=True),
+        b.BuildOptions(),
+        env={"TOKEN": "s3cr3t"},
+    )
+    lines = b.dry_run_lines(
+        p, b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto"), builder="farm", docker_config=None
+    )
     text = "\n".join(lines)
     assert "s3cr3t" not in text and "TOKEN" not in text and "--secret id=tok,env=REDACTED" in text
     assert lines[0].startswith("docker buildx build ") and "--platform linux/amd64,linux/arm64" in lines[0]
-    assert lines[1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' '127.0.0.1:5000/app@<digest of linux/amd64,linux/arm64>'"
-    assert "imagetools create --builder farm --tag 127.0.0.1:5000/app:linux-arm64 '127.0.0.1:5000/app@<digest of linux/arm64>'" in text
+    assert (
+        lines[1]
+        == "docker buildx imagetools inspect --builder farm --format '{{json .}}' '127.0.0.1:5000/app@<digest of linux/amd64,linux/arm64>'"
+    )
+    assert (
+        "imagetools create --builder farm --tag 127.0.0.1:5000/app:linux-arm64 '127.0.0.1:5000/app@<digest of linux/arm64>'"
+        in text
+    )
     assert lines[-2].startswith("docker buildx imagetools create --builder farm --tag 127.0.0.1:5000/app:1 ")
     assert lines[-1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' 127.0.0.1:5000/app:1"
 
@@ -365,7 +411,11 @@ def test_tracker_durations_per_platform():
 
 def test_tracker_single_platform_steps_have_no_platform_prefix():
     t = b.ProgressTracker(["linux/arm64"], start=0.0)
-    for line in ["#4 [1/2] FROM x", "#5 [2/2] RUN false", "#5 ERROR: process did not complete successfully: exit code: 1"]:
+    for line in [
+        "#4 [1/2] FROM x",
+        "#5 [2/2] RUN false",
+        "#5 ERROR: process did not complete successfully: exit code: 1",
+    ]:
         t.feed(line, 1.0)
     assert t.failed_platform() == "linux/arm64"
 
@@ -421,10 +471,27 @@ def test_emulated_platforms_get_their_own_build_so_pinned_ones_stay_pinned(app_d
 def test_node_views_join_file_pins_with_observed_status():
     from types import SimpleNamespace as NS
 
-    config = NS(node_settings=lambda: (NS(name="node1", context="node1", platforms=("linux/amd64",)), NS(name="node2", context="node2", platforms=("linux/arm64",))))
-    status = NS(nodes=(NS(name="node1", context="node1", status="running", version="v0.13.2", detected=("linux/amd64", "linux/arm64")),))
+    config = NS(
+        node_settings=lambda: (
+            NS(name="node1", context="node1", platforms=("linux/amd64",)),
+            NS(name="node2", context="node2", platforms=("linux/arm64",)),
+        )
+    )
+    status = NS(
+        nodes=(
+            NS(
+                name="node1",
+                context="node1",
+                status="running",
+                version="v0.13.2",
+                detected=("linux/amd64", "linux/arm64"),
+            ),
+        )
+    )
     views = b.node_views(config, status)
-    assert views[0] == b.NodeView("node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64"), "v0.13.2", "running")
+    assert views[0] == b.NodeView(
+        "node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64"), "v0.13.2", "running"
+    )
     assert views[1].up is False and views[1].status == "missing"
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from buildkit_farm.config import FarmConfig, NodeSettings, json_schema, load_config, load_config_text
 from buildkit_farm.errors import ConfigError, UsageError
+from buildkit_farm.farmfile.model import FarmConfig, NodeSettings, json_schema, load_config, load_config_text
 
 BUILDER = '[builder]\nname = "farm"\n'
 NODE1 = '[[node]]\nname = "node1"\nendpoint = "unix:///var/run/docker.sock"\nplatforms = ["linux/amd64"]\n'
@@ -48,7 +48,9 @@ def test_the_example_file_validates():
 
 def test_aliases_are_normalised_everywhere(farm_dir):
     config = load(
-        BUILDER + NODE1 + NODE2
+        BUILDER
+        + NODE1
+        + NODE2
         + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["x86_64", "armv8", "arm32v7"]\n'
         'tags = ["127.0.0.1:5000/app:{version}"]\n',
         farm_dir,
@@ -60,7 +62,12 @@ def test_aliases_are_normalised_everywhere(farm_dir):
 
 def test_paths_resolve_against_the_farm_files_folder(farm_dir, monkeypatch, tmp_path_factory):
     monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
-    config = load(BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n', farm_dir)
+    config = load(
+        BUILDER
+        + NODE1
+        + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n',
+        farm_dir,
+    )
     target = config.targets[0]
     assert target.context == farm_dir / "app"
     assert target.dockerfile == farm_dir / "app" / "Dockerfile"  # the default
@@ -69,8 +76,7 @@ def test_paths_resolve_against_the_farm_files_folder(farm_dir, monkeypatch, tmp_
 
 def test_dockerfiles_keys_imply_the_platforms(farm_dir):
     config = load(
-        BUILDER + NODE1 + NODE2
-        + '[[target]]\nname = "app"\ncontext = "app"\ntags = ["r/app:1"]\nvariant_tags = true\n'
+        BUILDER + NODE1 + NODE2 + '[[target]]\nname = "app"\ncontext = "app"\ntags = ["r/app:1"]\nvariant_tags = true\n'
         'dockerfiles = { "linux/amd64" = "app/Dockerfile.linux-amd64", "aarch64" = "app/Dockerfile.linux-arm64" }\n',
         farm_dir,
     )
@@ -85,8 +91,11 @@ def test_dockerfiles_keys_imply_the_platforms(farm_dir):
 
 def test_a_target_of_sources_only_is_a_manifest_target(farm_dir):
     config = load(
-        BUILDER + NODE1
-        + '[[target]]\nname = "win"\nsources = ["r/app:windows-amd64", "r/app@sha256:' + "a" * 64 + '"]\ntags = ["r/app:1"]\n',
+        BUILDER
+        + NODE1
+        + '[[target]]\nname = "win"\nsources = ["r/app:windows-amd64", "r/app@sha256:'
+        + "a" * 64
+        + '"]\ntags = ["r/app:1"]\n',
         farm_dir,
     )
     target = config.target("win")
@@ -95,7 +104,7 @@ def test_a_target_of_sources_only_is_a_manifest_target(farm_dir):
 
 
 def test_node_settings_merge_builder_defaults_with_node_overrides(farm_dir):
-    (farm_dir / "buildkitd.toml").write_text('debug = true\n')
+    (farm_dir / "buildkitd.toml").write_text("debug = true\n")
     config = load(
         '[builder]\nname = "farm"\ndriver_opts = { network = "host", memory = "2g" }\n'
         'buildkitd_flags = "--allow-insecure-entitlement network.host"\nbuildkitd_config = "buildkitd.toml"\n'
@@ -201,8 +210,7 @@ def test_every_issue_is_reported_at_once(farm_dir):
 
 def test_a_bad_key_does_not_hide_the_rules_on_the_rest_of_its_table(farm_dir):
     found = issues(
-        BUILDER + NODE1
-        + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64", "linux/riscv64"]\n'
+        BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64", "linux/riscv64"]\n'
         'tags = ["R/App"]\ndockerfile = "nope"\n',
         farm_dir,
     )
@@ -212,13 +220,17 @@ def test_a_bad_key_does_not_hide_the_rules_on_the_rest_of_its_table(farm_dir):
 
 def test_a_dropped_key_does_not_cause_false_alarms(farm_dir):
     # platforms is wrong, so "platforms is required" or "pinned to no node" would be noise
-    found = issues(BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["armv9"]\ntags = ["r/app:1"]\n', farm_dir)
+    found = issues(
+        BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["armv9"]\ntags = ["r/app:1"]\n',
+        farm_dir,
+    )
     assert [path for path, _ in found] == ['target "app".platforms[0]']
 
 
 def test_a_typo_in_one_platform_does_not_hide_a_pin_made_twice(farm_dir):
     found = issues(
-        BUILDER + NODE1.replace('["linux/amd64"]', '["armv9", "linux/amd64", "x86_64"]')
+        BUILDER
+        + NODE1.replace('["linux/amd64"]', '["armv9", "linux/amd64", "x86_64"]')
         + '[[node]]\nname = "node2"\nendpoint = "ssh://farm@h2"\nplatforms = ["amd64"]\n',
         farm_dir,
     )
@@ -234,7 +246,8 @@ def test_a_typo_in_one_platform_does_not_hide_a_pin_made_twice(farm_dir):
 def test_a_typo_in_a_pin_does_not_report_its_platform_unserved(farm_dir):
     # "aarch46" was meant to pin linux/arm64: "pinned to no node" would only repeat the typo
     found = issues(
-        BUILDER + NODE1.replace('["linux/amd64"]', '["linux/amd64", "aarch46"]')
+        BUILDER
+        + NODE1.replace('["linux/amd64"]', '["linux/amd64", "aarch46"]')
         + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64", "linux/arm64"]\ntags = ["r/app:1"]\n',
         farm_dir,
     )
@@ -243,7 +256,8 @@ def test_a_typo_in_a_pin_does_not_report_its_platform_unserved(farm_dir):
 
 def test_the_good_items_of_a_target_array_are_still_checked(farm_dir):
     found = issues(
-        BUILDER + NODE1
+        BUILDER
+        + NODE1
         + '[[target]]\nname = "a"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/shared:1"]\n'
         '[[target]]\nname = "b"\ncontext = "app"\nplatforms = ["armv9", "linux/amd64", "linux/riscv64"]\n'
         'tags = ["Bad Tag", "r/shared:1"]\n',
@@ -257,8 +271,7 @@ def test_the_good_items_of_a_target_array_are_still_checked(farm_dir):
 
 def test_allow_emulation_serves_an_unpinned_platform(farm_dir):
     config = load(
-        BUILDER + NODE1
-        + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64", "linux/riscv64"]\n'
+        BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64", "linux/riscv64"]\n'
         'allow_emulation = ["riscv64"]\ntags = ["r/app:1"]\n',
         farm_dir,
     )
@@ -269,8 +282,7 @@ def test_allow_emulation_serves_an_unpinned_platform(farm_dir):
 def test_secrets_by_reference(farm_dir):
     (farm_dir / "npmrc").write_text("placeholder")
     config = load(
-        BUILDER + NODE1
-        + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n'
+        BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n'
         'secrets = [{ id = "npm", env = "NPM_TOKEN" }, { id = "npmrc", src = "npmrc" }]\n',
         farm_dir,
     )
@@ -281,7 +293,12 @@ def test_secrets_by_reference(farm_dir):
 
 def test_a_dockerfile_named_relative_to_the_context_gets_a_hint(farm_dir):
     with pytest.raises(ConfigError) as caught:
-        load(BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\ndockerfile = "Dockerfile.linux-amd64"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n', farm_dir)
+        load(
+            BUILDER
+            + NODE1
+            + '[[target]]\nname = "app"\ncontext = "app"\ndockerfile = "Dockerfile.linux-amd64"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n',
+            farm_dir,
+        )
     (issue,) = caught.value.issues
     assert issue.path == 'target "app".dockerfile'
     assert f"did you mean {farm_dir / 'app' / 'Dockerfile.linux-amd64'}" in issue.hint
@@ -306,7 +323,7 @@ def test_a_folder_is_not_a_farm_file(tmp_path):
 
 
 def test_non_utf8_file(tmp_path):
-    (tmp_path / "f.toml").write_bytes(b"name = \"\xff\"\n")
+    (tmp_path / "f.toml").write_bytes(b'name = "\xff"\n')
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(tmp_path / "f.toml")
 
@@ -321,7 +338,12 @@ def test_syntax_error_carries_its_line(tmp_path):
 
 
 def test_lookups_by_name(farm_dir):
-    config = load(BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n', farm_dir)
+    config = load(
+        BUILDER
+        + NODE1
+        + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n',
+        farm_dir,
+    )
     assert config.node("node1").endpoint == "unix:///var/run/docker.sock"
     assert config.target("app").name == "app"
     with pytest.raises(UsageError, match='no target "nope"') as caught:
@@ -338,7 +360,12 @@ def test_models_are_frozen(farm_dir):
 
 
 def test_load_config_text_resolves_against_base(farm_dir):
-    config = load_config_text(BUILDER + NODE1 + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n', base=farm_dir)
+    config = load_config_text(
+        BUILDER
+        + NODE1
+        + '[[target]]\nname = "app"\ncontext = "app"\nplatforms = ["linux/amd64"]\ntags = ["r/app:1"]\n',
+        base=farm_dir,
+    )
     assert config.targets[0].context == farm_dir / "app"
 
 
@@ -349,7 +376,9 @@ def test_schema_describes_the_files_keys():
     node = schema["$defs"]["NodeConfig"]
     assert node["additionalProperties"] is False
     assert {"name", "endpoint", "context", "platforms", "tls", "nodeselector", "replicas"} <= set(node["properties"])
-    assert {"dockerfiles", "sources", "variant_tags", "allow_emulation", "secrets"} <= set(schema["$defs"]["TargetConfig"]["properties"])
+    assert {"dockerfiles", "sources", "variant_tags", "allow_emulation", "secrets"} <= set(
+        schema["$defs"]["TargetConfig"]["properties"]
+    )
     text = json.dumps(schema)  # serialisable as is
     assert '"null"' not in text  # TOML has no null: optional keys are simply absent
     assert node["properties"]["replicas"]["type"] == "integer"
@@ -358,13 +387,18 @@ def test_schema_describes_the_files_keys():
 def test_summary_is_plain_json(farm_dir):
     config = load(BUILDER + NODE1 + NODE2, farm_dir)
     data = json.loads(json.dumps(config.summary()))
-    assert data["nodes"][1] == {"name": "node2", "where": "ssh://farm@127.0.0.1:2222", "platforms": ["linux/arm64", "linux/arm/v7"]}
+    assert data["nodes"][1] == {
+        "name": "node2",
+        "where": "ssh://farm@127.0.0.1:2222",
+        "platforms": ["linux/arm64", "linux/arm/v7"],
+    }
     assert "node2" in config.describe() and "linux/arm/v7" in config.describe()
 
 
 def test_credentials_are_reported_once_in_file_order_even_under_a_repeated_name(farm_dir):
     found = issues(
-        BUILDER + NODE1.replace("platforms", 'token = "a"\nplatforms')
+        BUILDER
+        + NODE1.replace("platforms", 'token = "a"\nplatforms')
         + '[[node]]\nname = "node1"\ncontext = "ctx"\npassword = "b"\n',
         farm_dir,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from buildkit_farm import platforms, reference
+from buildkit_farm.farmfile import platforms, reference
 
 
 @pytest.mark.parametrize(

@@ -13,17 +13,50 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from buildkit_farm.config import FarmConfig, load_config
 from buildkit_farm.errors import ConfigError
+from buildkit_farm.farmfile.model import FarmConfig, load_config
 
-SETTINGS = settings(max_examples=int(os.environ.get("FARM_HYPOTHESIS_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("FARM_HYPOTHESIS_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 words = st.sampled_from(
     [
-        "farm", "default", "node1", "node2", "app", "linux/amd64", "aarch64", "armv9", "windows/amd64",
-        "unix:///var/run/docker.sock", "ssh://root@h", "tcp://h:2376", "tcp://h", "http://x", "",
-        "docker-container", "remote", "kubernetes", "r/app:{version}", "R/App", "Dockerfile", ".", "..",
-        "/", "\x00", "a" * 300, "{", "password", "token", "network", "host", "image", "x" * 5000,
+        "farm",
+        "default",
+        "node1",
+        "node2",
+        "app",
+        "linux/amd64",
+        "aarch64",
+        "armv9",
+        "windows/amd64",
+        "unix:///var/run/docker.sock",
+        "ssh://root@h",
+        "tcp://h:2376",
+        "tcp://h",
+        "http://x",
+        "",
+        "docker-container",
+        "remote",
+        "kubernetes",
+        "r/app:{version}",
+        "R/App",
+        "Dockerfile",
+        ".",
+        "..",
+        "/",
+        "\x00",
+        "a" * 300,
+        "{",
+        "password",
+        "token",
+        "network",
+        "host",
+        "image",
+        "x" * 5000,
     ]
 )
 scalars = st.one_of(
@@ -38,11 +71,44 @@ scalars = st.one_of(
 keys = st.one_of(
     st.sampled_from(
         [
-            "builder", "node", "target", "name", "driver", "driver_opts", "buildkitd_flags", "buildkitd_config",
-            "buildkit_image", "endpoint", "context", "platforms", "tls", "ca", "cert", "key", "nodeselector",
-            "replicas", "dockerfile", "dockerfiles", "sources", "tags", "variant_tags", "args", "labels",
-            "target", "cache_from", "cache_to", "provenance", "sbom", "secrets", "id", "env", "src", "ssh",
-            "allow_emulation", "password", "api_key",
+            "builder",
+            "node",
+            "target",
+            "name",
+            "driver",
+            "driver_opts",
+            "buildkitd_flags",
+            "buildkitd_config",
+            "buildkit_image",
+            "endpoint",
+            "context",
+            "platforms",
+            "tls",
+            "ca",
+            "cert",
+            "key",
+            "nodeselector",
+            "replicas",
+            "dockerfile",
+            "dockerfiles",
+            "sources",
+            "tags",
+            "variant_tags",
+            "args",
+            "labels",
+            "target",
+            "cache_from",
+            "cache_to",
+            "provenance",
+            "sbom",
+            "secrets",
+            "id",
+            "env",
+            "src",
+            "ssh",
+            "allow_emulation",
+            "password",
+            "api_key",
         ]
     ),
     st.text(alphabet=string.ascii_letters + "_-./ ", min_size=1, max_size=12),

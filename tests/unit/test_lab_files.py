@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from buildkit_farm.config import load_config
+from buildkit_farm.farmfile.model import load_config
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -48,6 +48,8 @@ def test_buildkitd_config_trusts_the_tls_registry_with_the_labs_ca():
 
 
 def test_env_sh_exports_the_same_facts():
-    out = subprocess.run(["bash", "-c", f". {LAB / 'env.sh'} && env"], capture_output=True, text=True, timeout=20, check=True)
+    out = subprocess.run(
+        ["bash", "-c", f". {LAB / 'env.sh'} && env"], capture_output=True, text=True, timeout=20, check=True
+    )
     exported = dict(line.partition("=")[::2] for line in out.stdout.splitlines() if line.startswith("FARM_LAB_"))
     assert exported == _lab_env()

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from buildkit_farm.dockerfile import parse, substitute
 from buildkit_farm.errors import RegistryError, UsageError
-from buildkit_farm.lint import (
+from buildkit_farm.lint.dockerfile import parse, substitute
+from buildkit_farm.lint.rules import (
     RULES,
     Subject,
     is_dockerfile_name,
@@ -33,7 +33,7 @@ from buildkit_farm.lint import (
     subjects_for_paths,
     target_from_name,
 )
-from buildkit_farm.registry import ImageIndex, Variant
+from buildkit_farm.registry.images import ImageIndex, Variant
 
 CASES = Path(__file__).parent / "lint_cases"
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,7 +202,9 @@ def test_which_files_a_folder_lint_takes(name, expected):
 def _index(ref: str, platforms: list[str], *, is_list: bool = True) -> ImageIndex:
     variants = tuple(Variant(platform=p, digest="sha256:" + "b" * 64, size=1, media_type="m") for p in platforms)
     media = "application/vnd.oci.image.index.v1+json" if is_list else "application/vnd.oci.image.manifest.v1+json"
-    return ImageIndex(ref=ref, digest="sha256:" + "c" * 64, media_type=media, size=1, is_list=is_list, variants=variants)
+    return ImageIndex(
+        ref=ref, digest="sha256:" + "c" * 64, media_type=media, size=1, is_list=is_list, variants=variants
+    )
 
 
 def _reader(indexes: dict[str, ImageIndex]):
@@ -256,7 +258,9 @@ def test_lab_fix_broken_fails_on_both_rules():
     assert any(RULES[r].severity == "error" for r in rules)
 
 
-@pytest.mark.parametrize("platforms", [["linux/amd64", "linux/arm64", "linux/arm/v7"], ["linux/amd64", "windows/amd64"]])
+@pytest.mark.parametrize(
+    "platforms", [["linux/amd64", "linux/arm64", "linux/arm/v7"], ["linux/amd64", "windows/amd64"]]
+)
 def test_lab_fix_fixed_is_clean_for_linux_and_windows(platforms):
     assert _example_findings("lab-fix/Dockerfile", platforms=platforms) == []
 
@@ -335,12 +339,44 @@ def test_same_file_from_two_subjects_is_reported_once(tmp_path):
 
 # --------------------------------------------------------------------------- robustness
 
-_FRAGMENTS = st.sampled_from([
-    "FROM ", "FROM --platform=$BUILDPLATFORM ", "AS build", "ARG ", "RUN ", "CMD ", "ENTRYPOINT ",
-    "SHELL ", "COPY --from=build ", "ENV ", "HEALTHCHECK CMD ", "# escape=`", "# syntax=x", "\\\n",
-    "`\n", "\n", " ", "[", "]", '"', "'", "${A:-", "}", "$TARGETARCH", "%PATH%", "C:\\", "uname",
-    "cmd /S /C", "<<EOF\n", "EOF\n", "arm64v8/alpine", "127.0.0.1:5000/base:latest", "amd64", "#",
-])
+_FRAGMENTS = st.sampled_from(
+    [
+        "FROM ",
+        "FROM --platform=$BUILDPLATFORM ",
+        "AS build",
+        "ARG ",
+        "RUN ",
+        "CMD ",
+        "ENTRYPOINT ",
+        "SHELL ",
+        "COPY --from=build ",
+        "ENV ",
+        "HEALTHCHECK CMD ",
+        "# escape=`",
+        "# syntax=x",
+        "\\\n",
+        "`\n",
+        "\n",
+        " ",
+        "[",
+        "]",
+        '"',
+        "'",
+        "${A:-",
+        "}",
+        "$TARGETARCH",
+        "%PATH%",
+        "C:\\",
+        "uname",
+        "cmd /S /C",
+        "<<EOF\n",
+        "EOF\n",
+        "arm64v8/alpine",
+        "127.0.0.1:5000/base:latest",
+        "amd64",
+        "#",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from buildkit_farm import lock
 from buildkit_farm.errors import LockTimeout
+from buildkit_farm.reconcile import lock
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from buildkit_farm import lock
+from buildkit_farm.reconcile import lock
 with lock.hold(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -23,7 +23,9 @@ with lock.hold(Path(sys.argv[1])):
 
 
 def _holder(tmp_path, seconds: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -33,9 +35,8 @@ def test_second_holder_times_out_naming_the_first(tmp_path):
     waited = []
     try:
         t0 = time.monotonic()
-        with pytest.raises(LockTimeout) as err:
-            with lock.hold(tmp_path, timeout=0.5, on_wait=waited.append):
-                pass
+        with pytest.raises(LockTimeout) as err, lock.hold(tmp_path, timeout=0.5, on_wait=waited.append):
+            pass
         assert time.monotonic() - t0 >= 0.5
         assert f"(pid {proc.pid})" in err.value.message and "--lock-timeout" in err.value.hint
         assert waited and "waiting for another farm run" in waited[0]

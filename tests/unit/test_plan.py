@@ -8,22 +8,11 @@ from types import MappingProxyType
 
 import pytest
 
-from buildkit_farm.config import BuilderConfig, NodeSettings
+from buildkit_farm.docker import DockerPaths, argv
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
-from buildkit_farm.plan import (
-    Action,
-    NodeStatus,
-    buildx_flags,
-    expected_cmd,
-    make_down_plan,
-    make_plan,
-    settings_fingerprint,
-    split_native,
-    verify,
-)
-from buildkit_farm.state import (
+from buildkit_farm.farmfile.model import BuilderConfig, NodeSettings
+from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
-    DockerPaths,
     FarmRecord,
     FarmState,
     ObservedBuilder,
@@ -36,6 +25,17 @@ from buildkit_farm.state import (
     parse_instance,
     parse_workers,
 )
+from buildkit_farm.reconcile.plan import (
+    Action,
+    NodeStatus,
+    buildx_flags,
+    expected_cmd,
+    make_down_plan,
+    make_plan,
+    settings_fingerprint,
+    split_native,
+    verify,
+)
 
 HOST1 = "unix:///var/run/docker.sock"
 HOST2 = "ssh://farm@127.0.0.1:2222"
@@ -44,9 +44,16 @@ OPTS = (("network", "host"),)
 
 def node(name: str, endpoint: str | None, platforms=(), **kw) -> NodeSettings:
     base = dict(
-        name=name, context=kw.pop("context", name), endpoint=endpoint, tls=None,
-        owns_context=endpoint is not None, platforms=tuple(platforms), driver="docker-container",
-        driver_opts=OPTS, buildkitd_flags=None, buildkitd_config=None,
+        name=name,
+        context=kw.pop("context", name),
+        endpoint=endpoint,
+        tls=None,
+        owns_context=endpoint is not None,
+        platforms=tuple(platforms),
+        driver="docker-container",
+        driver_opts=OPTS,
+        buildkitd_flags=None,
+        buildkitd_config=None,
     )
     base.update(kw)
     return NodeSettings(**base)
@@ -78,31 +85,58 @@ def owned_ctx(name: str, host: str) -> ObservedContext:
 def stored(s: NodeSettings, **over) -> ObservedNode:
     """The node as buildx would have stored it from these settings."""
     n = ObservedNode(
-        name=f"ch16-{s.name}", endpoint=s.context, platforms=s.platforms,
-        driver_opts=tuple(sorted(s.driver_opts)), flags=buildx_flags(s), has_config=bool(s.buildkitd_config),
+        name=f"ch16-{s.name}",
+        endpoint=s.context,
+        platforms=s.platforms,
+        driver_opts=tuple(sorted(s.driver_opts)),
+        flags=buildx_flags(s),
+        has_config=bool(s.buildkitd_config),
     )
     return replace(n, **over)
 
 
 def running(s: NodeSettings, cid: str, **over) -> ObservedBuildkit:
     bk = ObservedBuildkit(
-        node=f"ch16-{s.name}", context=s.context, status="running", container_id=cid,
-        started_at="t0", settings=settings_fingerprint(s), version="v0.13.2",
+        node=f"ch16-{s.name}",
+        context=s.context,
+        status="running",
+        container_id=cid,
+        started_at="t0",
+        settings=settings_fingerprint(s),
+        version="v0.13.2",
         platforms=("linux/amd64", "linux/386", "linux/arm64", "linux/arm/v7"),
-        cmd=expected_cmd(s), network=dict(s.driver_opts).get("network"),
+        cmd=expected_cmd(s),
+        network=dict(s.driver_opts).get("network"),
     )
     return replace(bk, **over)
 
 
-def state(contexts=(), nodes=(), buildkits=(), driver="docker-container", record=True, builder=True, users=None,
-          record_contexts=()) -> FarmState:
+def state(
+    contexts=(),
+    nodes=(),
+    buildkits=(),
+    driver="docker-container",
+    record=True,
+    builder=True,
+    users=None,
+    record_contexts=(),
+) -> FarmState:
     b = ObservedBuilder(name="ch16", driver=driver, nodes=tuple(nodes)) if builder else None
     rec = None
     if record:
-        rec = FarmRecord(builder="ch16", nodes=MappingProxyType({
-            bk.node: RecordEntry(container_id=bk.container_id or "", settings=bk.settings or "", started_at=bk.started_at)
-            for bk in buildkits if bk.settings
-        }), contexts=tuple(record_contexts))
+        rec = FarmRecord(
+            builder="ch16",
+            nodes=MappingProxyType(
+                {
+                    bk.node: RecordEntry(
+                        container_id=bk.container_id or "", settings=bk.settings or "", started_at=bk.started_at
+                    )
+                    for bk in buildkits
+                    if bk.settings
+                }
+            ),
+            contexts=tuple(record_contexts),
+        )
     return FarmState(
         paths=DockerPaths(Path("/dc"), Path("/dc/buildx"), True),
         contexts=MappingProxyType({c.name: c for c in contexts}),
@@ -133,72 +167,138 @@ N1_NO_OPTS = replace(N1, driver_opts=())
 CASES = [
     (
         "from nothing: contexts, builder, nodes and BuildKits are created",
-        cfg(N1, N2), state(builder=False, record=False),
-        ["+ context node1", "+ context node2", "+ builder ch16", "+ node node1", "+ node node2",
-         "+ buildkit node1", "+ buildkit node2"],
+        cfg(N1, N2),
+        state(builder=False, record=False),
+        [
+            "+ context node1",
+            "+ context node2",
+            "+ builder ch16",
+            "+ node node1",
+            "+ node node2",
+            "+ buildkit node1",
+            "+ buildkit node2",
+        ],
     ),
     (
         "already converged: all no-ops",
-        cfg(N1, N2), converged_state(N1, N2),
-        ["= context node1", "= context node2", "= builder ch16", "= node node1", "= node node2",
-         "= buildkit node1", "= buildkit node2"],
+        cfg(N1, N2),
+        converged_state(N1, N2),
+        [
+            "= context node1",
+            "= context node2",
+            "= builder ch16",
+            "= node node1",
+            "= node node2",
+            "= buildkit node1",
+            "= buildkit node2",
+        ],
     ),
     (
         "node2's platforms change: only node2 is updated in place, no restart",
-        cfg(N1, N2_ARM64_ONLY), converged_state(N1, N2),
-        ["= context node1", "= context node2", "= builder ch16", "= node node1", "~ node node2",
-         "= buildkit node1", "= buildkit node2"],
+        cfg(N1, N2_ARM64_ONLY),
+        converged_state(N1, N2),
+        [
+            "= context node1",
+            "= context node2",
+            "= builder ch16",
+            "= node node1",
+            "~ node node2",
+            "= buildkit node1",
+            "= buildkit node2",
+        ],
     ),
     (
         "a node is removed: it leaves and its container goes",
-        cfg(N1), converged_state(N1, N2),
+        cfg(N1),
+        converged_state(N1, N2),
         ["= context node1", "= builder ch16", "- node node2", "= node node1", "- buildkit node2", "= buildkit node1"],
     ),
     (
         "a node is added: it joins",
-        cfg(N1, N2), converged_state(N1),
-        ["= context node1", "+ context node2", "= builder ch16", "= node node1", "+ node node2",
-         "= buildkit node1", "+ buildkit node2"],
+        cfg(N1, N2),
+        converged_state(N1),
+        [
+            "= context node1",
+            "+ context node2",
+            "= builder ch16",
+            "= node node1",
+            "+ node node2",
+            "= buildkit node1",
+            "+ buildkit node2",
+        ],
     ),
     (
         "driver opts change on node1: updated in place and restarted alone",
-        cfg(N1_MEM, N2), converged_state(N1, N2),
-        ["= context node1", "= context node2", "= builder ch16", "~ node node1", "= node node2",
-         "~ buildkit node1", "= buildkit node2"],
+        cfg(N1_MEM, N2),
+        converged_state(N1, N2),
+        [
+            "= context node1",
+            "= context node2",
+            "= builder ch16",
+            "~ node node1",
+            "= node node2",
+            "~ buildkit node1",
+            "= buildkit node2",
+        ],
     ),
     (
         "driver opts cleared on node1: it rejoins and restarts",
-        cfg(N1_NO_OPTS, N2), converged_state(N1, N2),
-        ["= context node1", "= context node2", "= builder ch16", "~ node node1", "= node node2",
-         "~ buildkit node1", "= buildkit node2"],
+        cfg(N1_NO_OPTS, N2),
+        converged_state(N1, N2),
+        [
+            "= context node1",
+            "= context node2",
+            "= builder ch16",
+            "~ node node1",
+            "= node node2",
+            "~ buildkit node1",
+            "= buildkit node2",
+        ],
     ),
     (
         "the driver changes: the builder is replaced",
-        cfg(N1, N2), converged_state(N1, N2, driver="docker"),
-        ["= context node1", "= context node2", "-/+ builder ch16", "+ node node1", "+ node node2",
-         "+ buildkit node1", "+ buildkit node2"],
+        cfg(N1, N2),
+        converged_state(N1, N2, driver="docker"),
+        [
+            "= context node1",
+            "= context node2",
+            "-/+ builder ch16",
+            "+ node node1",
+            "+ node node2",
+            "+ buildkit node1",
+            "+ buildkit node2",
+        ],
     ),
     (
         "the only node must clear a setting: buildx can't leave it, so the builder is replaced",
-        cfg(N1_NO_OPTS), converged_state(N1),
+        cfg(N1_NO_OPTS),
+        converged_state(N1),
         ["= context node1", "-/+ builder ch16", "+ node node1", "+ buildkit node1"],
     ),
     (
         "node2's endpoint changes: its context is updated in place and its BuildKit moves",
-        cfg(N1, replace(N2, endpoint="ssh://farm@127.0.0.1:2223")), converged_state(N1, N2),
-        ["= context node1", "~ context node2", "= builder ch16", "= node node1", "= node node2",
-         "= buildkit node1", "~ buildkit node2"],
+        cfg(N1, replace(N2, endpoint="ssh://farm@127.0.0.1:2223")),
+        converged_state(N1, N2),
+        [
+            "= context node1",
+            "~ context node2",
+            "= builder ch16",
+            "= node node1",
+            "= node node2",
+            "= buildkit node1",
+            "~ buildkit node2",
+        ],
     ),
     (
         "a stopped BuildKit is started",
-        cfg(N1), state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)],
-                       buildkits=[running(N1, "a", status="stopped")]),
+        cfg(N1),
+        state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)], buildkits=[running(N1, "a", status="stopped")]),
         ["= context node1", "= builder ch16", "= node node1", "~ buildkit node1"],
     ),
     (
         "a BuildKit whose settings are unknown (killed before recording) is restarted",
-        cfg(N1), state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)],
-                       buildkits=[running(N1, "a", settings=None)]),
+        cfg(N1),
+        state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)], buildkits=[running(N1, "a", settings=None)]),
         ["= context node1", "= builder ch16", "= node node1", "~ buildkit node1"],
     ),
     (
@@ -284,12 +384,17 @@ def test_unreachable_node_names_node_endpoint_and_dockers_message():
 
 
 def test_tls_change_shows_which_file_not_its_content():
-    tls_ctx = ObservedContext("node1", "tcp://h:2376", OWNER_MARK, (("ca", "aaa"), ("cert", "bbb"), ("key", "ccc")), False)
-    from buildkit_farm.config import TLSConfig
+    tls_ctx = ObservedContext(
+        "node1", "tcp://h:2376", OWNER_MARK, (("ca", "aaa"), ("cert", "bbb"), ("key", "ccc")), False
+    )
+    from buildkit_farm.farmfile.model import TLSConfig
 
-    s = node("node1", "tcp://h:2376", tls=TLSConfig(ca=Path("/t/ca.pem"), cert=Path("/t/cert.pem"), key=Path("/t/key.pem")))
+    s = node(
+        "node1", "tcp://h:2376", tls=TLSConfig(ca=Path("/t/ca.pem"), cert=Path("/t/cert.pem"), key=Path("/t/key.pem"))
+    )
     observed = replace(
-        converged_state(s), contexts=MappingProxyType({"node1": tls_ctx}),
+        converged_state(s),
+        contexts=MappingProxyType({"node1": tls_ctx}),
         tls_digests=MappingProxyType({"/t/ca.pem": "aaa", "/t/cert.pem": "bbb", "/t/key.pem": "ddd"}),
     )
     (step,) = make_plan(cfg(s), observed).changes
@@ -302,7 +407,8 @@ def test_down_removes_only_what_the_farm_owns():
     mine = node("mine", None, context="mine")
     observed = state(
         contexts=[owned_ctx("node1", HOST1), owned_ctx("node2", HOST2), ObservedContext("mine", HOST1, "", (), False)],
-        nodes=[stored(N1), stored(N2)], users={"node2": ("other",)},
+        nodes=[stored(N1), stored(N2)],
+        users={"node2": ("other",)},
     )
     plan = make_down_plan(cfg(N1, N2, mine), observed, keep_state=True)
     assert lines(plan) == ["- builder ch16", "- context node1", "= context node2", "= context mine"]
@@ -320,8 +426,11 @@ def test_down_leaves_a_foreign_builder():
         (None, OPTS, ("--allow-insecure-entitlement=network.host",)),
         ("--debug", (), ("--debug", "--allow-insecure-entitlement=network.host")),
         ("--allow-insecure-entitlement=security.insecure", (), ("--allow-insecure-entitlement=security.insecure",)),
-        ("--allow-insecure-entitlement security.insecure", OPTS,
-         ("--allow-insecure-entitlement", "security.insecure", "--allow-insecure-entitlement=network.host")),
+        (
+            "--allow-insecure-entitlement security.insecure",
+            OPTS,
+            ("--allow-insecure-entitlement", "security.insecure", "--allow-insecure-entitlement=network.host"),
+        ),
     ],
 )
 def test_buildx_flags_mirror_buildx(flags, opts, expected):
@@ -336,8 +445,11 @@ def test_fingerprint_ignores_platforms_but_not_settings():
 @pytest.mark.parametrize(
     "detected,native,emulated",
     [
-        (("linux/amd64", "linux/amd64/v2", "linux/386", "linux/arm64", "linux/arm/v7"),
-         ("linux/amd64", "linux/amd64/v2", "linux/386"), ("linux/arm64", "linux/arm/v7")),
+        (
+            ("linux/amd64", "linux/amd64/v2", "linux/386", "linux/arm64", "linux/arm/v7"),
+            ("linux/amd64", "linux/amd64/v2", "linux/386"),
+            ("linux/arm64", "linux/arm/v7"),
+        ),
         (("linux/arm64", "linux/arm/v7", "linux/amd64"), ("linux/arm64", "linux/arm/v7"), ("linux/amd64",)),
         ((), (), ()),
     ],
@@ -347,9 +459,18 @@ def test_split_native(detected, native, emulated):
 
 
 def _status(**kw) -> NodeStatus:
-    base = dict(name="node2", buildx_node="ch16-node2", context="node2", endpoint=HOST2, status="running",
-                version="v0.13.2", pinned=("linux/arm64",), detected=("linux/amd64", "linux/arm64"),
-                native=("linux/amd64",), emulated=("linux/arm64",))
+    base = dict(
+        name="node2",
+        buildx_node="ch16-node2",
+        context="node2",
+        endpoint=HOST2,
+        status="running",
+        version="v0.13.2",
+        pinned=("linux/arm64",),
+        detected=("linux/amd64", "linux/arm64"),
+        native=("linux/amd64",),
+        emulated=("linux/arm64",),
+    )
     base.update(kw)
     return NodeStatus(**base)
 
@@ -357,7 +478,8 @@ def _status(**kw) -> NodeStatus:
 def test_verify():
     assert verify((_status(),)) == ()
     assert verify((_status(pinned=("linux/s390x",)),)) == (
-        'node "node2": pinned linux/s390x not among the platforms BuildKit detected (linux/amd64, linux/arm64)',)
+        'node "node2": pinned linux/s390x not among the platforms BuildKit detected (linux/amd64, linux/arm64)',
+    )
     assert verify((_status(status="stopped"),)) == ('node "node2" is stopped',)
 
 
@@ -425,15 +547,19 @@ def test_buildx_inspect_gives_each_remote_node_its_status_version_and_platforms_
 
 
 def test_stopped_buildkit_with_unknown_settings_is_restarted_not_just_started():
-    observed = state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)],
-                     buildkits=[running(N1, "a", status="stopped", settings=None)])
+    observed = state(
+        contexts=[owned_ctx("node1", HOST1)],
+        nodes=[stored(N1)],
+        buildkits=[running(N1, "a", status="stopped", settings=None)],
+    )
     (step,) = make_plan(cfg(N1), observed).changes
     assert (step.kind, step.mode) == ("buildkit", "restart")
 
 
 def test_a_container_running_other_flags_than_recorded_is_restarted():
-    observed = state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)],
-                     buildkits=[running(N1, "a", cmd=("--debug",))])
+    observed = state(
+        contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)], buildkits=[running(N1, "a", cmd=("--debug",))]
+    )
     (step,) = make_plan(cfg(N1), observed).changes
     assert (step.kind, step.mode) == ("buildkit", "restart")
     assert "buildkitd args --debug" in step.reason
@@ -441,15 +567,26 @@ def test_a_container_running_other_flags_than_recorded_is_restarted():
 
 def test_expected_cmd_puts_the_config_first():
     s = replace(N1, buildkitd_config="x = 1\n", buildkitd_flags="--debug")
-    assert expected_cmd(s) == ("--config", "/etc/buildkit/buildkitd.toml", "--debug",
-                               "--allow-insecure-entitlement=network.host")
+    assert expected_cmd(s) == (
+        "--config",
+        "/etc/buildkit/buildkitd.toml",
+        "--debug",
+        "--allow-insecure-entitlement=network.host",
+    )
 
 
 def test_a_context_the_farm_made_for_a_removed_node_goes_after_the_node_leaves():
     observed = converged_state(N1, N2, record_contexts=("node1", "node2"))
     plan = make_plan(cfg(N1), observed)
-    assert lines(plan) == ["= context node1", "= builder ch16", "- node node2", "= node node1",
-                           "- buildkit node2", "= buildkit node1", "- context node2"]
+    assert lines(plan) == [
+        "= context node1",
+        "= builder ch16",
+        "- node node2",
+        "= node node1",
+        "- buildkit node2",
+        "= buildkit node1",
+        "- context node2",
+    ]
 
 
 def test_a_removed_nodes_context_used_by_another_builder_stays():
@@ -458,15 +595,21 @@ def test_a_removed_nodes_context_used_by_another_builder_stays():
 
 
 def test_record_round_trips():
-    rec = FarmRecord(builder="b", nodes=MappingProxyType({"b-n": RecordEntry("id", "fp", "t", "v1", ("linux/amd64",))}),
-                     contexts=("n",))
+    rec = FarmRecord(
+        builder="b",
+        nodes=MappingProxyType({"b-n": RecordEntry("id", "fp", "t", "v1", ("linux/amd64",))}),
+        contexts=("n",),
+    )
     assert FarmRecord.from_json(rec.to_json()) == rec
 
 
 def test_a_node_on_the_default_context_matches_its_stored_host():
     mine = node("local", None, context="default")
-    observed = state(contexts=[ObservedContext("default", HOST1, "", (), False)],
-                     nodes=[stored(mine, endpoint=HOST1)], buildkits=[running(mine, "a")])
+    observed = state(
+        contexts=[ObservedContext("default", HOST1, "", (), False)],
+        nodes=[stored(mine, endpoint=HOST1)],
+        buildkits=[running(mine, "a")],
+    )
     assert make_plan(cfg(mine), observed).converged
 
 
@@ -475,7 +618,7 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypat
     guess from raw TOML must produce the very command lines `observe` runs."""
     import subprocess
 
-    from buildkit_farm import state as st
+    from buildkit_farm.reconcile import observe as st
 
     started = []
 
@@ -499,8 +642,8 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypat
     paths = DockerPaths(tmp_path / "dc", tmp_path / "dc" / "buildx", True)
     st.prefetch_buildkits(paths, farm_file)
     expected = [
-        st._docker_cmd(paths, "node1", ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node1"]),
-        st._docker_cmd(paths, "mine", ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node2"]),
+        argv(paths, "node1") + ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node1"],
+        argv(paths, "mine") + ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node2"],
     ]
     assert started == expected
     assert st.docker_read(paths, "mine", expected[1][-5:]).returncode == 0  # taken from the prefetch

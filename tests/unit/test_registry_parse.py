@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from buildkit_farm.registry import ImageIndex, Variant, create_passes, parse_inspect, plan_list
+from buildkit_farm.registry.images import ImageIndex, Variant, create_passes, parse_inspect, plan_list
 
 DATA = Path(__file__).parent / "data"
 
@@ -26,7 +26,9 @@ def test_a_list_gives_every_variant_in_order_with_the_list_digest():
     assert index.size == 1212
     assert index.platforms == ("linux/amd64", "linux/arm64", "linux/arm/v7", "windows/amd64")
     assert index.variants[0] == Variant(
-        "linux/amd64", "sha256:b6b627392f8a75256ea48ecc8be7f89a9f6016fbefe343f9d60732b527bb6894", 476,
+        "linux/amd64",
+        "sha256:b6b627392f8a75256ea48ecc8be7f89a9f6016fbefe343f9d60732b527bb6894",
+        476,
         "application/vnd.oci.image.manifest.v1+json",
     )
     assert not any(v.is_attestation for v in index.variants)
@@ -66,7 +68,9 @@ def test_attestation_manifests_of_a_buildx_build_are_marked_and_linked_to_their_
     image, attestation = index.variants
     assert not image.is_attestation and image.platform == "linux/amd64"
     assert attestation.is_attestation and attestation.platform == "unknown/unknown"
-    assert attestation.attests == image.digest == "sha256:f438bf531951f41b00ca31c9afda5ea8d8a9643fdfe31420562f57a8d4fd11a3"
+    assert (
+        attestation.attests == image.digest == "sha256:f438bf531951f41b00ca31c9afda5ea8d8a9643fdfe31420562f57a8d4fd11a3"
+    )
     assert index.images == (image,)
 
 
@@ -105,14 +109,19 @@ def test_a_windows_source_in_the_tags_repository_becomes_a_descriptor_keeping_os
 
 def test_a_windows_source_in_another_repository_is_fixed_up_after_the_copy():
     win = _single("winhost:5000/app:ltsc2019", "windows/amd64", "c", "10.0.17763.5458")
-    first, fixups = create_passes(["reg:5000/app:1", "reg:5000/app:latest"], [_single("reg:5000/app:linux-amd64", "linux/amd64", "a"), win])
+    first, fixups = create_passes(
+        ["reg:5000/app:1", "reg:5000/app:latest"], [_single("reg:5000/app:linux-amd64", "linux/amd64", "a"), win]
+    )
     assert first == ["reg:5000/app:linux-amd64", "winhost:5000/app:ltsc2019"]
     assert [tag for tag, _ in fixups] == ["reg:5000/app:1", "reg:5000/app:latest"]
     assert all(json.loads(extra[0])["platform"]["os.version"] == "10.0.17763.5458" for _, extra in fixups)
 
 
 def test_planning_recorded_images_joins_them_without_clash():
-    indexes = [parse_inspect(*_load(n)) for n in ("imagetools_single_linux.json", "imagetools_single_armv7.json", "imagetools_single_windows.json")]
+    indexes = [
+        parse_inspect(*_load(n))
+        for n in ("imagetools_single_linux.json", "imagetools_single_armv7.json", "imagetools_single_windows.json")
+    ]
     plan = plan_list(indexes)
     assert plan.platforms == ("linux/amd64", "linux/arm/v7", "windows/amd64")
     assert plan.clashes == ()

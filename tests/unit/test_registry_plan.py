@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from buildkit_farm.errors import ImageNotFound, PlatformConflict, RegistryError, UsageError
-from buildkit_farm.registry import (
+from buildkit_farm.registry.images import (
     ImageIndex,
     Variant,
     check_plan,
@@ -34,15 +34,24 @@ def _image(ref: str, *variants: tuple[str, int] | tuple[str, int, str], attest: 
         if attest:
             items.append(Variant("unknown/unknown", _digest(1000 + n), 566, OCI_MANIFEST, True, None, _digest(n)))
     is_list = len(items) > 1
-    return ImageIndex(ref, _digest(9999) if is_list else items[0].digest, OCI_INDEX if is_list else OCI_MANIFEST, 700, is_list, tuple(items))
+    return ImageIndex(
+        ref,
+        _digest(9999) if is_list else items[0].digest,
+        OCI_INDEX if is_list else OCI_MANIFEST,
+        700,
+        is_list,
+        tuple(items),
+    )
 
 
 def test_three_single_platform_images_make_a_three_platform_list():
-    plan = plan_list([
-        _image("r/app:linux-amd64", ("linux/amd64", 1)),
-        _image("r/app:linux-arm64", ("linux/arm64", 2)),
-        _image("r/app:linux-arm", ("linux/arm/v7", 3)),
-    ])
+    plan = plan_list(
+        [
+            _image("r/app:linux-amd64", ("linux/amd64", 1)),
+            _image("r/app:linux-arm64", ("linux/arm64", 2)),
+            _image("r/app:linux-arm", ("linux/arm/v7", 3)),
+        ]
+    )
     assert plan.platforms == ("linux/amd64", "linux/arm64", "linux/arm/v7")
     assert [e.source for e in plan.entries] == ["r/app:linux-amd64", "r/app:linux-arm64", "r/app:linux-arm"]
     assert plan.clashes == ()
@@ -50,19 +59,23 @@ def test_three_single_platform_images_make_a_three_platform_list():
 
 
 def test_attestation_manifests_are_not_platforms_and_never_clash():
-    plan = plan_list([
-        _image("r/a@" + _digest(1), ("linux/amd64", 1), attest=True),
-        _image("r/a@" + _digest(2), ("linux/arm64", 2), attest=True),
-    ])
+    plan = plan_list(
+        [
+            _image("r/a@" + _digest(1), ("linux/amd64", 1), attest=True),
+            _image("r/a@" + _digest(2), ("linux/arm64", 2), attest=True),
+        ]
+    )
     assert plan.platforms == ("linux/amd64", "linux/arm64")
     assert plan.clashes == ()
 
 
 def test_same_platform_in_two_sources_clashes_and_names_both_refs():
-    plan = plan_list([
-        _image("r/app:one", ("linux/amd64", 1)),
-        _image("r/app:two", ("linux/amd64", 2)),
-    ])
+    plan = plan_list(
+        [
+            _image("r/app:one", ("linux/amd64", 1)),
+            _image("r/app:two", ("linux/amd64", 2)),
+        ]
+    )
     assert [(c.platform, c.sources) for c in plan.clashes] == [("linux/amd64", ("r/app:one", "r/app:two"))]
     with pytest.raises(PlatformConflict) as err:
         check_plan(plan)
@@ -72,37 +85,45 @@ def test_same_platform_in_two_sources_clashes_and_names_both_refs():
 
 
 def test_platform_aliases_are_folded_before_comparing():
-    plan = plan_list([
-        _image("r/app:a", ("linux/arm64/v8", 1)),
-        _image("r/app:b", ("linux/arm64", 2)),
-    ])
+    plan = plan_list(
+        [
+            _image("r/app:a", ("linux/arm64/v8", 1)),
+            _image("r/app:b", ("linux/arm64", 2)),
+        ]
+    )
     assert [c.platform for c in plan.clashes] == ["linux/arm64"]
 
 
 def test_a_multi_platform_source_clashes_with_a_single_one():
-    plan = plan_list([
-        _image("r/base:latest", ("linux/amd64", 1), ("linux/arm64", 2), ("linux/arm/v7", 3)),
-        _image("r/app:linux-arm", ("linux/arm/v7", 4)),
-    ])
+    plan = plan_list(
+        [
+            _image("r/base:latest", ("linux/amd64", 1), ("linux/arm64", 2), ("linux/arm/v7", 3)),
+            _image("r/app:linux-arm", ("linux/arm/v7", 4)),
+        ]
+    )
     assert plan.platforms == ("linux/amd64", "linux/arm64", "linux/arm/v7")
     assert [(c.platform, c.sources) for c in plan.clashes] == [("linux/arm/v7", ("r/base:latest", "r/app:linux-arm"))]
 
 
 def test_the_same_digest_twice_is_kept_once_not_a_clash():
-    plan = plan_list([
-        _image("r/app@" + _digest(1), ("linux/amd64", 1)),
-        _image("r/app:linux-amd64", ("linux/amd64", 1)),
-    ])
+    plan = plan_list(
+        [
+            _image("r/app@" + _digest(1), ("linux/amd64", 1)),
+            _image("r/app:linux-amd64", ("linux/amd64", 1)),
+        ]
+    )
     assert plan.platforms == ("linux/amd64",)
     assert plan.clashes == ()
 
 
 def test_windows_images_of_different_os_versions_may_share_a_list():
-    plan = plan_list([
-        _image("r/app:ltsc2019", ("windows/amd64", 1, "10.0.17763.5458")),
-        _image("r/app:ltsc2022", ("windows/amd64", 2, "10.0.20348.2322")),
-        _image("r/app:linux-amd64", ("linux/amd64", 3)),
-    ])
+    plan = plan_list(
+        [
+            _image("r/app:ltsc2019", ("windows/amd64", 1, "10.0.17763.5458")),
+            _image("r/app:ltsc2022", ("windows/amd64", 2, "10.0.20348.2322")),
+            _image("r/app:linux-amd64", ("linux/amd64", 3)),
+        ]
+    )
     assert plan.clashes == ()
     assert [(e.platform, e.os_version) for e in plan.entries] == [
         ("windows/amd64", "10.0.17763.5458"),
@@ -112,18 +133,22 @@ def test_windows_images_of_different_os_versions_may_share_a_list():
 
 
 def test_windows_images_of_the_same_os_version_clash():
-    plan = plan_list([
-        _image("r/app:win-a", ("windows/amd64", 1, "10.0.17763.1")),
-        _image("r/app:win-b", ("windows/amd64", 2, "10.0.17763.1")),
-    ])
+    plan = plan_list(
+        [
+            _image("r/app:win-a", ("windows/amd64", 1, "10.0.17763.1")),
+            _image("r/app:win-b", ("windows/amd64", 2, "10.0.17763.1")),
+        ]
+    )
     assert [c.sources for c in plan.clashes] == [("r/app:win-a", "r/app:win-b")]
 
 
 def test_a_windows_image_without_os_version_clashes_with_any_windows_image():
-    plan = plan_list([
-        _image("r/app:win-a", ("windows/amd64", 1, "10.0.17763.1")),
-        _image("r/app:win-b", ("windows/amd64", 2)),
-    ])
+    plan = plan_list(
+        [
+            _image("r/app:win-a", ("windows/amd64", 1, "10.0.17763.1")),
+            _image("r/app:win-b", ("windows/amd64", 2)),
+        ]
+    )
     assert len(plan.clashes) == 1
 
 
@@ -145,14 +170,23 @@ def test_registry_host(ref, host):
 
 @pytest.mark.parametrize(
     ("host", "expected"),
-    [("127.0.0.1:5000", True), ("127.1.2.3", True), ("localhost:5443", True), ("[::1]:5000", True),
-     ("registry.example.com", False), ("10.0.0.1:5000", False), ("docker.io", False)],
+    [
+        ("127.0.0.1:5000", True),
+        ("127.1.2.3", True),
+        ("localhost:5443", True),
+        ("[::1]:5000", True),
+        ("registry.example.com", False),
+        ("10.0.0.1:5000", False),
+        ("docker.io", False),
+    ],
 )
 def test_is_loopback(host, expected):
     assert is_loopback(host) is expected
 
 
-@pytest.mark.parametrize("ref", ["127.0.0.1:5000/Base:latest", "127.0.0.1:5000/base:", "http://127.0.0.1:5000/base", "a b", ""])
+@pytest.mark.parametrize(
+    "ref", ["127.0.0.1:5000/Base:latest", "127.0.0.1:5000/base:", "http://127.0.0.1:5000/base", "a b", ""]
+)
 def test_malformed_refs_are_usage_errors(ref):
     with pytest.raises(UsageError) as err:
         check_ref(ref)
@@ -168,14 +202,23 @@ def test_a_tag_to_push_cannot_carry_a_digest():
     ("stderr", "kind", "words"),
     [
         ("ERROR: 127.0.0.1:5000/nope:latest: not found", ImageNotFound, "not found"),
-        ('ERROR: failed to resolve: 127.0.0.1:5000/x: manifest unknown', ImageNotFound, "not found"),
-        ('ERROR: Get "https://127.0.0.1:5443/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority',
-         RegistryError, "--ca"),
-        ('ERROR: Head "http://127.0.0.1:5000/v2/x/manifests/latest": dial tcp 127.0.0.1:5000: connect: connection refused',
-         RegistryError, "not reachable"),
-        ('ERROR: unexpected status from HEAD request to http://127.0.0.1:5443/v2/x/manifests/latest: 400 Bad Request',
-         RegistryError, "http = false"),
-        ('ERROR: http: server gave HTTP response to HTTPS client', RegistryError, "plain http"),
+        ("ERROR: failed to resolve: 127.0.0.1:5000/x: manifest unknown", ImageNotFound, "not found"),
+        (
+            'ERROR: Get "https://127.0.0.1:5443/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+            RegistryError,
+            "--ca",
+        ),
+        (
+            'ERROR: Head "http://127.0.0.1:5000/v2/x/manifests/latest": dial tcp 127.0.0.1:5000: connect: connection refused',
+            RegistryError,
+            "not reachable",
+        ),
+        (
+            "ERROR: unexpected status from HEAD request to http://127.0.0.1:5443/v2/x/manifests/latest: 400 Bad Request",
+            RegistryError,
+            "http = false",
+        ),
+        ("ERROR: http: server gave HTTP response to HTTPS client", RegistryError, "plain http"),
         ("ERROR: pull access denied: unauthorized", RegistryError, "docker login"),
         ("ERROR: invalid reference format", UsageError, "invalid image reference"),
         ("ERROR: something odd\nand more", RegistryError, "something odd / and more"),
@@ -205,7 +248,10 @@ def test_describe_marks_attestations_and_shows_the_list_digest():
 
 def test_a_source_of_a_platform_being_built_clashes_with_the_build():
     plan = plan_list(
-        [_image("r/app:windows-amd64", ("windows/amd64", 1, "10.0.17763.1")), _image("r/other:amd64", ("linux/amd64", 2))],
+        [
+            _image("r/app:windows-amd64", ("windows/amd64", 1, "10.0.17763.1")),
+            _image("r/other:amd64", ("linux/amd64", 2)),
+        ],
         building=["linux/amd64", "linux/arm64"],
     )
     assert plan.platforms == ("linux/amd64", "linux/arm64", "windows/amd64")

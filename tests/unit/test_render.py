@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import json
 
-from buildkit_farm.plan import Action, NodeStatus, Plan, Step
-from buildkit_farm.render import plan_json, plan_text, status_json, status_text
+from buildkit_farm.reconcile.plan import Action, NodeStatus, Plan, Step
+from buildkit_farm.reconcile.render import plan_json, plan_text, status_json, status_text
 
 PLAN = Plan(
     builder="ch16",
     driver="docker-container",
     steps=(
         Step("context", "node1", Action.NOOP, "unix:///var/run/docker.sock, owned by the farm, up to date"),
-        Step("node", "node2", Action.UPDATE, "updated in place (--append --node)",
-             (("platforms", "linux/arm64, linux/arm/v7", "linux/arm64"),), mode="append"),
+        Step(
+            "node",
+            "node2",
+            Action.UPDATE,
+            "updated in place (--append --node)",
+            (("platforms", "linux/arm64, linux/arm/v7", "linux/arm64"),),
+            mode="append",
+        ),
         Step("node", "node3", Action.REMOVE, "no longer in the file; it leaves the builder"),
     ),
 )
@@ -37,7 +43,10 @@ def test_plan_json_is_data():
     data = json.loads(plan_json(PLAN))
     assert data["converged"] is False
     assert data["steps"][1] == {
-        "kind": "node", "name": "node2", "action": "update", "symbol": "~",
+        "kind": "node",
+        "name": "node2",
+        "action": "update",
+        "symbol": "~",
         "reason": "updated in place (--append --node)",
         "changes": [{"field": "platforms", "old": "linux/arm64, linux/arm/v7", "new": "linux/arm64"}],
         "mode": "append",
@@ -45,9 +54,16 @@ def test_plan_json_is_data():
 
 
 NODE2 = NodeStatus(
-    name="node2", buildx_node="ch16-node2", context="node2", endpoint="ssh://farm@127.0.0.1:2222",
-    status="running", version="v0.13.2", pinned=("linux/arm64",),
-    detected=("linux/amd64", "linux/arm64"), native=("linux/amd64",), emulated=("linux/arm64",),
+    name="node2",
+    buildx_node="ch16-node2",
+    context="node2",
+    endpoint="ssh://farm@127.0.0.1:2222",
+    status="running",
+    version="v0.13.2",
+    pinned=("linux/arm64",),
+    detected=("linux/amd64", "linux/arm64"),
+    native=("linux/amd64",),
+    emulated=("linux/arm64",),
 )
 
 

@@ -25,14 +25,14 @@ import tempfile
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
-from buildkit_farm import reference
 from buildkit_farm.errors import BuildError, FarmError, UsageError
+from buildkit_farm.farmfile import reference
 
 PROGRESS_MODES = ("auto", "plain", "tty")
 # The tag buildx's multi-node merge writes to when we push by digest (see docs/build.md):
@@ -186,6 +186,7 @@ class TargetReport:
 # Input checks (pure)
 # ---------------------------------------------------------------------------------------
 
+
 def split_tag(ref: str) -> tuple[str, str]:
     """`host:5000/app:1.0` -> (`host:5000/app`, `1.0`); the tag defaults to `latest`."""
     repo = reference.repository(ref)
@@ -205,7 +206,9 @@ def check_tag(tag: str, *, target: str) -> str:
     return tag
 
 
-def fill_tags(tags: Sequence[str], *, target: str, variables: Mapping[str, str], env: Mapping[str, str]) -> tuple[str, ...]:
+def fill_tags(
+    tags: Sequence[str], *, target: str, variables: Mapping[str, str], env: Mapping[str, str]
+) -> tuple[str, ...]:
     """Fill `{name}` placeholders from --var, then the environment (NAME or name)."""
     filled = []
     for tag in tags:
@@ -342,7 +345,7 @@ def prepare_target(target, options: BuildOptions, *, env: Mapping[str, str]) -> 
             if not dockerfile.is_file():
                 raise UsageError(
                     f'target "{name}": Dockerfile {dockerfile} does not exist',
-                    hint="set dockerfile = \"…\" in the target, relative to the farm file",
+                    hint='set dockerfile = "…" in the target, relative to the farm file',
                 )
 
     secrets = [SecretSpec(id=s.id, env=s.env, src=str(s.src) if s.src else None) for s in target.secrets]
@@ -353,7 +356,9 @@ def prepare_target(target, options: BuildOptions, *, env: Mapping[str, str]) -> 
 
     ssh = tuple(options.ssh or target.ssh)
     if len(ssh) > 1:
-        raise UsageError(f'target "{name}": only one ssh spec is supported, got {len(ssh)}', hint="e.g. ssh = [\"default\"]")
+        raise UsageError(
+            f'target "{name}": only one ssh spec is supported, got {len(ssh)}', hint='e.g. ssh = ["default"]'
+        )
     cache_to = tuple(options.cache_to or target.cache_to)
     if len(cache_to) > 1:
         raise UsageError(f'target "{name}": only one cache_to is supported, got {len(cache_to)}')
@@ -388,7 +393,9 @@ def prepare_target(target, options: BuildOptions, *, env: Mapping[str, str]) -> 
 # ---------------------------------------------------------------------------------------
 
 
-def schedule(platforms: Sequence[str], nodes: Sequence[NodeView], *, target: str, allow_emulation: Sequence[str] = ()) -> tuple[Assignment, ...]:
+def schedule(
+    platforms: Sequence[str], nodes: Sequence[NodeView], *, target: str, allow_emulation: Sequence[str] = ()
+) -> tuple[Assignment, ...]:
     """Pin every platform to a node, strictly.
 
     A platform goes to the first node that pins it, as buildx sends it (build/driver.go:
@@ -570,7 +577,9 @@ def _imagetools(verb: str, *, builder: str, docker_config: str | None) -> list[s
     return _docker(docker_config) + ["buildx", "imagetools", verb, "--builder", builder]
 
 
-def publish_command(tags: Sequence[str], sources: Sequence[str], *, builder: str, docker_config: str | None = None) -> list[str]:
+def publish_command(
+    tags: Sequence[str], sources: Sequence[str], *, builder: str, docker_config: str | None = None
+) -> list[str]:
     """The `imagetools create` that points the tags at one list (shown by --dry-run)."""
     cmd = _imagetools("create", builder=builder, docker_config=docker_config)
     for tag in tags:
@@ -610,7 +619,7 @@ def dry_run_lines(
 ) -> list[str]:
     """The docker commands `farm build` would run for a target, in order, secrets redacted.
 
-    The registry reads and writes after the build go through `buildkit_farm.registry`,
+    The registry reads and writes after the build go through `buildkit_farm.registry.images`,
     which runs them as shown (plus reading every source before `create`).
     """
     opts = {"builder": builder, "docker_config": docker_config}
@@ -714,7 +723,10 @@ def digest_from_metadata(path: Path) -> str:
         raise BuildError(f"buildx wrote no readable metadata file {path}: {err}") from None
     digest = data.get("containerimage.digest")
     if not digest:
-        raise BuildError(f"buildx metadata file {path} has no containerimage.digest", hint="is the BuildKit on the nodes recent enough?")
+        raise BuildError(
+            f"buildx metadata file {path} has no containerimage.digest",
+            hint="is the BuildKit on the nodes recent enough?",
+        )
     return digest
 
 
@@ -760,7 +772,7 @@ def check_sources(target: PreparedTarget, *, docker_config: str | None, builder:
     a platform. Reads the registry only."""
     if not target.sources:
         return
-    from buildkit_farm.registry import check_plan, inspect_image, plan_list
+    from buildkit_farm.registry.images import check_plan, inspect_image, plan_list
 
     indexes = [inspect_image(ref, docker_config=docker_config, builder=builder) for ref in target.sources]
     check_plan(plan_list(indexes, building=target.platforms))
@@ -782,9 +794,9 @@ def run_invocation(
     """
     from python_on_whales.exceptions import DockerException
 
-    from buildkit_farm.state import DockerPaths, docker_client
+    from buildkit_farm import docker as door
 
-    docker = docker_client(DockerPaths.resolve(docker_config))
+    docker = door.client(door.DockerPaths.resolve(docker_config))
     start = time.monotonic()
     tracker = ProgressTracker(inv.platforms, start=start)
     kwargs = dict(inv.kwargs)
@@ -806,7 +818,9 @@ def run_invocation(
     return digest, tracker.durations(end), round(end - start, 2)
 
 
-def _build_failure(target: str, inv: Invocation, tracker: ProgressTracker, assignments: Sequence[Assignment], code: int) -> BuildError:
+def _build_failure(
+    target: str, inv: Invocation, tracker: ProgressTracker, assignments: Sequence[Assignment], code: int
+) -> BuildError:
     platform = tracker.failed_platform()
     where = {a.platform: a for a in assignments}
     if platform and platform in where:
@@ -862,7 +876,9 @@ def prepare(
     if options.progress not in PROGRESS_MODES:
         raise UsageError(f'--progress "{options.progress}" is not one of {", ".join(PROGRESS_MODES)}')
     if options.progress == "tty" and not terminal:
-        raise UsageError("--progress tty needs a terminal on stderr", hint="use --progress plain (or auto) in pipelines")
+        raise UsageError(
+            "--progress tty needs a terminal on stderr", hint="use --progress plain (or auto) in pipelines"
+        )
     if options.verify_run and config.builder.driver != "docker-container":
         raise UsageError(
             f"--verify-run runs each variant on the Docker engine of the node that built it; the {config.builder.driver} "
@@ -899,13 +915,22 @@ def build(
         nodes = tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in config.node_settings())
         with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
             for target in prepared:
-                assignments = schedule(target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation)
-                plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments)
+                assignments = schedule(
+                    target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation
+                )
+                plan = invocations(
+                    target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments
+                )
                 contexts = {n.name: n.context for n in nodes}
                 verify = [(a.platform, contexts[a.node]) for a in assignments] if options.verify_run else []
                 out(f"# target {target.name}")
                 for line in dry_run_lines(
-                    target, plan, builder=builder, docker_config=docker_config, verify=verify, verify_cmd=options.verify_cmd
+                    target,
+                    plan,
+                    builder=builder,
+                    docker_config=docker_config,
+                    verify=verify,
+                    verify_cmd=options.verify_cmd,
                 ):
                     out(line)
         return [], None
@@ -918,17 +943,30 @@ def build(
     for target in prepared:
         for a in scheduled[target.name]:
             if a.emulated:
-                echo(f'farm: target "{target.name}": no node is pinned to {a.platform}; "{a.node}" will emulate it (allow_emulation)')
+                echo(
+                    f'farm: target "{target.name}": no node is pinned to {a.platform}; "{a.node}" will emulate it (allow_emulation)'
+                )
     check_registries([tag for t in prepared for tag in t.tags])
     for target in prepared:
         check_sources(target, docker_config=docker_config, builder=builder)
 
     reports: list[TargetReport] = []
     for target in prepared:
-        report = TargetReport(target=target.name, tags=list(target.tags), repo=target.repo, sources=list(target.sources))
+        report = TargetReport(
+            target=target.name, tags=list(target.tags), repo=target.repo, sources=list(target.sources)
+        )
         reports.append(report)
         try:
-            _build_one(target, scheduled[target.name], nodes, report, options=options, builder=builder, docker_config=docker_config, echo=echo)
+            _build_one(
+                target,
+                scheduled[target.name],
+                nodes,
+                report,
+                options=options,
+                builder=builder,
+                docker_config=docker_config,
+                echo=echo,
+            )
         except FarmError as err:
             report.ok, report.error = False, err.message
             return reports, err
@@ -937,7 +975,7 @@ def build(
 
 def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo):
     """The farm as observed once `farm up` has nothing left to do (or after doing it)."""
-    from buildkit_farm.apply import ensure_converged  # the reconciler's contract
+    from buildkit_farm.reconcile.apply import ensure_converged  # the reconciler's contract
 
     return ensure_converged(config, docker_config=docker_config, up=up, echo=lambda line: echo(f"farm up: {line}"))
 
@@ -953,24 +991,32 @@ def _build_one(
     docker_config: str | None,
     echo: Echo,
 ) -> None:
-    from buildkit_farm import verify
-    from buildkit_farm.registry import publish_list
+    from buildkit_farm.build import verify
+    from buildkit_farm.registry.images import publish_list
 
     start = time.monotonic()
     by_name = {n.name: n for n in nodes}
     for a in assignments:
         report.platforms.append(
-            PlatformReport(platform=a.platform, node=a.node, emulated=a.emulated, buildkit_version=by_name[a.node].buildkit_version)
+            PlatformReport(
+                platform=a.platform, node=a.node, emulated=a.emulated, buildkit_version=by_name[a.node].buildkit_version
+            )
         )
     platform_reports = {p.platform: p for p in report.platforms}
 
     # 1. Build and push by digest: no tag of the user's moves here.
     with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
-        plan = invocations(target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments)
+        plan = invocations(
+            target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments
+        )
         for inv in plan:
-            echo(f'farm: target "{target.name}": {redact(render_command(inv.kwargs, docker_config=docker_config), target.secrets)}')
+            echo(
+                f'farm: target "{target.name}": {redact(render_command(inv.kwargs, docker_config=docker_config), target.secrets)}'
+            )
         with _registry_trust():
-            results = _run_all(plan, target=target.name, assignments=assignments, docker_config=docker_config, echo=echo)
+            results = _run_all(
+                plan, target=target.name, assignments=assignments, docker_config=docker_config, echo=echo
+            )
     built_refs = []
     for inv, (digest, durations, _) in zip(plan, results):
         built_refs.append(f"{target.repo}@{digest}")
@@ -980,7 +1026,9 @@ def _build_one(
     # 2. Check what was pushed, still by digest: every platform, each variant's digest.
     variant_digest: dict[str, str] = {}
     for inv, ref in zip(plan, built_refs):
-        index = verify.check_pushed(ref, inv.platforms, target=target.name, docker_config=docker_config, builder=builder)
+        index = verify.check_pushed(
+            ref, inv.platforms, target=target.name, docker_config=docker_config, builder=builder
+        )
         for v in index.variants:
             if not v.is_attestation and v.platform in inv.platforms:
                 variant_digest[v.platform] = v.digest
@@ -988,7 +1036,16 @@ def _build_one(
 
     # 3. --verify-run: each variant on a node of its platform, by digest.
     if options.verify_run and plan:
-        _verify_run(target, assignments, by_name, variant_digest, report, options=options, docker_config=docker_config, echo=echo)
+        _verify_run(
+            target,
+            assignments,
+            by_name,
+            variant_digest,
+            report,
+            options=options,
+            docker_config=docker_config,
+            echo=echo,
+        )
 
     # 4. Publish: the user's tags move only now, to one list (publish_list reads it back:
     # same digest under every tag, every platform).
@@ -998,30 +1055,35 @@ def _build_one(
             publish_list([tag], [f"{target.repo}@{digest}"], docker_config=docker_config, builder=builder)
             report.variant_tags.append(tag)
     echo(f'farm: target "{target.name}": publishing {", ".join(target.tags)}')
-    report.digest = publish_list(list(target.tags), built_refs + list(target.sources), docker_config=docker_config, builder=builder)
+    report.digest = publish_list(
+        list(target.tags), built_refs + list(target.sources), docker_config=docker_config, builder=builder
+    )
     report.duration_s = round(time.monotonic() - start, 2)
     echo(f'farm: target "{target.name}": pushed {target.tags[0]}@{report.digest}')
 
 
 def _verify_run(target, assignments, by_name, variant_digest, report, *, options, docker_config, echo) -> None:
-    from buildkit_farm import verify
+    from buildkit_farm.build import verify
 
     jobs = [(a.platform, a.node, by_name[a.node].context, a.emulated) for a in assignments]
     for platform, node, _, emulated in jobs:
         echo(f'farm: verify {platform} on node "{node}"' + (" (emulated)" if emulated else ""))
     results = verify.verify_run(
-        lambda platform: f"{target.repo}@{variant_digest[platform]}", jobs, command=options.verify_cmd, docker_config=docker_config
+        lambda platform: f"{target.repo}@{variant_digest[platform]}",
+        jobs,
+        command=options.verify_cmd,
+        docker_config=docker_config,
     )
     report.verify = [VerifyReport(**r) for r in results]
     for r in results:
         echo(f'farm: verify {r["platform"]} on "{r["node"]}": exit {r["exit_code"]}')
         for line in r["output"].splitlines():
-            echo(f'  {r["platform"]} | {line}')
+            echo(f"  {r['platform']} | {line}")
     failed = verify.failed_runs(results)
     if failed:
         names = ", ".join(f'{r["platform"]} on node "{r["node"]}" (exit {r["exit_code"]})' for r in failed)
         last = "\n".join(
-            f'  | {r["platform"]}: {line}' for r in failed for line in _meaningful(r["output"].splitlines())[-3:]
+            f"  | {r['platform']}: {line}" for r in failed for line in _meaningful(r["output"].splitlines())[-3:]
         )
         raise BuildError(
             f'target "{target.name}": the image builds but does not run: {names}' + (f"\n{last}" if last else ""),
@@ -1034,7 +1096,7 @@ def _registry_trust():
     """Let the buildx client trust $FARM_REGISTRY_CA while it merges per-node manifests
     (it ignores the buildkitd config's CA; see LAB.md). python-on-whales' build takes no
     env, so the variable is set for the call's duration."""
-    from buildkit_farm.registry import cert_env
+    from buildkit_farm.registry.images import cert_env
 
     with cert_env(None) as extra:
         saved = {k: os.environ.get(k) for k in extra}
@@ -1063,7 +1125,14 @@ def _run_all(plan: Sequence[Invocation], *, target: str, assignments, docker_con
             echo(line)
 
     def one(inv: Invocation):
-        return run_invocation(inv, target=target, assignments=assignments, docker_config=docker_config, echo=locked_echo, prefix=f"[{inv.label}] ")
+        return run_invocation(
+            inv,
+            target=target,
+            assignments=assignments,
+            docker_config=docker_config,
+            echo=locked_echo,
+            prefix=f"[{inv.label}] ",
+        )
 
     with ThreadPoolExecutor(max_workers=len(plan)) as pool:
         futures = [pool.submit(one, inv) for inv in plan]
@@ -1094,7 +1163,9 @@ def render_text(reports: Sequence[TargetReport]) -> str:
         for p in r.platforms:
             how = "emulated" if p.emulated else "native"
             secs = f"{p.duration_s:.1f}s" if p.duration_s is not None else "-"
-            lines.append(f"  {p.platform:<14} node {p.node:<10} {how:<8} buildkit {p.buildkit_version or '?':<10} {secs}")
+            lines.append(
+                f"  {p.platform:<14} node {p.node:<10} {how:<8} buildkit {p.buildkit_version or '?':<10} {secs}"
+            )
         for source in r.sources:
             lines.append(f"  source    {source}")
         for v in r.verify:

@@ -19,23 +19,23 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from buildkit_farm import dockercli
+from buildkit_farm import docker
+from buildkit_farm.docker import DockerPaths, failure_detail
 from buildkit_farm.errors import ApplyError
-from buildkit_farm.plan import Action, Plan, Step, buildx_endpoint, settings_fingerprint, unreachable_hint
-from buildkit_farm.state import (
+from buildkit_farm.reconcile import buildx
+from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
-    DockerPaths,
     FarmRecord,
     FarmState,
     RecordEntry,
     buildx_node_name,
     container_name,
-    docker_client,
     read_record,
 )
+from buildkit_farm.reconcile.plan import Action, Plan, Step, buildx_endpoint, settings_fingerprint, unreachable_hint
 
 if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
-    from buildkit_farm.config import FarmConfig
+    from buildkit_farm.farmfile.model import FarmConfig
 
 Report = Callable[[Step, float], None]
 
@@ -61,12 +61,17 @@ def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) 
     if run.boot:
         t0 = time.monotonic()
         try:
-            dockercli.buildx_bootstrap(paths, plan.builder)
+            buildx.buildx_bootstrap(paths, plan.builder)
         except _docker_exception() as err:
-            raise ApplyError(step=f'bootstrapping builder "{plan.builder}"', detail=_detail(err),
-                             hint="check the failing node's engine, then rerun `farm up`") from None
+            raise ApplyError(
+                step=f'bootstrapping builder "{plan.builder}"',
+                detail=failure_detail(err),
+                hint="check the failing node's engine, then rerun `farm up`",
+            ) from None
         if report:
-            report(Step("bootstrap", plan.builder, Action.UPDATE, "every node's BuildKit started"), time.monotonic() - t0)
+            report(
+                Step("bootstrap", plan.builder, Action.UPDATE, "every node's BuildKit started"), time.monotonic() - t0
+            )
     return frozenset(run.touched)
 
 
@@ -88,7 +93,9 @@ def create_context(run: _Run, step: Step) -> None:
     )
     claim(run.paths, run.plan.builder)  # first, so a kill right after still knows the context is the farm's
     _note_context(run.paths, run.plan.builder, step.name, add=True)
-    _docker(step, lambda: docker_client(run.paths).context.create(step.name, description=_description(step), docker=cfg))
+    _docker(
+        step, lambda: docker.client(run.paths).context.create(step.name, description=_description(step), docker=cfg)
+    )
 
 
 def update_context(run: _Run, step: Step) -> None:
@@ -98,19 +105,28 @@ def update_context(run: _Run, step: Step) -> None:
         # before the context points elsewhere; a gone engine is no reason to stop.
         _remove_container(run, step.name, buildx_node_name(run.plan.builder, s.name), strict=False)
     tls = s.tls
-    _docker(step, lambda: dockercli.context_update(
-        run.paths, step.name, description=_description(step), host=s.endpoint,
-        ca=tls.ca if tls else None, cert=tls.cert if tls else None, key=tls.key if tls else None))
+    _docker(
+        step,
+        lambda: buildx.context_update(
+            run.paths,
+            step.name,
+            description=_description(step),
+            host=s.endpoint,
+            ca=tls.ca if tls else None,
+            cert=tls.cert if tls else None,
+            key=tls.key if tls else None,
+        ),
+    )
 
 
 def remove_context(run: _Run, step: Step) -> None:
     from python_on_whales.exceptions import DockerException
 
     try:
-        docker_client(run.paths).context.remove(step.name, force=True)
+        docker.client(run.paths).context.remove(step.name, force=True)
     except DockerException as err:
         if "not found" not in (err.stderr or "") and "does not exist" not in (err.stderr or ""):
-            raise ApplyError(step=_label(step), detail=_detail(err)) from None
+            raise ApplyError(step=_label(step), detail=failure_detail(err)) from None
     _note_context(run.paths, run.plan.builder, step.name, add=False)
 
 
@@ -131,12 +147,16 @@ def create_builder(run: _Run, step: Step) -> None:
 
 def replace_builder(run: _Run, step: Step) -> None:
     claim(run.paths, run.plan.builder)
-    _buildx(run, step, lambda: dockercli.buildx_rm(run.paths, run.plan.builder, keep_state=True))
+    _buildx(run, step, lambda: buildx.buildx_rm(run.paths, run.plan.builder, keep_state=True))
 
 
 def remove_builder(run: _Run, step: Step) -> None:
-    _buildx(run, step, lambda: dockercli.buildx_rm(run.paths, run.plan.builder, keep_state=step.mode == "keep-state"),
-            restore=False)
+    _buildx(
+        run,
+        step,
+        lambda: buildx.buildx_rm(run.paths, run.plan.builder, keep_state=step.mode == "keep-state"),
+        restore=False,
+    )
     for f in (run.paths.record_file(run.plan.builder), _instance_backup(run.paths, run.plan.builder)):
         f.unlink(missing_ok=True)
     config_dir = run.paths.farm_dir / run.plan.builder.lower()
@@ -151,10 +171,22 @@ def _join(run: _Run, step: Step) -> None:
     s = step.settings
     config_file = _write_buildkitd_config(run.paths, run.plan.builder, step.buildx_node, s.buildkitd_config)
     exists = run.paths.instance_file(run.plan.builder).exists()
-    _buildx(run, step, lambda: dockercli.buildx_create(
-        run.paths, builder=run.plan.builder, node=step.buildx_node, endpoint=buildx_endpoint(s),
-        driver=run.plan.driver, append=exists, platforms=s.platforms, driver_opts=s.driver_opts,
-        buildkitd_flags=s.buildkitd_flags, buildkitd_config=config_file))
+    _buildx(
+        run,
+        step,
+        lambda: buildx.buildx_create(
+            run.paths,
+            builder=run.plan.builder,
+            node=step.buildx_node,
+            endpoint=buildx_endpoint(s),
+            driver=run.plan.driver,
+            append=exists,
+            platforms=s.platforms,
+            driver_opts=s.driver_opts,
+            buildkitd_flags=s.buildkitd_flags,
+            buildkitd_config=config_file,
+        ),
+    )
 
 
 def create_node(run: _Run, step: Step) -> None:
@@ -163,12 +195,12 @@ def create_node(run: _Run, step: Step) -> None:
 
 def update_node(run: _Run, step: Step) -> None:
     if step.mode == "rejoin":
-        _buildx(run, step, lambda: dockercli.buildx_leave(run.paths, builder=run.plan.builder, node=step.buildx_node))
+        _buildx(run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=step.buildx_node))
     _join(run, step)
 
 
 def remove_node(run: _Run, step: Step) -> None:
-    _buildx(run, step, lambda: dockercli.buildx_leave(run.paths, builder=run.plan.builder, node=step.buildx_node))
+    _buildx(run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=step.buildx_node))
 
 
 # ---------------------------------------------------------------------------- BuildKit containers
@@ -194,12 +226,14 @@ def _remove_container(run: _Run, where: str, buildx_node: str, *, strict: bool, 
     from python_on_whales.exceptions import DockerException, NoSuchContainer
 
     try:
-        docker_client(run.paths, where).container.remove(container_name(buildx_node), force=True)
+        docker.client(run.paths, where).container.remove(container_name(buildx_node), force=True)
     except NoSuchContainer:
         pass
     except DockerException as err:
         if strict:
-            raise ApplyError(step=_label(step) if step else f"removing {container_name(buildx_node)}", detail=_detail(err)) from None
+            raise ApplyError(
+                step=_label(step) if step else f"removing {container_name(buildx_node)}", detail=failure_detail(err)
+            ) from None
 
 
 _HANDLERS: dict[tuple[str, Action], Callable[[_Run, Step], None]] = {
@@ -246,10 +280,18 @@ def record_buildkits(paths: DockerPaths, config: FarmConfig, state: FarmState, t
             settings = prev.settings
         else:
             continue
-        nodes[bn] = RecordEntry(container_id=bk.container_id, settings=settings, started_at=bk.started_at,
-                                version=bk.version, platforms=bk.platforms)
-    record = FarmRecord(builder=config.builder.name.lower(), nodes=MappingProxyType(nodes),
-                        contexts=state.record.contexts if state.record else ())
+        nodes[bn] = RecordEntry(
+            container_id=bk.container_id,
+            settings=settings,
+            started_at=bk.started_at,
+            version=bk.version,
+            platforms=bk.platforms,
+        )
+    record = FarmRecord(
+        builder=config.builder.name.lower(),
+        nodes=MappingProxyType(nodes),
+        contexts=state.record.contexts if state.record else (),
+    )
     if state.record is None or record.to_json() != state.record.to_json():
         save_record(paths, record)
     return record
@@ -287,17 +329,22 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
             else:
                 _atomic_write(inst, before)
         if isinstance(err, _docker_exception()):
-            detail = _detail(err)
+            detail = failure_detail(err)
             # buildx contacts every node on each change: name the one that did not answer.
             m = re.search(r"failed to initialize builder \S+ \((\S+)\): (.*)", detail)
             cause = None
             if m:
                 node = m.group(1)
                 prefix = f"{run.plan.builder}-".lower()
-                detail = f'node "{node[len(prefix):] if node.startswith(prefix) else node}" did not answer: {m.group(2)}'
+                detail = (
+                    f'node "{node[len(prefix) :] if node.startswith(prefix) else node}" did not answer: {m.group(2)}'
+                )
                 cause = unreachable_hint(m.group(2), None)
-            raise ApplyError(step=_label(step), detail=detail,
-                             hint=f"the builder's instance file was restored; {cause or 'fix the cause (`farm status`) and rerun `farm up`'}") from None
+            raise ApplyError(
+                step=_label(step),
+                detail=detail,
+                hint=f"the builder's instance file was restored; {cause or 'fix the cause (`farm status`) and rerun `farm up`'}",
+            ) from None
         raise
 
 
@@ -305,7 +352,7 @@ def _docker(step: Step, action: Callable[[], object]) -> None:
     try:
         action()
     except _docker_exception() as err:
-        raise ApplyError(step=_label(step), detail=_detail(err)) from None
+        raise ApplyError(step=_label(step), detail=failure_detail(err)) from None
 
 
 def _docker_exception():
@@ -316,12 +363,6 @@ def _docker_exception():
 
 def _label(step: Step) -> str:
     return f"{step.action.symbol} {step.kind} {step.name}"
-
-
-def _detail(err) -> str:
-    text = (getattr(err, "stderr", None) or "").strip() or (getattr(err, "stdout", None) or "").strip()
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    return " / ".join(lines[-3:]) if lines else f"exit code {getattr(err, 'return_code', '?')}"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -341,6 +382,6 @@ def ensure_converged(config: FarmConfig, *, docker_config=None, up: bool = False
     """The build's entry point (see `convergence.ensure_converged`): the observed farm once
     nothing is left to change; raises `NotConverged` naming what `farm up` would do unless
     `up`, which applies it first."""
-    from buildkit_farm.convergence import ensure_converged as _ensure
+    from buildkit_farm.reconcile.converge import ensure_converged as _ensure
 
     return _ensure(config, docker_config=docker_config, up=up, echo=echo)

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -26,52 +27,15 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from buildkit_farm import docker
+from buildkit_farm.docker import DockerPaths, DockerRead
+from buildkit_farm.farmfile.toml import tomllib
+
 if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
-    from buildkit_farm.config import FarmConfig
+    from buildkit_farm.farmfile.model import FarmConfig
 
 
 OWNER_MARK = "managed by buildkit-farm"
-RECORD_DIR = "buildkit-farm"
-
-
-# ---------------------------------------------------------------------------- paths
-@dataclass(frozen=True)
-class DockerPaths:
-    """Where the Docker CLI and buildx keep their state for this run."""
-
-    docker_config: Path  # --docker-config, else $DOCKER_CONFIG, else ~/.docker
-    buildx_config: Path  # $BUILDX_CONFIG, else <docker_config>/buildx
-    explicit: bool  # --docker-config given: pass `--config DIR` to docker
-
-    @classmethod
-    def resolve(cls, docker_config: str | Path | None = None) -> DockerPaths:
-        explicit = docker_config is not None
-        if docker_config is None:
-            docker_config = os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
-        dc = Path(docker_config).expanduser().absolute()
-        bx = os.environ.get("BUILDX_CONFIG")
-        return cls(dc, Path(bx).expanduser().absolute() if bx else dc / "buildx", explicit)
-
-    @property
-    def farm_dir(self) -> Path:
-        return self.docker_config / RECORD_DIR
-
-    def record_file(self, builder: str) -> Path:
-        return self.farm_dir / f"{builder.lower()}.json"
-
-    def instance_file(self, builder: str) -> Path:
-        return self.buildx_config / "instances" / builder.lower()
-
-    def context_meta(self, name: str) -> Path:
-        return self.docker_config / "contexts" / "meta" / _context_dir(name) / "meta.json"
-
-    def context_tls(self, name: str) -> Path:
-        return self.docker_config / "contexts" / "tls" / _context_dir(name) / "docker"
-
-
-def _context_dir(name: str) -> str:
-    # The Docker CLI stores a context under the sha256 of its name.
-    return hashlib.sha256(name.encode()).hexdigest()
 
 
 # ---------------------------------------------------------------------------- data
@@ -300,48 +264,8 @@ def context_users(paths: DockerPaths, exclude: str) -> dict[str, tuple[str, ...]
 
 
 # ---------------------------------------------------------------------------- docker
-def docker_client(paths: DockerPaths, where: str | None = None):
-    """A python-on-whales client bound to this Docker config, and to a context or a host.
-
-    buildx stores a node's endpoint as a context name, or as a host URL for the default
-    context; both are accepted here.
-    """
-    from python_on_whales import DockerClient
-
-    config = str(paths.docker_config) if paths.explicit else None
-    if where and "://" in where:
-        return DockerClient(config=config, host=where)
-    return DockerClient(config=config, context=where)
-
-
-@dataclass(frozen=True)
-class DockerRead:
-    """The outcome of one read-only docker CLI call."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def message(self) -> str:
-        """docker's own message: the last line of stderr."""
-        text = self.stderr.strip()
-        return text.splitlines()[-1] if text else f"docker exited with code {self.returncode}"
-
-
-def _docker_cmd(paths: DockerPaths, where: str | None, args: list[str]) -> list[str]:
-    import shutil
-
-    cmd = [shutil.which("docker") or "docker"]
-    if paths.explicit:
-        cmd += ["--config", str(paths.docker_config)]
-    if where:
-        cmd += ["--host" if "://" in where else "--context", where]
-    return cmd + list(args)
-
-
-# Reads started ahead by `prefetch_buildkits`, by their exact command line.
-_PREFETCHED: dict[tuple[str, ...], object] = {}
+# Reads started ahead by `prefetch_buildkits`, by where and their exact arguments.
+_PREFETCHED: dict[tuple[str | None, ...], subprocess.Popen[str]] = {}
 
 
 def docker_read(paths: DockerPaths, where: str | None, args: list[str]) -> DockerRead:
@@ -351,15 +275,10 @@ def docker_read(paths: DockerPaths, where: str | None, args: list[str]) -> Docke
     alone costs about 0.3 s of the 1 s budget, and its objects would re-inspect anyway.
     A read `prefetch_buildkits` already started for the same command line is reused.
     """
-    import subprocess
-
-    cmd = _docker_cmd(paths, where, args)
-    started = _PREFETCHED.pop(tuple(cmd), None)
+    started = _PREFETCHED.pop((where, *args), None)
     if started is not None:
-        out, err = started.communicate()
-        return DockerRead(started.returncode, out, err)
-    proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL)
-    return DockerRead(proc.returncode, proc.stdout, proc.stderr)
+        return docker.finish_read(started)
+    return docker.read(paths, where, args)
 
 
 def prefetch_buildkits(paths: DockerPaths, farm_file: str | Path) -> None:
@@ -370,12 +289,6 @@ def prefetch_buildkits(paths: DockerPaths, farm_file: str | Path) -> None:
     raw TOML; `observe` uses a result only for exactly the same command line, so a wrong
     guess costs nothing but a wasted read. Call it with the farm lock held.
     """
-    import subprocess
-
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib
     try:
         data = tomllib.loads(Path(farm_file).read_text(encoding="utf-8"))
         builder = data["builder"]
@@ -388,10 +301,8 @@ def prefetch_buildkits(paths: DockerPaths, farm_file: str | Path) -> None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return
     for where, nodes in groups.items():
-        cmd = _docker_cmd(paths, where, ["container", "inspect", "--format", "{{json .}}", *map(container_name, nodes)])
-        _PREFETCHED[tuple(cmd)] = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, errors="replace"
-        )
+        args = ["container", "inspect", "--format", "{{json .}}", *map(container_name, nodes)]
+        _PREFETCHED[(where, *args)] = docker.start_read(paths, where, args)
 
 
 def discard_prefetched() -> None:
@@ -442,7 +353,9 @@ def probe_buildkit(paths: DockerPaths, bk: ObservedBuildkit) -> ObservedBuildkit
     name = container_name(bk.node)
     workers_cmd = ["buildctl", "debug", "workers", "--format", "{{json .}}"]
     # One round trip when the image has a shell (each one is an ssh hop for a remote node).
-    both = docker_read(paths, bk.context, ["exec", name, "sh", "-c", "buildkitd --version && " + shlex.join(workers_cmd)])
+    both = docker_read(
+        paths, bk.context, ["exec", name, "sh", "-c", "buildkitd --version && " + shlex.join(workers_cmd)]
+    )
     if both.returncode == 0 and "\n" in both.stdout.strip():
         first, _, rest = both.stdout.partition("\n")
         return replace(bk, version=parse_buildkitd_version(first), platforms=parse_workers(rest))
@@ -464,7 +377,10 @@ def inspect_remote_buildkits(paths: DockerPaths, builder: str, nodes: Mapping[st
     """
     got = docker_read(paths, None, ["buildx", "inspect", builder])
     if got.returncode != 0:
-        return {n: ObservedBuildkit(node=n, context=addr, status="unreachable", error=got.message) for n, addr in nodes.items()}
+        return {
+            n: ObservedBuildkit(node=n, context=addr, status="unreachable", error=got.message)
+            for n, addr in nodes.items()
+        }
     found = parse_buildx_inspect(got.stdout)
     result = {}
     for n, addr in nodes.items():
@@ -472,10 +388,14 @@ def inspect_remote_buildkits(paths: DockerPaths, builder: str, nodes: Mapping[st
         if node is None:
             result[n] = ObservedBuildkit(node=n, context=addr, status="missing")
         elif node.get("status") == "running":
-            result[n] = ObservedBuildkit(node=n, context=addr, status="running", version=node.get("version"), platforms=node["platforms"])
+            result[n] = ObservedBuildkit(
+                node=n, context=addr, status="running", version=node.get("version"), platforms=node["platforms"]
+            )
         else:
             why = node.get("error") or f"buildx reports it {node.get('status') or 'without a status'}"
-            result[n] = ObservedBuildkit(node=n, context=addr, status="unreachable", error=f"BuildKit at {addr} does not answer ({why})")
+            result[n] = ObservedBuildkit(
+                node=n, context=addr, status="unreachable", error=f"BuildKit at {addr} does not answer ({why})"
+            )
     return result
 
 

@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from buildkit_farm.dockerfile import (
+from buildkit_farm.errors import FarmError, UsageError
+from buildkit_farm.farmfile.platforms import ARCH_ALIASES
+from buildkit_farm.lint.dockerfile import (
     Dockerfile,
     Instruction,
     Stage,
@@ -32,8 +34,6 @@ from buildkit_farm.dockerfile import (
     parse,
     substitute,
 )
-from buildkit_farm.errors import FarmError, UsageError
-from buildkit_farm.platforms import ARCH_ALIASES
 
 SEVERITIES = ("error", "warning", "hint")
 
@@ -241,8 +241,16 @@ _LINUX_PROGRAMS = frozenset(
 )
 # PowerShell has aliases for these, so they are Linux-only under cmd or sh only.
 _LINUX_ALIASED = frozenset("ls cat rm cp mv head tail".split())
-_SHELLS = {"sh": "sh", "bash": "sh", "ash": "sh", "dash": "sh", "zsh": "sh", "cmd": "cmd",
-           "powershell": "powershell", "pwsh": "pwsh"}
+_SHELLS = {
+    "sh": "sh",
+    "bash": "sh",
+    "ash": "sh",
+    "dash": "sh",
+    "zsh": "sh",
+    "cmd": "cmd",
+    "powershell": "powershell",
+    "pwsh": "pwsh",
+}
 _PREFIX_WORDS = frozenset("sudo exec env time nohup if then else elif do while until ! { } fi done".split())
 
 _PERCENT_VARIABLE = re.compile(r"%[A-Z_][A-Z0-9_]+%")
@@ -254,7 +262,12 @@ _WINDOWS_PATTERNS: tuple[tuple[re.Pattern, bool], ...] = (  # (pattern, also und
     (re.compile(r"(?i)(?<![\w-])powershell(?:\.exe)?(?![\w-])"), True),
     (re.compile(r"(?i)(?<![\w.-])[\w\\/.-]+\.(?:exe|bat|ps1)(?![\w.-])"), True),
     (re.compile(r"\$env:[A-Za-z_]\w*"), False),
-    (re.compile(r"(?<![\w-])(?:Get|Set|New|Remove|Invoke|Expand|Copy|Move|Start|Stop|Write|Add|Out|Test|Install|Import)-[A-Z][A-Za-z]+"), False),
+    (
+        re.compile(
+            r"(?<![\w-])(?:Get|Set|New|Remove|Invoke|Expand|Copy|Move|Start|Stop|Write|Add|Out|Test|Install|Import)-[A-Z][A-Za-z]+"
+        ),
+        False,
+    ),
 )
 _LINUX_PATTERNS: tuple[re.Pattern, ...] = (
     re.compile(r"(?<![\w-])uname(?![\w-])"),
@@ -312,9 +325,13 @@ def _word_signals(script: str, shell: str, where: Callable[[int, str], int]) -> 
         line = where(offset, word)
         if program in _WINDOWS_PROGRAMS and not (program == "md" and rest.strip().startswith("-")):
             found.append(Signal("windows", f"`{word}`", line))
-        elif program in _LINUX_PROGRAMS or word.startswith("./") and word.endswith(".sh"):
-            found.append(Signal("linux", f"`{word}`", line))
-        elif program in _LINUX_ALIASED and shell not in ("powershell", "pwsh"):
+        elif (
+            program in _LINUX_PROGRAMS
+            or word.startswith("./")
+            and word.endswith(".sh")
+            or program in _LINUX_ALIASED
+            and shell not in ("powershell", "pwsh")
+        ):
             found.append(Signal("linux", f"`{word}`", line))
     if shell == "cmd":  # `$VAR` means nothing to cmd
         for match in _SHELL_VARIABLE.finditer(script):
@@ -414,8 +431,16 @@ def shell_of(ins: Instruction) -> str | None:
 
 # --------------------------------------------------------------------------- the checks
 
-_PLATFORM_ARGS = ("TARGETPLATFORM", "TARGETOS", "TARGETARCH", "TARGETVARIANT",
-                  "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT")
+_PLATFORM_ARGS = (
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+)
 _PLATFORM_AWARE = re.compile(
     r"TARGET(?:ARCH|PLATFORM|OS|VARIANT)|BUILD(?:ARCH|PLATFORM|OS|VARIANT)|uname\s+-\w*m"
     r"|dpkg\s+--print-architecture|apk\s+--print-arch|\$\(arch\)|`arch`"
@@ -425,7 +450,9 @@ _COMPILERS = re.compile(
     r"(?<![\w-])(?:go\s+(?:build|install)|cargo\s+(?:build|install)|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+"
     r"|dotnet\s+(?:publish|build)|zig\s+(?:build|cc)|mvn|gradle|javac)(?![\w-])|\bGOARCH="
 )
-_NATIVE_COMPILERS = re.compile(r"(?<![\w-])(?:go|cargo|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+|dotnet|zig)(?![\w-])|\bGOARCH=")
+_NATIVE_COMPILERS = re.compile(
+    r"(?<![\w-])(?:go|cargo|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+|dotnet|zig)(?![\w-])|\bGOARCH="
+)
 _SUPPRESS = re.compile(r"#\s*farm-lint:\s*ignore(-file)?=([\w,\s-]+)")
 
 _CROSS_OS_FIX = (
@@ -526,14 +553,16 @@ def _check_from(check: _Check) -> None:
             pinned = parse_platform_quiet(substitute(stage.platform, check.variables))
             if per_platform and pinned and not _same(pinned, check.bound):
                 check.add(
-                    "from-platform-mismatch", stage.line,
+                    "from-platform-mismatch",
+                    stage.line,
                     f"stage {stage.label} is pinned to {stage.platform} but {check.os_reason}",
                     f"use --platform={check.bound.platform}, or drop --platform",
                 )
                 continue
             if not per_platform:
                 check.add(
-                    "arch-specific-from", stage.line,
+                    "arch-specific-from",
+                    stage.line,
                     f"FROM --platform={stage.platform} pins stage {stage.label} to one platform",
                     "drop --platform so each platform gets its own variant; "
                     "a stage that cross-compiles takes --platform=$BUILDPLATFORM",
@@ -549,20 +578,23 @@ def _check_from(check: _Check) -> None:
             if name.arch and bound.arch and name.arch != bound.arch or name.os and name.os != bound.os:
                 says = name.arch_word or name.os
                 check.add(
-                    "from-platform-mismatch", stage.line,
+                    "from-platform-mismatch",
+                    stage.line,
                     f"FROM {image}{via} names {says}, but {check.os_reason}",
                     f"start FROM the {bound.platform} variant (or a multi-arch image with "
                     f"FROM --platform={bound.platform})",
                 )
         elif check.platforms and name.os and name.os not in {t.os for t in check.platforms}:
             check.add(
-                "from-platform-mismatch", stage.line,
+                "from-platform-mismatch",
+                stage.line,
                 f"FROM {image}{via} is a {name.os.capitalize()} image, but {check.os_reason}",
                 f"start FROM a multi-arch image that has the {', '.join(t.platform for t in check.platforms)} variants",
             )
         elif name.arch:
             check.add(
-                "arch-specific-from", stage.line,
+                "arch-specific-from",
+                stage.line,
                 f"FROM {image}{via} names one architecture in its {name.where} (`{name.arch_word}`): "
                 f"every platform would start from the {name.arch} image",
                 "use the multi-arch image (without the architecture) so each platform gets its own variant; "
@@ -605,24 +637,34 @@ def _check_registry(check: _Check, inspect: Callable[[str], Any]) -> None:
             index = inspect(image)
         except (FarmError, OSError, ValueError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
-            check.add("from-unreadable", stage.line, f"could not read {image} from its registry: {first}",
-                      "check the registry and your login (`docker login`), or lint without --registry")
+            check.add(
+                "from-unreadable",
+                stage.line,
+                f"could not read {image} from its registry: {first}",
+                "check the registry and your login (`docker login`), or lint without --registry",
+            )
             continue
         variants = [parse_platform_quiet(p) for p in index.platforms]
         variants = [v for v in variants if v]
         if not index.is_list:
             if check.bound is None and not pin:
                 plat = variants[0].platform if variants else "one platform"
-                check.add("from-not-multiarch", stage.line,
-                          f"{image} is a single image ({plat}), not a manifest list",
-                          "use a multi-arch tag, or publish one (`farm build` or `docker buildx imagetools create`)")
+                check.add(
+                    "from-not-multiarch",
+                    stage.line,
+                    f"{image} is a single image ({plat}), not a manifest list",
+                    "use a multi-arch tag, or publish one (`farm build` or `docker buildx imagetools create`)",
+                )
                 continue
         missing = [t.platform for t in needed if not any(_same(t, v) and v.arch == t.arch for v in variants)]
         if missing:
             rule = "from-missing-platform"
-            check.add(rule, stage.line,
-                      f"{image} has no {', '.join(missing)} variant (it has {', '.join(index.platforms) or 'none'})",
-                      "pick a base image that has every platform you build, or drop that platform")
+            check.add(
+                rule,
+                stage.line,
+                f"{image} has no {', '.join(missing)} variant (it has {', '.join(index.platforms) or 'none'})",
+                "pick a base image that has every platform you build, or drop that platform",
+            )
 
 
 def _check_os_syntax(check: _Check) -> None:
@@ -645,7 +687,8 @@ def _check_os_syntax(check: _Check) -> None:
         first_windows = min(windows, key=lambda s: s.line)
         later = max(first_linux, first_windows, key=lambda s: s.line)
         check.add(
-            "mixed-os-syntax", later.line,
+            "mixed-os-syntax",
+            later.line,
             f"Linux syntax ({first_linux.what}, line {first_linux.line}) and Windows syntax "
             f"({first_windows.what}, line {first_windows.line}) in one Dockerfile: no OS runs all of it; "
             "it may still build, since CMD only runs when a container starts",
@@ -654,10 +697,15 @@ def _check_os_syntax(check: _Check) -> None:
 
 
 def _report_os(check: _Check, ins: Instruction, signals: list[Signal]) -> None:
-    when = (f"; it builds fine, as {ins.keyword} only runs when a container starts"
-            if ins.keyword in ("CMD", "ENTRYPOINT", "HEALTHCHECK") else "")
-    for os_name, rule, label in (("windows", "windows-command-on-linux", "Windows"),
-                                 ("linux", "linux-command-on-windows", "Linux")):
+    when = (
+        f"; it builds fine, as {ins.keyword} only runs when a container starts"
+        if ins.keyword in ("CMD", "ENTRYPOINT", "HEALTHCHECK")
+        else ""
+    )
+    for os_name, rule, label in (
+        ("windows", "windows-command-on-linux", "Windows"),
+        ("linux", "linux-command-on-windows", "Linux"),
+    ):
         wrong = "linux" if os_name == "windows" else "windows"
         if wrong not in check.oses:
             continue
@@ -667,9 +715,12 @@ def _report_os(check: _Check, ins: Instruction, signals: list[Signal]) -> None:
         texts = list(dict.fromkeys(s.what for s in hits))
         # `cmd` and `cmd /S` found by two patterns: show the longer one only.
         names = ", ".join(t for t in texts if not any(t != o and t.strip("`") in o for o in texts))
-        check.add(rule, hits[0].line,
-                  f"{ins.keyword} uses {label} syntax ({names}) but {check.os_reason}{when}",
-                  _CROSS_OS_FIX)
+        check.add(
+            rule,
+            hits[0].line,
+            f"{ins.keyword} uses {label} syntax ({names}) but {check.os_reason}{when}",
+            _CROSS_OS_FIX,
+        )
 
 
 def _from_arg_names(df: Dockerfile) -> set[str]:
@@ -703,11 +754,11 @@ def _check_hard_coded_arch(check: _Check) -> None:
             continue
         shown = ", ".join(dict.fromkeys(f"`{m.group(1)}`" for m in words))
         uname_style = any(m.group(1).lower() in ("x86_64", "aarch64", "armv7l", "i686") for m in words)
-        fix = ("use `ARG TARGETARCH` (or TARGETPLATFORM) in the stage instead"
-               + ("; map it when a tool wants uname names (amd64→x86_64, arm64→aarch64)" if uname_style else ""))
+        fix = "use `ARG TARGETARCH` (or TARGETPLATFORM) in the stage instead" + (
+            "; map it when a tool wants uname names (amd64→x86_64, arm64→aarch64)" if uname_style else ""
+        )
         line = ins.line_of(words[0].group(1)) if ins.keyword == "ARG" else ins.line_at(words[0].start())
-        check.add("hard-coded-arch", line,
-                  f"{ins.keyword} hard-codes {shown}: every platform gets the same value", fix)
+        check.add("hard-coded-arch", line, f"{ins.keyword} hard-codes {shown}: every platform gets the same value", fix)
 
 
 def _check_platform_args(check: _Check) -> None:
@@ -725,7 +776,8 @@ def _check_platform_args(check: _Check) -> None:
                     continue
                 reported.add(name)
                 check.add(
-                    "undeclared-platform-arg", ins.line_at(match.start()),
+                    "undeclared-platform-arg",
+                    ins.line_at(match.start()),
                     f"{match.group(0)} is empty here: stage {stage.label} has no `ARG {name}`",
                     f"add `ARG {name}` inside the stage (an ARG before FROM or in another stage does not carry over)",
                 )
@@ -761,8 +813,13 @@ def _check_cross_compile(check: _Check) -> None:
     for stage in check.df.stages:
         if stage.index not in consumers:
             continue
-        compiles = [(ins, m) for ins in stage.instructions if ins.keyword in ("RUN", "ENV")
-                    for m in [_COMPILERS.search(ins.text)] if m]
+        compiles = [
+            (ins, m)
+            for ins in stage.instructions
+            if ins.keyword in ("RUN", "ENV")
+            for m in [_COMPILERS.search(ins.text)]
+            if m
+        ]
         if not compiles:
             continue
         ins, match = compiles[0]
@@ -773,7 +830,8 @@ def _check_cross_compile(check: _Check) -> None:
             aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM|VARIANT)", i.text) for i in stage.instructions)
             if native and not aware:
                 check.add(
-                    "build-stage-ignores-target", ins.line_at(match.start()),
+                    "build-stage-ignores-target",
+                    ins.line_at(match.start()),
                     f"stage {stage.label} runs on the build machine (--platform={pin}) and compiles ({what}) "
                     "without TARGETOS/TARGETARCH: every variant gets the build machine's binary "
                     "(exec format error on the others)",
@@ -782,7 +840,8 @@ def _check_cross_compile(check: _Check) -> None:
                 )
         elif not pin:
             check.add(
-                "missing-buildplatform", stage.line,
+                "missing-buildplatform",
+                stage.line,
                 f"stage {stage.label} compiles ({what}, line {ins.line_at(match.start())}) and line "
                 f"{consumers[stage.index]} copies from it: without --platform=$BUILDPLATFORM it runs "
                 "under emulation for every foreign platform (about 10x slower)",
@@ -798,8 +857,11 @@ def _check_workdir_copy(check: _Check) -> None:
             script = ins.text
             if ins.exec_form:
                 script = ins.exec_form[-1] if _SHELLS.get(_program(ins.exec_form[0])) else " ".join(ins.exec_form)
-            hits = [(off, _program(word)) for off, word, _ in command_words(script)
-                    if _program(word) in ("mkdir", "md", "cp", "copy", "xcopy")]
+            hits = [
+                (off, _program(word))
+                for off, word, _ in command_words(script)
+                if _program(word) in ("mkdir", "md", "cp", "copy", "xcopy")
+            ]
             if not hits:
                 continue
             offset, first = hits[0]
@@ -812,8 +874,9 @@ def _check_workdir_copy(check: _Check) -> None:
             line = ins.line_at(offset) if not ins.exec_form else ins.line_of(first)
             shown = " and ".join(f"`{k}`" for k in sorted(kinds))
             verb = "differs" if len(kinds) == 1 else "differ"
-            check.add("prefer-workdir-copy", line, f"{shown} in RUN {verb} between Linux and Windows",
-                      "; ".join(advice))
+            check.add(
+                "prefer-workdir-copy", line, f"{shown} in RUN {verb} between Linux and Windows", "; ".join(advice)
+            )
 
 
 def _apply_suppressions(text: str, df: Dockerfile, findings: list[Finding]) -> list[Finding]:
@@ -869,8 +932,12 @@ class Report:
     def to_dict(self, display: Callable[[Path], str] = str) -> dict[str, Any]:
         return {
             "dockerfiles": [
-                {"file": display(s.path), "platform": s.platform, "platforms": list(s.platforms),
-                 "origin": s.origin or None}
+                {
+                    "file": display(s.path),
+                    "platform": s.platform,
+                    "platforms": list(s.platforms),
+                    "origin": s.origin or None,
+                }
                 for s in self.subjects
             ],
             "findings": [f.to_dict() for f in self.findings],
@@ -918,8 +985,10 @@ def subjects_for_paths(paths: Sequence[str], *, platforms: Sequence[str] = ()) -
         if path.is_dir():
             files = find_dockerfiles(path)
             if not files:
-                raise UsageError(f"no Dockerfile in folder {text}",
-                                 hint="Dockerfiles are named Dockerfile, Dockerfile.* or *.Dockerfile")
+                raise UsageError(
+                    f"no Dockerfile in folder {text}",
+                    hint="Dockerfiles are named Dockerfile, Dockerfile.* or *.Dockerfile",
+                )
             subjects += [Subject(f, platforms=tuple(platforms)) for f in files]
         elif path.is_file():
             subjects.append(Subject(path, platforms=tuple(platforms)))
@@ -934,8 +1003,10 @@ def subjects_for_targets(config: Any, names: Sequence[str] = ()) -> list[Subject
     unknown = [n for n in names if n not in targets]
     if unknown:
         known = ", ".join(targets) or "none"
-        raise UsageError(f'no file, folder or target named "{unknown[0]}" (targets in {config.file}: {known})',
-                         hint="give a Dockerfile, a folder, or a target name of the farm file (-f)")
+        raise UsageError(
+            f'no file, folder or target named "{unknown[0]}" (targets in {config.file}: {known})',
+            hint="give a Dockerfile, a folder, or a target name of the farm file (-f)",
+        )
     subjects = []
     for name in names or list(targets):
         target = targets[name]
@@ -948,8 +1019,9 @@ def subjects_for_targets(config: Any, names: Sequence[str] = ()) -> list[Subject
             subjects.append(Subject(path, platforms=tuple(target.platforms), build_args=args, origin=origin))
     for subject in subjects:
         if not subject.path.is_file():
-            raise UsageError(f"{subject.origin}: Dockerfile {subject.path} not found",
-                             hint=f"fix the path in {config.file}")
+            raise UsageError(
+                f"{subject.origin}: Dockerfile {subject.path} not found", hint=f"fix the path in {config.file}"
+            )
     return subjects
 
 
@@ -962,10 +1034,12 @@ def collect_subjects(args: Sequence[str], *, farm_file: Path, platforms: Sequenc
     names = [a for a in args if not Path(a).exists()]
     subjects = subjects_for_paths(paths, platforms=platforms)
     if names and not Path(farm_file).exists():
-        raise UsageError(f"no such file or folder: {names[0]}",
-                         hint=f"nor a target: there is no farm file {farm_file} (-f) to look it up in")
+        raise UsageError(
+            f"no such file or folder: {names[0]}",
+            hint=f"nor a target: there is no farm file {farm_file} (-f) to look it up in",
+        )
     if names or not args:
-        from buildkit_farm.config import load_config
+        from buildkit_farm.farmfile.model import load_config
 
         subjects += subjects_for_targets(load_config(farm_file), names)
     return subjects

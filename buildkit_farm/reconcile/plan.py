@@ -23,7 +23,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
-from buildkit_farm.state import (
+from buildkit_farm.reconcile.observe import (
     FarmState,
     ObservedBuildkit,
     ObservedNode,
@@ -31,7 +31,7 @@ from buildkit_farm.state import (
 )
 
 if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
-    from buildkit_farm.config import FarmConfig, NodeSettings
+    from buildkit_farm.farmfile.model import FarmConfig, NodeSettings
 
 
 class Action(str, Enum):
@@ -123,9 +123,13 @@ def buildx_flags(s: NodeSettings) -> tuple[str, ...]:
         if f.startswith("--allow-insecure-entitlement")
     ]
     opts = dict(s.driver_opts)
-    if opts.get("network") == "host" and "network.host" not in entitlements and s.driver == "docker-container":
-        flags.append("--allow-insecure-entitlement=network.host")
-    elif not entitlements and s.driver in ("kubernetes", "docker-container"):
+    if (
+        opts.get("network") == "host"
+        and "network.host" not in entitlements
+        and s.driver == "docker-container"
+        or not entitlements
+        and s.driver in ("kubernetes", "docker-container")
+    ):
         flags.append("--allow-insecure-entitlement=network.host")
     return tuple(flags)
 
@@ -185,7 +189,9 @@ def _tls_wanted(s: NodeSettings, state: FarmState) -> tuple[tuple[str, str], ...
 
 def _unreachable(s_name: str, bk: ObservedBuildkit, endpoint: str | None) -> EngineUnreachable:
     detail = bk.error or "no answer"
-    return EngineUnreachable(node=s_name, endpoint=endpoint or bk.context, detail=detail, hint=unreachable_hint(detail, endpoint))
+    return EngineUnreachable(
+        node=s_name, endpoint=endpoint or bk.context, detail=detail, hint=unreachable_hint(detail, endpoint)
+    )
 
 
 def unreachable_hint(detail: str, endpoint: str | None) -> str | None:
@@ -220,14 +226,18 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
                     f'node "{s.name}": context "{s.context}" does not exist',
                     hint="create it (`docker context create`), or give the node an `endpoint` so the farm creates one",
                 )
-            steps.append(Step("context", s.context, Action.NOOP, f"the user's context, used as is ({ctx.host})", settings=s))
+            steps.append(
+                Step("context", s.context, Action.NOOP, f"the user's context, used as is ({ctx.host})", settings=s)
+            )
             continue
         want_tls = _tls_wanted(s, state)
         if ctx is None:
             changes = [("endpoint", "", s.endpoint or "")]
             if want_tls:
                 changes.append(("tls", "", ", ".join(k for k, _ in want_tls)))
-            steps.append(Step("context", s.context, Action.CREATE, f"node {s.name} needs it", tuple(changes), settings=s))
+            steps.append(
+                Step("context", s.context, Action.CREATE, f"node {s.name} needs it", tuple(changes), settings=s)
+            )
             continue
         if not ctx.owned:
             raise ForeignResource(
@@ -243,11 +253,28 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
             old = {k for k, _ in ctx.tls}
             new = {k for k, _ in want_tls}
             differ = sorted(k for k in old | new if dict(ctx.tls).get(k) != dict(want_tls).get(k))
-            changes.append(("tls", ", ".join(sorted(old)) or "(none)", f"{', '.join(sorted(new)) or '(none)'} (changed: {', '.join(differ) or 'skip-tls-verify'})"))
+            changes.append(
+                (
+                    "tls",
+                    ", ".join(sorted(old)) or "(none)",
+                    f"{', '.join(sorted(new)) or '(none)'} (changed: {', '.join(differ) or 'skip-tls-verify'})",
+                )
+            )
         if changes:
-            steps.append(Step("context", s.context, Action.UPDATE, "endpoint or TLS changed; updated in place", tuple(changes), settings=s))
+            steps.append(
+                Step(
+                    "context",
+                    s.context,
+                    Action.UPDATE,
+                    "endpoint or TLS changed; updated in place",
+                    tuple(changes),
+                    settings=s,
+                )
+            )
         else:
-            steps.append(Step("context", s.context, Action.NOOP, f"{s.endpoint}, owned by the farm, up to date", settings=s))
+            steps.append(
+                Step("context", s.context, Action.NOOP, f"{s.endpoint}, owned by the farm, up to date", settings=s)
+            )
 
     # -- contexts the farm created for nodes that are gone from the file
     for name in _stale_contexts(desired, state):
@@ -267,18 +294,31 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
     elif observed.driver != driver:
         replace_builder = True
         steps.append(
-            Step("builder", bname, Action.REPLACE, "the driver changed; buildx cannot change it in place (state volumes kept)",
-                 (("driver", observed.driver, driver),))
+            Step(
+                "builder",
+                bname,
+                Action.REPLACE,
+                "the driver changed; buildx cannot change it in place (state volumes kept)",
+                (("driver", observed.driver, driver),),
+            )
         )
     else:
-        node_diffs = {bn: _node_diff(s, observed.node(bn), state) for bn, s in wanted_names.items() if observed.node(bn)}
+        node_diffs = {
+            bn: _node_diff(s, observed.node(bn), state) for bn, s in wanted_names.items() if observed.node(bn)
+        }
         must_rejoin = [bn for bn, (_, rejoin) in node_diffs.items() if rejoin]
         staying = [n for n in observed.nodes if n.name in wanted_names]
         # buildx cannot leave its last node: then recreating the builder is the only way.
         if not staying or (must_rejoin and len(staying) == 1):
             replace_builder = True
-            steps.append(Step("builder", bname, Action.REPLACE,
-                              "buildx cannot leave or rejoin its only node; recreated (state volumes kept)"))
+            steps.append(
+                Step(
+                    "builder",
+                    bname,
+                    Action.REPLACE,
+                    "buildx cannot leave or rejoin its only node; recreated (state volumes kept)",
+                )
+            )
         else:
             steps.append(Step("builder", bname, Action.NOOP, f"exists with driver {driver}"))
 
@@ -286,8 +326,17 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
     if observed is not None and not replace_builder:
         for n in observed.nodes:
             if n.name not in wanted_names:
-                steps.append(Step("node", _file_name(bname, n.name), Action.REMOVE, "no longer in the file; it leaves the builder",
-                                  (("endpoint", n.endpoint, ""),), buildx_node=n.name, where=n.endpoint))
+                steps.append(
+                    Step(
+                        "node",
+                        _file_name(bname, n.name),
+                        Action.REMOVE,
+                        "no longer in the file; it leaves the builder",
+                        (("endpoint", n.endpoint, ""),),
+                        buildx_node=n.name,
+                        where=n.endpoint,
+                    )
+                )
     for s in desired:
         bn = buildx_node_name(bname, s.name)
         on = None if (observed is None or replace_builder) else observed.node(bn)
@@ -295,15 +344,31 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
             changes = [("endpoint", "", buildx_endpoint(s))]
             if s.platforms:
                 changes.append(("platforms", "", ", ".join(s.platforms)))
-            steps.append(Step("node", s.name, Action.CREATE, f"joins the builder as {bn}", tuple(changes), settings=s, buildx_node=bn))
+            steps.append(
+                Step(
+                    "node",
+                    s.name,
+                    Action.CREATE,
+                    f"joins the builder as {bn}",
+                    tuple(changes),
+                    settings=s,
+                    buildx_node=bn,
+                )
+            )
             continue
         changes, rejoin = _node_diff(s, on, state)
         if changes:
             mode = "rejoin" if rejoin else "append"
-            why = "updated in place (--append --node)" if not rejoin else "a setting must be cleared: leaves and rejoins"
-            steps.append(Step("node", s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn))
+            why = (
+                "updated in place (--append --node)" if not rejoin else "a setting must be cleared: leaves and rejoins"
+            )
+            steps.append(
+                Step("node", s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
+            )
         else:
-            steps.append(Step("node", s.name, Action.NOOP, "endpoint, platforms and settings match", settings=s, buildx_node=bn))
+            steps.append(
+                Step("node", s.name, Action.NOOP, "endpoint, platforms and settings match", settings=s, buildx_node=bn)
+            )
 
     # -- BuildKit containers
     if observed is not None and not replace_builder:
@@ -315,8 +380,16 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
                 raise _unreachable(_file_name(bname, n.name), bk, n.endpoint)
             if bk is None or bk.status == "missing":
                 continue
-            steps.append(Step("buildkit", _file_name(bname, n.name), Action.REMOVE, "its node leaves; container removed, state volume kept",
-                              buildx_node=n.name, where=n.endpoint))
+            steps.append(
+                Step(
+                    "buildkit",
+                    _file_name(bname, n.name),
+                    Action.REMOVE,
+                    "its node leaves; container removed, state volume kept",
+                    buildx_node=n.name,
+                    where=n.endpoint,
+                )
+            )
     for s in desired:
         if s.driver != "docker-container":
             continue  # only docker-container nodes have a BuildKit container the farm can see
@@ -324,29 +397,103 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
         fp = settings_fingerprint(s)
         bk = state.buildkits.get(bn)
         if replace_builder:
-            steps.append(Step("buildkit", s.name, Action.CREATE, "started with the new builder (state volume reused)", settings=s, buildx_node=bn, where=s.context))
+            steps.append(
+                Step(
+                    "buildkit",
+                    s.name,
+                    Action.CREATE,
+                    "started with the new builder (state volume reused)",
+                    settings=s,
+                    buildx_node=bn,
+                    where=s.context,
+                )
+            )
             continue
         if s.context in moved:
-            steps.append(Step("buildkit", s.name, Action.UPDATE, "its endpoint moves: started on the new engine (the old container is removed)",
-                              mode="move", settings=s, buildx_node=bn, where=s.context))
+            steps.append(
+                Step(
+                    "buildkit",
+                    s.name,
+                    Action.UPDATE,
+                    "its endpoint moves: started on the new engine (the old container is removed)",
+                    mode="move",
+                    settings=s,
+                    buildx_node=bn,
+                    where=s.context,
+                )
+            )
             continue
         if bk is None or bk.status == "missing":
-            steps.append(Step("buildkit", s.name, Action.CREATE, "no BuildKit container yet; bootstrapped", settings=s, buildx_node=bn, where=s.context))
+            steps.append(
+                Step(
+                    "buildkit",
+                    s.name,
+                    Action.CREATE,
+                    "no BuildKit container yet; bootstrapped",
+                    settings=s,
+                    buildx_node=bn,
+                    where=s.context,
+                )
+            )
         elif bk.status == "unreachable":
             raise _unreachable(s.name, bk, s.endpoint or s.context)
         elif bk.status != "running" and bk.settings == fp:
-            steps.append(Step("buildkit", s.name, Action.UPDATE, f"container is {bk.status}; started", mode="start", settings=s, buildx_node=bn, where=s.context))
+            steps.append(
+                Step(
+                    "buildkit",
+                    s.name,
+                    Action.UPDATE,
+                    f"container is {bk.status}; started",
+                    mode="start",
+                    settings=s,
+                    buildx_node=bn,
+                    where=s.context,
+                )
+            )
         elif bk.settings == fp and (drift := runs_differently(s, bk)):
-            steps.append(Step("buildkit", s.name, Action.UPDATE, f"runs with other settings than the file's ({drift}); restarted, state volume kept",
-                              mode="restart", settings=s, buildx_node=bn, where=s.context))
+            steps.append(
+                Step(
+                    "buildkit",
+                    s.name,
+                    Action.UPDATE,
+                    f"runs with other settings than the file's ({drift}); restarted, state volume kept",
+                    mode="restart",
+                    settings=s,
+                    buildx_node=bn,
+                    where=s.context,
+                )
+            )
         elif bk.settings != fp:
-            why = "settings changed; restarted alone, state volume kept" if bk.settings else "the settings it was created with are unknown; restarted, state volume kept"
-            steps.append(Step("buildkit", s.name, Action.UPDATE, why, (("settings", bk.settings or "(unknown)", fp),),
-                              mode="restart", settings=s, buildx_node=bn, where=s.context))
+            why = (
+                "settings changed; restarted alone, state volume kept"
+                if bk.settings
+                else "the settings it was created with are unknown; restarted, state volume kept"
+            )
+            steps.append(
+                Step(
+                    "buildkit",
+                    s.name,
+                    Action.UPDATE,
+                    why,
+                    (("settings", bk.settings or "(unknown)", fp),),
+                    mode="restart",
+                    settings=s,
+                    buildx_node=bn,
+                    where=s.context,
+                )
+            )
         else:
-            steps.append(Step("buildkit", s.name, Action.NOOP,
-                              f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {(bk.container_id or '')[:12]})",
-                              settings=s, buildx_node=bn, where=s.context))
+            steps.append(
+                Step(
+                    "buildkit",
+                    s.name,
+                    Action.NOOP,
+                    f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {(bk.container_id or '')[:12]})",
+                    settings=s,
+                    buildx_node=bn,
+                    where=s.context,
+                )
+            )
 
     return Plan(builder=bname, driver=driver, steps=_ordered(steps))
 
@@ -367,7 +514,7 @@ def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list
 
 def _file_name(builder: str, buildx_node: str) -> str:
     prefix = f"{builder}-".lower()
-    return buildx_node[len(prefix):] if buildx_node.startswith(prefix) else buildx_node
+    return buildx_node[len(prefix) :] if buildx_node.startswith(prefix) else buildx_node
 
 
 def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[list[tuple[str, str, str]], bool]:
@@ -388,7 +535,9 @@ def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[lis
         changes.append(("buildkitd_flags", " ".join(on.flags) or "(none)", " ".join(buildx_flags(s)) or "(none)"))
         rejoin |= not buildx_flags(s)
     if on.has_config != bool(s.buildkitd_config):
-        changes.append(("buildkitd_config", "set" if on.has_config else "(none)", "set" if s.buildkitd_config else "(none)"))
+        changes.append(
+            ("buildkitd_config", "set" if on.has_config else "(none)", "set" if s.buildkitd_config else "(none)")
+        )
         rejoin |= not s.buildkitd_config
     else:
         # buildx rewrites the stored config, so its text is compared through the record.
@@ -403,10 +552,21 @@ def _kv(pairs) -> str:
 
 
 _ORDER = {
-    ("context", Action.CREATE): 0, ("context", Action.UPDATE): 0, ("context", Action.NOOP): 0, ("context", Action.REMOVE): 8,
-    ("builder", Action.REPLACE): 1, ("builder", Action.CREATE): 1, ("builder", Action.NOOP): 1,
-    ("node", Action.REMOVE): 2, ("node", Action.UPDATE): 4, ("node", Action.CREATE): 4, ("node", Action.NOOP): 4,
-    ("buildkit", Action.REMOVE): 5, ("buildkit", Action.UPDATE): 6, ("buildkit", Action.CREATE): 6, ("buildkit", Action.NOOP): 6,
+    ("context", Action.CREATE): 0,
+    ("context", Action.UPDATE): 0,
+    ("context", Action.NOOP): 0,
+    ("context", Action.REMOVE): 8,
+    ("builder", Action.REPLACE): 1,
+    ("builder", Action.CREATE): 1,
+    ("builder", Action.NOOP): 1,
+    ("node", Action.REMOVE): 2,
+    ("node", Action.UPDATE): 4,
+    ("node", Action.CREATE): 4,
+    ("node", Action.NOOP): 4,
+    ("buildkit", Action.REMOVE): 5,
+    ("buildkit", Action.UPDATE): 6,
+    ("buildkit", Action.CREATE): 6,
+    ("buildkit", Action.NOOP): 6,
 }
 
 
@@ -426,7 +586,15 @@ def make_down_plan(config: FarmConfig, state: FarmState, *, keep_state: bool = F
         steps.append(Step("builder", bname, Action.NOOP, "not created by buildkit-farm; left alone"))
     else:
         what = "state volumes kept" if keep_state else "state volumes removed"
-        steps.append(Step("builder", bname, Action.REMOVE, f"its BuildKit containers removed, {what}", mode="keep-state" if keep_state else ""))
+        steps.append(
+            Step(
+                "builder",
+                bname,
+                Action.REMOVE,
+                f"its BuildKit containers removed, {what}",
+                mode="keep-state" if keep_state else "",
+            )
+        )
     for s in config.node_settings():
         ctx = state.contexts.get(s.context)
         if ctx is None:
@@ -434,7 +602,14 @@ def make_down_plan(config: FarmConfig, state: FarmState, *, keep_state: bool = F
         if not s.owns_context or not ctx.owned:
             steps.append(Step("context", s.context, Action.NOOP, "not owned by the farm; left alone"))
         elif state.context_users.get(s.context):
-            steps.append(Step("context", s.context, Action.NOOP, f"still used by builder {', '.join(state.context_users[s.context])}; left"))
+            steps.append(
+                Step(
+                    "context",
+                    s.context,
+                    Action.NOOP,
+                    f"still used by builder {', '.join(state.context_users[s.context])}; left",
+                )
+            )
         else:
             steps.append(Step("context", s.context, Action.REMOVE, "owned by the farm", settings=s))
     for name in _stale_contexts(config.node_settings(), state):
@@ -466,10 +641,16 @@ class NodeStatus:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "buildx_node": self.buildx_node, "context": self.context,
-            "endpoint": self.endpoint, "status": self.status, "buildkit_version": self.version,
-            "pinned": list(self.pinned), "detected": list(self.detected),
-            "native": list(self.native), "emulated": list(self.emulated),
+            "name": self.name,
+            "buildx_node": self.buildx_node,
+            "context": self.context,
+            "endpoint": self.endpoint,
+            "status": self.status,
+            "buildkit_version": self.version,
+            "pinned": list(self.pinned),
+            "detected": list(self.detected),
+            "native": list(self.native),
+            "emulated": list(self.emulated),
             **({"error": self.error} if self.error else {}),
         }
 
@@ -482,14 +663,21 @@ def node_statuses(config: FarmConfig, state: FarmState) -> tuple[NodeStatus, ...
         ctx = state.contexts.get(s.context)
         detected = bk.platforms if bk else ()
         native, emulated = split_native(detected)
-        out.append(NodeStatus(
-            name=s.name, buildx_node=bn, context=s.context,
-            endpoint=s.endpoint or (ctx.host if ctx else None),
-            status=bk.status if bk else ("missing" if s.driver == "docker-container" else "not observed"),
-            version=bk.version if bk else None,
-            pinned=s.platforms, detected=detected, native=native, emulated=emulated,
-            error=bk.error if bk else None,
-        ))
+        out.append(
+            NodeStatus(
+                name=s.name,
+                buildx_node=bn,
+                context=s.context,
+                endpoint=s.endpoint or (ctx.host if ctx else None),
+                status=bk.status if bk else ("missing" if s.driver == "docker-container" else "not observed"),
+                version=bk.version if bk else None,
+                pinned=s.platforms,
+                detected=detected,
+                native=native,
+                emulated=emulated,
+                error=bk.error if bk else None,
+            )
+        )
     return tuple(out)
 
 
@@ -502,12 +690,14 @@ def verify(statuses: tuple[NodeStatus, ...]) -> tuple[str, ...]:
         if n.status != "running":
             problems.append(f'node "{n.name}" is {n.status}' + (f": {n.error}" if n.error else ""))
         elif n.version is None:
-            problems.append(f'node "{n.name}": BuildKit did not report its version' + (f" ({n.error})" if n.error else ""))
+            problems.append(
+                f'node "{n.name}": BuildKit did not report its version' + (f" ({n.error})" if n.error else "")
+            )
         else:
             missing = [p for p in n.pinned if p not in n.detected]
             if missing:
                 problems.append(
                     f'node "{n.name}": pinned {", ".join(missing)} not among the platforms BuildKit detected '
-                    f'({", ".join(n.detected) or "none"})'
+                    f"({', '.join(n.detected) or 'none'})"
                 )
     return tuple(problems)

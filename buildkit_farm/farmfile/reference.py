@@ -83,7 +83,11 @@ def _why(ref: str) -> str:
     name = ref.split("@", 1)[0]
     last = name.rsplit("/", 1)[-1]
     repo_part = name[: len(name) - len(last)] + last.split(":", 1)[0]
-    path = repo_part.split("/", 1)[-1] if "/" in repo_part and _looks_like_domain(repo_part.split("/", 1)[0]) else repo_part
+    path = (
+        repo_part.split("/", 1)[-1]
+        if "/" in repo_part and _looks_like_domain(repo_part.split("/", 1)[0])
+        else repo_part
+    )
     if path != path.lower():
         return "repository names must be lowercase"
     if "://" in ref:

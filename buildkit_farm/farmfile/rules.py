@@ -11,21 +11,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from buildkit_farm import platforms as platform_names
 from buildkit_farm.errors import ConfigIssue
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from buildkit_farm.farmfile import platforms as platform_names
+from buildkit_farm.farmfile.toml import tomllib
 
 if TYPE_CHECKING:
-    from buildkit_farm.config import BuilderConfig, NodeConfig, TargetConfig
+    from buildkit_farm.farmfile.model import BuilderConfig, NodeConfig, TargetConfig
 
 DRIVERS: tuple[str, ...] = ("docker-container", "remote", "kubernetes")
 ENDPOINT_SCHEMES: dict[str, tuple[str, ...]] = {
@@ -37,16 +32,41 @@ ENDPOINT_SCHEMES: dict[str, tuple[str, ...]] = {
 # Options the file models as keys of their own are refused with a pointer to that key.
 DRIVER_OPTS: dict[str, tuple[str, ...]] = {
     "docker-container": (
-        "image", "network", "cgroup-parent", "restart-policy", "memory", "memory-swap",
-        "cpu-quota", "cpu-period", "cpu-shares", "cpuset-cpus", "cpuset-mems", "default-load",
+        "image",
+        "network",
+        "cgroup-parent",
+        "restart-policy",
+        "memory",
+        "memory-swap",
+        "cpu-quota",
+        "cpu-period",
+        "cpu-shares",
+        "cpuset-cpus",
+        "cpuset-mems",
+        "default-load",
         "provenance-add-gha",
     ),
     "remote": ("servername", "default-load"),
     "kubernetes": (
-        "image", "namespace", "default-load", "requests.cpu", "requests.memory",
-        "requests.ephemeral-storage", "limits.cpu", "limits.memory", "limits.ephemeral-storage",
-        "annotations", "labels", "tolerations", "serviceaccount", "schedulername", "timeout",
-        "rootless", "loadbalance", "qemu.install", "qemu.image",
+        "image",
+        "namespace",
+        "default-load",
+        "requests.cpu",
+        "requests.memory",
+        "requests.ephemeral-storage",
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+        "annotations",
+        "labels",
+        "tolerations",
+        "serviceaccount",
+        "schedulername",
+        "timeout",
+        "rootless",
+        "loadbalance",
+        "qemu.install",
+        "qemu.image",
     ),
 }
 DRIVER_OPT_KEYS_ELSEWHERE: dict[str, str] = {
@@ -75,7 +95,6 @@ DEFAULT_DOCKERFILE = "Dockerfile"
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
-
 def syntax_issue(err: Exception) -> ConfigIssue:
     text = str(err)
     line = getattr(err, "lineno", None)
@@ -87,7 +106,6 @@ def syntax_issue(err: Exception) -> ConfigIssue:
     reason = getattr(err, "msg", None) or text
     where = f" (at line {line}, column {column})" if line else ""
     return ConfigIssue(path="", message=f"TOML syntax error: {reason}{where}", line=line)
-
 
 
 @dataclass
@@ -114,13 +132,11 @@ class Section:
         return f"{self.label}.{key}[{kept[index] if kept else index}]"
 
 
-
 def table_label(kind: str, index: int, raw: Any) -> str:
     name = raw.get("name") if isinstance(raw, dict) else None
     if isinstance(name, str) and name:
         return f"{kind} {quote(name)}"
     return f"{kind}[{index}]"
-
 
 
 def table_labels(kind: str, items: list[Any]) -> list[str]:
@@ -141,7 +157,6 @@ def allowed_hint(key: str, allowed: tuple[str, ...]) -> str:
     close = difflib.get_close_matches(key, allowed, n=1)
     suggestion = f'did you mean "{close[0]}"? ' if close else ""
     return f"{suggestion}allowed: {', '.join(allowed)}"
-
 
 
 def key_name(key: str) -> str:
@@ -179,7 +194,6 @@ def toml_type(value: Any) -> str:
     return "a date/time" if value is not None else "nothing"
 
 
-
 # --------------------------------------------------------------------------- the rules
 
 
@@ -205,15 +219,25 @@ def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str
                 else:
                     children.append((path, item, depth + 1))
         elif isinstance(value, list):
-            labels = table_labels(prefix, value) if prefix in ("node", "target") else [f"{prefix}[{i}]" for i in range(len(value))]
-            children.extend((label, item, depth + 1) for label, item in zip(labels, value) if isinstance(item, (dict, list)))
+            labels = (
+                table_labels(prefix, value)
+                if prefix in ("node", "target")
+                else [f"{prefix}[{i}]" for i in range(len(value))]
+            )
+            children.extend(
+                (label, item, depth + 1) for label, item in zip(labels, value) if isinstance(item, (dict, list))
+            )
         stack.extend(reversed(children))
     return found
 
 
 def check_farm(builder: Section, nodes: list[Section], targets: list[Section], issues: list[ConfigIssue]) -> None:
     b: BuilderConfig | None = builder.model
-    driver = b.driver if b else (builder.raw.get("driver", "docker-container") if isinstance(builder.raw, dict) else "docker-container")
+    driver = (
+        b.driver
+        if b
+        else (builder.raw.get("driver", "docker-container") if isinstance(builder.raw, dict) else "docker-container")
+    )
     if b is not None and not builder.has("driver"):
         b = None  # the driver decides every other builder rule
     if b is not None:
@@ -222,7 +246,13 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
         if b.driver == "remote":
             _check_remote_daemon_settings("builder", b.buildkitd_flags, b.buildkitd_config, issues)
             if b.buildkit_image:
-                issues.append(ConfigIssue("builder.buildkit_image", "the remote driver runs no BuildKit image", "it attaches a buildkitd that already runs; remove buildkit_image"))
+                issues.append(
+                    ConfigIssue(
+                        "builder.buildkit_image",
+                        "the remote driver runs no BuildKit image",
+                        "it attaches a buildkitd that already runs; remove buildkit_image",
+                    )
+                )
 
     valid_nodes = [n for n in nodes if n.model is not None]
     _check_unique("node", [(n.label, n.raw.get("name")) for n in nodes], issues)
@@ -237,24 +267,48 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
             key = where.rstrip("/")
             if key in endpoints:
                 field = "endpoint" if n.endpoint else "context"
-                issues.append(ConfigIssue(f"{node.label}.{field}", f"{where} is already used by node {quote(endpoints[key])}", "buildx refuses two nodes on the same endpoint; merge their platforms into one node"))
+                issues.append(
+                    ConfigIssue(
+                        f"{node.label}.{field}",
+                        f"{where} is already used by node {quote(endpoints[key])}",
+                        "buildx refuses two nodes on the same endpoint; merge their platforms into one node",
+                    )
+                )
             else:
                 endpoints[key] = n.name
         seen_here: set[str] = set()
         for index, platform in enumerate(n.platforms):
             if platform in seen_here:
-                issues.append(ConfigIssue(node.at("platforms", index), f"{platform} is listed twice", "aliases count: aarch64 and linux/arm64 are the same platform"))
+                issues.append(
+                    ConfigIssue(
+                        node.at("platforms", index),
+                        f"{platform} is listed twice",
+                        "aliases count: aarch64 and linux/arm64 are the same platform",
+                    )
+                )
                 continue
             seen_here.add(platform)
             if platform in pinned:
-                issues.append(ConfigIssue(node.at("platforms", index), f"{platform} is already pinned to node {quote(pinned[platform])}", "buildx silently ignores a second pin; pin each platform to one node"))
+                issues.append(
+                    ConfigIssue(
+                        node.at("platforms", index),
+                        f"{platform} is already pinned to node {quote(pinned[platform])}",
+                        "buildx silently ignores a second pin; pin each platform to one node",
+                    )
+                )
             else:
                 pinned[platform] = n.name
     all_node_names = {n.raw.get("name") for n in nodes if isinstance(n.raw.get("name"), str)}
     for node in valid_nodes:
         n = node.model
         if n.context and n.context in all_node_names and n.context != n.name:
-            issues.append(ConfigIssue(f"{node.label}.context", f'"{n.context}" is the farm-owned context of node {quote(n.context)}', "use another context, or the node's endpoint"))
+            issues.append(
+                ConfigIssue(
+                    f"{node.label}.context",
+                    f'"{n.context}" is the farm-owned context of node {quote(n.context)}',
+                    "use another context, or the node's endpoint",
+                )
+            )
 
     _check_unique("target", [(t.label, t.raw.get("name")) for t in targets], issues)
     tag_owner: dict[str, str] = {}
@@ -274,7 +328,13 @@ def _check_unique(kind: str, names: list[tuple[str, Any]], issues: list[ConfigIs
         if not isinstance(name, str):
             continue
         if name in seen:
-            issues.append(ConfigIssue(f"{kind}[{index}].name", f"{kind} name {quote(name)} is used twice (first at {kind}[{seen[name]}])", f"give every {kind} its own name"))
+            issues.append(
+                ConfigIssue(
+                    f"{kind}[{index}].name",
+                    f"{kind} name {quote(name)} is used twice (first at {kind}[{seen[name]}])",
+                    f"give every {kind} its own name",
+                )
+            )
         else:
             seen[name] = index
 
@@ -283,34 +343,90 @@ def _check_node(node: Section, driver: str, builder_name: str | None, issues: li
     n: NodeConfig = node.model
     label = node.label
     if builder_name is not None and n.name == builder_name:
-        issues.append(ConfigIssue(f"{label}.name", f'"{n.name}" is also the builder\'s name', "buildx refuses a builder named like a context; rename the node or the builder"))
+        issues.append(
+            ConfigIssue(
+                f"{label}.name",
+                f'"{n.name}" is also the builder\'s name',
+                "buildx refuses a builder named like a context; rename the node or the builder",
+            )
+        )
     if builder_name is not None and n.context == builder_name:
-        issues.append(ConfigIssue(f"{label}.context", f'"{n.context}" is also the builder\'s name', "buildx refuses a builder named like a context; rename the builder"))
+        issues.append(
+            ConfigIssue(
+                f"{label}.context",
+                f'"{n.context}" is also the builder\'s name',
+                "buildx refuses a builder named like a context; rename the builder",
+            )
+        )
     if n.name.lower() == "default":
-        issues.append(ConfigIssue(f"{label}.name", '"default" is the name of Docker\'s own context', "pick another node name; to use that context, write context = \"default\""))
+        issues.append(
+            ConfigIssue(
+                f"{label}.name",
+                '"default" is the name of Docker\'s own context',
+                'pick another node name; to use that context, write context = "default"',
+            )
+        )
 
     if not node.has("endpoint", "context", "tls"):
         pass  # the endpoint rules need all three
     elif driver == "kubernetes":
         for field in ("endpoint", "context"):
             if getattr(n, field) is not None:
-                issues.append(ConfigIssue(f"{label}.{field}", f"the kubernetes driver takes no {field}", "buildx reaches the cluster named by $KUBECONFIG's current context; set the namespace with driver_opts = { namespace = \"buildkit\" }"))
+                issues.append(
+                    ConfigIssue(
+                        f"{label}.{field}",
+                        f"the kubernetes driver takes no {field}",
+                        'buildx reaches the cluster named by $KUBECONFIG\'s current context; set the namespace with driver_opts = { namespace = "buildkit" }',
+                    )
+                )
         if n.tls is not None:
-            issues.append(ConfigIssue(f"{label}.tls", "the kubernetes driver takes no tls", "buildx uses $KUBECONFIG's credentials"))
+            issues.append(
+                ConfigIssue(
+                    f"{label}.tls", "the kubernetes driver takes no tls", "buildx uses $KUBECONFIG's credentials"
+                )
+            )
     else:
         for field in ("nodeselector", "replicas"):
             if getattr(n, field) not in (None, {}):
-                issues.append(ConfigIssue(f"{label}.{field}", f"{field} is only for the kubernetes driver", f'the builder\'s driver is "{driver}"'))
+                issues.append(
+                    ConfigIssue(
+                        f"{label}.{field}",
+                        f"{field} is only for the kubernetes driver",
+                        f'the builder\'s driver is "{driver}"',
+                    )
+                )
         if driver == "remote":
             if n.context is not None:
-                issues.append(ConfigIssue(f"{label}.context", "the remote driver takes no context", 'give the buildkitd address: endpoint = "tcp://buildkitd:1234"'))
+                issues.append(
+                    ConfigIssue(
+                        f"{label}.context",
+                        "the remote driver takes no context",
+                        'give the buildkitd address: endpoint = "tcp://buildkitd:1234"',
+                    )
+                )
             elif n.endpoint is None:
-                issues.append(ConfigIssue(label, "endpoint is required: the buildkitd address", 'e.g. endpoint = "tcp://buildkitd:1234"'))
+                issues.append(
+                    ConfigIssue(
+                        label, "endpoint is required: the buildkitd address", 'e.g. endpoint = "tcp://buildkitd:1234"'
+                    )
+                )
             _check_remote_daemon_settings(label, n.buildkitd_flags, n.buildkitd_config, issues)
         elif n.endpoint is not None and n.context is not None:
-            issues.append(ConfigIssue(label, "has both endpoint and context", "keep one: endpoint makes a farm-owned context, context uses one you already have"))
+            issues.append(
+                ConfigIssue(
+                    label,
+                    "has both endpoint and context",
+                    "keep one: endpoint makes a farm-owned context, context uses one you already have",
+                )
+            )
         elif n.endpoint is None and n.context is None:
-            issues.append(ConfigIssue(label, "needs an endpoint or a context", 'e.g. endpoint = "ssh://user@host" or context = "my-context"'))
+            issues.append(
+                ConfigIssue(
+                    label,
+                    "needs an endpoint or a context",
+                    'e.g. endpoint = "ssh://user@host" or context = "my-context"',
+                )
+            )
         if n.endpoint is not None:
             _check_endpoint(f"{label}.endpoint", n.endpoint, driver, issues)
         if n.tls is not None:
@@ -319,7 +435,13 @@ def _check_node(node: Section, driver: str, builder_name: str | None, issues: li
     _check_buildkitd_config(label, n.buildkitd_config, issues)
     for key in n.nodeselector:
         if not key or "," in key or "=" in key or "," in n.nodeselector[key] or "=" in n.nodeselector[key]:
-            issues.append(ConfigIssue(f"{label}.nodeselector.{key_name(key)}", "labels and values cannot contain ',' or '='", 'e.g. nodeselector = { "kubernetes.io/arch" = "arm64" }'))
+            issues.append(
+                ConfigIssue(
+                    f"{label}.nodeselector.{key_name(key)}",
+                    "labels and values cannot contain ',' or '='",
+                    'e.g. nodeselector = { "kubernetes.io/arch" = "arm64" }',
+                )
+            )
 
 
 def _check_endpoint(path: str, endpoint: str, driver: str, issues: list[ConfigIssue]) -> None:
@@ -327,32 +449,70 @@ def _check_endpoint(path: str, endpoint: str, driver: str, issues: list[ConfigIs
     scheme = endpoint.split("://", 1)[0] + "://" if "://" in endpoint else None
     if scheme not in schemes:
         what = "a buildkitd address" if driver == "remote" else "a Docker engine"
-        issues.append(ConfigIssue(path, f"unsupported endpoint {quote(endpoint)}", f"{what} is {' or '.join(s + '...' for s in schemes)}"))
+        issues.append(
+            ConfigIssue(
+                path, f"unsupported endpoint {quote(endpoint)}", f"{what} is {' or '.join(s + '...' for s in schemes)}"
+            )
+        )
         return
-    rest = endpoint[len(scheme):]
+    rest = endpoint[len(scheme) :]
     if scheme == "unix://":
         if not rest.startswith("/"):
-            issues.append(ConfigIssue(path, f"{quote(endpoint)} needs an absolute socket path", "e.g. unix:///var/run/docker.sock"))
+            issues.append(
+                ConfigIssue(
+                    path, f"{quote(endpoint)} needs an absolute socket path", "e.g. unix:///var/run/docker.sock"
+                )
+            )
         return
     host = rest.split("/", 1)[0]
     userinfo, _, hostport = host.rpartition("@")
     if ":" in userinfo:
-        issues.append(ConfigIssue(path, "carries a password", CREDENTIAL_HINT.replace("log in with `docker login`", "use ssh keys (ssh-agent or ~/.ssh/config)")))
+        issues.append(
+            ConfigIssue(
+                path,
+                "carries a password",
+                CREDENTIAL_HINT.replace("log in with `docker login`", "use ssh keys (ssh-agent or ~/.ssh/config)"),
+            )
+        )
     if not hostport or hostport.startswith(":"):
-        issues.append(ConfigIssue(path, f"{quote(endpoint)} names no host", f"e.g. {scheme}host.example" + (":2376" if scheme == "tcp://" else "")))
+        issues.append(
+            ConfigIssue(
+                path,
+                f"{quote(endpoint)} names no host",
+                f"e.g. {scheme}host.example" + (":2376" if scheme == "tcp://" else ""),
+            )
+        )
         return
     if scheme == "tcp://" and not re.search(r":\d+$", hostport):
-        issues.append(ConfigIssue(path, f"{quote(endpoint)} names no port", "e.g. tcp://host.example:2376" if driver != "remote" else "e.g. tcp://buildkitd:1234"))
+        issues.append(
+            ConfigIssue(
+                path,
+                f"{quote(endpoint)} names no port",
+                "e.g. tcp://host.example:2376" if driver != "remote" else "e.g. tcp://buildkitd:1234",
+            )
+        )
 
 
 def _check_tls(label: str, n: NodeConfig, issues: list[ConfigIssue]) -> None:
     if n.endpoint is None or not n.endpoint.startswith("tcp://"):
-        issues.append(ConfigIssue(f"{label}.tls", "tls is only for a tcp:// endpoint", "ssh:// and unix:// endpoints need no certificates; a context carries its own"))
+        issues.append(
+            ConfigIssue(
+                f"{label}.tls",
+                "tls is only for a tcp:// endpoint",
+                "ssh:// and unix:// endpoints need no certificates; a context carries its own",
+            )
+        )
         return
     tls = n.tls
     if (tls.cert is None) != (tls.key is None):
         missing = "key" if tls.key is None else "cert"
-        issues.append(ConfigIssue(f"{label}.tls.{missing}", "is required with " + ("cert" if missing == "key" else "key"), "client certificates come as a cert and key pair"))
+        issues.append(
+            ConfigIssue(
+                f"{label}.tls.{missing}",
+                "is required with " + ("cert" if missing == "key" else "key"),
+                "client certificates come as a cert and key pair",
+            )
+        )
     for field in ("ca", "cert", "key"):
         _check_file(f"{label}.tls.{field}", getattr(tls, field), issues)
 
@@ -377,7 +537,9 @@ def _check_driver_opts(label: str, opts: dict[str, str], driver: str, issues: li
             continue
         elif key not in allowed:
             extra = ", env.NAME" if driver == "docker-container" else ""
-            issues.append(ConfigIssue(path, f'is not an option of the {driver} driver', allowed_hint(key, allowed) + extra))
+            issues.append(
+                ConfigIssue(path, f"is not an option of the {driver} driver", allowed_hint(key, allowed) + extra)
+            )
         elif key == "network" and not value:
             issues.append(ConfigIssue(path, "must not be empty", 'e.g. network = "host"'))
         elif key in ("default-load", "rootless", "qemu.install") and value not in ("true", "false"):
@@ -431,7 +593,9 @@ def _check_dir(path: str, folder: Path, issues: list[ConfigIssue]) -> bool:
     return False
 
 
-def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dict[str, str], issues: list[ConfigIssue]) -> None:
+def _check_target(
+    target: Section, pinned: dict[str, str] | None, tag_owner: dict[str, str], issues: list[ConfigIssue]
+) -> None:
     t: TargetConfig = target.model
     label = target.label
     raw = target.raw
@@ -440,7 +604,13 @@ def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dic
     knows_what = has("platforms", "dockerfiles", "dockerfile", "sources")
 
     if t.dockerfile is not None and t.dockerfiles:
-        issues.append(ConfigIssue(f"{label}.dockerfiles", "cannot be used together with dockerfile", "use dockerfile for one multi-arch Dockerfile, or dockerfiles for one per platform"))
+        issues.append(
+            ConfigIssue(
+                f"{label}.dockerfiles",
+                "cannot be used together with dockerfile",
+                "use dockerfile for one multi-arch Dockerfile, or dockerfiles for one per platform",
+            )
+        )
     raw_dockerfiles = raw.get("dockerfiles") if isinstance(raw.get("dockerfiles"), dict) else {}
     own_key = {_normalised(key): key for key in raw_dockerfiles}  # canonical -> the file's own spelling
 
@@ -455,22 +625,52 @@ def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dic
     if not knows_what:
         platforms = ()
     elif builds and not platforms:
-        issues.append(ConfigIssue(label, "platforms is required", 'list the platforms to build, e.g. platforms = ["linux/amd64", "linux/arm64"]; or stitch only with sources = [...]'))
+        issues.append(
+            ConfigIssue(
+                label,
+                "platforms is required",
+                'list the platforms to build, e.g. platforms = ["linux/amd64", "linux/arm64"]; or stitch only with sources = [...]',
+            )
+        )
     if t.platforms and t.dockerfiles:
         for index, platform in enumerate(t.platforms):
             if platform not in t.dockerfiles:
-                issues.append(ConfigIssue(target.at("platforms", index), f"{platform} has no Dockerfile in dockerfiles", f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, or drop platforms (the keys of dockerfiles imply it)'))
+                issues.append(
+                    ConfigIssue(
+                        target.at("platforms", index),
+                        f"{platform} has no Dockerfile in dockerfiles",
+                        f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, or drop platforms (the keys of dockerfiles imply it)',
+                    )
+                )
         for key in t.dockerfiles if target.whole("platforms") else ():
             if key not in t.platforms:
-                issues.append(ConfigIssue(dockerfiles_path(key), f"{key} is not in the target's platforms", "add it to platforms, or drop platforms (the keys of dockerfiles imply it)"))
+                issues.append(
+                    ConfigIssue(
+                        dockerfiles_path(key),
+                        f"{key} is not in the target's platforms",
+                        "add it to platforms, or drop platforms (the keys of dockerfiles imply it)",
+                    )
+                )
 
     for index, platform in enumerate(platforms if pinned is not None and target.whole("allow_emulation") else ()):
         if platform not in pinned and platform not in t.allow_emulation:
             where = target.at("platforms", index) if t.platforms else dockerfiles_path(platform)
-            issues.append(ConfigIssue(where, f"{platform} is pinned to no node", f'pin it in some node\'s platforms, or accept QEMU with allow_emulation = ["{platform}"]'))
+            issues.append(
+                ConfigIssue(
+                    where,
+                    f"{platform} is pinned to no node",
+                    f'pin it in some node\'s platforms, or accept QEMU with allow_emulation = ["{platform}"]',
+                )
+            )
     for index, platform in enumerate(t.allow_emulation):
         if platform not in platforms and knows_what and target.whole("platforms", "dockerfiles"):
-            issues.append(ConfigIssue(target.at("allow_emulation", index), f"{platform} is not one of the target's platforms", "allow_emulation lists platforms the target builds"))
+            issues.append(
+                ConfigIssue(
+                    target.at("allow_emulation", index),
+                    f"{platform} is not one of the target's platforms",
+                    "allow_emulation lists platforms the target builds",
+                )
+            )
 
     if not (knows_what and has("context")):
         pass
@@ -483,13 +683,30 @@ def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dic
                 _check_file(f"{label}.dockerfile", t.dockerfile, issues, hint=_dockerfile_hint(t, t.dockerfile))
             else:
                 default = t.context / DEFAULT_DOCKERFILE
-                _check_file(f"{label}.context", default, issues, hint="a target builds <context>/Dockerfile unless it sets dockerfile or dockerfiles")
+                _check_file(
+                    f"{label}.context",
+                    default,
+                    issues,
+                    hint="a target builds <context>/Dockerfile unless it sets dockerfile or dockerfiles",
+                )
     elif t.target is not None or t.args or t.cache_from or t.cache_to or t.secrets or t.ssh or t.variant_tags:
-        issues.append(ConfigIssue(label, "builds nothing: only sources are stitched", "build settings (target, args, cache_from, cache_to, secrets, ssh, variant_tags) need platforms or dockerfiles"))
+        issues.append(
+            ConfigIssue(
+                label,
+                "builds nothing: only sources are stitched",
+                "build settings (target, args, cache_from, cache_to, secrets, ssh, variant_tags) need platforms or dockerfiles",
+            )
+        )
 
     for index, tag in enumerate(t.tags):
         if tag in tag_owner and tag_owner[tag] != t.name:
-            issues.append(ConfigIssue(target.at("tags", index), f"{quote(tag)} is also a tag of target {quote(tag_owner[tag])}", "two targets would overwrite each other's image"))
+            issues.append(
+                ConfigIssue(
+                    target.at("tags", index),
+                    f"{quote(tag)} is also a tag of target {quote(tag_owner[tag])}",
+                    "two targets would overwrite each other's image",
+                )
+            )
         tag_owner.setdefault(tag, t.name)
     if len(set(t.tags)) != len(t.tags):
         issues.append(ConfigIssue(f"{label}.tags", "lists a tag twice"))
@@ -503,7 +720,13 @@ def _check_target(target: Section, pinned: dict[str, str] | None, tag_owner: dic
             issues.append(ConfigIssue(f"{path}.id", f"secret id {quote(secret.id)} is used twice"))
         seen_ids.add(secret.id)
         if (secret.env is None) == (secret.src is None):
-            issues.append(ConfigIssue(path, "needs exactly one of env or src", 'e.g. { id = "npm", env = "NPM_TOKEN" } or { id = "npm", src = "secrets/npmrc" }'))
+            issues.append(
+                ConfigIssue(
+                    path,
+                    "needs exactly one of env or src",
+                    'e.g. { id = "npm", env = "NPM_TOKEN" } or { id = "npm", src = "secrets/npmrc" }',
+                )
+            )
         if secret.src is not None:
             _check_file(f"{path}.src", secret.src, issues)
     for field in ("cache_from", "cache_to", "ssh"):
@@ -535,7 +758,9 @@ def _check_alias_duplicates(path: str, raw: Any, issues: list[ConfigIssue], *, k
             continue
         if canonical in seen:
             where = f"{path}.{quote(item)}" if keys else f"{path}[{index}]"
-            issues.append(ConfigIssue(where, f"{quote(item)} is {canonical} again", "aliases count: list each platform once"))
+            issues.append(
+                ConfigIssue(where, f"{quote(item)} is {canonical} again", "aliases count: list each platform once")
+            )
         seen.setdefault(canonical, index)
 
 
@@ -544,5 +769,3 @@ def _normalised(name: Any) -> Any:
         return platform_names.normalise(name)
     except ValueError:
         return name
-
-

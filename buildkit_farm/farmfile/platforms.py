@@ -95,5 +95,8 @@ def native_platform(machine: str, os_name: str = "linux") -> str:
 
 
 def _known_hint() -> str:
-    aliases = ", ".join(f"{alias}={ARCH_ALIASES[alias]}" for alias in ("x86_64", "aarch64", "armv8", "armhf", "armv7", "arm32v7", "arm", "i386"))
+    aliases = ", ".join(
+        f"{alias}={ARCH_ALIASES[alias]}"
+        for alias in ("x86_64", "aarch64", "armv8", "armhf", "armv7", "arm32v7", "arm", "i386")
+    )
     return f"known: {', '.join(KNOWN_PLATFORMS)}; aliases: {aliases}"

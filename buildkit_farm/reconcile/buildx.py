@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from buildkit_farm.state import DockerPaths, docker_client
+from buildkit_farm import docker
+from buildkit_farm.docker import DockerPaths
 
 
 def _run(paths: DockerPaths, args: list[str]) -> str:
-    from python_on_whales.utils import run
-
-    return run(docker_client(paths).client_config.docker_cmd + args)
+    return docker.run(paths, args)
 
 
 def context_update(

@@ -20,7 +20,9 @@ DEFAULT_TIMEOUT = 300.0
 
 
 @contextmanager
-def hold(directory: Path, *, timeout: float = DEFAULT_TIMEOUT, on_wait: Callable[[str], None] | None = None) -> Iterator[Path]:
+def hold(
+    directory: Path, *, timeout: float = DEFAULT_TIMEOUT, on_wait: Callable[[str], None] | None = None
+) -> Iterator[Path]:
     """Hold the farm lock in `directory`; wait up to `timeout` seconds for another holder."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "lock"

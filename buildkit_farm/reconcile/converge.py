@@ -14,12 +14,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from buildkit_farm import lock
-from buildkit_farm.apply import Report, apply_plan, record_buildkits
+from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import NotConverged
-from buildkit_farm.plan import NodeStatus, Plan, make_down_plan, make_plan, node_statuses, verify
-from buildkit_farm.state import (
-    DockerPaths,
+from buildkit_farm.reconcile import lock
+from buildkit_farm.reconcile.apply import Report, apply_plan, record_buildkits
+from buildkit_farm.reconcile.observe import (
     FarmState,
     ObservedBuildkit,
     buildx_node_name,
@@ -27,9 +26,10 @@ from buildkit_farm.state import (
     observe,
     prefetch_buildkits,
 )
+from buildkit_farm.reconcile.plan import NodeStatus, Plan, make_down_plan, make_plan, node_statuses, verify
 
 if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
-    from buildkit_farm.config import FarmConfig
+    from buildkit_farm.farmfile.model import FarmConfig
 
 Echo = Callable[[str], None]
 
@@ -115,7 +115,7 @@ def converge_file(
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
         prefetch_buildkits(paths, file)
         try:
-            from buildkit_farm.config import load_config
+            from buildkit_farm.farmfile.model import load_config
 
             config = load_config(file)
             return _converge(config, paths, docker_config=docker_config, **options)

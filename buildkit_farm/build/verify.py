@@ -9,9 +9,10 @@ user's tags where they were.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Mapping, Sequence
 
+from buildkit_farm.docker import last_lines
 from buildkit_farm.errors import BuildError
 
 OUTPUT_LINES = 20
@@ -23,12 +24,14 @@ def missing_platforms(requested: Sequence[str], present: Sequence[str]) -> list[
     return [p for p in requested if p not in have]
 
 
-def check_pushed(ref: str, requested: Sequence[str], *, target: str, docker_config: str | None = None, builder: str | None = None):
+def check_pushed(
+    ref: str, requested: Sequence[str], *, target: str, docker_config: str | None = None, builder: str | None = None
+):
     """Inspect the pushed list by reference; every requested platform must be there.
 
     Returns the registry's `ImageIndex`.
     """
-    from buildkit_farm.registry import inspect_image
+    from buildkit_farm.registry.images import inspect_image
 
     index = inspect_image(ref, docker_config=docker_config, builder=builder)
     present = [v.platform for v in index.variants if not v.is_attestation]
@@ -55,16 +58,16 @@ def run_variant(
     """
     from python_on_whales.exceptions import DockerException
 
-    from buildkit_farm.state import DockerPaths, docker_client
+    from buildkit_farm import docker as door
 
-    docker = docker_client(DockerPaths.resolve(docker_config), context)
+    docker = door.client(door.DockerPaths.resolve(docker_config), context)
     argv = shlex.split(command) if command else []
     lines: list[str] = []
     try:
         # Pull first, quietly, so the output is the container's own.
         docker.image.pull(image, quiet=True, platform=platform)
     except DockerException as err:
-        raise NodeUnusable(context, _last_lines(err.stderr or "")) from None
+        raise NodeUnusable(context, last_lines(err.stderr, OUTPUT_LINES, sep="\n")) from None
     try:
         for _, chunk in docker.run(image, argv, platform=platform, remove=True, pull="never", stream=True):
             lines.append(chunk.decode(errors="replace").rstrip("\n"))
@@ -98,13 +101,22 @@ def verify_run(
     def one(job: tuple[str, str, str, bool]) -> dict:
         platform, node, context, emulated = job
         try:
-            code, output = runner(image_for(platform), platform=platform, context=context, command=command, docker_config=docker_config)
+            code, output = runner(
+                image_for(platform), platform=platform, context=context, command=command, docker_config=docker_config
+            )
         except NodeUnusable as err:
             raise BuildError(
                 f'--verify-run: could not pull {image_for(platform)} ({platform}) on node "{node}": {err.detail}',
                 hint="the tags were not moved; check that the node's engine answers (`farm status`) and can reach the registry",
             ) from None
-        return {"platform": platform, "node": node, "emulated": emulated, "command": command, "exit_code": code, "output": output}
+        return {
+            "platform": platform,
+            "node": node,
+            "emulated": emulated,
+            "command": command,
+            "exit_code": code,
+            "output": output,
+        }
 
     with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
         futures = [pool.submit(one, job) for job in jobs]
@@ -114,7 +126,3 @@ def verify_run(
 def failed_runs(results: Sequence[Mapping]) -> list[Mapping]:
     """The verify results whose command exited non-zero (pure)."""
     return [r for r in results if r["exit_code"] != 0]
-
-
-def _last_lines(text: str) -> str:
-    return "\n".join(text.strip().splitlines()[-OUTPUT_LINES:])

@@ -26,11 +26,14 @@ import shutil
 import socket
 import ssl
 import tempfile
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
+from buildkit_farm import docker
+from buildkit_farm.docker import last_lines
 from buildkit_farm.errors import (
     ImageNotFound,
     PlatformConflict,
@@ -129,7 +132,7 @@ class ListPlan:
 
 def check_ref(ref: str, *, what: str = "image", allow_digest: bool = True) -> None:
     """Raise a UsageError (exit 2) unless `ref` is a valid image reference."""
-    from buildkit_farm.reference import BadReference, check_reference
+    from buildkit_farm.farmfile.reference import BadReference, check_reference
 
     try:
         check_reference(ref, allow_digest=allow_digest)
@@ -218,7 +221,7 @@ def classify_failure(ref: str, stderr: str, *, action: str = "read") -> Exceptio
     """The FarmError that a failed imagetools call on `ref` means, from its stderr."""
     text = (stderr or "").strip()
     low = text.lower()
-    detail = _last_lines(text)
+    detail = last_lines(text)
     host = registry_host(ref)
     if "invalid reference format" in low:
         return UsageError(f'invalid image reference "{ref}"', hint="expected [registry/]repository[:tag][@sha256:...]")
@@ -237,10 +240,17 @@ def classify_failure(ref: str, stderr: str, *, action: str = "read") -> Exceptio
             f"registry {host} speaks https, but buildx talked plain http to it: {detail}",
             hint=f'the builder\'s buildkitd config needs [registry."{host}"] http = false',
         )
-    if any(s in low for s in ("connection refused", "no such host", "i/o timeout", "connection reset", "network is unreachable")):
-        return RegistryError(f"registry {host} is not reachable: {detail}", hint="check that the registry runs and the address is right")
+    if any(
+        s in low
+        for s in ("connection refused", "no such host", "i/o timeout", "connection reset", "network is unreachable")
+    ):
+        return RegistryError(
+            f"registry {host} is not reachable: {detail}", hint="check that the registry runs and the address is right"
+        )
     if any(s in low for s in ("unauthorized", "denied", "authentication required")):
-        return RegistryError(f"registry {host} refused to {action} {ref}: {detail}", hint=f"log in first: docker login {host}")
+        return RegistryError(
+            f"registry {host} refused to {action} {ref}: {detail}", hint=f"log in first: docker login {host}"
+        )
     if "not found" in low or "manifest unknown" in low or "name unknown" in low:
         return ImageNotFound(
             f'image "{ref}" was not found in registry {host}',
@@ -260,7 +270,7 @@ def create_passes(tags: Sequence[str], indexes: Sequence[ImageIndex]) -> tuple[l
     each tag is re-made from itself plus those descriptors (a later descriptor of the same
     digest overrides the platform).
     """
-    from buildkit_farm.reference import repository
+    from buildkit_farm.farmfile.reference import repository
 
     pinned = {ix.ref: _descriptor_arg(ix.variants[0]) for ix in indexes if not ix.is_list and ix.variants[0].os_version}
     refs = [ix.ref for ix in indexes]
@@ -327,7 +337,7 @@ def _platform_text(p: dict[str, Any]) -> str:
 
 
 def _canonical(platform: str) -> str:
-    from buildkit_farm.platforms import normalise
+    from buildkit_farm.farmfile.platforms import normalise
 
     try:
         return normalise(platform)
@@ -339,11 +349,6 @@ def _same_slot(a: ListEntry, b: ListEntry) -> bool:
     if a.platform != b.platform:
         return False
     return a.os_version is None or b.os_version is None or a.os_version == b.os_version
-
-
-def _last_lines(text: str, n: int = 3) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " / ".join(line.removeprefix("ERROR: ") for line in lines[-n:])
 
 
 def _split_host(host: str) -> tuple[str, int | None]:
@@ -415,11 +420,8 @@ def speaks_tls(host: str) -> bool:
 
 
 def docker_client(*, docker_config: str | Path | None = None, env: dict[str, str] | None = None) -> DockerClient:
-    """A python-on-whales client whose every call carries `env` (e.g. SSL_CERT_DIR)."""
-    from python_on_whales import DockerClient
-
-    call = ["env", *(f"{k}={v}" for k, v in sorted(env.items())), "docker"] if env else ["docker"]
-    return DockerClient(config=str(docker_config) if docker_config else None, client_call=call)
+    """A client for registry calls: this Docker config, every call carrying `env` (e.g. SSL_CERT_DIR)."""
+    return docker.client(docker.DockerPaths.resolve(docker_config), env=env)
 
 
 @contextmanager
@@ -433,7 +435,9 @@ def _session(
             tls_hosts = sorted({h for h in map(registry_host, refs) if is_loopback(h) and speaks_tls(h)})
             if tls_hosts:
                 env["BUILDX_CONFIG"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="farm-buildx-"))
-                builder = _scratch_builder(docker_client(docker_config=docker_config, env=env), tls_hosts, env["BUILDX_CONFIG"])
+                builder = _scratch_builder(
+                    docker_client(docker_config=docker_config, env=env), tls_hosts, env["BUILDX_CONFIG"]
+                )
         yield docker_client(docker_config=docker_config, env=env), builder
 
 
@@ -447,7 +451,7 @@ def _scratch_builder(client: DockerClient, tls_hosts: Sequence[str], where: str)
         client.buildx.create(name=_SCRATCH_BUILDER, driver="docker-container", config=config)
     except DockerException as err:
         raise RegistryError(
-            f"could not prepare buildx to speak https to {', '.join(tls_hosts)}: {_last_lines(err.stderr or '')}",
+            f"could not prepare buildx to speak https to {', '.join(tls_hosts)}: {last_lines(err.stderr or '')}",
             hint="buildx records a builder for this; check that the Docker engine answers",
         ) from None
     return _SCRATCH_BUILDER
@@ -581,9 +585,13 @@ def _verify_published(client: DockerClient, tags: Sequence[str], plan: ListPlan,
         missing = [e for e in plan.entries if (e.digest, e.platform, e.os_version) not in held]
         if missing:
             what = ", ".join(f"{e.platform} from {e.source}" for e in missing)
-            raise RegistryError(f"the list pushed to {tag} lacks {what}", hint="rerun; if it persists, inspect the sources")
+            raise RegistryError(
+                f"the list pushed to {tag} lacks {what}", hint="rerun; if it persists, inspect the sources"
+            )
         digests[tag] = index.digest
     if len(set(digests.values())) != 1:
         shown = ", ".join(f"{t} -> {d}" for t, d in digests.items())
-        raise RegistryError(f"the tags point at different lists after the push: {shown}", hint="another push raced this one; rerun")
+        raise RegistryError(
+            f"the tags point at different lists after the push: {shown}", hint="another push raced this one; rerun"
+        )
     return next(iter(digests.values()))

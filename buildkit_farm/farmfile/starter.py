@@ -7,8 +7,8 @@ import platform as host
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit_farm import platforms
 from buildkit_farm.errors import FarmError, UsageError
+from buildkit_farm.farmfile import platforms
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 
@@ -26,11 +26,13 @@ def detect_engine() -> LocalEngine:
     """Ask the local engine for its OS/arch; fall back to this machine's when it does not answer."""
     endpoint = os.environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
     try:
-        from python_on_whales import docker  # lazy: only `farm init` talks to Docker here
+        from buildkit_farm import docker  # lazy: only `farm init` talks to Docker here
 
-        info = docker.info()
-        return LocalEngine(endpoint, platforms.native_platform(info.architecture or "", info.os_type or "linux"), "engine")
-    except Exception:  # noqa: BLE001 - any failure (no CLI, no engine, odd arch) means: guess
+        info = docker.client(docker.DockerPaths.resolve()).info()
+        return LocalEngine(
+            endpoint, platforms.native_platform(info.architecture or "", info.os_type or "linux"), "engine"
+        )
+    except Exception:
         pass
     try:
         return LocalEngine(endpoint, platforms.native_platform(host.machine()), "machine")
@@ -84,7 +86,9 @@ def write_starter(file: Path, *, force: bool = False) -> LocalEngine:
     if file.exists() and not force:
         raise UsageError(f"{file} already exists", hint="check it with `farm validate`, or overwrite it with --force")
     if not file.parent.is_dir():
-        raise UsageError(f"folder {file.parent} does not exist", hint="create it first, or write the file elsewhere with -f")
+        raise UsageError(
+            f"folder {file.parent} does not exist", hint="create it first, or write the file elsewhere with -f"
+        )
     engine = detect_engine()
     text = starter_text(engine, with_target=(file.parent / "Dockerfile").is_file())
     try:

@@ -20,7 +20,6 @@ The pydantic models check each table on its own; the cross-field rules live in `
 # string at start-up, a cost `farm validate` pays on each run.
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
@@ -38,10 +37,10 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from buildkit_farm import platforms as platform_names
-from buildkit_farm import reference
 from buildkit_farm.errors import ConfigError, ConfigIssue, UsageError
-from buildkit_farm.rules import (
+from buildkit_farm.farmfile import platforms as platform_names
+from buildkit_farm.farmfile import reference
+from buildkit_farm.farmfile.rules import (
     DEFAULT_DOCKERFILE,
     Section,
     allowed_hint,
@@ -54,11 +53,7 @@ from buildkit_farm.rules import (
     table_labels,
     toml_type,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from buildkit_farm.farmfile.toml import tomllib
 
 Driver = Literal["docker-container", "remote", "kubernetes"]
 RESERVED_BUILDER_NAMES = ("default",)
@@ -134,7 +129,7 @@ def _check_secret_id(value: str) -> str:
 
 def _check_env_name(value: str) -> str:
     if not _ENV_NAME.match(value):
-        raise _fail(f"invalid environment variable name {quote(value)}", "e.g. env = \"NPM_TOKEN\"")
+        raise _fail(f"invalid environment variable name {quote(value)}", 'e.g. env = "NPM_TOKEN"')
     return value
 
 
@@ -367,7 +362,11 @@ class FarmConfig(_Model):
             "ok": True,
             "builder": {"name": self.builder.name, "driver": self.builder.driver},
             "nodes": [
-                {"name": s.name, "where": s.endpoint or (f"context {s.context}" if s.context else "kubernetes"), "platforms": list(s.platforms)}
+                {
+                    "name": s.name,
+                    "where": s.endpoint or (f"context {s.context}" if s.context else "kubernetes"),
+                    "platforms": list(s.platforms),
+                }
                 for s in self.node_settings()
             ],
             "targets": [
@@ -384,14 +383,18 @@ class FarmConfig(_Model):
     def describe(self) -> str:
         """The short human summary `farm validate` prints."""
         data = self.summary()
-        lines = [f"builder {self.builder.name} ({self.builder.driver}): {len(self.nodes)} node(s), {len(self.targets)} target(s)"]
+        lines = [
+            f"builder {self.builder.name} ({self.builder.driver}): {len(self.nodes)} node(s), {len(self.targets)} target(s)"
+        ]
         width = max((len(n["name"]) for n in data["nodes"]), default=0)
         where_width = max((len(n["where"]) for n in data["nodes"]), default=0)
         for node in data["nodes"]:
             pins = ", ".join(node["platforms"]) or "(not pinned: what the node reports)"
             lines.append(f"  node {node['name']:<{width}}  {node['where']:<{where_width}}  -> {pins}")
         for target in data["targets"]:
-            platforms = ", ".join(f"{p} on {n}" if n != "emulated" else f"{p} under QEMU" for p, n in target["platforms"].items())
+            platforms = ", ".join(
+                f"{p} on {n}" if n != "emulated" else f"{p} under QEMU" for p, n in target["platforms"].items()
+            )
             parts = [platforms] if platforms else []
             if target["sources"]:
                 parts.append(f"+ {len(target['sources'])} source(s)")
@@ -423,7 +426,9 @@ def _node_settings(builder: BuilderConfig, node: NodeConfig, file: Path) -> Node
     else:
         context, endpoint, owns = node.name, node.endpoint, True
     config = node.buildkitd_config if node.buildkitd_config is not None else builder.buildkitd_config
-    where = f"node {quote(node.name)}.buildkitd_config" if node.buildkitd_config is not None else "builder.buildkitd_config"
+    where = (
+        f"node {quote(node.name)}.buildkitd_config" if node.buildkitd_config is not None else "builder.buildkitd_config"
+    )
     return NodeSettings(
         name=node.name,
         context=context,
@@ -448,7 +453,11 @@ def _buildkitd_text(config: Path | dict[str, Any] | None, *, file: Path, where: 
     try:
         return config.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:  # it was there at load time; it may not be now
-        issue = ConfigIssue(where, f"cannot read {config}: {getattr(err, 'strerror', None) or err}", "paths are relative to the farm file's folder")
+        issue = ConfigIssue(
+            where,
+            f"cannot read {config}: {getattr(err, 'strerror', None) or err}",
+            "paths are relative to the farm file's folder",
+        )
         raise ConfigError(file=str(file), issues=[issue]) from None
 
 
@@ -462,9 +471,13 @@ def load_config(path: str | Path) -> FarmConfig:
     try:
         data = file.read_bytes()
     except FileNotFoundError:
-        raise _error(shown, "", "file not found", "create one with `farm init`, or point to it with -f FILE or $FARM_FILE") from None
+        raise _error(
+            shown, "", "file not found", "create one with `farm init`, or point to it with -f FILE or $FARM_FILE"
+        ) from None
     except IsADirectoryError:
-        raise _error(shown, "", "is a folder, not a farm file", "pass the farm file itself, e.g. -f ./multiarch.toml") from None
+        raise _error(
+            shown, "", "is a folder, not a farm file", "pass the farm file itself, e.g. -f ./multiarch.toml"
+        ) from None
     except OSError as err:
         raise _error(shown, "", f"cannot be read: {err.strerror or err}", None) from None
     try:
@@ -510,22 +523,36 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
             issues.append(ConfigIssue(key_name(key), "unknown key", allowed_hint(key, allowed)))
 
     if not doc:
-        issues.append(ConfigIssue("", "the file is empty", 'a farm file needs a [builder] table with a name, and at least one [[node]]'))
+        issues.append(
+            ConfigIssue(
+                "", "the file is empty", "a farm file needs a [builder] table with a name, and at least one [[node]]"
+            )
+        )
         raise ConfigError(file=shown, issues=issues)
 
     builder = Section("builder", doc.get("builder"))
     if "builder" not in doc:
         issues.append(ConfigIssue("builder", "the [builder] table is required", 'add [builder] with name = "my-farm"'))
     elif not isinstance(builder.raw, dict):
-        issues.append(ConfigIssue("builder", f"expected a table, got {toml_type(builder.raw)}", "write [builder] on its own line"))
+        issues.append(
+            ConfigIssue("builder", f"expected a table, got {toml_type(builder.raw)}", "write [builder] on its own line")
+        )
     else:
         builder.model = _validate(BuilderConfig, builder, context, issues, credential_paths)
 
     nodes = _array_of_tables(doc, "node", issues)
     if "node" in doc and not nodes and isinstance(doc.get("node"), list):
-        issues.append(ConfigIssue("node", "at least one [[node]] is required", "add a [[node]] with a name and an endpoint"))
+        issues.append(
+            ConfigIssue("node", "at least one [[node]] is required", "add a [[node]] with a name and an endpoint")
+        )
     elif "node" not in doc:
-        issues.append(ConfigIssue("node", "at least one [[node]] is required", 'add [[node]] with name, endpoint = "unix:///var/run/docker.sock" and platforms'))
+        issues.append(
+            ConfigIssue(
+                "node",
+                "at least one [[node]] is required",
+                'add [[node]] with name, endpoint = "unix:///var/run/docker.sock" and platforms',
+            )
+        )
     for node in nodes:
         node.model = _validate(NodeConfig, node, context, issues, credential_paths)
 
@@ -551,15 +578,29 @@ def _array_of_tables(doc: dict[str, Any], key: str, issues: list[ConfigIssue]) -
     if raw is None:
         return []
     if isinstance(raw, dict):
-        issues.append(ConfigIssue(key, "expected an array of tables", f"write [[{key}]] (double brackets), one per {key}"))
+        issues.append(
+            ConfigIssue(key, "expected an array of tables", f"write [[{key}]] (double brackets), one per {key}")
+        )
         return []
     if not isinstance(raw, list):
-        issues.append(ConfigIssue(key, f"expected an array of tables, got {toml_type(raw)}", f"write [[{key}]] (double brackets), one per {key}"))
+        issues.append(
+            ConfigIssue(
+                key,
+                f"expected an array of tables, got {toml_type(raw)}",
+                f"write [[{key}]] (double brackets), one per {key}",
+            )
+        )
         return []
     sections = []
     for label, item in zip(table_labels(key, raw), raw):
         if not isinstance(item, dict):
-            issues.append(ConfigIssue(label, f"expected a table, got {toml_type(item)}", f"write [[{key}]] (double brackets), one per {key}"))
+            issues.append(
+                ConfigIssue(
+                    label,
+                    f"expected a table, got {toml_type(item)}",
+                    f"write [[{key}]] (double brackets), one per {key}",
+                )
+            )
             continue
         sections.append(Section(label, item))
     return sections

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from buildkit_farm.plan import Action, NodeStatus, Plan
+from buildkit_farm.reconcile.plan import Action, NodeStatus, Plan
 
 _WORDS = {
     Action.CREATE: "to create",

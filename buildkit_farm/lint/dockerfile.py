@@ -148,9 +148,7 @@ def _is_skippable(line: str) -> bool:
     return not stripped or stripped.startswith("#")
 
 
-def _read_instructions(
-    lines: list[str], start: int, escape: str, problems: list[tuple[int, str]]
-) -> list[Instruction]:
+def _read_instructions(lines: list[str], start: int, escape: str, problems: list[tuple[int, str]]) -> list[Instruction]:
     continuation = re.compile(re.escape(escape) + r"[ \t]*$")
     result: list[Instruction] = []
     i = start

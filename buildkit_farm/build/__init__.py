@@ -1,0 +1,1 @@
+"""`farm build`: check everything first, build by digest across the farm, publish, verify."""

@@ -1,0 +1,1 @@
+"""`farm lint`: is a Dockerfile ready for a multi-architecture build?"""
