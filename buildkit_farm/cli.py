@@ -229,10 +229,10 @@ def plan_cmd(
 ) -> None:
     """Show what `farm up` would change: + create, ~ update, - remove, and why each thing is unchanged."""
     from buildkit_farm.farmfile.model import load_config
-    from buildkit_farm.reconcile import converge as convergence
+    from buildkit_farm.reconcile import converge
     from buildkit_farm.reconcile import render
 
-    the_plan, _ = convergence.plan(load_config(file), docker_config=docker_config)
+    the_plan, _ = converge.plan(load_config(file).desired, docker_config=docker_config)
     typer.echo(render.plan_json(the_plan) if as_json else render.plan_text(the_plan))
 
 
@@ -247,14 +247,14 @@ def up_cmd(
     """Make the contexts and the builder match the file, bootstrap every node and verify it."""
     import json
 
-    from buildkit_farm.reconcile import converge as convergence
+    from buildkit_farm.reconcile import converge
     from buildkit_farm.reconcile import render
 
     def show(the_plan) -> None:
         if not as_json:
             typer.echo(render.plan_text(the_plan))
 
-    result = convergence.converge_file(
+    result = converge.converge_file(
         file,
         docker_config=docker_config,
         dry_run=dry_run,
@@ -279,10 +279,10 @@ def status_cmd(
 ) -> None:
     """Each node: endpoint, status, BuildKit version, pinned and detected platforms (emulated marked)."""
     from buildkit_farm.farmfile.model import load_config
-    from buildkit_farm.reconcile import converge as convergence
+    from buildkit_farm.reconcile import converge
     from buildkit_farm.reconcile import render
 
-    st = convergence.status(load_config(file), docker_config=docker_config)
+    st = converge.status(load_config(file).desired, docker_config=docker_config)
     if as_json:
         typer.echo(render.status_json(st.builder, st.nodes, docker_config=st.docker_config))
     else:
@@ -302,11 +302,11 @@ def down_cmd(
 ) -> None:
     """Remove the farm's builder and the contexts it owns, and nothing else."""
     from buildkit_farm.farmfile.model import load_config
-    from buildkit_farm.reconcile import converge as convergence
+    from buildkit_farm.reconcile import converge
     from buildkit_farm.reconcile import render
 
-    the_plan = convergence.down(
-        load_config(file),
+    the_plan = converge.down(
+        load_config(file).desired,
         docker_config=docker_config,
         keep_state=keep_state,
         dry_run=dry_run,

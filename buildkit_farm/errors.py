@@ -63,8 +63,37 @@ class EngineUnreachable(FarmError, ConnectionError):
         self.node, self.endpoint, self.detail = node, endpoint, detail
         super().__init__(
             f'node "{node}" ({endpoint}) is unreachable: {detail}',
-            hint=hint or "check that the engine runs and the endpoint is right, then rerun `farm up`",
+            hint=hint
+            or unreachable_hint(detail, endpoint)
+            or "check that the engine runs and the endpoint is right, then rerun `farm up`",
         )
+
+
+def unreachable_hint(detail: str, endpoint: str | None) -> str | None:
+    """What to check when an engine did not answer, read from the error (ssh, socket, TLS)."""
+    low = detail.lower()
+    if "ssh" in low:
+        where = endpoint or "the endpoint"
+        return (
+            f"check that sshd answers at {where} and that `ssh` to it works non-interactively (BatchMode); "
+            "then rerun `farm up`"
+        )
+    if "no such file" in low or "cannot connect" in low:
+        return "is that Docker engine running, and is the socket path right? then rerun `farm up`"
+    if "tls" in low or "certificate" in low or "x509" in low:
+        return "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
+    return None
+
+
+class PlanBlocked(FarmError):
+    """More than one problem stops the plan (foreign resources, unreachable engines): all listed."""
+
+    def __init__(self, problems: list[FarmError]) -> None:
+        self.problems = tuple(problems)
+        # Bad input (exit 2) only when every problem is one; an engine that does not answer is an operation failure.
+        self.exit_code = 2 if all(p.exit_code == 2 for p in problems) else 1
+        lines = [f"- {p.message}" + (f" ({p.hint})" if p.hint else "") for p in problems]
+        super().__init__(f"{len(problems)} problems stop the plan:\n" + "\n".join(lines))
 
 
 class ForeignResource(FarmError):

@@ -975,9 +975,11 @@ def build(
 
 def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo):
     """The farm as observed once `farm up` has nothing left to do (or after doing it)."""
-    from buildkit_farm.reconcile.apply import ensure_converged  # the reconciler's contract
+    from buildkit_farm.reconcile.converge import ensure_converged  # the reconciler's contract
 
-    return ensure_converged(config, docker_config=docker_config, up=up, echo=lambda line: echo(f"farm up: {line}"))
+    return ensure_converged(
+        config.desired, docker_config=docker_config, up=up, echo=lambda line: echo(f"farm up: {line}")
+    )
 
 
 def _build_one(

@@ -20,7 +20,6 @@ The pydantic models check each table on its own; the cross-field rules live in `
 # string at start-up, a cost `farm validate` pays on each run.
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
@@ -30,6 +29,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
@@ -40,6 +40,7 @@ from pydantic_core import PydanticCustomError
 from buildkit_farm.errors import ConfigError, ConfigIssue, UsageError
 from buildkit_farm.farmfile import platforms as platform_names
 from buildkit_farm.farmfile import reference
+from buildkit_farm.farmfile.desired import Desired, NodeSettings, desire
 from buildkit_farm.farmfile.rules import (
     DEFAULT_DOCKERFILE,
     Section,
@@ -295,28 +296,6 @@ class TargetConfig(_Model):
         return not self.platforms and bool(self.sources)
 
 
-@dataclass(frozen=True)
-class NodeSettings:
-    """A node's effective settings, as buildx will be told them.
-
-    `context` is what `docker buildx create` takes as its positional argument: the node's
-    name for a farm-owned context (`owns_context`, created from `endpoint` and `tls`), the
-    user's context name, the buildkitd address for the remote driver, and "" for the
-    kubernetes driver (buildx takes no endpoint there; the cluster is $KUBECONFIG's).
-    """
-
-    name: str
-    context: str  # the Docker context buildx uses (the node's name when farm-owned)
-    endpoint: str | None  # None when the node uses a user's context as is
-    tls: TLSConfig | None
-    owns_context: bool
-    platforms: tuple[str, ...]
-    driver: str
-    driver_opts: tuple[tuple[str, str], ...]  # sorted
-    buildkitd_flags: str | None
-    buildkitd_config: str | None  # TOML text, or None
-
-
 class FarmConfig(_Model):
     """The whole farm file, checked."""
 
@@ -327,9 +306,23 @@ class FarmConfig(_Model):
     nodes: tuple[NodeConfig, ...] = Field((), alias="node", description="[[node]]: the build machines.")
     targets: tuple[TargetConfig, ...] = Field((), alias="target", description="[[target]]: the images.")
 
+    _desired: Optional[Desired] = PrivateAttr(None)
+
+    @property
+    def desired(self) -> Desired:
+        """The builder and nodes as plain data (`farmfile.desired`), computed once at load."""
+        if self._desired is None:  # a model built outside `load_config` (tests, tools)
+            issues: list[ConfigIssue] = []
+            desired = desire(self.builder, self.nodes, file=self.file, issues=issues)
+            if issues:
+                raise ConfigError(file=str(self.file), issues=issues)
+            object.__setattr__(self, "_desired", desired)
+        assert self._desired is not None
+        return self._desired
+
     def node_settings(self) -> tuple[NodeSettings, ...]:
         """Each node's effective settings, in file order."""
-        return tuple(_node_settings(self.builder, node, self.file) for node in self.nodes)
+        return self.desired.nodes
 
     def node(self, name: str) -> NodeConfig:
         """The node called `name`; `UsageError` naming the known ones otherwise."""
@@ -384,7 +377,8 @@ class FarmConfig(_Model):
         """The short human summary `farm validate` prints."""
         data = self.summary()
         lines = [
-            f"builder {self.builder.name} ({self.builder.driver}): {len(self.nodes)} node(s), {len(self.targets)} target(s)"
+            f"builder {self.builder.name} ({self.builder.driver}): "
+            f"{len(self.nodes)} node(s), {len(self.targets)} target(s)"
         ]
         width = max((len(n["name"]) for n in data["nodes"]), default=0)
         where_width = max((len(n["where"]) for n in data["nodes"]), default=0)
@@ -400,65 +394,6 @@ class FarmConfig(_Model):
                 parts.append(f"+ {len(target['sources'])} source(s)")
             lines.append(f"  target {target['name']}: {'; '.join(parts)} => {', '.join(target['tags'])}")
         return "\n".join(lines)
-
-
-def _node_settings(builder: BuilderConfig, node: NodeConfig, file: Path) -> NodeSettings:
-    driver = builder.driver
-    opts = dict(builder.driver_opts)
-    opts.update(node.driver_opts)
-    if builder.buildkit_image and driver != "remote":
-        opts.setdefault("image", builder.buildkit_image)
-    if driver == "kubernetes":
-        if node.nodeselector:
-            opts["nodeselector"] = ",".join(f"{k}={v}" for k, v in sorted(node.nodeselector.items()))
-        if node.replicas is not None:
-            opts["replicas"] = str(node.replicas)
-    if driver == "remote" and node.tls is not None:
-        for opt, path in (("cacert", node.tls.ca), ("cert", node.tls.cert), ("key", node.tls.key)):
-            if path is not None:
-                opts[opt] = str(path)
-    if driver == "remote":
-        context, endpoint, owns = node.endpoint or "", node.endpoint, False
-    elif driver == "kubernetes":
-        context, endpoint, owns = "", None, False
-    elif node.context is not None:
-        context, endpoint, owns = node.context, None, False
-    else:
-        context, endpoint, owns = node.name, node.endpoint, True
-    config = node.buildkitd_config if node.buildkitd_config is not None else builder.buildkitd_config
-    where = (
-        f"node {quote(node.name)}.buildkitd_config" if node.buildkitd_config is not None else "builder.buildkitd_config"
-    )
-    return NodeSettings(
-        name=node.name,
-        context=context,
-        endpoint=endpoint,
-        tls=node.tls,
-        owns_context=owns,
-        platforms=node.platforms,
-        driver=driver,
-        driver_opts=tuple(sorted(opts.items())),
-        buildkitd_flags=node.buildkitd_flags if node.buildkitd_flags is not None else builder.buildkitd_flags,
-        buildkitd_config=_buildkitd_text(config, file=file, where=where),
-    )
-
-
-def _buildkitd_text(config: Path | dict[str, Any] | None, *, file: Path, where: str) -> str | None:
-    if config is None:
-        return None
-    if isinstance(config, dict):
-        import tomli_w  # small, but only needed here
-
-        return tomli_w.dumps(config)
-    try:
-        return config.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:  # it was there at load time; it may not be now
-        issue = ConfigIssue(
-            where,
-            f"cannot read {config}: {getattr(err, 'strerror', None) or err}",
-            "paths are relative to the farm file's folder",
-        )
-        raise ConfigError(file=str(file), issues=[issue]) from None
 
 
 # --------------------------------------------------------------------------- loading
@@ -564,13 +499,19 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
     issues.extend(credentials)
     if issues:
         raise ConfigError(file=shown, issues=_dedupe(issues))
+    node_models = tuple(n.model for n in nodes)
+    desired = desire(builder.model, node_models, file=file, issues=issues)
+    if issues:
+        raise ConfigError(file=shown, issues=_dedupe(issues))
     # Every part is validated already: construct without validating them again.
-    return FarmConfig.model_construct(
+    config = FarmConfig.model_construct(
         file=file,
         builder=builder.model,
-        nodes=tuple(n.model for n in nodes),
+        nodes=node_models,
         targets=tuple(_complete_target(t.model) for t in targets),
     )
+    object.__setattr__(config, "_desired", desired)
+    return config
 
 
 def _array_of_tables(doc: dict[str, Any], key: str, issues: list[ConfigIssue]) -> list[Section]:

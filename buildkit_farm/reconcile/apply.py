@@ -21,21 +21,20 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths, failure_detail
-from buildkit_farm.errors import ApplyError
+from buildkit_farm.errors import ApplyError, unreachable_hint
 from buildkit_farm.reconcile import buildx
+from buildkit_farm.reconcile.names import buildx_node_name, container_name, file_node_name
 from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
     FarmRecord,
     FarmState,
     RecordEntry,
-    buildx_node_name,
-    container_name,
     read_record,
 )
-from buildkit_farm.reconcile.plan import Action, Plan, Step, buildx_endpoint, settings_fingerprint, unreachable_hint
+from buildkit_farm.reconcile.plan import Action, Plan, Step
 
-if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
-    from buildkit_farm.farmfile.model import FarmConfig
+if TYPE_CHECKING:
+    from buildkit_farm.farmfile.desired import Desired
 
 Report = Callable[[Step, float], None]
 
@@ -178,7 +177,7 @@ def _join(run: _Run, step: Step) -> None:
             run.paths,
             builder=run.plan.builder,
             node=step.buildx_node,
-            endpoint=buildx_endpoint(s),
+            endpoint=s.buildx_endpoint,
             driver=run.plan.driver,
             append=exists,
             platforms=s.platforms,
@@ -263,19 +262,19 @@ def save_record(paths: DockerPaths, record: FarmRecord) -> None:
     _atomic_write(paths.record_file(record.builder), record.to_json().encode())
 
 
-def record_buildkits(paths: DockerPaths, config: FarmConfig, state: FarmState, touched: frozenset[str]) -> FarmRecord:
+def record_buildkits(paths: DockerPaths, desired: Desired, state: FarmState, touched: frozenset[str]) -> FarmRecord:
     """Note each node's container, the settings it was created with (for the ones this run
     created), and what BuildKit reported; entries for other containers are dropped."""
     old = state.record.nodes if state.record else {}
     nodes: dict[str, RecordEntry] = {}
-    for s in config.node_settings():
-        bn = buildx_node_name(config.builder.name, s.name)
+    for s in desired.nodes:
+        bn = buildx_node_name(desired.builder.name, s.name)
         bk = state.buildkits.get(bn)
         if bk is None or not bk.container_id:
             continue
         prev = old.get(bn)
         if bn in touched:
-            settings = settings_fingerprint(s)
+            settings = s.fingerprint
         elif prev is not None and prev.container_id == bk.container_id:
             settings = prev.settings
         else:
@@ -288,7 +287,7 @@ def record_buildkits(paths: DockerPaths, config: FarmConfig, state: FarmState, t
             platforms=bk.platforms,
         )
     record = FarmRecord(
-        builder=config.builder.name.lower(),
+        builder=desired.builder.name.lower(),
         nodes=MappingProxyType(nodes),
         contexts=state.record.contexts if state.record else (),
     )
@@ -334,16 +333,13 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
             m = re.search(r"failed to initialize builder \S+ \((\S+)\): (.*)", detail)
             cause = None
             if m:
-                node = m.group(1)
-                prefix = f"{run.plan.builder}-".lower()
-                detail = (
-                    f'node "{node[len(prefix) :] if node.startswith(prefix) else node}" did not answer: {m.group(2)}'
-                )
+                detail = f'node "{file_node_name(run.plan.builder, m.group(1))}" did not answer: {m.group(2)}'
                 cause = unreachable_hint(m.group(2), None)
             raise ApplyError(
                 step=_label(step),
                 detail=detail,
-                hint=f"the builder's instance file was restored; {cause or 'fix the cause (`farm status`) and rerun `farm up`'}",
+                hint="the builder's instance file was restored; "
+                + (cause or "fix the cause (`farm status`) and rerun `farm up`"),
             ) from None
         raise
 
@@ -376,12 +372,3 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def ensure_converged(config: FarmConfig, *, docker_config=None, up: bool = False, echo=None):
-    """The build's entry point (see `convergence.ensure_converged`): the observed farm once
-    nothing is left to change; raises `NotConverged` naming what `farm up` would do unless
-    `up`, which applies it first."""
-    from buildkit_farm.reconcile.converge import ensure_converged as _ensure
-
-    return _ensure(config, docker_config=docker_config, up=up, echo=echo)

@@ -18,18 +18,19 @@ from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import NotConverged
 from buildkit_farm.reconcile import lock
 from buildkit_farm.reconcile.apply import Report, apply_plan, record_buildkits
+from buildkit_farm.reconcile.names import buildx_node_name
 from buildkit_farm.reconcile.observe import (
     FarmState,
     ObservedBuildkit,
-    buildx_node_name,
     discard_prefetched,
     observe,
     prefetch_buildkits,
 )
-from buildkit_farm.reconcile.plan import NodeStatus, Plan, make_down_plan, make_plan, node_statuses, verify
+from buildkit_farm.reconcile.plan import Plan, make_down_plan, make_plan
+from buildkit_farm.reconcile.status import NodeStatus, node_statuses, verify
 
-if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
-    from buildkit_farm.farmfile.model import FarmConfig
+if TYPE_CHECKING:
+    from buildkit_farm.farmfile.desired import Desired
 
 Echo = Callable[[str], None]
 
@@ -56,23 +57,23 @@ class UpResult:
     status: FarmStatus | None  # None for a dry run that has changes to make
 
 
-def _status(config: FarmConfig, state: FarmState) -> FarmStatus:
+def _status(desired: Desired, state: FarmState) -> FarmStatus:
     by_file = {}
-    for s in config.node_settings():
-        bk = state.buildkits.get(buildx_node_name(config.builder.name, s.name))
+    for s in desired.nodes:
+        bk = state.buildkits.get(buildx_node_name(desired.builder.name, s.name))
         if bk is not None:
             by_file[s.name] = bk
     return FarmStatus(
-        builder=config.builder.name.lower(),
+        builder=desired.builder.name.lower(),
         paths=state.paths,
-        nodes=node_statuses(config, state),
+        nodes=node_statuses(desired, state),
         buildkits=MappingProxyType(by_file),
         state=state,
     )
 
 
-def _verified(config: FarmConfig, state: FarmState) -> FarmStatus:
-    status = _status(config, state)
+def _verified(desired: Desired, state: FarmState) -> FarmStatus:
+    status = _status(desired, state)
     problems = verify(status.nodes)
     if problems:
         emulation = any("pinned" in p for p in problems)
@@ -81,7 +82,7 @@ def _verified(config: FarmConfig, state: FarmState) -> FarmStatus:
             hint="enable QEMU emulation on that engine (binfmt_misc with qemu-user-static) or unpin the platform"
             if emulation
             else "start the node's BuildKit daemon and check its address (`farm status`), then rerun `farm up`"
-            if config.builder.driver == "remote"
+            if desired.builder.driver == "remote"
             else "check the node's engine (`farm status`), then rerun `farm up`",
         )
     return status
@@ -91,15 +92,15 @@ def _remaining(plan: Plan) -> str:
     return "; ".join(f"{s.action.symbol} {s.kind} {s.name} ({s.reason})" for s in plan.changes)
 
 
-def plan(config: FarmConfig, *, docker_config: str | Path | None = None) -> tuple[Plan, FarmState]:
+def plan(desired: Desired, *, docker_config: str | Path | None = None) -> tuple[Plan, FarmState]:
     """What `farm up` would do; reads only."""
-    state = observe(config, docker_config=docker_config)
-    return make_plan(config, state), state
+    state = observe(desired, docker_config=docker_config)
+    return make_plan(desired, state), state
 
 
-def status(config: FarmConfig, *, docker_config: str | Path | None = None) -> FarmStatus:
+def status(desired: Desired, *, docker_config: str | Path | None = None) -> FarmStatus:
     """Every node asked live for its BuildKit version and platforms."""
-    return _status(config, observe(config, docker_config=docker_config, live=True))
+    return _status(desired, observe(desired, docker_config=docker_config, live=True))
 
 
 def converge_file(
@@ -117,14 +118,14 @@ def converge_file(
         try:
             from buildkit_farm.farmfile.model import load_config
 
-            config = load_config(file)
-            return _converge(config, paths, docker_config=docker_config, **options)
+            desired = load_config(file).desired
+            return _converge(desired, paths, docker_config=docker_config, **options)
         finally:
             discard_prefetched()
 
 
 def converge(
-    config: FarmConfig,
+    desired: Desired,
     *,
     docker_config: str | Path | None = None,
     lock_timeout: float = lock.DEFAULT_TIMEOUT,
@@ -134,11 +135,11 @@ def converge(
     """Make the contexts and the builder match the file, then check that they do."""
     paths = DockerPaths.resolve(docker_config)
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
-        return _converge(config, paths, docker_config=docker_config, **options)
+        return _converge(desired, paths, docker_config=docker_config, **options)
 
 
 def _converge(
-    config: FarmConfig,
+    desired: Desired,
     paths: DockerPaths,
     *,
     docker_config: str | Path | None,
@@ -147,31 +148,31 @@ def _converge(
     report: Report | None = None,
 ) -> UpResult:
     """The flow itself; the caller holds the lock."""
-    state = observe(config, docker_config=docker_config)
-    first = make_plan(config, state)
+    state = observe(desired, docker_config=docker_config)
+    first = make_plan(desired, state)
     if on_plan:
         on_plan(first)
     if dry_run:
-        return UpResult(first, False, None if first.changes else _status(config, state))
+        return UpResult(first, False, None if first.changes else _status(desired, state))
     if first.converged:
-        status_ = _verified(config, state)
-        record_buildkits(paths, config, state, frozenset())  # keeps what a probe learnt
+        status_ = _verified(desired, state)
+        record_buildkits(paths, desired, state, frozenset())  # keeps what a probe learnt
         return UpResult(first, False, status_)
     touched = apply_plan(first, paths, report=report)
-    after = observe(config, docker_config=docker_config)
-    record_buildkits(paths, config, after, touched)
-    final_state = observe(config, docker_config=docker_config)
-    final = make_plan(config, final_state)
+    after = observe(desired, docker_config=docker_config)
+    record_buildkits(paths, desired, after, touched)
+    final_state = observe(desired, docker_config=docker_config)
+    final = make_plan(desired, final_state)
     if final.changes:
         raise NotConverged(
-            f"after applying, the farm still differs from {config.file}: {_remaining(final)}",
+            f"after applying, the farm still differs from {desired.file}: {_remaining(final)}",
             hint="rerun `farm up`; if it keeps differing, `farm plan` shows what and why",
         )
-    return UpResult(first, True, _verified(config, final_state))
+    return UpResult(first, True, _verified(desired, final_state))
 
 
 def down(
-    config: FarmConfig,
+    desired: Desired,
     *,
     docker_config: str | Path | None = None,
     keep_state: bool = False,
@@ -184,8 +185,8 @@ def down(
     """Remove the builder and the contexts the farm owns, and nothing else."""
     paths = DockerPaths.resolve(docker_config)
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
-        state = observe(config, docker_config=docker_config)
-        the_plan = make_down_plan(config, state, keep_state=keep_state)
+        state = observe(desired, docker_config=docker_config)
+        the_plan = make_down_plan(desired, state, keep_state=keep_state)
         if on_plan:
             on_plan(the_plan)
         if not dry_run:
@@ -194,7 +195,7 @@ def down(
 
 
 def ensure_converged(
-    config: FarmConfig,
+    desired: Desired,
     *,
     docker_config: str | Path | None = None,
     up: bool = False,
@@ -206,18 +207,18 @@ def ensure_converged(
     applies the changes first. Returns each node's status, BuildKit version and platforms.
     """
     if up:
-        result = converge(config, docker_config=docker_config, echo=echo)
+        result = converge(desired, docker_config=docker_config, echo=echo)
         assert result.status is not None
         return result.status
     paths = DockerPaths.resolve(docker_config)
     with lock.hold(paths.farm_dir, on_wait=echo):
-        state = observe(config, docker_config=docker_config)
-        the_plan = make_plan(config, state)
+        state = observe(desired, docker_config=docker_config)
+        the_plan = make_plan(desired, state)
         if the_plan.changes:
             raise NotConverged(
-                f"the farm does not match {config.file}; `farm up` would: {_remaining(the_plan)}",
-                hint=f"run `farm up -f {config.file}` first, or pass --up",
+                f"the farm does not match {desired.file}; `farm up` would: {_remaining(the_plan)}",
+                hint=f"run `farm up -f {desired.file}` first, or pass --up",
             )
-        status_ = _verified(config, state)
-        record_buildkits(paths, config, state, frozenset())
+        status_ = _verified(desired, state)
+        record_buildkits(paths, desired, state, frozenset())
         return status_

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING
 from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths, DockerRead
 from buildkit_farm.farmfile.toml import tomllib
+from buildkit_farm.reconcile.names import buildx_node_name, container_name
 
-if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
-    from buildkit_farm.farmfile.model import FarmConfig
+if TYPE_CHECKING:
+    from buildkit_farm.farmfile.desired import Desired
 
 
 OWNER_MARK = "managed by buildkit-farm"
@@ -164,20 +165,6 @@ class FarmState:
     buildkits: Mapping[str, ObservedBuildkit]  # by buildx node name
     context_users: Mapping[str, tuple[str, ...]]  # context -> other builders using it
     tls_digests: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # file -> sha256
-
-
-# ---------------------------------------------------------------------------- naming
-def buildx_node_name(builder: str, node: str) -> str:
-    """The buildx node name for a file node: `<builder>-<node>`, lowercase.
-
-    BuildKit's container is `buildx_buildkit_<node name>` on each engine, so the builder's
-    name is part of it: two farms with a node called `node1` on one engine don't collide.
-    """
-    return f"{builder}-{node}".lower()
-
-
-def container_name(buildx_node: str) -> str:
-    return f"buildx_buildkit_{buildx_node}"
 
 
 # ---------------------------------------------------------------------------- files
@@ -462,11 +449,11 @@ def parse_workers(text: str) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------- observe
-def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live: bool = False) -> FarmState:
+def observe(desired: Desired, *, docker_config: str | Path | None = None, live: bool = False) -> FarmState:
     """Observe everything the farm file talks about. `live` re-probes every running BuildKit."""
     paths = DockerPaths.resolve(docker_config)
-    builder_name = config.builder.name
-    settings = config.node_settings()
+    builder_name = desired.builder.name
+    settings = desired.nodes
     builder = read_builder(paths, builder_name)
     record = read_record(paths, builder_name)
     contexts = {}
@@ -517,8 +504,8 @@ def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live
 
     tls_digests = {}
     for s in settings:
-        for f in (s.tls.ca, s.tls.cert, s.tls.key) if s.tls else ():
-            if f is not None and Path(f).is_file():
+        for _, f in s.tls.files() if s.tls else ():
+            if f.is_file():
                 tls_digests[str(f)] = hashlib.sha256(Path(f).read_bytes()).hexdigest()
 
     return FarmState(

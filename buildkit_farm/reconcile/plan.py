@@ -1,8 +1,11 @@
-"""The plan: what `farm up` must change, computed purely from the file and the observed state.
+"""The plan: what `farm up` must change, computed purely from the desired and the observed state.
 
-`make_plan(config, state)` never talks to Docker (it never imports python_on_whales). It
-returns ordered `Step`s; each has an action from a small closed set and a reason, and an
-unchanged thing is a NOOP step with the reason it needs nothing.
+`make_plan(desired, state)` does no IO: it never talks to Docker and reads no file (the
+desired state carries every file's content already). It returns ordered `Step`s; each has
+an action from a small closed set and a reason, and an unchanged thing is a NOOP step with
+the reason it needs nothing. One planner per kind of resource, mirroring apply's handlers;
+each adds the problems that block the plan (a foreign context, an unreachable engine) to
+one list, so `farm plan` reports all of them at once.
 
 Kinds and actions (apply has one function per pair):
 - context   + create, ~ update (endpoint or TLS), - remove (down only)
@@ -15,23 +18,14 @@ Kinds and actions (apply has one function per pair):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shlex
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING
 
-from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
-from buildkit_farm.reconcile.observe import (
-    FarmState,
-    ObservedBuildkit,
-    ObservedNode,
-    buildx_node_name,
-)
-
-if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
-    from buildkit_farm.farmfile.model import FarmConfig, NodeSettings
+from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource, PlanBlocked
+from buildkit_farm.farmfile.desired import Desired, NodeSettings
+from buildkit_farm.reconcile.names import buildx_node_name, file_node_name
+from buildkit_farm.reconcile.observe import FarmState, ObservedBuildkit, ObservedNode
 
 
 class Action(str, Enum):
@@ -97,23 +91,7 @@ class Plan:
         }
 
 
-# ---------------------------------------------------------------------------- pure helpers
-def buildx_endpoint(s: NodeSettings) -> str:
-    """What buildx is given as the node's endpoint: its context (a BuildKit address for `remote`)."""
-    return (s.endpoint or s.context) if s.driver == "remote" else s.context
-
-
-def settings_fingerprint(s: NodeSettings) -> str:
-    """A digest of the settings a BuildKit container is created with (not its platforms)."""
-    data = {
-        "driver": s.driver,
-        "driver_opts": [list(kv) for kv in s.driver_opts],
-        "buildkitd_flags": s.buildkitd_flags or "",
-        "buildkitd_config": s.buildkitd_config or "",
-    }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
+# ---------------------------------------------------------------------------- what buildx makes of settings
 def buildx_flags(s: NodeSettings) -> tuple[str, ...]:
     """The flags buildx 0.13 stores for these settings (it adds a network.host entitlement)."""
     flags = shlex.split(s.buildkitd_flags or "")
@@ -157,75 +135,51 @@ def runs_differently(s: NodeSettings, bk: ObservedBuildkit) -> str:
     return ", ".join(diffs)
 
 
-def split_native(detected: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Detected platforms → (native, emulated).
-
-    BuildKit lists its engine's own platform first. Native are that architecture (any
-    variant), plus 386 on amd64 and 32-bit arm on arm64, which those CPUs run directly;
-    the rest runs under emulation (QEMU via binfmt_misc).
-    """
-    if not detected:
-        return (), ()
-    first = detected[0].split("/")
-    os_, arch = first[0], first[1] if len(first) > 1 else ""
-    extra = {"amd64": {"386"}, "arm64": {"arm"}}.get(arch, set())
-    native, emulated = [], []
-    for p in detected:
-        parts = p.split("/")
-        same = parts[0] == os_ and len(parts) > 1 and (parts[1] == arch or parts[1] in extra)
-        (native if same else emulated).append(p)
-    return tuple(native), tuple(emulated)
-
-
 def _tls_wanted(s: NodeSettings, state: FarmState) -> tuple[tuple[str, str], ...]:
     if s.tls is None:
         return ()
-    out = []
-    for kind, path in (("ca", s.tls.ca), ("cert", s.tls.cert), ("key", s.tls.key)):
-        if path is not None:
-            out.append((kind, state.tls_digests.get(str(path), "(unreadable)")))
-    return tuple(out)
+    return tuple((kind, state.tls_digests.get(str(path), "(unreadable)")) for kind, path in s.tls.files())
 
 
-def _unreachable(s_name: str, bk: ObservedBuildkit, endpoint: str | None) -> EngineUnreachable:
-    detail = bk.error or "no answer"
-    return EngineUnreachable(
-        node=s_name, endpoint=endpoint or bk.context, detail=detail, hint=unreachable_hint(detail, endpoint)
-    )
-
-
-def unreachable_hint(detail: str, endpoint: str | None) -> str | None:
-    """What to check when an engine did not answer, read from the error (ssh, socket, TLS)."""
-    low = detail.lower()
-    if "ssh" in low:
-        return f"check that sshd answers at {endpoint or 'the endpoint'} and that `ssh` to it works non-interactively (BatchMode); then rerun `farm up`"
-    if "no such file" in low or "cannot connect" in low:
-        return "is that Docker engine running, and is the socket path right? then rerun `farm up`"
-    if "tls" in low or "certificate" in low or "x509" in low:
-        return "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
-    return None
+def _unreachable(name: str, bk: ObservedBuildkit, endpoint: str | None) -> EngineUnreachable:
+    return EngineUnreachable(node=name, endpoint=endpoint or bk.context, detail=bk.error or "no answer")
 
 
 # ---------------------------------------------------------------------------- the plan
-def make_plan(config: FarmConfig, state: FarmState) -> Plan:
-    """Steps that make the observed state match the file: contexts, builder, nodes, BuildKits."""
-    bname = config.builder.name
-    driver = config.builder.driver
-    desired = config.node_settings()
-    steps: list[Step] = []
+def make_plan(desired: Desired, state: FarmState) -> Plan:
+    """Steps that make the observed state match the file: contexts, builder, nodes, BuildKits.
 
-    # -- contexts
-    moved: set[str] = set()  # contexts whose engine changes
-    for s in desired:
+    Raises the one problem that blocks it, or `PlanBlocked` listing every one.
+    """
+    problems: list[FarmError] = []
+    contexts, moved = plan_contexts(desired, state, problems)
+    builder, replace = plan_builder(desired, state, problems)
+    nodes = plan_nodes(desired, state, replace=replace)
+    buildkits = plan_buildkits(desired, state, replace=replace, moved=moved, problems=problems)
+    if problems:
+        raise problems[0] if len(problems) == 1 else PlanBlocked(problems)
+    steps = [*contexts, *builder, *nodes, *buildkits]
+    return Plan(builder=desired.builder.name, driver=desired.builder.driver, steps=_ordered(steps))
+
+
+def plan_contexts(desired: Desired, state: FarmState, problems: list[FarmError]) -> tuple[list[Step], set[str]]:
+    """Context steps, and the contexts whose engine changes (their BuildKit moves with them)."""
+    steps: list[Step] = []
+    moved: set[str] = set()
+    for s in desired.nodes:
         if s.driver != "docker-container":
             continue  # remote and kubernetes nodes use no Docker context
         ctx = state.contexts.get(s.context)
         if not s.owns_context:
             if ctx is None:
-                raise FarmError(
-                    f'node "{s.name}": context "{s.context}" does not exist',
-                    hint="create it (`docker context create`), or give the node an `endpoint` so the farm creates one",
+                problems.append(
+                    FarmError(
+                        f'node "{s.name}": context "{s.context}" does not exist',
+                        hint="create it (`docker context create`), or give the node an `endpoint` "
+                        "so the farm creates one",
+                    )
                 )
+                continue
             steps.append(
                 Step("context", s.context, Action.NOOP, f"the user's context, used as is ({ctx.host})", settings=s)
             )
@@ -240,26 +194,17 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
             )
             continue
         if not ctx.owned:
-            raise ForeignResource(
-                f'context "{s.context}" exists and is not managed by buildkit-farm (node "{s.name}")',
-                hint=f'remove or rename that context, or set `context = "{s.context}"` on node "{s.name}" to use it as is',
-            )
-        changes = []
-        if ctx.host != s.endpoint:
-            changes.append(("endpoint", ctx.host or "", s.endpoint or ""))
-            moved.add(s.context)
-        if ctx.tls != want_tls or ctx.skip_tls_verify:
-            # Only which files differ is shown; never their content.
-            old = {k for k, _ in ctx.tls}
-            new = {k for k, _ in want_tls}
-            differ = sorted(k for k in old | new if dict(ctx.tls).get(k) != dict(want_tls).get(k))
-            changes.append(
-                (
-                    "tls",
-                    ", ".join(sorted(old)) or "(none)",
-                    f"{', '.join(sorted(new)) or '(none)'} (changed: {', '.join(differ) or 'skip-tls-verify'})",
+            problems.append(
+                ForeignResource(
+                    f'context "{s.context}" exists and is not managed by buildkit-farm (node "{s.name}")',
+                    hint=f'remove or rename that context, or set `context = "{s.context}"` on node "{s.name}" '
+                    "to use it as is",
                 )
             )
+            continue
+        changes = _context_changes(s, ctx, want_tls)
+        if any(f == "endpoint" for f, _, _ in changes):
+            moved.add(s.context)
         if changes:
             steps.append(
                 Step(
@@ -275,73 +220,79 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
             steps.append(
                 Step("context", s.context, Action.NOOP, f"{s.endpoint}, owned by the farm, up to date", settings=s)
             )
-
-    # -- contexts the farm created for nodes that are gone from the file
-    for name in _stale_contexts(desired, state):
+    for name in _stale_contexts(desired.nodes, state):
         steps.append(Step("context", name, Action.REMOVE, "the farm created it for a node no longer in the file"))
+    return steps, moved
 
-    # -- builder
-    observed = state.builder
-    replace_builder = False
-    if observed is not None and state.record is None:
-        raise ForeignResource(
-            f'a buildx builder "{observed.name}" exists but was not created by buildkit-farm',
-            hint=f"remove it (`docker buildx rm {observed.name}`) or name the farm's builder differently",
+
+def _context_changes(s: NodeSettings, ctx, want_tls: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str]]:
+    changes = []
+    if ctx.host != s.endpoint:
+        changes.append(("endpoint", ctx.host or "", s.endpoint or ""))
+    if ctx.tls != want_tls or ctx.skip_tls_verify:
+        # Only which files differ is shown; never their content.
+        old = {k for k, _ in ctx.tls}
+        new = {k for k, _ in want_tls}
+        differ = sorted(k for k in old | new if dict(ctx.tls).get(k) != dict(want_tls).get(k))
+        changes.append(
+            (
+                "tls",
+                ", ".join(sorted(old)) or "(none)",
+                f"{', '.join(sorted(new)) or '(none)'} (changed: {', '.join(differ) or 'skip-tls-verify'})",
+            )
         )
-    wanted_names = {buildx_node_name(bname, s.name): s for s in desired}
+    return changes
+
+
+def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) -> tuple[list[Step], bool]:
+    """The builder's step, and whether it is (re)created, which recreates every node with it."""
+    bname, driver, observed = desired.builder.name, desired.builder.driver, state.builder
     if observed is None:
-        steps.append(Step("builder", bname, Action.CREATE, f"new, driver {driver}; claimed for the farm"))
-    elif observed.driver != driver:
-        replace_builder = True
-        steps.append(
-            Step(
-                "builder",
-                bname,
-                Action.REPLACE,
-                "the driver changed; buildx cannot change it in place (state volumes kept)",
-                (("driver", observed.driver, driver),),
+        return [Step("builder", bname, Action.CREATE, f"new, driver {driver}; claimed for the farm")], False
+    if state.record is None:
+        problems.append(
+            ForeignResource(
+                f'a buildx builder "{observed.name}" exists but was not created by buildkit-farm',
+                hint=f"remove it (`docker buildx rm {observed.name}`) or name the farm's builder differently",
             )
         )
-    else:
-        node_diffs = {
-            bn: _node_diff(s, observed.node(bn), state) for bn, s in wanted_names.items() if observed.node(bn)
-        }
-        must_rejoin = [bn for bn, (_, rejoin) in node_diffs.items() if rejoin]
-        staying = [n for n in observed.nodes if n.name in wanted_names]
-        # buildx cannot leave its last node: then recreating the builder is the only way.
-        if not staying or (must_rejoin and len(staying) == 1):
-            replace_builder = True
-            steps.append(
-                Step(
-                    "builder",
-                    bname,
-                    Action.REPLACE,
-                    "buildx cannot leave or rejoin its only node; recreated (state volumes kept)",
-                )
-            )
-        else:
-            steps.append(Step("builder", bname, Action.NOOP, f"exists with driver {driver}"))
+        return [], True
+    if observed.driver != driver:
+        why = "the driver changed; buildx cannot change it in place (state volumes kept)"
+        return [Step("builder", bname, Action.REPLACE, why, (("driver", observed.driver, driver),))], True
+    wanted = {buildx_node_name(bname, s.name): s for s in desired.nodes}
+    staying = [n for n in observed.nodes if n.name in wanted]
+    must_rejoin = [n for n in staying if _node_diff(wanted[n.name], n, state)[1]]
+    # buildx cannot leave its last node: then recreating the builder is the only way.
+    if not staying or (must_rejoin and len(staying) == 1):
+        why = "buildx cannot leave or rejoin its only node; recreated (state volumes kept)"
+        return [Step("builder", bname, Action.REPLACE, why)], True
+    return [Step("builder", bname, Action.NOOP, f"exists with driver {driver}")], False
 
-    # -- nodes
-    if observed is not None and not replace_builder:
-        for n in observed.nodes:
-            if n.name not in wanted_names:
-                steps.append(
-                    Step(
-                        "node",
-                        _file_name(bname, n.name),
-                        Action.REMOVE,
-                        "no longer in the file; it leaves the builder",
-                        (("endpoint", n.endpoint, ""),),
-                        buildx_node=n.name,
-                        where=n.endpoint,
-                    )
-                )
-    for s in desired:
+
+def plan_nodes(desired: Desired, state: FarmState, *, replace: bool) -> list[Step]:
+    """Nodes that join, change or leave the builder (all join a new or recreated one)."""
+    bname = desired.builder.name
+    observed = None if replace else state.builder
+    wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
+    steps = [
+        Step(
+            "node",
+            file_node_name(bname, n.name),
+            Action.REMOVE,
+            "no longer in the file; it leaves the builder",
+            (("endpoint", n.endpoint, ""),),
+            buildx_node=n.name,
+            where=n.endpoint,
+        )
+        for n in (observed.nodes if observed else ())
+        if n.name not in wanted
+    ]
+    for s in desired.nodes:
         bn = buildx_node_name(bname, s.name)
-        on = None if (observed is None or replace_builder) else observed.node(bn)
+        on = observed.node(bn) if observed else None
         if on is None:
-            changes = [("endpoint", "", buildx_endpoint(s))]
+            changes = [("endpoint", "", s.buildx_endpoint)]
             if s.platforms:
                 changes.append(("platforms", "", ", ".join(s.platforms)))
             steps.append(
@@ -359,143 +310,74 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
         changes, rejoin = _node_diff(s, on, state)
         if changes:
             mode = "rejoin" if rejoin else "append"
-            why = (
-                "updated in place (--append --node)" if not rejoin else "a setting must be cleared: leaves and rejoins"
-            )
+            why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
             steps.append(
                 Step("node", s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
             )
         else:
-            steps.append(
-                Step("node", s.name, Action.NOOP, "endpoint, platforms and settings match", settings=s, buildx_node=bn)
-            )
+            why = "endpoint, platforms and settings match"
+            steps.append(Step("node", s.name, Action.NOOP, why, settings=s, buildx_node=bn))
+    return steps
 
-    # -- BuildKit containers
-    if observed is not None and not replace_builder:
-        for n in observed.nodes:
-            if n.name in wanted_names:
-                continue
-            bk = state.buildkits.get(n.name)
-            if bk is not None and bk.status == "unreachable":
-                raise _unreachable(_file_name(bname, n.name), bk, n.endpoint)
-            if bk is None or bk.status == "missing":
-                continue
-            steps.append(
-                Step(
-                    "buildkit",
-                    _file_name(bname, n.name),
-                    Action.REMOVE,
-                    "its node leaves; container removed, state volume kept",
-                    buildx_node=n.name,
-                    where=n.endpoint,
-                )
-            )
-    for s in desired:
+
+def plan_buildkits(
+    desired: Desired, state: FarmState, *, replace: bool, moved: set[str], problems: list[FarmError]
+) -> list[Step]:
+    """Each node's BuildKit container: created, started, restarted with new settings, or removed."""
+    bname = desired.builder.name
+    wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
+    steps: list[Step] = []
+    for n in state.builder.nodes if (state.builder and not replace) else ():
+        if n.name in wanted:
+            continue
+        bk = state.buildkits.get(n.name)
+        if bk is not None and bk.status == "unreachable":
+            problems.append(_unreachable(file_node_name(bname, n.name), bk, n.endpoint))
+        elif bk is not None and bk.status != "missing":
+            why = "its node leaves; container removed, state volume kept"
+            name = file_node_name(bname, n.name)
+            steps.append(Step("buildkit", name, Action.REMOVE, why, buildx_node=n.name, where=n.endpoint))
+    for s in desired.nodes:
         if s.driver != "docker-container":
             continue  # only docker-container nodes have a BuildKit container the farm can see
         bn = buildx_node_name(bname, s.name)
-        fp = settings_fingerprint(s)
         bk = state.buildkits.get(bn)
-        if replace_builder:
-            steps.append(
-                Step(
-                    "buildkit",
-                    s.name,
-                    Action.CREATE,
-                    "started with the new builder (state volume reused)",
-                    settings=s,
-                    buildx_node=bn,
-                    where=s.context,
-                )
-            )
+        if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:
+            problems.append(_unreachable(s.name, bk, s.endpoint or s.context))
             continue
-        if s.context in moved:
-            steps.append(
-                Step(
-                    "buildkit",
-                    s.name,
-                    Action.UPDATE,
-                    "its endpoint moves: started on the new engine (the old container is removed)",
-                    mode="move",
-                    settings=s,
-                    buildx_node=bn,
-                    where=s.context,
-                )
-            )
-            continue
-        if bk is None or bk.status == "missing":
-            steps.append(
-                Step(
-                    "buildkit",
-                    s.name,
-                    Action.CREATE,
-                    "no BuildKit container yet; bootstrapped",
-                    settings=s,
-                    buildx_node=bn,
-                    where=s.context,
-                )
-            )
-        elif bk.status == "unreachable":
-            raise _unreachable(s.name, bk, s.endpoint or s.context)
-        elif bk.status != "running" and bk.settings == fp:
-            steps.append(
-                Step(
-                    "buildkit",
-                    s.name,
-                    Action.UPDATE,
-                    f"container is {bk.status}; started",
-                    mode="start",
-                    settings=s,
-                    buildx_node=bn,
-                    where=s.context,
-                )
-            )
-        elif bk.settings == fp and (drift := runs_differently(s, bk)):
-            steps.append(
-                Step(
-                    "buildkit",
-                    s.name,
-                    Action.UPDATE,
-                    f"runs with other settings than the file's ({drift}); restarted, state volume kept",
-                    mode="restart",
-                    settings=s,
-                    buildx_node=bn,
-                    where=s.context,
-                )
-            )
-        elif bk.settings != fp:
-            why = (
-                "settings changed; restarted alone, state volume kept"
-                if bk.settings
-                else "the settings it was created with are unknown; restarted, state volume kept"
-            )
-            steps.append(
-                Step(
-                    "buildkit",
-                    s.name,
-                    Action.UPDATE,
-                    why,
-                    (("settings", bk.settings or "(unknown)", fp),),
-                    mode="restart",
-                    settings=s,
-                    buildx_node=bn,
-                    where=s.context,
-                )
-            )
-        else:
-            steps.append(
-                Step(
-                    "buildkit",
-                    s.name,
-                    Action.NOOP,
-                    f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {(bk.container_id or '')[:12]})",
-                    settings=s,
-                    buildx_node=bn,
-                    where=s.context,
-                )
-            )
+        action, why, mode, changes = _buildkit_change(s, bk, replace=replace, moved=s.context in moved)
+        steps.append(
+            Step("buildkit", s.name, action, why, changes, mode=mode, settings=s, buildx_node=bn, where=s.context)
+        )
+    return steps
 
-    return Plan(builder=bname, driver=driver, steps=_ordered(steps))
+
+def _buildkit_change(
+    s: NodeSettings, bk: ObservedBuildkit | None, *, replace: bool, moved: bool
+) -> tuple[Action, str, str, tuple[tuple[str, str, str], ...]]:
+    """(action, reason, apply's mode, changes) for one node's BuildKit container."""
+    fp = s.fingerprint
+    if replace:
+        return Action.CREATE, "started with the new builder (state volume reused)", "", ()
+    if moved:
+        return Action.UPDATE, "its endpoint moves: started on the new engine (the old container is removed)", "move", ()
+    if bk is None or bk.status == "missing":
+        return Action.CREATE, "no BuildKit container yet; bootstrapped", "", ()
+    if bk.status != "running" and bk.settings == fp:
+        return Action.UPDATE, f"container is {bk.status}; started", "start", ()
+    if bk.settings == fp and (drift := runs_differently(s, bk)):
+        why = f"runs with other settings than the file's ({drift}); restarted, state volume kept"
+        return Action.UPDATE, why, "restart", ()
+    if bk.settings != fp:
+        why = (
+            "settings changed; restarted alone, state volume kept"
+            if bk.settings
+            else "the settings it was created with are unknown; restarted, state volume kept"
+        )
+        return Action.UPDATE, why, "restart", (("settings", bk.settings or "(unknown)", fp),)
+    container = (bk.container_id or "")[:12]
+    why = f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {container})"
+    return Action.NOOP, why, "", ()
 
 
 def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list[str]:
@@ -512,19 +394,14 @@ def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list
     return out
 
 
-def _file_name(builder: str, buildx_node: str) -> str:
-    prefix = f"{builder}-".lower()
-    return buildx_node[len(prefix) :] if buildx_node.startswith(prefix) else buildx_node
-
-
 def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[list[tuple[str, str, str]], bool]:
     """What differs between a desired node and buildx's stored one, and whether something must be cleared."""
     changes: list[tuple[str, str, str]] = []
     rejoin = False
     # buildx stores the `default` context as its host URL, not by name.
-    same_default = buildx_endpoint(s) == "default" and "://" in on.endpoint
-    if on.endpoint != buildx_endpoint(s) and not same_default:
-        changes.append(("endpoint", on.endpoint, buildx_endpoint(s)))
+    same_default = s.buildx_endpoint == "default" and "://" in on.endpoint
+    if on.endpoint != s.buildx_endpoint and not same_default:
+        changes.append(("endpoint", on.endpoint, s.buildx_endpoint))
     if sorted(on.platforms) != sorted(s.platforms):
         changes.append(("platforms", ", ".join(on.platforms) or "(detected)", ", ".join(s.platforms) or "(detected)"))
         rejoin |= not s.platforms  # `--append` cannot clear pinned platforms
@@ -542,7 +419,7 @@ def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[lis
     else:
         # buildx rewrites the stored config, so its text is compared through the record.
         entry = state.record.nodes.get(on.name) if state.record else None
-        if s.buildkitd_config and (entry is None or entry.settings != settings_fingerprint(s)):
+        if s.buildkitd_config and (entry is None or entry.settings != s.fingerprint):
             changes.append(("buildkitd_config", "(as stored)" if entry is None else "changed", "from the file"))
     return changes, rejoin
 
@@ -576,9 +453,9 @@ def _ordered(steps: list[Step]) -> tuple[Step, ...]:
 
 
 # ---------------------------------------------------------------------------- down
-def make_down_plan(config: FarmConfig, state: FarmState, *, keep_state: bool = False) -> Plan:
+def make_down_plan(desired: Desired, state: FarmState, *, keep_state: bool = False) -> Plan:
     """Remove the builder and the contexts the farm owns; nothing else."""
-    bname = config.builder.name
+    bname = desired.builder.name
     steps: list[Step] = []
     if state.builder is None:
         steps.append(Step("builder", bname, Action.NOOP, "does not exist"))
@@ -595,7 +472,7 @@ def make_down_plan(config: FarmConfig, state: FarmState, *, keep_state: bool = F
                 mode="keep-state" if keep_state else "",
             )
         )
-    for s in config.node_settings():
+    for s in desired.nodes:
         ctx = state.contexts.get(s.context)
         if ctx is None:
             continue
@@ -612,92 +489,6 @@ def make_down_plan(config: FarmConfig, state: FarmState, *, keep_state: bool = F
             )
         else:
             steps.append(Step("context", s.context, Action.REMOVE, "owned by the farm", settings=s))
-    for name in _stale_contexts(config.node_settings(), state):
+    for name in _stale_contexts(desired.nodes, state):
         steps.append(Step("context", name, Action.REMOVE, "the farm created it for a node no longer in the file"))
-    return Plan(builder=bname, driver=config.builder.driver, steps=tuple(steps))
-
-
-# ---------------------------------------------------------------------------- verify
-@dataclass(frozen=True)
-class NodeStatus:
-    """One node as `farm status` and the build see it."""
-
-    name: str
-    buildx_node: str
-    context: str
-    endpoint: str | None
-    status: str  # running | stopped | missing | unreachable
-    version: str | None
-    pinned: tuple[str, ...]
-    detected: tuple[str, ...]
-    native: tuple[str, ...]
-    emulated: tuple[str, ...]
-    error: str | None = None
-
-    @property
-    def platforms(self) -> tuple[str, ...]:
-        """What the node builds: its pinned platforms, else all it detected."""
-        return self.pinned or self.detected
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "buildx_node": self.buildx_node,
-            "context": self.context,
-            "endpoint": self.endpoint,
-            "status": self.status,
-            "buildkit_version": self.version,
-            "pinned": list(self.pinned),
-            "detected": list(self.detected),
-            "native": list(self.native),
-            "emulated": list(self.emulated),
-            **({"error": self.error} if self.error else {}),
-        }
-
-
-def node_statuses(config: FarmConfig, state: FarmState) -> tuple[NodeStatus, ...]:
-    out = []
-    for s in config.node_settings():
-        bn = buildx_node_name(config.builder.name, s.name)
-        bk = state.buildkits.get(bn)
-        ctx = state.contexts.get(s.context)
-        detected = bk.platforms if bk else ()
-        native, emulated = split_native(detected)
-        out.append(
-            NodeStatus(
-                name=s.name,
-                buildx_node=bn,
-                context=s.context,
-                endpoint=s.endpoint or (ctx.host if ctx else None),
-                status=bk.status if bk else ("missing" if s.driver == "docker-container" else "not observed"),
-                version=bk.version if bk else None,
-                pinned=s.platforms,
-                detected=detected,
-                native=native,
-                emulated=emulated,
-                error=bk.error if bk else None,
-            )
-        )
-    return tuple(out)
-
-
-def verify(statuses: tuple[NodeStatus, ...]) -> tuple[str, ...]:
-    """Problems that make the farm unusable: a node not running, or a pinned platform it lacks."""
-    problems = []
-    for n in statuses:
-        if n.status == "not observed":
-            continue
-        if n.status != "running":
-            problems.append(f'node "{n.name}" is {n.status}' + (f": {n.error}" if n.error else ""))
-        elif n.version is None:
-            problems.append(
-                f'node "{n.name}": BuildKit did not report its version' + (f" ({n.error})" if n.error else "")
-            )
-        else:
-            missing = [p for p in n.pinned if p not in n.detected]
-            if missing:
-                problems.append(
-                    f'node "{n.name}": pinned {", ".join(missing)} not among the platforms BuildKit detected '
-                    f"({', '.join(n.detected) or 'none'})"
-                )
-    return tuple(problems)
+    return Plan(builder=bname, driver=desired.builder.driver, steps=tuple(steps))

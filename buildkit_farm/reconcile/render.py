@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from buildkit_farm.reconcile.plan import Action, NodeStatus, Plan
+from buildkit_farm.reconcile.plan import Action, Plan
+from buildkit_farm.reconcile.status import NodeStatus
 
 _WORDS = {
     Action.CREATE: "to create",

@@ -331,16 +331,16 @@ def test_down_keep_state_keeps_the_volumes(farm):
 def test_ensure_converged_for_the_build(farm):
     from buildkit_farm.errors import NotConverged
     from buildkit_farm.farmfile.model import load_config
-    from buildkit_farm.reconcile.apply import ensure_converged
+    from buildkit_farm.reconcile.converge import ensure_converged
 
     config = load_config(farm.file)
     with pytest.raises(NotConverged) as err:
-        ensure_converged(config, docker_config=farm.docker_config)
+        ensure_converged(config.desired, docker_config=farm.docker_config)
     assert "+ builder" in err.value.message and "farm up" in err.value.hint
-    status = ensure_converged(config, docker_config=farm.docker_config, up=True)
+    status = ensure_converged(config.desired, docker_config=farm.docker_config, up=True)
     assert [n.status for n in status.nodes] == ["running", "running"]
     assert status.buildkits["node2"].version and "linux/arm64" in status.nodes[1].emulated
-    again = ensure_converged(config, docker_config=farm.docker_config)
+    again = ensure_converged(config.desired, docker_config=farm.docker_config)
     assert again.nodes == status.nodes
 
 

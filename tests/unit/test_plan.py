@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -10,7 +10,7 @@ import pytest
 
 from buildkit_farm.docker import DockerPaths, argv
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
-from buildkit_farm.farmfile.model import BuilderConfig, NodeSettings
+from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings
 from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
     FarmRecord,
@@ -27,15 +27,12 @@ from buildkit_farm.reconcile.observe import (
 )
 from buildkit_farm.reconcile.plan import (
     Action,
-    NodeStatus,
     buildx_flags,
     expected_cmd,
     make_down_plan,
     make_plan,
-    settings_fingerprint,
-    split_native,
-    verify,
 )
+from buildkit_farm.reconcile.status import NodeStatus, split_native, verify
 
 HOST1 = "unix:///var/run/docker.sock"
 HOST2 = "ssh://farm@127.0.0.1:2222"
@@ -59,23 +56,12 @@ def node(name: str, endpoint: str | None, platforms=(), **kw) -> NodeSettings:
     return NodeSettings(**base)
 
 
-@dataclass(frozen=True)
-class FakeConfig:
-    """Stands for FarmConfig: make_plan uses only `builder` and `node_settings()`."""
-
-    builder: BuilderConfig
-    nodes: tuple[NodeSettings, ...]
-
-    def node_settings(self) -> tuple[NodeSettings, ...]:
-        return self.nodes
-
-
 N1 = node("node1", HOST1, ["linux/amd64"])
 N2 = node("node2", HOST2, ["linux/arm64", "linux/arm/v7"])
 
 
-def cfg(*nodes: NodeSettings, driver: str = "docker-container") -> FakeConfig:
-    return FakeConfig(BuilderConfig(name="ch16", driver=driver), tuple(nodes))
+def cfg(*nodes: NodeSettings, driver: str = "docker-container") -> Desired:
+    return Desired(file=Path("farm.toml"), builder=BuilderSettings("ch16", driver), nodes=tuple(nodes))
 
 
 def owned_ctx(name: str, host: str) -> ObservedContext:
@@ -102,7 +88,7 @@ def running(s: NodeSettings, cid: str, **over) -> ObservedBuildkit:
         status="running",
         container_id=cid,
         started_at="t0",
-        settings=settings_fingerprint(s),
+        settings=s.fingerprint,
         version="v0.13.2",
         platforms=("linux/amd64", "linux/386", "linux/arm64", "linux/arm/v7"),
         cmd=expected_cmd(s),
@@ -387,10 +373,10 @@ def test_tls_change_shows_which_file_not_its_content():
     tls_ctx = ObservedContext(
         "node1", "tcp://h:2376", OWNER_MARK, (("ca", "aaa"), ("cert", "bbb"), ("key", "ccc")), False
     )
-    from buildkit_farm.farmfile.model import TLSConfig
+    from buildkit_farm.farmfile.desired import TLSFiles
 
     s = node(
-        "node1", "tcp://h:2376", tls=TLSConfig(ca=Path("/t/ca.pem"), cert=Path("/t/cert.pem"), key=Path("/t/key.pem"))
+        "node1", "tcp://h:2376", tls=TLSFiles(ca=Path("/t/ca.pem"), cert=Path("/t/cert.pem"), key=Path("/t/key.pem"))
     )
     observed = replace(
         converged_state(s),
@@ -438,8 +424,8 @@ def test_buildx_flags_mirror_buildx(flags, opts, expected):
 
 
 def test_fingerprint_ignores_platforms_but_not_settings():
-    assert settings_fingerprint(N2) == settings_fingerprint(N2_ARM64_ONLY)
-    assert settings_fingerprint(N1) != settings_fingerprint(N1_MEM)
+    assert N2.fingerprint == N2_ARM64_ONLY.fingerprint
+    assert N1.fingerprint != N1_MEM.fingerprint
 
 
 @pytest.mark.parametrize(
