@@ -1,4 +1,4 @@
-"""Table-driven plan cases: the file's nodes + an observed state in, the steps out. No Docker."""
+"""Plan details beyond the data-driven cases (plan_cases/): reasons, changes, errors, parsing. No Docker."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from observed import converged_state, owned_ctx, running, state, stored
 
 from buildkit_farm.docker import DockerPaths, argv
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
@@ -14,11 +15,8 @@ from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSetting
 from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
     FarmRecord,
-    FarmState,
-    ObservedBuilder,
     ObservedBuildkit,
     ObservedContext,
-    ObservedNode,
     RecordEntry,
     parse_buildkitd_version,
     parse_buildx_inspect,
@@ -64,84 +62,6 @@ def cfg(*nodes: NodeSettings, driver: str = "docker-container") -> Desired:
     return Desired(file=Path("farm.toml"), builder=BuilderSettings("ch16", driver), nodes=tuple(nodes))
 
 
-def owned_ctx(name: str, host: str) -> ObservedContext:
-    return ObservedContext(name=name, host=host, description=OWNER_MARK, tls=(), skip_tls_verify=False)
-
-
-def stored(s: NodeSettings, **over) -> ObservedNode:
-    """The node as buildx would have stored it from these settings."""
-    n = ObservedNode(
-        name=f"ch16-{s.name}",
-        endpoint=s.context,
-        platforms=s.platforms,
-        driver_opts=tuple(sorted(s.driver_opts)),
-        flags=buildx_flags(s),
-        has_config=bool(s.buildkitd_config),
-    )
-    return replace(n, **over)
-
-
-def running(s: NodeSettings, cid: str, **over) -> ObservedBuildkit:
-    bk = ObservedBuildkit(
-        node=f"ch16-{s.name}",
-        context=s.context,
-        status="running",
-        container_id=cid,
-        started_at="t0",
-        settings=s.fingerprint,
-        version="v0.13.2",
-        platforms=("linux/amd64", "linux/386", "linux/arm64", "linux/arm/v7"),
-        cmd=expected_cmd(s),
-        network=dict(s.driver_opts).get("network"),
-    )
-    return replace(bk, **over)
-
-
-def state(
-    contexts=(),
-    nodes=(),
-    buildkits=(),
-    driver="docker-container",
-    record=True,
-    builder=True,
-    users=None,
-    record_contexts=(),
-) -> FarmState:
-    b = ObservedBuilder(name="ch16", driver=driver, nodes=tuple(nodes)) if builder else None
-    rec = None
-    if record:
-        rec = FarmRecord(
-            builder="ch16",
-            nodes=MappingProxyType(
-                {
-                    bk.node: RecordEntry(
-                        container_id=bk.container_id or "", settings=bk.settings or "", started_at=bk.started_at
-                    )
-                    for bk in buildkits
-                    if bk.settings
-                }
-            ),
-            contexts=tuple(record_contexts),
-        )
-    return FarmState(
-        paths=DockerPaths(Path("/dc"), Path("/dc/buildx"), True),
-        contexts=MappingProxyType({c.name: c for c in contexts}),
-        builder=b,
-        record=rec,
-        buildkits=MappingProxyType({bk.node: bk for bk in buildkits}),
-        context_users=MappingProxyType(users or {}),
-    )
-
-
-def converged_state(*nodes: NodeSettings, **over) -> FarmState:
-    return state(
-        contexts=[owned_ctx(s.context, s.endpoint) for s in nodes if s.owns_context],
-        nodes=[stored(s) for s in nodes],
-        buildkits=[running(s, f"id-{s.name}") for s in nodes],
-        **over,
-    )
-
-
 def lines(plan) -> list[str]:
     return [f"{s.action.symbol} {s.kind} {s.name}" for s in plan.steps]
 
@@ -149,159 +69,6 @@ def lines(plan) -> list[str]:
 N2_ARM64_ONLY = replace(N2, platforms=("linux/arm64",))
 N1_MEM = replace(N1, driver_opts=(("memory", "2g"), ("network", "host")))
 N1_NO_OPTS = replace(N1, driver_opts=())
-
-CASES = [
-    (
-        "from nothing: contexts, builder, nodes and BuildKits are created",
-        cfg(N1, N2),
-        state(builder=False, record=False),
-        [
-            "+ context node1",
-            "+ context node2",
-            "+ builder ch16",
-            "+ node node1",
-            "+ node node2",
-            "+ buildkit node1",
-            "+ buildkit node2",
-        ],
-    ),
-    (
-        "already converged: all no-ops",
-        cfg(N1, N2),
-        converged_state(N1, N2),
-        [
-            "= context node1",
-            "= context node2",
-            "= builder ch16",
-            "= node node1",
-            "= node node2",
-            "= buildkit node1",
-            "= buildkit node2",
-        ],
-    ),
-    (
-        "node2's platforms change: only node2 is updated in place, no restart",
-        cfg(N1, N2_ARM64_ONLY),
-        converged_state(N1, N2),
-        [
-            "= context node1",
-            "= context node2",
-            "= builder ch16",
-            "= node node1",
-            "~ node node2",
-            "= buildkit node1",
-            "= buildkit node2",
-        ],
-    ),
-    (
-        "a node is removed: it leaves and its container goes",
-        cfg(N1),
-        converged_state(N1, N2),
-        ["= context node1", "= builder ch16", "- node node2", "= node node1", "- buildkit node2", "= buildkit node1"],
-    ),
-    (
-        "a node is added: it joins",
-        cfg(N1, N2),
-        converged_state(N1),
-        [
-            "= context node1",
-            "+ context node2",
-            "= builder ch16",
-            "= node node1",
-            "+ node node2",
-            "= buildkit node1",
-            "+ buildkit node2",
-        ],
-    ),
-    (
-        "driver opts change on node1: updated in place and restarted alone",
-        cfg(N1_MEM, N2),
-        converged_state(N1, N2),
-        [
-            "= context node1",
-            "= context node2",
-            "= builder ch16",
-            "~ node node1",
-            "= node node2",
-            "~ buildkit node1",
-            "= buildkit node2",
-        ],
-    ),
-    (
-        "driver opts cleared on node1: it rejoins and restarts",
-        cfg(N1_NO_OPTS, N2),
-        converged_state(N1, N2),
-        [
-            "= context node1",
-            "= context node2",
-            "= builder ch16",
-            "~ node node1",
-            "= node node2",
-            "~ buildkit node1",
-            "= buildkit node2",
-        ],
-    ),
-    (
-        "the driver changes: the builder is replaced",
-        cfg(N1, N2),
-        converged_state(N1, N2, driver="docker"),
-        [
-            "= context node1",
-            "= context node2",
-            "-/+ builder ch16",
-            "+ node node1",
-            "+ node node2",
-            "+ buildkit node1",
-            "+ buildkit node2",
-        ],
-    ),
-    (
-        "the only node must clear a setting: buildx can't leave it, so the builder is replaced",
-        cfg(N1_NO_OPTS),
-        converged_state(N1),
-        ["= context node1", "-/+ builder ch16", "+ node node1", "+ buildkit node1"],
-    ),
-    (
-        "node2's endpoint changes: its context is updated in place and its BuildKit moves",
-        cfg(N1, replace(N2, endpoint="ssh://farm@127.0.0.1:2223")),
-        converged_state(N1, N2),
-        [
-            "= context node1",
-            "~ context node2",
-            "= builder ch16",
-            "= node node1",
-            "= node node2",
-            "= buildkit node1",
-            "~ buildkit node2",
-        ],
-    ),
-    (
-        "a stopped BuildKit is started",
-        cfg(N1),
-        state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)], buildkits=[running(N1, "a", status="stopped")]),
-        ["= context node1", "= builder ch16", "= node node1", "~ buildkit node1"],
-    ),
-    (
-        "a BuildKit whose settings are unknown (killed before recording) is restarted",
-        cfg(N1),
-        state(contexts=[owned_ctx("node1", HOST1)], nodes=[stored(N1)], buildkits=[running(N1, "a", settings=None)]),
-        ["= context node1", "= builder ch16", "= node node1", "~ buildkit node1"],
-    ),
-    (
-        "a node on the user's own context uses it as is",
-        cfg(node("n1", None, context="mine")),
-        state(contexts=[ObservedContext("mine", HOST1, "", (), False)], builder=False, record=False),
-        ["= context mine", "+ builder ch16", "+ node n1", "+ buildkit n1"],
-    ),
-]
-
-
-@pytest.mark.parametrize("title,config,observed,expected", CASES, ids=[c[0] for c in CASES])
-def test_plan_cases(title, config, observed, expected):
-    plan = make_plan(config, observed)
-    assert lines(plan) == expected
-    assert all(step.reason for step in plan.steps), "every step, no-op included, says why"
-
 
 def test_converged_plan_has_no_changes_and_each_noop_says_why():
     plan = make_plan(cfg(N1, N2), converged_state(N1, N2))
@@ -488,7 +255,10 @@ def test_parse_instance_file():
 
 def test_parse_buildkit_output():
     assert parse_buildkitd_version("buildkitd github.com/moby/buildkit v0.13.2 abc\n") == "v0.13.2"
-    workers = '[{"ID":"x","Platforms":[{"Architecture":"amd64","OS":"linux"},{"Architecture":"arm","OS":"linux","Variant":"v7"}]}]'
+    workers = (
+        '[{"ID":"x","Platforms":[{"Architecture":"amd64","OS":"linux"},'
+        '{"Architecture":"arm","OS":"linux","Variant":"v7"}]}]'
+    )
     assert parse_workers(workers) == ("linux/amd64", "linux/arm/v7")
 
 
