@@ -70,6 +70,7 @@ N2_ARM64_ONLY = replace(N2, platforms=("linux/arm64",))
 N1_MEM = replace(N1, driver_opts=(("memory", "2g"), ("network", "host")))
 N1_NO_OPTS = replace(N1, driver_opts=())
 
+
 def test_converged_plan_has_no_changes_and_each_noop_says_why():
     plan = make_plan(cfg(N1, N2), converged_state(N1, N2))
     assert plan.converged and plan.changes == ()
