@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from observed import converged_state
 from python_on_whales.exceptions import DockerException
 
 from buildkit_farm import docker
@@ -19,7 +20,6 @@ from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSetting
 from buildkit_farm.reconcile import apply
 from buildkit_farm.reconcile.observe import FarmRecord, RecordEntry, read_record
 from buildkit_farm.reconcile.plan import make_plan
-from observed import converged_state
 
 OPTS = (("network", "host"),)
 N1 = NodeSettings(

@@ -7,11 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from observed import converged_state, state
 
 from buildkit_farm.errors import NotConverged
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings
 from buildkit_farm.reconcile import converge
-from observed import converged_state, state
 
 N1 = NodeSettings(
     "node1", "node1", "unix:///var/run/docker.sock", None, True, ("linux/amd64",), "docker-container",

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from observed import converged_state, state
 
 from buildkit_farm.errors import FarmError
 from buildkit_farm.farmfile.desired import Desired
@@ -28,7 +29,6 @@ from buildkit_farm.farmfile.model import load_config_text
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile.observe import OWNER_MARK, FarmState, ObservedContext
 from buildkit_farm.reconcile.plan import make_plan
-from observed import converged_state, state
 
 CASES = sorted((Path(__file__).parent / "plan_cases").glob("*.toml"))
 
