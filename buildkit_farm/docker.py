@@ -105,7 +105,7 @@ def run(
     """Run `docker … ARGS` through python-on-whales' runner: its stdout, or its `DockerException`."""
     from python_on_whales.utils import run as pow_run
 
-    return pow_run(client(paths, where, env=env).client_config.docker_cmd + list(args))
+    return str(pow_run(client(paths, where, env=env).client_config.docker_cmd + list(args)))
 
 
 @dataclass(frozen=True)

@@ -556,7 +556,7 @@ def _validate(model: type[_Model], section: Section, context: dict, issues: list
     try:
         return model.model_validate(section.raw, context=context)
     except ValidationError as err:
-        errors = err.errors(include_url=False)
+        errors: list[dict[str, Any]] = [dict(e) for e in err.errors(include_url=False)]
     section.valid = False
     for error in errors:
         issue = _translate(section.label, model, error)

@@ -504,6 +504,7 @@ def _check_tls(label: str, n: NodeConfig, issues: list[ConfigIssue]) -> None:
         )
         return
     tls = n.tls
+    assert tls is not None  # checked above
     if (tls.cert is None) != (tls.key is None):
         missing = "key" if tls.key is None else "cert"
         issues.append(
@@ -653,7 +654,7 @@ def _check_target(
                 )
 
     for index, platform in enumerate(platforms if pinned is not None and target.whole("allow_emulation") else ()):
-        if platform not in pinned and platform not in t.allow_emulation:
+        if pinned is not None and platform not in pinned and platform not in t.allow_emulation:
             where = target.at("platforms", index) if t.platforms else dockerfiles_path(platform)
             issues.append(
                 ConfigIssue(

@@ -34,7 +34,7 @@ from buildkit_farm.reconcile.observe import (
 from buildkit_farm.reconcile.plan import Action, Plan, Step
 
 if TYPE_CHECKING:
-    from buildkit_farm.farmfile.desired import Desired
+    from buildkit_farm.farmfile.desired import Desired, NodeSettings
 
 Report = Callable[[Step, float], None]
 
@@ -74,6 +74,21 @@ def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) 
     return frozenset(run.touched)
 
 
+def _settings(step: Step) -> NodeSettings:
+    assert step.settings is not None, f"the planner gives a {step.kind} step its node's settings"
+    return step.settings
+
+
+def _buildx_node(step: Step) -> str:
+    assert step.buildx_node is not None, f"the planner names the buildx node of a {step.kind} step"
+    return step.buildx_node
+
+
+def _where(step: Step) -> str:
+    assert step.where is not None, f"the planner says where a {step.kind} step acts"
+    return step.where
+
+
 # ---------------------------------------------------------------------------- contexts
 def _description(step: Step) -> str:
     return f"{OWNER_MARK} (node {step.settings.name})" if step.settings else OWNER_MARK
@@ -82,7 +97,7 @@ def _description(step: Step) -> str:
 def create_context(run: _Run, step: Step) -> None:
     from python_on_whales import DockerContextConfig
 
-    s = step.settings
+    s = _settings(step)
     tls = s.tls
     cfg = DockerContextConfig(
         host=s.endpoint,
@@ -98,7 +113,7 @@ def create_context(run: _Run, step: Step) -> None:
 
 
 def update_context(run: _Run, step: Step) -> None:
-    s = step.settings
+    s = _settings(step)
     if any(f == "endpoint" for f, _, _ in step.changes):
         # The node's BuildKit lives on the old engine: remove it there (state volume kept)
         # before the context points elsewhere; a gone engine is no reason to stop.
@@ -110,7 +125,7 @@ def update_context(run: _Run, step: Step) -> None:
             run.paths,
             step.name,
             description=_description(step),
-            host=s.endpoint,
+            host=s.endpoint or "",
             ca=tls.ca if tls else None,
             cert=tls.cert if tls else None,
             key=tls.key if tls else None,
@@ -167,8 +182,8 @@ def remove_builder(run: _Run, step: Step) -> None:
 
 # ---------------------------------------------------------------------------- nodes
 def _join(run: _Run, step: Step) -> None:
-    s = step.settings
-    config_file = _write_buildkitd_config(run.paths, run.plan.builder, step.buildx_node, s.buildkitd_config)
+    s = _settings(step)
+    config_file = _write_buildkitd_config(run.paths, run.plan.builder, _buildx_node(step), s.buildkitd_config)
     exists = run.paths.instance_file(run.plan.builder).exists()
     _buildx(
         run,
@@ -176,7 +191,7 @@ def _join(run: _Run, step: Step) -> None:
         lambda: buildx.buildx_create(
             run.paths,
             builder=run.plan.builder,
-            node=step.buildx_node,
+            node=_buildx_node(step),
             endpoint=s.buildx_endpoint,
             driver=run.plan.driver,
             append=exists,
@@ -194,30 +209,30 @@ def create_node(run: _Run, step: Step) -> None:
 
 def update_node(run: _Run, step: Step) -> None:
     if step.mode == "rejoin":
-        _buildx(run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=step.buildx_node))
+        _buildx(run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=_buildx_node(step)))
     _join(run, step)
 
 
 def remove_node(run: _Run, step: Step) -> None:
-    _buildx(run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=step.buildx_node))
+    _buildx(run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=_buildx_node(step)))
 
 
 # ---------------------------------------------------------------------------- BuildKit containers
 def create_buildkit(run: _Run, step: Step) -> None:
     run.boot = True
-    run.touched.add(step.buildx_node)
+    run.touched.add(_buildx_node(step))
 
 
 def update_buildkit(run: _Run, step: Step) -> None:
     if step.mode == "restart":
-        _remove_container(run, step.where, step.buildx_node, strict=True, step=step)
+        _remove_container(run, _where(step), _buildx_node(step), strict=True, step=step)
     run.boot = True
     if step.mode != "start":
-        run.touched.add(step.buildx_node)
+        run.touched.add(_buildx_node(step))
 
 
 def remove_buildkit(run: _Run, step: Step) -> None:
-    _remove_container(run, step.where, step.buildx_node, strict=True, step=step)
+    _remove_container(run, _where(step), _buildx_node(step), strict=True, step=step)
 
 
 def _remove_container(run: _Run, where: str, buildx_node: str, *, strict: bool, step: Step | None = None) -> None:

@@ -262,7 +262,7 @@ def docker_read(paths: DockerPaths, where: str | None, args: list[str]) -> Docke
     alone costs about 0.3 s of the 1 s budget, and its objects would re-inspect anyway.
     A read `prefetch_buildkits` already started for the same command line is reused.
     """
-    started = _PREFETCHED.pop((where, *args), None)
+    started = _PREFETCHED.pop(tuple([where, *args]), None)
     if started is not None:
         return docker.finish_read(started)
     return docker.read(paths, where, args)
@@ -289,7 +289,7 @@ def prefetch_buildkits(paths: DockerPaths, farm_file: str | Path) -> None:
         return
     for where, nodes in groups.items():
         args = ["container", "inspect", "--format", "{{json .}}", *map(container_name, nodes)]
-        _PREFETCHED[(where, *args)] = docker.start_read(paths, where, args)
+        _PREFETCHED[tuple([where, *args])] = docker.start_read(paths, where, args)
 
 
 def discard_prefetched() -> None:

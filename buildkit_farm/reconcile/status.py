@@ -24,7 +24,8 @@ def split_native(detected: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str,
     first = detected[0].split("/")
     os_, arch = first[0], first[1] if len(first) > 1 else ""
     extra = {"amd64": {"386"}, "arm64": {"arm"}}.get(arch, set())
-    native, emulated = [], []
+    native: list[str] = []
+    emulated: list[str] = []
     for p in detected:
         parts = p.split("/")
         same = parts[0] == os_ and len(parts) > 1 and (parts[1] == arch or parts[1] in extra)
