@@ -43,6 +43,7 @@ from buildkit_farm.farmfile import reference
 from buildkit_farm.farmfile.desired import Desired, NodeSettings, desire
 from buildkit_farm.farmfile.rules import (
     DEFAULT_DOCKERFILE,
+    DEFAULT_DRIVER,
     Section,
     allowed_hint,
     check_farm,
@@ -232,7 +233,7 @@ class BuilderConfig(_Model):
     """The buildx builder that joins every node; its settings are each node's defaults."""
 
     name: BuilderName = Field(description='The buildx builder name; not "default", not a node or context name.')
-    driver: Driver = Field("docker-container", description="One driver for the whole builder, as in buildx.")
+    driver: Driver = Field(DEFAULT_DRIVER, description="One driver for the whole builder, as in buildx.")
     driver_opts: DriverOpts = Field(default_factory=dict, description="`--driver-opt` key/values for every node.")
     buildkitd_flags: Optional[str] = Field(None, description="`--buildkitd-flags` for every node.")
     buildkitd_config: Optional[BuildkitdConfig] = None

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from buildkit_farm.errors import ConfigIssue
 from buildkit_farm.farmfile import platforms as platform_names
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from buildkit_farm.farmfile.model import BuilderConfig, NodeConfig, TargetConfig
 
 DRIVERS: tuple[str, ...] = ("docker-container", "remote", "kubernetes")
+DEFAULT_DRIVER: Final = "docker-container"
 ENDPOINT_SCHEMES: dict[str, tuple[str, ...]] = {
     "docker-container": ("unix://", "ssh://", "tcp://"),
     "remote": ("tcp://", "unix://"),

@@ -22,9 +22,8 @@ from buildkit_farm.reconcile.names import buildx_node_name
 from buildkit_farm.reconcile.observe import (
     FarmState,
     ObservedBuildkit,
-    discard_prefetched,
+    Prefetch,
     observe,
-    prefetch_buildkits,
 )
 from buildkit_farm.reconcile.plan import Plan, make_down_plan, make_plan
 from buildkit_farm.reconcile.status import NodeStatus, node_statuses, verify
@@ -114,14 +113,14 @@ def converge_file(
     """`farm up` from a file: the lock first, then the engines are asked while the file loads."""
     paths = DockerPaths.resolve(docker_config)
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
-        prefetch_buildkits(paths, file)
+        prefetch = Prefetch.for_file(paths, file)
         try:
             from buildkit_farm.farmfile.model import load_config
 
             desired = load_config(file).desired
-            return _converge(desired, paths, docker_config=docker_config, **options)
+            return _converge(desired, paths, docker_config=docker_config, prefetch=prefetch, **options)
         finally:
-            discard_prefetched()
+            prefetch.discard()
 
 
 def converge(
@@ -146,9 +145,10 @@ def _converge(
     dry_run: bool = False,
     on_plan: Callable[[Plan], None] | None = None,
     report: Report | None = None,
+    prefetch: Prefetch | None = None,
 ) -> UpResult:
     """The flow itself; the caller holds the lock."""
-    state = observe(desired, docker_config=docker_config)
+    state = observe(desired, docker_config=docker_config, prefetch=prefetch)
     first = make_plan(desired, state)
     if on_plan:
         on_plan(first)

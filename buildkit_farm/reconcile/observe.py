@@ -20,7 +20,7 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths, DockerRead
+from buildkit_farm.farmfile.rules import DEFAULT_DRIVER
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile.names import buildx_node_name, container_name
 
@@ -251,62 +252,77 @@ def context_users(paths: DockerPaths, exclude: str) -> dict[str, tuple[str, ...]
 
 
 # ---------------------------------------------------------------------------- docker
-# Reads started ahead by `prefetch_buildkits`, by where and their exact arguments.
-_PREFETCHED: dict[tuple[str | None, ...], subprocess.Popen[str]] = {}
+class Prefetch:
+    """Container inspects started ahead of `observe`, each used once for the very same read.
+
+    Each may be an ssh hop (0.3-0.5 s on the lab) and loading the pydantic model takes as
+    long, so a converged `farm up` overlaps them: `for_file` guesses the reads from the
+    file's raw TOML before the model is loaded (so that guess reads the TOML once more, on
+    purpose); `observe` uses a result only for exactly the same command, so a wrong guess
+    costs nothing but a wasted read, which `discard` reaps. Start it with the lock held.
+    """
+
+    def __init__(self, paths: DockerPaths) -> None:
+        self.paths = paths
+        self._started: dict[tuple[str | None, ...], subprocess.Popen[str]] = {}
+
+    @classmethod
+    def for_file(cls, paths: DockerPaths, farm_file: str | Path) -> Prefetch:
+        prefetch = cls(paths)
+        try:
+            data = tomllib.loads(Path(farm_file).read_text(encoding="utf-8"))
+            builder = data["builder"]
+            if builder.get("driver", DEFAULT_DRIVER) != "docker-container":
+                return prefetch
+            groups: dict[str, list[str]] = {}
+            for node in data.get("node", []):
+                where = node.get("context") or node["name"]
+                groups.setdefault(where, []).append(buildx_node_name(builder["name"], node["name"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return prefetch
+        for where, nodes in groups.items():
+            prefetch.start(where, _inspect_args(nodes))
+        return prefetch
+
+    def start(self, where: str | None, args: list[str]) -> None:
+        self._started[tuple([where, *args])] = docker.start_read(self.paths, where, args)
+
+    def take(self, where: str | None, args: list[str]) -> DockerRead | None:
+        started = self._started.pop(tuple([where, *args]), None)
+        return docker.finish_read(started) if started is not None else None
+
+    def discard(self) -> None:
+        """Reap the reads nobody took (a wrong guess)."""
+        while self._started:
+            _, proc = self._started.popitem()
+            proc.kill()
+            proc.communicate()
 
 
-def docker_read(paths: DockerPaths, where: str | None, args: list[str]) -> DockerRead:
-    """One read-only docker CLI call, straight through subprocess.
+def docker_read(
+    paths: DockerPaths, where: str | None, args: list[str], prefetch: Prefetch | None = None
+) -> DockerRead:
+    """One read-only docker CLI call, straight through subprocess (or taken from `prefetch`).
 
     The reads on the path of a converged `farm up` skip python-on-whales: importing it
     alone costs about 0.3 s of the 1 s budget, and its objects would re-inspect anyway.
-    A read `prefetch_buildkits` already started for the same command line is reused.
     """
-    started = _PREFETCHED.pop(tuple([where, *args]), None)
-    if started is not None:
-        return docker.finish_read(started)
-    return docker.read(paths, where, args)
+    started = prefetch.take(where, args) if prefetch is not None else None
+    return started if started is not None else docker.read(paths, where, args)
 
 
-def prefetch_buildkits(paths: DockerPaths, farm_file: str | Path) -> None:
-    """Start, in the background, the container inspects `observe` will make.
-
-    Each may be an ssh hop (0.3-0.5 s on the lab) and loading the pydantic model takes as
-    long, so a converged `farm up` overlaps them. The commands are guessed from the file's
-    raw TOML; `observe` uses a result only for exactly the same command line, so a wrong
-    guess costs nothing but a wasted read. Call it with the farm lock held.
-    """
-    try:
-        data = tomllib.loads(Path(farm_file).read_text(encoding="utf-8"))
-        builder = data["builder"]
-        if builder.get("driver", "docker-container") != "docker-container":
-            return
-        groups: dict[str, list[str]] = {}
-        for node in data.get("node", []):
-            where = node.get("context") or node["name"]
-            groups.setdefault(where, []).append(buildx_node_name(builder["name"], node["name"]))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return
-    for where, nodes in groups.items():
-        args = ["container", "inspect", "--format", "{{json .}}", *map(container_name, nodes)]
-        _PREFETCHED[tuple([where, *args])] = docker.start_read(paths, where, args)
-
-
-def discard_prefetched() -> None:
-    """Reap reads that `observe` did not use (a wrong guess)."""
-    while _PREFETCHED:
-        _, proc = _PREFETCHED.popitem()
-        proc.kill()
-        proc.communicate()
+def _inspect_args(buildx_nodes: Iterable[str]) -> list[str]:
+    return ["container", "inspect", "--format", "{{json .}}", *map(container_name, buildx_nodes)]
 
 
 _MISSING = re.compile(r"no such (container|object)", re.IGNORECASE)
 
 
-def inspect_buildkits(paths: DockerPaths, context: str, nodes: tuple[str, ...]) -> dict[str, ObservedBuildkit]:
+def inspect_buildkits(
+    paths: DockerPaths, context: str, nodes: tuple[str, ...], prefetch: Prefetch | None = None
+) -> dict[str, ObservedBuildkit]:
     """One `docker container inspect` on one engine for these nodes' BuildKit containers."""
-    names = [container_name(n) for n in nodes]
-    got = docker_read(paths, context, ["container", "inspect", "--format", "{{json .}}", *names])
+    got = docker_read(paths, context, _inspect_args(nodes), prefetch)
     if got.returncode != 0 and not got.stdout.strip() and not _MISSING.search(got.stderr):
         return {n: ObservedBuildkit(node=n, context=context, status="unreachable", error=got.message) for n in nodes}
     found: dict[str, dict] = {}
@@ -449,8 +465,11 @@ def parse_workers(text: str) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------- observe
-def observe(desired: Desired, *, docker_config: str | Path | None = None, live: bool = False) -> FarmState:
-    """Observe everything the farm file talks about. `live` re-probes every running BuildKit."""
+def observe(
+    desired: Desired, *, docker_config: str | Path | None = None, live: bool = False, prefetch: Prefetch | None = None
+) -> FarmState:
+    """Observe everything the farm file talks about. `live` re-probes every running BuildKit;
+    `prefetch` holds container inspects already started for this observation."""
     paths = DockerPaths.resolve(docker_config)
     builder_name = desired.builder.name
     settings = desired.nodes
@@ -479,7 +498,7 @@ def observe(desired: Desired, *, docker_config: str | Path | None = None, live: 
     buildkits: dict[str, ObservedBuildkit] = {}
     if where:
         with ThreadPoolExecutor(max_workers=len(where)) as pool:
-            for part in pool.map(lambda kv: inspect_buildkits(paths, kv[0], tuple(kv[1])), where.items()):
+            for part in pool.map(lambda kv: inspect_buildkits(paths, kv[0], tuple(kv[1]), prefetch), where.items()):
                 buildkits.update(part)
     remote = {buildx_node_name(builder_name, s.name): s.endpoint or s.context for s in settings if s.driver == "remote"}
     if remote and builder is not None:
@@ -496,7 +515,8 @@ def observe(desired: Desired, *, docker_config: str | Path | None = None, live: 
             buildkits[name] = bk
         if bk.status == "running" and bk.version is None:
             to_probe.append(bk)
-    discard_prefetched()  # a prefetched read is only as fresh as this first observation
+    if prefetch is not None:
+        prefetch.discard()  # a prefetched read is only as fresh as this observation
     if to_probe:
         with ThreadPoolExecutor(max_workers=len(to_probe)) as pool:
             for bk in pool.map(lambda b: probe_buildkit(paths, b), to_probe):

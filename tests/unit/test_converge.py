@@ -30,7 +30,7 @@ class Farm:
         monkeypatch.setattr(converge, "apply_plan", lambda plan, paths, report=None: self.applied.append(plan))
         monkeypatch.setattr(converge, "record_buildkits", lambda *a: self.recorded.append(a[-1]))
 
-    def observe(self, desired, *, docker_config=None, live=False):
+    def observe(self, desired, *, docker_config=None, live=False, prefetch=None):
         return self.states.pop(0) if len(self.states) > 1 else self.states[0]
 
 

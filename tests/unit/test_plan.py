@@ -397,12 +397,13 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypat
         '[[node]]\nname = "node2"\ncontext = "mine"\n'
     )
     paths = DockerPaths(tmp_path / "dc", tmp_path / "dc" / "buildx", True)
-    st.prefetch_buildkits(paths, farm_file)
+    prefetch = st.Prefetch.for_file(paths, farm_file)
     expected = [
         argv(paths, "node1") + ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node1"],
         argv(paths, "mine") + ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node2"],
     ]
     assert started == expected
-    assert st.docker_read(paths, "mine", expected[1][-5:]).returncode == 0  # taken from the prefetch
-    st.discard_prefetched()
-    assert not st._PREFETCHED
+    assert st.docker_read(paths, "mine", expected[1][-5:], prefetch).returncode == 0  # taken from the prefetch
+    assert prefetch.take("mine", expected[1][-5:]) is None  # each read is used once
+    prefetch.discard()
+    assert prefetch.take("node1", expected[0][-5:]) is None
