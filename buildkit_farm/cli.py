@@ -17,7 +17,7 @@ app = typer.Typer(
     help="Declarative multi-architecture Docker builds on a farm of Buildx nodes.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,  # `farm --install-completion`: users of a CLI expect it
     rich_markup_mode=None,  # plain click help: importing rich costs ~0.1 s on every `farm --help`
 )
 
@@ -364,7 +364,7 @@ def lint_cmd(
 def main() -> None:
     """Entry point: one handler turns a FarmError into a message and its exit code."""
     try:
-        app()  # standalone: click handles usage errors itself (exit 2)
+        app(prog_name="farm")  # standalone: click handles usage errors (exit 2); the name keys completion
     except FarmError as err:
         _report(err)
         sys.exit(err.exit_code)
