@@ -56,7 +56,7 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
     import json
 
     from buildkit_farm.errors import ConfigError
-    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.farmfile.load import load_config
 
     try:
         config = load_config(file)
@@ -74,7 +74,7 @@ def schema_cmd() -> None:
     """Print the JSON Schema of the farm file, for editors (taplo / Even Better TOML)."""
     import json
 
-    from buildkit_farm.farmfile.model import json_schema
+    from buildkit_farm.farmfile.load import json_schema
 
     typer.echo(json.dumps(json_schema(), indent=2))
 
@@ -88,7 +88,7 @@ def init_cmd(
     """Write a starter farm file for the local engine: one node, its native platform."""
     import json
 
-    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.farmfile.starter import write_starter
 
     engine = write_starter(file, force=force)
@@ -171,7 +171,7 @@ def build_cmd(
 ) -> None:
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
     from buildkit_farm.build import run as farm_build
-    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.farmfile.load import load_config
 
     config = load_config(file)
     options = farm_build.BuildOptions(
@@ -228,9 +228,8 @@ def plan_cmd(
     file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
 ) -> None:
     """Show what `farm up` would change: + create, ~ update, - remove, and why each thing is unchanged."""
-    from buildkit_farm.farmfile.model import load_config
-    from buildkit_farm.reconcile import converge
-    from buildkit_farm.reconcile import render
+    from buildkit_farm.farmfile.load import load_config
+    from buildkit_farm.reconcile import converge, render
 
     the_plan, _ = converge.plan(load_config(file).desired, docker_config=docker_config)
     typer.echo(render.plan_json(the_plan) if as_json else render.plan_text(the_plan))
@@ -247,8 +246,7 @@ def up_cmd(
     """Make the contexts and the builder match the file, bootstrap every node and verify it."""
     import json
 
-    from buildkit_farm.reconcile import converge
-    from buildkit_farm.reconcile import render
+    from buildkit_farm.reconcile import converge, render
 
     def show(the_plan) -> None:
         if not as_json:
@@ -278,9 +276,8 @@ def status_cmd(
     file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
 ) -> None:
     """Each node: endpoint, status, BuildKit version, pinned and detected platforms (emulated marked)."""
-    from buildkit_farm.farmfile.model import load_config
-    from buildkit_farm.reconcile import converge
-    from buildkit_farm.reconcile import render
+    from buildkit_farm.farmfile.load import load_config
+    from buildkit_farm.reconcile import converge, render
 
     st = converge.status(load_config(file).desired, docker_config=docker_config)
     if as_json:
@@ -301,9 +298,8 @@ def down_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Remove the farm's builder and the contexts it owns, and nothing else."""
-    from buildkit_farm.farmfile.model import load_config
-    from buildkit_farm.reconcile import converge
-    from buildkit_farm.reconcile import render
+    from buildkit_farm.farmfile.load import load_config
+    from buildkit_farm.reconcile import converge, render
 
     the_plan = converge.down(
         load_config(file).desired,
@@ -332,7 +328,8 @@ def lint_cmd(
         Optional[list[str]],
         typer.Option(
             "--platform",
-            help="For PATHs: the platforms the Dockerfile is built for (repeat, or comma-separated), e.g. linux/amd64,windows/amd64.",
+            help="For PATHs: the platforms the Dockerfile is built for (repeat, or comma-separated), "
+            "e.g. linux/amd64,windows/amd64.",
         ),
     ] = None,
     registry: Annotated[

@@ -1,7 +1,7 @@
-"""The farm file: its pydantic model and `load_config`.
+"""The farm file's pydantic model: each table checked on its own, at the boundary only.
 
 CONTRACT (other modules rely on these names; keep them stable):
-- `load_config(path) -> FarmConfig` raises `ConfigError` listing every issue.
+- `load.load_config(path) -> FarmConfig` raises `ConfigError` listing every issue.
 - After loading, every file path field is an absolute `Path` resolved against the farm
   file's folder, platforms are normalised (`linux/arm64`), and `{name}` placeholders in
   tags are left as they are (filled at build time).
@@ -13,7 +13,8 @@ CONTRACT (other modules rely on these names; keep them stable):
   merged with the node's overrides) as plain frozen data.
 
 The pydantic models check each table on its own; the cross-field rules live in `rules.py`;
-`load_config` runs both and reports every issue in the file at once.
+`load.load_config` runs both and reports every issue in the file at once. Past loading,
+`FarmConfig.desired` is the plain value reconcile plans from.
 """
 
 # No `from __future__ import annotations` here: pydantic would then eval every annotation
@@ -30,32 +31,18 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     ValidationInfo,
     WithJsonSchema,
 )
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from buildkit_farm.errors import ConfigError, ConfigIssue, UsageError
+from buildkit_farm.errors import UsageError
 from buildkit_farm.farmfile import platforms as platform_names
 from buildkit_farm.farmfile import reference
-from buildkit_farm.farmfile.desired import Desired, NodeSettings, desire
-from buildkit_farm.farmfile.rules import (
-    DEFAULT_DOCKERFILE,
-    DEFAULT_DRIVER,
-    Section,
-    allowed_hint,
-    check_farm,
-    credential_issues,
-    key_name,
-    quote,
-    short,
-    syntax_issue,
-    table_labels,
-    toml_type,
-)
-from buildkit_farm.farmfile.toml import tomllib
+from buildkit_farm.farmfile.desired import Desired, NodeSettings
+from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
+from buildkit_farm.farmfile.words import quote, toml_type
 
 Driver = Literal["docker-container", "remote", "kubernetes"]
 RESERVED_BUILDER_NAMES = ("default",)
@@ -311,14 +298,8 @@ class FarmConfig(_Model):
 
     @property
     def desired(self) -> Desired:
-        """The builder and nodes as plain data (`farmfile.desired`), computed once at load."""
-        if self._desired is None:  # a model built outside `load_config` (tests, tools)
-            issues: list[ConfigIssue] = []
-            desired = desire(self.builder, self.nodes, file=self.file, issues=issues)
-            if issues:
-                raise ConfigError(file=str(self.file), issues=issues)
-            object.__setattr__(self, "_desired", desired)
-        assert self._desired is not None
+        """The builder and nodes as plain data (`farmfile.desired`), computed once by `load`."""
+        assert self._desired is not None, "a FarmConfig comes from farmfile.load"
         return self._desired
 
     def node_settings(self) -> tuple[NodeSettings, ...]:
@@ -395,347 +376,3 @@ class FarmConfig(_Model):
                 parts.append(f"+ {len(target['sources'])} source(s)")
             lines.append(f"  target {target['name']}: {'; '.join(parts)} => {', '.join(target['tags'])}")
         return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def load_config(path: str | Path) -> FarmConfig:
-    """Read, check and return the farm file; `ConfigError` lists every issue at once."""
-    file = Path(path)
-    shown = str(path)
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise _error(
-            shown, "", "file not found", "create one with `farm init`, or point to it with -f FILE or $FARM_FILE"
-        ) from None
-    except IsADirectoryError:
-        raise _error(
-            shown, "", "is a folder, not a farm file", "pass the farm file itself, e.g. -f ./multiarch.toml"
-        ) from None
-    except OSError as err:
-        raise _error(shown, "", f"cannot be read: {err.strerror or err}", None) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _error(shown, "", f"is not UTF-8 text (byte {err.start})", "TOML files are UTF-8") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(file=shown, issues=[syntax_issue(err)]) from None
-    except RecursionError:
-        raise _error(shown, "", "TOML syntax error: nesting too deep", None) from None
-    base = os.path.dirname(os.path.abspath(file))
-    return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
-
-
-def load_config_text(text: str, *, base: str | Path = ".", name: str = "<text>") -> FarmConfig:
-    """Check a farm file given as text (paths resolve against `base`); for tests and tools."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(file=name, issues=[syntax_issue(err)]) from None
-    base = os.path.abspath(base)
-    return _build(doc, file=Path(base) / name, shown=name, base=base)
-
-
-def _error(shown: str, path: str, message: str, hint: str | None) -> ConfigError:
-    return ConfigError(file=shown, issues=[ConfigIssue(path=path, message=message, hint=hint)])
-
-
-def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmConfig:
-    issues: list[ConfigIssue] = []
-    context = {"base": base}
-
-    credentials: list[ConfigIssue] = []
-    credential_paths = credential_issues(doc, credentials)
-
-    allowed = ("builder", "node", "target")
-    for key in doc:
-        if key not in allowed:
-            if key in credential_paths:
-                continue
-            issues.append(ConfigIssue(key_name(key), "unknown key", allowed_hint(key, allowed)))
-
-    if not doc:
-        issues.append(
-            ConfigIssue(
-                "", "the file is empty", "a farm file needs a [builder] table with a name, and at least one [[node]]"
-            )
-        )
-        raise ConfigError(file=shown, issues=issues)
-
-    builder = Section("builder", doc.get("builder"))
-    if "builder" not in doc:
-        issues.append(ConfigIssue("builder", "the [builder] table is required", 'add [builder] with name = "my-farm"'))
-    elif not isinstance(builder.raw, dict):
-        issues.append(
-            ConfigIssue("builder", f"expected a table, got {toml_type(builder.raw)}", "write [builder] on its own line")
-        )
-    else:
-        builder.model = _validate(BuilderConfig, builder, context, issues, credential_paths)
-
-    nodes = _array_of_tables(doc, "node", issues)
-    if "node" in doc and not nodes and isinstance(doc.get("node"), list):
-        issues.append(
-            ConfigIssue("node", "at least one [[node]] is required", "add a [[node]] with a name and an endpoint")
-        )
-    elif "node" not in doc:
-        issues.append(
-            ConfigIssue(
-                "node",
-                "at least one [[node]] is required",
-                'add [[node]] with name, endpoint = "unix:///var/run/docker.sock" and platforms',
-            )
-        )
-    for node in nodes:
-        node.model = _validate(NodeConfig, node, context, issues, credential_paths)
-
-    targets = _array_of_tables(doc, "target", issues)
-    for target in targets:
-        target.model = _validate(TargetConfig, target, context, issues, credential_paths)
-
-    check_farm(builder, nodes, targets, issues)
-    issues.extend(credentials)
-    if issues:
-        raise ConfigError(file=shown, issues=_dedupe(issues))
-    node_models = tuple(n.model for n in nodes)
-    desired = desire(builder.model, node_models, file=file, issues=issues)
-    if issues:
-        raise ConfigError(file=shown, issues=_dedupe(issues))
-    # Every part is validated already: construct without validating them again.
-    config = FarmConfig.model_construct(
-        file=file,
-        builder=builder.model,
-        nodes=node_models,
-        targets=tuple(_complete_target(t.model) for t in targets),
-    )
-    object.__setattr__(config, "_desired", desired)
-    return config
-
-
-def _array_of_tables(doc: dict[str, Any], key: str, issues: list[ConfigIssue]) -> list[Section]:
-    raw = doc.get(key)
-    if raw is None:
-        return []
-    if isinstance(raw, dict):
-        issues.append(
-            ConfigIssue(key, "expected an array of tables", f"write [[{key}]] (double brackets), one per {key}")
-        )
-        return []
-    if not isinstance(raw, list):
-        issues.append(
-            ConfigIssue(
-                key,
-                f"expected an array of tables, got {toml_type(raw)}",
-                f"write [[{key}]] (double brackets), one per {key}",
-            )
-        )
-        return []
-    sections = []
-    for label, item in zip(table_labels(key, raw), raw):
-        if not isinstance(item, dict):
-            issues.append(
-                ConfigIssue(
-                    label,
-                    f"expected a table, got {toml_type(item)}",
-                    f"write [[{key}]] (double brackets), one per {key}",
-                )
-            )
-            continue
-        sections.append(Section(label, item))
-    return sections
-
-
-def _validate(model: type[_Model], section: Section, context: dict, issues: list[ConfigIssue], skip: set[str]) -> Any:
-    """Validate one table; on errors, also validate it without the bad keys.
-
-    The partial model lets the cross-field rules run on the rest of the table (they skip
-    rules that involve a dropped key), so one bad tag does not hide a missing Dockerfile.
-    """
-    try:
-        return model.model_validate(section.raw, context=context)
-    except ValidationError as err:
-        errors: list[dict[str, Any]] = [dict(e) for e in err.errors(include_url=False)]
-    section.valid = False
-    for error in errors:
-        issue = _translate(section.label, model, error)
-        if issue.path not in skip:
-            issues.append(issue)
-    bad = {error["loc"][0] for error in errors if error["loc"]}
-    if any(not error["loc"] for error in errors) or not all(isinstance(key, str) for key in bad):
-        return None
-    partial = {key: value for key, value in section.raw.items() if key not in bad}
-    # An array that is wrong only in some items keeps the others: a typo in one platform
-    # must not hide that another is pinned twice.
-    for key, kept in _kept_items(section.raw, errors).items():
-        partial[key] = [section.raw[key][index] for index in kept]
-        section.kept[key] = kept
-        bad.discard(key)
-    name = section.raw.get("name")
-    if "name" in bad:
-        partial["name"] = "placeholder-name"
-    try:
-        found = model.model_validate(partial, context=context)
-    except ValidationError:
-        return None
-    section.dropped = frozenset(bad)
-    if "name" in bad and isinstance(name, str):
-        found = found.model_copy(update={"name": name})
-    return found
-
-
-def _kept_items(raw: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, tuple[int, ...]]:
-    """For each array whose errors are all in items, the indices of its good items (if any)."""
-    bad_items: dict[str, set[int]] = {}
-    whole: set[Any] = set()
-    for error in errors:
-        loc = error["loc"]
-        if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(raw.get(loc[0]), list):
-            bad_items.setdefault(loc[0], set()).add(loc[1])
-        else:
-            whole.add(loc[0])
-    kept = {}
-    for key, bad in bad_items.items():
-        good = tuple(index for index in range(len(raw[key])) if index not in bad)
-        if key not in whole and good:
-            kept[key] = good
-    return kept
-
-
-def _translate(label: str, model: type[BaseModel], error: dict[str, Any]) -> ConfigIssue:
-    """Turn one pydantic error into a ConfigIssue with the file's own key path."""
-    loc = [part for part in error["loc"] if part != "[key]" and not _is_union_tag(part)]
-    path = label + "".join(_key_part(part) for part in loc)
-    kind = error["type"]
-    value = error.get("input")
-    ctx = error.get("ctx") or {}
-    if kind == "farm":
-        return ConfigIssue(path, ctx.get("message", error["msg"]), ctx.get("hint") or None)
-    if kind == "missing":
-        return ConfigIssue(path, "is required", _required_hint(loc))
-    if kind == "extra_forbidden":
-        key = str(loc[-1]) if loc else ""
-        parent = _model_at(model, loc[:-1])
-        allowed = tuple(parent.model_fields) if parent is not None else ()
-        if parent is FarmConfig:
-            allowed = ("builder", "node", "target")
-        return ConfigIssue(path, "unknown key", allowed_hint(key, allowed) if allowed else None)
-    if kind == "literal_error":
-        return ConfigIssue(path, f"must be one of {ctx.get('expected', '')}, not {short(value)}")
-    if kind in ("greater_than_equal", "greater_than"):
-        limit = ctx.get("ge", ctx.get("gt"))
-        return ConfigIssue(path, f"must be {'>=' if kind == 'greater_than_equal' else '>'} {limit}, not {short(value)}")
-    expected = {
-        "string_type": "a string",
-        "int_type": "an integer",
-        "bool_type": "true or false",
-        "dict_type": "a table",
-        "model_type": "a table",
-        "model_attributes_type": "a table",
-        "tuple_type": "an array",
-        "list_type": "an array",
-        "path_type": "a path (string)",
-    }.get(kind)
-    if expected:
-        return ConfigIssue(path, f"expected {expected}, got {toml_type(value)}")
-    if kind == "value_error":
-        return ConfigIssue(path, str(error["msg"]).removeprefix("Value error, "))
-    message = str(error["msg"])
-    return ConfigIssue(path, message[:1].lower() + message[1:])
-
-
-def _is_union_tag(part: Any) -> bool:
-    # pydantic names union members in the loc (e.g. 'function-after[...]', 'dict[str,any]').
-    return isinstance(part, str) and ("[" in part or part in ("str", "int", "bool", "float"))
-
-
-def _model_at(model: type[BaseModel], loc: list[Any]) -> type[BaseModel] | None:
-    """The pydantic model at a location inside `model` (for the allowed keys of a table)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        annotation = fields[part].annotation
-        current = _model_in(annotation)
-        if current is None:
-            return None
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _required_hint(loc: list[Any]) -> str | None:
-    last = loc[-1] if loc else ""
-    return {
-        "name": "every table needs a name",
-        "id": "a secret needs the id the Dockerfile mounts it by (RUN --mount=type=secret,id=...)",
-    }.get(str(last))
-
-
-def _key_part(part: Any) -> str:
-    if isinstance(part, int):
-        return f"[{part}]"
-    return "." + key_name(str(part))
-
-
-def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
-    seen, out = set(), []
-    for issue in issues:
-        marker = (issue.path, issue.message)
-        if marker not in seen:
-            seen.add(marker)
-            out.append(issue)
-    return out
-
-
-def _complete_target(t: TargetConfig) -> TargetConfig:
-    update: dict[str, Any] = {}
-    if not t.platforms and t.dockerfiles:
-        update["platforms"] = tuple(t.dockerfiles)
-    if t.dockerfile is None and not t.dockerfiles and (t.platforms or not t.sources):
-        update["dockerfile"] = t.context / DEFAULT_DOCKERFILE
-    return t.model_copy(update=update) if update else t
-
-
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of the farm file, for editors (taplo / Even Better TOML)."""
-    schema = FarmConfig.model_json_schema(by_alias=True, mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "buildkit-farm farm file (multiarch.toml)"
-    schema.setdefault("required", [])
-    if "builder" not in schema["required"]:
-        schema["required"].append("builder")
-    schema["properties"].pop("file", None)
-    return _without_null(schema)
-
-
-def _without_null(node: Any) -> Any:
-    """TOML has no null: drop `{"type": "null"}` from optional keys and their null defaults."""
-    if isinstance(node, list):
-        return [_without_null(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {key: _without_null(value) for key, value in node.items()}
-    if "anyOf" in out:
-        kept = [item for item in out["anyOf"] if item != {"type": "null"}]
-        if len(kept) == 1:
-            del out["anyOf"]
-            out = {**kept[0], **out}
-        else:
-            out["anyOf"] = kept
-    if "default" in out and out["default"] is None:
-        del out["default"]
-    return out

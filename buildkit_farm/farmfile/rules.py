@@ -1,4 +1,4 @@
-"""The farm file's cross-field rules, and the words its messages are made of.
+"""The farm file's cross-field rules: what no single table can check on its own.
 
 Each rule reads the tables `config` validated one by one (`Section`s, possibly partial when a
 key had errors: a rule about a dropped key does not run, and an array with bad items keeps
@@ -9,104 +9,27 @@ once. Key paths use the file's own keys and indices: `node "node2".platforms[0]`
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from buildkit_farm.errors import ConfigIssue
 from buildkit_farm.farmfile import platforms as platform_names
-from buildkit_farm.farmfile.toml import tomllib
+from buildkit_farm.farmfile.drivers import (
+    DRIVERS,
+    check_buildkitd_config,
+    check_driver_opts,
+    check_endpoint,
+    check_remote_daemon_settings,
+    check_tls,
+)
+from buildkit_farm.farmfile.paths import check_dir, check_file
+from buildkit_farm.farmfile.words import key_name, quote
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.model import BuilderConfig, NodeConfig, TargetConfig
 
-DRIVERS: tuple[str, ...] = ("docker-container", "remote", "kubernetes")
-DEFAULT_DRIVER: Final = "docker-container"
-ENDPOINT_SCHEMES: dict[str, tuple[str, ...]] = {
-    "docker-container": ("unix://", "ssh://", "tcp://"),
-    "remote": ("tcp://", "unix://"),
-    "kubernetes": (),
-}
-# The driver options buildx accepts per driver (`docker buildx create --driver-opt`).
-# Options the file models as keys of their own are refused with a pointer to that key.
-DRIVER_OPTS: dict[str, tuple[str, ...]] = {
-    "docker-container": (
-        "image",
-        "network",
-        "cgroup-parent",
-        "restart-policy",
-        "memory",
-        "memory-swap",
-        "cpu-quota",
-        "cpu-period",
-        "cpu-shares",
-        "cpuset-cpus",
-        "cpuset-mems",
-        "default-load",
-        "provenance-add-gha",
-    ),
-    "remote": ("servername", "default-load"),
-    "kubernetes": (
-        "image",
-        "namespace",
-        "default-load",
-        "requests.cpu",
-        "requests.memory",
-        "requests.ephemeral-storage",
-        "limits.cpu",
-        "limits.memory",
-        "limits.ephemeral-storage",
-        "annotations",
-        "labels",
-        "tolerations",
-        "serviceaccount",
-        "schedulername",
-        "timeout",
-        "rootless",
-        "loadbalance",
-        "qemu.install",
-        "qemu.image",
-    ),
-}
-DRIVER_OPT_KEYS_ELSEWHERE: dict[str, str] = {
-    "nodeselector": "use the node's nodeselector table",
-    "replicas": "use the node's replicas key",
-    "cacert": "use the node's tls = { ca = ..., cert = ..., key = ... }",
-    "cert": "use the node's tls = { ca = ..., cert = ..., key = ... }",
-    "key": "use the node's tls = { ca = ..., cert = ..., key = ... }",
-}
-
-CREDENTIAL_KEY = re.compile(
-    r"(?:password|passwd|passphrase|token|(?:^|[-_.])(?:pass|pwd|secret|secret[-_]?key|api[-_]?key"
-    r"|access[-_]?key|private[-_]?key|credentials?|auth|auth[-_]?key|client[-_]?secret))$",
-    re.IGNORECASE,
-)
-CREDENTIAL_HINT = (
-    "farm files are committed: never put credentials in them; log in with `docker login`, "
-    "or pass build secrets by reference with [[target.secrets]] (env or src)"
-)
-
-_PLAIN = re.compile(r'^[^"\\\x00-\x1f\x7f]*$')  # needs no escaping inside double quotes
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
 DEFAULT_DOCKERFILE = "Dockerfile"
-
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
-def syntax_issue(err: Exception) -> ConfigIssue:
-    text = str(err)
-    line = getattr(err, "lineno", None)
-    column = getattr(err, "colno", None)
-    match = _TOML_POSITION.search(text)
-    if match:
-        line, column = int(match[1]), int(match[2])
-        text = text[: match.start()].strip()
-    reason = getattr(err, "msg", None) or text
-    where = f" (at line {line}, column {column})" if line else ""
-    return ConfigIssue(path="", message=f"TOML syntax error: {reason}{where}", line=line)
 
 
 @dataclass
@@ -133,103 +56,7 @@ class Section:
         return f"{self.label}.{key}[{kept[index] if kept else index}]"
 
 
-def table_label(kind: str, index: int, raw: Any) -> str:
-    name = raw.get("name") if isinstance(raw, dict) else None
-    if isinstance(name, str) and name:
-        return f"{kind} {quote(name)}"
-    return f"{kind}[{index}]"
-
-
-def table_labels(kind: str, items: list[Any]) -> list[str]:
-    """The labels of an array of tables; a repeated name falls back to `kind[index]`."""
-    labels: list[str] = []
-    seen: set[str] = set()
-    for index, item in enumerate(items):
-        label = table_label(kind, index, item)
-        label = f"{kind}[{index}]" if label in seen else label
-        seen.add(label)
-        labels.append(label)
-    return labels
-
-
-def allowed_hint(key: str, allowed: tuple[str, ...]) -> str:
-    import difflib  # only when a key is unknown
-
-    close = difflib.get_close_matches(key, allowed, n=1)
-    suggestion = f'did you mean "{close[0]}"? ' if close else ""
-    return f"{suggestion}allowed: {', '.join(allowed)}"
-
-
-def key_name(key: str) -> str:
-    return key if _BARE_KEY.match(key) else quote(key)
-
-
-def quote(text: str) -> str:
-    """A name or value in double quotes, escaped as TOML and JSON escape it."""
-    if _PLAIN.match(text):
-        return f'"{text}"'
-    return json.dumps(text, ensure_ascii=False)
-
-
-def short(value: Any) -> str:
-    if isinstance(value, str):
-        return quote(value if len(value) <= 60 else value[:57] + "...")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return toml_type(value)
-
-
-def toml_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return "a date/time" if value is not None else "nothing"
-
-
 # --------------------------------------------------------------------------- the rules
-
-
-def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str]:
-    """Flag every key anywhere that looks like a credential, in file order; returns their paths."""
-    found: set[str] = set()
-    stack: list[tuple[str, Any, int]] = [("", doc, 0)]
-    while stack:
-        prefix, value, depth = stack.pop()
-        if depth > 50:
-            continue
-        children: list[tuple[str, Any, int]] = []
-        if isinstance(value, dict):
-            for key, item in value.items():
-                container = isinstance(item, (dict, list))
-                suspect = not container and CREDENTIAL_KEY.search(key) is not None
-                if not (container or suspect):
-                    continue  # most keys: no path to build
-                path = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
-                if suspect:
-                    found.add(path)
-                    issues.append(ConfigIssue(path, "looks like a credential", CREDENTIAL_HINT))
-                else:
-                    children.append((path, item, depth + 1))
-        elif isinstance(value, list):
-            labels = (
-                table_labels(prefix, value)
-                if prefix in ("node", "target")
-                else [f"{prefix}[{i}]" for i in range(len(value))]
-            )
-            children.extend(
-                (label, item, depth + 1) for label, item in zip(labels, value) if isinstance(item, (dict, list))
-            )
-        stack.extend(reversed(children))
-    return found
 
 
 def check_farm(builder: Section, nodes: list[Section], targets: list[Section], issues: list[ConfigIssue]) -> None:
@@ -242,10 +69,10 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
     if b is not None and not builder.has("driver"):
         b = None  # the driver decides every other builder rule
     if b is not None:
-        _check_driver_opts("builder", b.driver_opts, b.driver, issues)
-        _check_buildkitd_config("builder", b.buildkitd_config, issues)
+        check_driver_opts("builder", b.driver_opts, b.driver, issues)
+        check_buildkitd_config("builder", b.buildkitd_config, issues)
         if b.driver == "remote":
-            _check_remote_daemon_settings("builder", b.buildkitd_flags, b.buildkitd_config, issues)
+            check_remote_daemon_settings("builder", b.buildkitd_flags, b.buildkitd_config, issues)
             if b.buildkit_image:
                 issues.append(
                     ConfigIssue(
@@ -325,7 +152,7 @@ def _where(node: NodeConfig) -> str | None:
 
 def _check_unique(kind: str, names: list[tuple[str, Any]], issues: list[ConfigIssue]) -> None:
     seen: dict[str, int] = {}
-    for index, (label, name) in enumerate(names):
+    for index, (_label, name) in enumerate(names):
         if not isinstance(name, str):
             continue
         if name in seen:
@@ -377,7 +204,8 @@ def _check_node(node: Section, driver: str, builder_name: str | None, issues: li
                     ConfigIssue(
                         f"{label}.{field}",
                         f"the kubernetes driver takes no {field}",
-                        'buildx reaches the cluster named by $KUBECONFIG\'s current context; set the namespace with driver_opts = { namespace = "buildkit" }',
+                        "buildx reaches the cluster named by $KUBECONFIG's current context; "
+                        'set the namespace with driver_opts = { namespace = "buildkit" }',
                     )
                 )
         if n.tls is not None:
@@ -411,7 +239,7 @@ def _check_node(node: Section, driver: str, builder_name: str | None, issues: li
                         label, "endpoint is required: the buildkitd address", 'e.g. endpoint = "tcp://buildkitd:1234"'
                     )
                 )
-            _check_remote_daemon_settings(label, n.buildkitd_flags, n.buildkitd_config, issues)
+            check_remote_daemon_settings(label, n.buildkitd_flags, n.buildkitd_config, issues)
         elif n.endpoint is not None and n.context is not None:
             issues.append(
                 ConfigIssue(
@@ -429,11 +257,11 @@ def _check_node(node: Section, driver: str, builder_name: str | None, issues: li
                 )
             )
         if n.endpoint is not None:
-            _check_endpoint(f"{label}.endpoint", n.endpoint, driver, issues)
+            check_endpoint(f"{label}.endpoint", n.endpoint, driver, issues)
         if n.tls is not None:
-            _check_tls(label, n, issues)
-    _check_driver_opts(label, n.driver_opts, driver, issues)
-    _check_buildkitd_config(label, n.buildkitd_config, issues)
+            check_tls(label, n.endpoint, {"ca": n.tls.ca, "cert": n.tls.cert, "key": n.tls.key}, issues)
+    check_driver_opts(label, n.driver_opts, driver, issues)
+    check_buildkitd_config(label, n.buildkitd_config, issues)
     for key in n.nodeselector:
         if not key or "," in key or "=" in key or "," in n.nodeselector[key] or "=" in n.nodeselector[key]:
             issues.append(
@@ -443,156 +271,6 @@ def _check_node(node: Section, driver: str, builder_name: str | None, issues: li
                     'e.g. nodeselector = { "kubernetes.io/arch" = "arm64" }',
                 )
             )
-
-
-def _check_endpoint(path: str, endpoint: str, driver: str, issues: list[ConfigIssue]) -> None:
-    schemes = ENDPOINT_SCHEMES[driver]
-    scheme = endpoint.split("://", 1)[0] + "://" if "://" in endpoint else None
-    if scheme not in schemes:
-        what = "a buildkitd address" if driver == "remote" else "a Docker engine"
-        issues.append(
-            ConfigIssue(
-                path, f"unsupported endpoint {quote(endpoint)}", f"{what} is {' or '.join(s + '...' for s in schemes)}"
-            )
-        )
-        return
-    rest = endpoint[len(scheme) :]
-    if scheme == "unix://":
-        if not rest.startswith("/"):
-            issues.append(
-                ConfigIssue(
-                    path, f"{quote(endpoint)} needs an absolute socket path", "e.g. unix:///var/run/docker.sock"
-                )
-            )
-        return
-    host = rest.split("/", 1)[0]
-    userinfo, _, hostport = host.rpartition("@")
-    if ":" in userinfo:
-        issues.append(
-            ConfigIssue(
-                path,
-                "carries a password",
-                CREDENTIAL_HINT.replace("log in with `docker login`", "use ssh keys (ssh-agent or ~/.ssh/config)"),
-            )
-        )
-    if not hostport or hostport.startswith(":"):
-        issues.append(
-            ConfigIssue(
-                path,
-                f"{quote(endpoint)} names no host",
-                f"e.g. {scheme}host.example" + (":2376" if scheme == "tcp://" else ""),
-            )
-        )
-        return
-    if scheme == "tcp://" and not re.search(r":\d+$", hostport):
-        issues.append(
-            ConfigIssue(
-                path,
-                f"{quote(endpoint)} names no port",
-                "e.g. tcp://host.example:2376" if driver != "remote" else "e.g. tcp://buildkitd:1234",
-            )
-        )
-
-
-def _check_tls(label: str, n: NodeConfig, issues: list[ConfigIssue]) -> None:
-    if n.endpoint is None or not n.endpoint.startswith("tcp://"):
-        issues.append(
-            ConfigIssue(
-                f"{label}.tls",
-                "tls is only for a tcp:// endpoint",
-                "ssh:// and unix:// endpoints need no certificates; a context carries its own",
-            )
-        )
-        return
-    tls = n.tls
-    assert tls is not None  # checked above
-    if (tls.cert is None) != (tls.key is None):
-        missing = "key" if tls.key is None else "cert"
-        issues.append(
-            ConfigIssue(
-                f"{label}.tls.{missing}",
-                "is required with " + ("cert" if missing == "key" else "key"),
-                "client certificates come as a cert and key pair",
-            )
-        )
-    for field in ("ca", "cert", "key"):
-        _check_file(f"{label}.tls.{field}", getattr(tls, field), issues)
-
-
-def _check_remote_daemon_settings(label: str, flags: str | None, config: Any, issues: list[ConfigIssue]) -> None:
-    hint = "the remote driver attaches a buildkitd that already runs: configure that daemon itself"
-    if flags is not None:
-        issues.append(ConfigIssue(f"{label}.buildkitd_flags", "has no effect with the remote driver", hint))
-    if config is not None:
-        issues.append(ConfigIssue(f"{label}.buildkitd_config", "has no effect with the remote driver", hint))
-
-
-def _check_driver_opts(label: str, opts: dict[str, str], driver: str, issues: list[ConfigIssue]) -> None:
-    allowed = DRIVER_OPTS.get(driver, ())
-    for key, value in opts.items():
-        path = f"{label}.driver_opts.{key_name(key)}"
-        if CREDENTIAL_KEY.search(key):
-            continue  # already reported as a credential
-        if key in DRIVER_OPT_KEYS_ELSEWHERE:
-            issues.append(ConfigIssue(path, "is set by its own key in the farm file", DRIVER_OPT_KEYS_ELSEWHERE[key]))
-        elif key.startswith("env.") and driver == "docker-container" and len(key) > 4:
-            continue
-        elif key not in allowed:
-            extra = ", env.NAME" if driver == "docker-container" else ""
-            issues.append(
-                ConfigIssue(path, f"is not an option of the {driver} driver", allowed_hint(key, allowed) + extra)
-            )
-        elif key == "network" and not value:
-            issues.append(ConfigIssue(path, "must not be empty", 'e.g. network = "host"'))
-        elif key in ("default-load", "rootless", "qemu.install") and value not in ("true", "false"):
-            issues.append(ConfigIssue(path, f"expected true or false, not {short(value)}"))
-        elif key == "loadbalance" and value not in ("sticky", "random"):
-            issues.append(ConfigIssue(path, f'must be "sticky" or "random", not {short(value)}'))
-
-
-def _check_buildkitd_config(label: str, config: Any, issues: list[ConfigIssue]) -> None:
-    path = f"{label}.buildkitd_config"
-    if isinstance(config, Path):
-        if _check_file(path, config, issues):
-            try:
-                tomllib.loads(config.read_text(encoding="utf-8"))
-            except tomllib.TOMLDecodeError as err:
-                issues.append(ConfigIssue(path, f"{config} is not valid TOML: {syntax_issue(err).message}"))
-            except (OSError, UnicodeDecodeError, RecursionError) as err:
-                issues.append(ConfigIssue(path, f"cannot read {config}: {err}"))
-    elif isinstance(config, dict):
-        try:
-            import tomli_w
-
-            tomli_w.dumps(config)
-        except (TypeError, ValueError, RecursionError) as err:
-            issues.append(ConfigIssue(path, f"cannot be written as buildkitd.toml: {err}"))
-
-
-def _check_file(path: str, file: Path | None, issues: list[ConfigIssue], *, hint: str | None = None) -> bool:
-    if file is None:
-        return False
-    try:
-        if file.is_file():
-            return True
-        exists = file.exists()
-    except (OSError, ValueError):
-        exists = False
-    message = f"{file} is a folder, not a file" if exists else f"file not found: {file}"
-    issues.append(ConfigIssue(path, message, hint or "paths are relative to the farm file's folder"))
-    return False
-
-
-def _check_dir(path: str, folder: Path, issues: list[ConfigIssue]) -> bool:
-    try:
-        if folder.is_dir():
-            return True
-        exists = folder.exists()
-    except (OSError, ValueError):
-        exists = False
-    message = f"{folder} is a file, not a folder" if exists else f"folder not found: {folder}"
-    issues.append(ConfigIssue(path, message, "the build context is a folder, relative to the farm file's folder"))
-    return False
 
 
 def _check_target(
@@ -631,7 +309,8 @@ def _check_target(
             ConfigIssue(
                 label,
                 "platforms is required",
-                'list the platforms to build, e.g. platforms = ["linux/amd64", "linux/arm64"]; or stitch only with sources = [...]',
+                'list the platforms to build, e.g. platforms = ["linux/amd64", "linux/arm64"]; '
+                "or stitch only with sources = [...]",
             )
         )
     if t.platforms and t.dockerfiles:
@@ -641,7 +320,8 @@ def _check_target(
                     ConfigIssue(
                         target.at("platforms", index),
                         f"{platform} has no Dockerfile in dockerfiles",
-                        f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, or drop platforms (the keys of dockerfiles imply it)',
+                        f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, '
+                        "or drop platforms (the keys of dockerfiles imply it)",
                     )
                 )
         for key in t.dockerfiles if target.whole("platforms") else ():
@@ -677,15 +357,15 @@ def _check_target(
     if not (knows_what and has("context")):
         pass
     elif builds:
-        if _check_dir(f"{label}.context", t.context, issues):
+        if check_dir(f"{label}.context", t.context, issues):
             if t.dockerfiles:
                 for key, file in t.dockerfiles.items():
-                    _check_file(dockerfiles_path(key), file, issues, hint=_dockerfile_hint(t, file))
+                    check_file(dockerfiles_path(key), file, issues, hint=_dockerfile_hint(t, file))
             elif t.dockerfile is not None:
-                _check_file(f"{label}.dockerfile", t.dockerfile, issues, hint=_dockerfile_hint(t, t.dockerfile))
+                check_file(f"{label}.dockerfile", t.dockerfile, issues, hint=_dockerfile_hint(t, t.dockerfile))
             else:
                 default = t.context / DEFAULT_DOCKERFILE
-                _check_file(
+                check_file(
                     f"{label}.context",
                     default,
                     issues,
@@ -696,10 +376,17 @@ def _check_target(
             ConfigIssue(
                 label,
                 "builds nothing: only sources are stitched",
-                "build settings (target, args, cache_from, cache_to, secrets, ssh, variant_tags) need platforms or dockerfiles",
+                "build settings (target, args, cache_from, cache_to, secrets, ssh, variant_tags) "
+                "need platforms or dockerfiles",
             )
         )
+    _check_target_lists(target, tag_owner, issues)
 
+
+def _check_target_lists(target: Section, tag_owner: dict[str, str], issues: list[ConfigIssue]) -> None:
+    """A target's tags (each owned by one target), sources, secrets and cache entries."""
+    t: TargetConfig = target.model
+    label = target.label
     for index, tag in enumerate(t.tags):
         if tag in tag_owner and tag_owner[tag] != t.name:
             issues.append(
@@ -730,7 +417,7 @@ def _check_target(
                 )
             )
         if secret.src is not None:
-            _check_file(f"{path}.src", secret.src, issues)
+            check_file(f"{path}.src", secret.src, issues)
     for field in ("cache_from", "cache_to", "ssh"):
         for index, value in enumerate(getattr(t, field)):
             if not value.strip():

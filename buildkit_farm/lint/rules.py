@@ -1039,7 +1039,7 @@ def collect_subjects(args: Sequence[str], *, farm_file: Path, platforms: Sequenc
             hint=f"nor a target: there is no farm file {farm_file} (-f) to look it up in",
         )
     if names or not args:
-        from buildkit_farm.farmfile.model import load_config
+        from buildkit_farm.farmfile.load import load_config
 
         subjects += subjects_for_targets(load_config(farm_file), names)
     return subjects

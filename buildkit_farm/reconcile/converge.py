@@ -115,7 +115,7 @@ def converge_file(
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
         prefetch = Prefetch.for_file(paths, file)
         try:
-            from buildkit_farm.farmfile.model import load_config
+            from buildkit_farm.farmfile.load import load_config
 
             desired = load_config(file).desired
             return _converge(desired, paths, docker_config=docker_config, prefetch=prefetch, **options)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths, DockerRead
-from buildkit_farm.farmfile.rules import DEFAULT_DRIVER
+from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile.names import buildx_node_name, container_name
 
@@ -299,9 +299,7 @@ class Prefetch:
             proc.communicate()
 
 
-def docker_read(
-    paths: DockerPaths, where: str | None, args: list[str], prefetch: Prefetch | None = None
-) -> DockerRead:
+def docker_read(paths: DockerPaths, where: str | None, args: list[str], prefetch: Prefetch | None = None) -> DockerRead:
     """One read-only docker CLI call, straight through subprocess (or taken from `prefetch`).
 
     The reads on the path of a converged `farm up` skip python-on-whales: importing it

@@ -330,7 +330,7 @@ def test_down_keep_state_keeps_the_volumes(farm):
 
 def test_ensure_converged_for_the_build(farm):
     from buildkit_farm.errors import NotConverged
-    from buildkit_farm.farmfile.model import load_config
+    from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile.converge import ensure_converged
 
     config = load_config(farm.file)

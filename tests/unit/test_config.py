@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from buildkit_farm.errors import ConfigError, UsageError
-from buildkit_farm.farmfile.model import FarmConfig, NodeSettings, json_schema, load_config, load_config_text
+from buildkit_farm.farmfile.desired import NodeSettings
+from buildkit_farm.farmfile.load import json_schema, load_config, load_config_text
+from buildkit_farm.farmfile.model import FarmConfig
 
 BUILDER = '[builder]\nname = "farm"\n'
 NODE1 = '[[node]]\nname = "node1"\nendpoint = "unix:///var/run/docker.sock"\nplatforms = ["linux/amd64"]\n'

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from buildkit_farm.errors import ConfigError
-from buildkit_farm.farmfile.model import load_config
+from buildkit_farm.farmfile.load import load_config
 
 CASES = Path(__file__).parent / "config_cases"
 CASE_FILES = sorted(CASES.glob("*.toml"))

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from buildkit_farm.errors import ConfigError
-from buildkit_farm.farmfile.model import FarmConfig, load_config
+from buildkit_farm.farmfile.load import load_config
+from buildkit_farm.farmfile.model import FarmConfig
 
 SETTINGS = settings(
     max_examples=int(os.environ.get("FARM_HYPOTHESIS_EXAMPLES", "150")),

@@ -11,7 +11,7 @@ import pytest
 import typer.main
 
 from buildkit_farm.cli import app
-from buildkit_farm.farmfile.model import load_config
+from buildkit_farm.farmfile.load import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

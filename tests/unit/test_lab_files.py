@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from buildkit_farm.farmfile.model import load_config
+from buildkit_farm.farmfile.load import load_config
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -25,7 +25,7 @@ from observed import converged_state, state
 
 from buildkit_farm.errors import FarmError
 from buildkit_farm.farmfile.desired import Desired
-from buildkit_farm.farmfile.model import load_config_text
+from buildkit_farm.farmfile.load import load_config_text
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile.observe import OWNER_MARK, FarmState, ObservedContext
 from buildkit_farm.reconcile.plan import make_plan
