@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test unit lab lab-down demo bench
+.PHONY: venv test unit check lab lab-down demo bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -14,6 +14,12 @@ $(VENV)/.installed: pyproject.toml
 # Every test, integration included: needs the lab (`make lab`).
 test: venv
 	$(BIN)/pytest -q
+
+# The habits CI holds us to: formatted, lint-clean, type-checked.
+check: venv
+	$(BIN)/ruff format --check buildkit_farm tests bench
+	$(BIN)/ruff check buildkit_farm tests bench
+	$(BIN)/mypy
 
 # Fast tests, no Docker.
 unit: venv
