@@ -374,8 +374,11 @@ def main() -> None:
 
 
 def _report(err: FarmError) -> None:
+    from buildkit_farm.errors import shown
+
     color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
-    text = f"error: {err.message}"
+    # Messages quote the user's input: no credential and no control character reaches the terminal.
+    text = f"error: {shown(err.message, keep=chr(10))}"
     typer.secho(text, err=True, fg="red" if color else None)
     if err.hint:
-        typer.echo(f"hint: {err.hint}", err=True)
+        typer.echo(f"hint: {shown(err.hint, keep=chr(10))}", err=True)

@@ -38,8 +38,8 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from buildkit_farm.errors import ConfigError, ConfigIssue, UsageError
+from buildkit_farm.farmfile import limits, reference
 from buildkit_farm.farmfile import platforms as platform_names
-from buildkit_farm.farmfile import reference
 from buildkit_farm.farmfile.rules import (
     DEFAULT_DOCKERFILE,
     Section,
@@ -57,11 +57,12 @@ from buildkit_farm.farmfile.toml import tomllib
 
 Driver = Literal["docker-container", "remote", "kubernetes"]
 RESERVED_BUILDER_NAMES = ("default",)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
-_CONTEXT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]+$")
-_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# fullmatch, ASCII: `$` would accept a trailing newline, `\w` and `\d` non-ASCII letters and digits.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+", re.ASCII)
+_CONTEXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]+", re.ASCII)
+_SECRET_ID = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
 # --------------------------------------------------------------------------- field checks
@@ -73,7 +74,7 @@ def _fail(message: str, hint: str | None = None) -> PydanticCustomError:
 
 
 def _check_name(value: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise _fail(
             f"invalid name {quote(value)}",
             "start with a letter or digit; use only letters, digits, '.', '_' and '-'",
@@ -82,7 +83,7 @@ def _check_name(value: str) -> str:
 
 
 def _check_node_name(value: str) -> str:
-    if not _NODE_NAME.match(value):
+    if not _NODE_NAME.fullmatch(value):
         raise _fail(
             f"invalid node name {quote(value)}",
             "the node name is also its Docker context's name: at least 2 characters, "
@@ -102,7 +103,7 @@ def _check_builder_name(value: str) -> str:
 
 
 def _check_context_name(value: str) -> str:
-    if not _CONTEXT_NAME.match(value):
+    if not _CONTEXT_NAME.fullmatch(value):
         raise _fail(f"invalid context name {quote(value)}", "see `docker context ls` for the names you have")
     return value
 
@@ -122,13 +123,13 @@ def _check_build_platform(value: str) -> str:
 
 
 def _check_secret_id(value: str) -> str:
-    if not _SECRET_ID.match(value):
+    if not _SECRET_ID.fullmatch(value):
         raise _fail(f"invalid secret id {quote(value)}", "use letters, digits, '.', '_' and '-'")
     return value
 
 
 def _check_env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise _fail(f"invalid environment variable name {quote(value)}", 'e.g. env = "NPM_TOKEN"')
     return value
 
@@ -469,7 +470,9 @@ def load_config(path: str | Path) -> FarmConfig:
     file = Path(path)
     shown = str(path)
     try:
-        data = file.read_bytes()
+        data = limits.read_bounded(file)
+    except limits.TooBig as err:
+        raise ConfigError(file=shown, issues=[err.issue]) from None
     except FileNotFoundError:
         raise _error(
             shown, "", "file not found", "create one with `farm init`, or point to it with -f FILE or $FARM_FILE"
@@ -484,22 +487,31 @@ def load_config(path: str | Path) -> FarmConfig:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise _error(shown, "", f"is not UTF-8 text (byte {err.start})", "TOML files are UTF-8") from None
+    doc = _parse(text, shown)
+    base = os.path.dirname(os.path.abspath(file))
+    return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
+
+
+def _parse(text: str, shown: str) -> dict[str, Any]:
+    """TOML within the bounds of `limits`: checked before parsing and right after."""
+    issue = limits.check_text(text)
+    if issue is not None:
+        raise ConfigError(file=shown, issues=[issue])
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(file=shown, issues=[syntax_issue(err)]) from None
     except RecursionError:
         raise _error(shown, "", "TOML syntax error: nesting too deep", None) from None
-    base = os.path.dirname(os.path.abspath(file))
-    return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
+    too_big = limits.check_document(doc)
+    if too_big:
+        raise ConfigError(file=shown, issues=too_big)
+    return doc
 
 
 def load_config_text(text: str, *, base: str | Path = ".", name: str = "<text>") -> FarmConfig:
     """Check a farm file given as text (paths resolve against `base`); for tests and tools."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(file=name, issues=[syntax_issue(err)]) from None
+    doc = _parse(text, name)
     base = os.path.abspath(base)
     return _build(doc, file=Path(base) / name, shown=name, base=base)
 

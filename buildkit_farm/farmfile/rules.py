@@ -9,7 +9,6 @@ once. Key paths use the file's own keys and indices: `node "node2".platforms[0]`
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,10 @@ from typing import TYPE_CHECKING, Any
 from buildkit_farm.errors import ConfigIssue
 from buildkit_farm.farmfile import platforms as platform_names
 from buildkit_farm.farmfile.toml import tomllib
+from buildkit_farm.farmfile.values import check_values, credential_in
+from buildkit_farm.farmfile.words import key_name, quote, short, toml_type
+
+__all__ = ["key_name", "quote", "short", "toml_type"]  # model.py takes the words from here too
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.model import BuilderConfig, NodeConfig, TargetConfig
@@ -87,12 +90,10 @@ CREDENTIAL_HINT = (
     "or pass build secrets by reference with [[target.secrets]] (env or src)"
 )
 
-_PLAIN = re.compile(r'^[^"\\\x00-\x1f\x7f]*$')  # needs no escaping inside double quotes
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_POSITION = re.compile(r"\(at line ([0-9]+), column ([0-9]+)\)")
 
 
 def syntax_issue(err: Exception) -> ConfigIssue:
@@ -159,46 +160,12 @@ def allowed_hint(key: str, allowed: tuple[str, ...]) -> str:
     return f"{suggestion}allowed: {', '.join(allowed)}"
 
 
-def key_name(key: str) -> str:
-    return key if _BARE_KEY.match(key) else quote(key)
-
-
-def quote(text: str) -> str:
-    """A name or value in double quotes, escaped as TOML and JSON escape it."""
-    if _PLAIN.match(text):
-        return f'"{text}"'
-    return json.dumps(text, ensure_ascii=False)
-
-
-def short(value: Any) -> str:
-    if isinstance(value, str):
-        return quote(value if len(value) <= 60 else value[:57] + "...")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return toml_type(value)
-
-
-def toml_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return "a date/time" if value is not None else "nothing"
-
-
 # --------------------------------------------------------------------------- the rules
 
 
 def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str]:
-    """Flag every key anywhere that looks like a credential, in file order; returns their paths."""
+    """Flag every key or string value anywhere that looks like a credential (`values.credential_in`),
+    in file order, never showing the value; returns their paths."""
     found: set[str] = set()
     stack: list[tuple[str, Any, int]] = [("", doc, 0)]
     while stack:
@@ -210,12 +177,13 @@ def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str
             for key, item in value.items():
                 container = isinstance(item, (dict, list))
                 suspect = not container and CREDENTIAL_KEY.search(key) is not None
-                if not (container or suspect):
+                in_value = credential_in(item) if isinstance(item, str) and not suspect else None
+                if not (container or suspect or in_value):
                     continue  # most keys: no path to build
                 path = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
-                if suspect:
+                if suspect or in_value:
                     found.add(path)
-                    issues.append(ConfigIssue(path, "looks like a credential", CREDENTIAL_HINT))
+                    issues.append(ConfigIssue(path, in_value or "looks like a credential", CREDENTIAL_HINT))
                 else:
                     children.append((path, item, depth + 1))
         elif isinstance(value, list):
@@ -224,9 +192,12 @@ def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str
                 if prefix in ("node", "target")
                 else [f"{prefix}[{i}]" for i in range(len(value))]
             )
-            children.extend(
-                (label, item, depth + 1) for label, item in zip(labels, value) if isinstance(item, (dict, list))
-            )
+            for label, item in zip(labels, value):
+                if isinstance(item, (dict, list)):
+                    children.append((label, item, depth + 1))
+                elif isinstance(item, str) and credential_in(item):
+                    found.add(label)
+                    issues.append(ConfigIssue(label, credential_in(item) or "", CREDENTIAL_HINT))
         stack.extend(reversed(children))
     return found
 
@@ -310,6 +281,7 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
                 )
             )
 
+    check_values(builder, nodes, targets, issues)
     _check_unique("target", [(t.label, t.raw.get("name")) for t in targets], issues)
     tag_owner: dict[str, str] = {}
     pins_known = all(n.model is not None and n.whole("platforms") for n in nodes)
@@ -483,7 +455,7 @@ def _check_endpoint(path: str, endpoint: str, driver: str, issues: list[ConfigIs
             )
         )
         return
-    if scheme == "tcp://" and not re.search(r":\d+$", hostport):
+    if scheme == "tcp://" and not re.fullmatch(r".*:[0-9]{1,5}", hostport, re.DOTALL):
         issues.append(
             ConfigIssue(
                 path,
