@@ -192,7 +192,7 @@ def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
     try:
         meta = json.loads(meta_file.read_text())
         docker = (meta.get("Endpoints") or {}).get("docker") or {}
-        host, description = docker.get("Host"), (meta.get("Metadata") or {}).get("Description") or ""
+        docker_host, description = docker.get("Host"), (meta.get("Metadata") or {}).get("Description") or ""
     except FileNotFoundError:
         return None
     except (ValueError, AttributeError) as err:  # not JSON, or not the shape Docker writes
@@ -211,7 +211,7 @@ def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
             tls.append((kind, hashlib.sha256(f.read_bytes()).hexdigest()))
     return ObservedContext(
         name=meta.get("Name", name),
-        host=host,
+        host=docker_host,
         description=description,
         tls=tuple(tls),
         skip_tls_verify=bool(docker.get("SkipTLSVerify")),
