@@ -71,7 +71,7 @@ def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) 
                 report(step, time.monotonic() - t0)
         current = f'bootstrapping builder "{plan.builder}"'
         _bootstrap(run, report)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):  # the CLI's SIGINT handler raises Interrupted
         back = _restore_replaced(run)
         raise Interrupted(
             f"interrupted during {current}; {_applied(run)}",
