@@ -67,7 +67,13 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
         issues = [{"path": i.path, "message": i.message, "hint": i.hint, "line": i.line} for i in err.issues]
         typer.echo(json.dumps({"file": err.file, "ok": False, "issues": issues}, indent=2))
         raise typer.Exit(err.exit_code) from None
-    typer.echo(json.dumps(config.summary(), indent=2) if as_json else f"{file}: ok\n{config.describe()}")
+    from buildkit_farm.farmfile.pitfalls import warnings
+
+    found = warnings(config)
+    for warning in [] if as_json else found:
+        typer.echo(f"warning: {warning}", err=True)
+    summary = {**config.summary(), "warnings": found} if as_json else None
+    typer.echo(json.dumps(summary, indent=2) if as_json else f"{file}: ok\n{config.describe()}")
 
 
 @app.command("schema")

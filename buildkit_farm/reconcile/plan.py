@@ -195,15 +195,10 @@ def _unreachable(s_name: str, bk: ObservedBuildkit, endpoint: str | None) -> Eng
 
 
 def unreachable_hint(detail: str, endpoint: str | None) -> str | None:
-    """What to check when an engine did not answer, read from the error (ssh, socket, TLS)."""
-    low = detail.lower()
-    if "ssh" in low:
-        return f"check that sshd answers at {endpoint or 'the endpoint'} and that `ssh` to it works non-interactively (BatchMode); then rerun `farm up`"
-    if "no such file" in low or "cannot connect" in low:
-        return "is that Docker engine running, and is the socket path right? then rerun `farm up`"
-    if "tls" in low or "certificate" in low or "x509" in low:
-        return "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
-    return None
+    """What to check when an engine did not answer (now `causes.engine_hint`)."""
+    from buildkit_farm.causes import engine_hint
+
+    return engine_hint(detail, endpoint)
 
 
 # ---------------------------------------------------------------------------- the plan
