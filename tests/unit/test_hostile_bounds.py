@@ -63,3 +63,24 @@ def test_dev_zero_and_a_fifo_exit_2_without_hanging(tmp_path: Path):
         proc, seconds, _ = _validate(file, timeout=10)
         assert proc.returncode == 2 and f"is not a regular file ({kind})" in proc.stderr
         assert seconds < SECONDS
+
+
+@pytest.mark.parametrize("command", ["up", "plan", "down"])
+def test_commands_that_prefetch_refuse_a_fifo_and_deep_nesting(tmp_path: Path, command: str):
+    # `farm up` reads the file ahead of load_config (to start its inspects early): that read
+    # is bounded too, and never parses what load_config will refuse.
+    fifo = tmp_path / "farm.fifo"
+    os.mkfifo(fifo)
+    deep = tmp_path / "deep.toml"
+    deep.write_text(HEAD + "x = " + "[" * 5_000 + "]" * 5_000 + "\n")
+    for file in (fifo, deep):
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "buildkit_farm", command, "-f", str(file), "--docker-config", str(tmp_path / "dc")],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        assert proc.returncode == 2, proc.stderr[-1000:]
+        assert "Traceback" not in proc.stderr and time.monotonic() - t0 < 5
