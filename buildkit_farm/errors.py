@@ -138,8 +138,10 @@ _BARE_USERINFO = re.compile(
     r"(?<![^\s\"'(=,])[^\s/@\"':=,]+:[^\s/@\"']+@(?![A-Za-z][A-Za-z0-9]*:[0-9a-fA-F]{32,})", re.ASCII
 )
 CREDENTIAL_TOKENS = re.compile(
-    r"gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{16,}"
-    r"|(?:AKIA|ASIA)[A-Z0-9]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|npm_[A-Za-z0-9]{30,}|sk-[A-Za-z0-9_-]{20,}"
+    # Distinctive prefixes count anywhere (a token glued to a word is still one); "sk-" only at
+    # the start of a word: "disk-usage-reporter-tool" holds no key.
+    r"gh[pousr]_[A-Za-z0-9_]{16,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{16,}"
+    r"|(?:AKIA|ASIA)[A-Z0-9]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|npm_[A-Za-z0-9]{30,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{20,}"
     # a private key with its body (raw lines, or \n as a quoted value shows them) and footer
     r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[A-Za-z0-9+/=\r\n]|\\[nr])*(?:-----END [A-Z0-9 ]*PRIVATE KEY-----)?",
     re.ASCII,

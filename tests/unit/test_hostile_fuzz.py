@@ -249,7 +249,7 @@ def test_a_seeded_sample_through_the_real_cli(folder):
             env=env,
             timeout=30,
         )
-        assert time.monotonic() - t0 < 5  # a process start included
+        assert time.monotonic() - t0 < 10  # a process start included, on a loaded machine
         assert proc.returncode == 2, proc.stderr
         assert proc.stdout == ""
         assert_clean(proc.stderr, (hidden,))

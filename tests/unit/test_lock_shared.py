@@ -41,7 +41,7 @@ def build_running(tmp_path):
 def test_builds_share_the_lock(tmp_path, build_running):
     t0 = time.monotonic()
     with lock.hold(tmp_path, timeout=2, shared=True):
-        assert time.monotonic() - t0 < 1  # no wait for the other build
+        assert time.monotonic() - t0 < 2  # no wait for the other build (it holds on for 30 s)
 
 
 def test_up_waits_for_a_running_build_and_says_so(tmp_path, build_running):

@@ -53,10 +53,27 @@ def test_shown_keeps_the_line_breaks_between_issues_only():
 def test_quote_and_short_never_show_control_characters_or_credentials(value):
     for text in (quote(value), short(value), short(value * 10)):
         assert text.isprintable()
-        assert "hunter2" not in text and "ghp_" not in text
+        assert "hunter2" not in text and "ghp_" not in text and "lmnopqrstuv" not in text
 
 
 def test_short_redacts_before_it_cuts():
     # cut first, the URL would lose its '@' and redact() would not see a password in it
     url = "tcp://user:" + "p" * 80 + "@host:2376"
     assert "ppp" not in short(url)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "127.0.0.1:5000/disk-usage-reporter-tool:1",
+        "ask-the-team-before-changing-this-label",
+        "my_npm_packages_are_in_this_folder_here_ok",
+        "ssh://farm@127.0.0.1:2222",
+        "type=registry,ref=127.0.0.1:5000/app:cache,mode=max",
+    ],
+)
+def test_ordinary_values_are_not_taken_for_credentials(text):
+    from buildkit_farm.farmfile.values import credential_in
+
+    assert credential_in(text) is None
+    assert redact(text) == text
