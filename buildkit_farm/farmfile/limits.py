@@ -131,7 +131,7 @@ def check_document(doc: dict[str, Any]) -> list[ConfigIssue]:
 def _size_issue(size: int) -> ConfigIssue:
     return ConfigIssue(
         "",
-        f"is {size:,} bytes or more, larger than a farm file may be ({MAX_FILE_BYTES // 1024} KiB)",
+        f"is {size:,} bytes or more, over the {MAX_FILE_BYTES // 1024} KiB a farm file (or a buildkitd config) may be",
         "is it the right file? a farm file of a hundred targets is ~30 KB",
     )
 

@@ -452,7 +452,9 @@ def _buildkitd_text(config: Path | dict[str, Any] | None, *, file: Path, where: 
 
         return tomli_w.dumps(config)
     try:
-        return config.read_text(encoding="utf-8")
+        return limits.read_bounded(config).decode("utf-8")
+    except limits.TooBig as err:
+        raise ConfigError(file=str(file), issues=[ConfigIssue(where, f"{config} {err.issue.message}")]) from None
     except (OSError, UnicodeDecodeError) as err:  # it was there at load time; it may not be now
         issue = ConfigIssue(
             where,

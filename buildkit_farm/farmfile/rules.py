@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from buildkit_farm.errors import ConfigIssue
+from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile import platforms as platform_names
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.farmfile.values import check_values, credential_in
@@ -525,11 +526,13 @@ def _check_buildkitd_config(label: str, config: Any, issues: list[ConfigIssue]) 
     if isinstance(config, Path):
         if _check_file(path, config, issues):
             try:
-                tomllib.loads(config.read_text(encoding="utf-8"))
+                tomllib.loads(limits.read_bounded(config).decode("utf-8"))  # at most 256 KiB, like the farm file
             except tomllib.TOMLDecodeError as err:
                 issues.append(ConfigIssue(path, f"{config} is not valid TOML: {syntax_issue(err).message}"))
+            except limits.TooBig as err:
+                issues.append(ConfigIssue(path, f"{config} {err.issue.message}", err.issue.hint))
             except (OSError, UnicodeDecodeError, RecursionError) as err:
-                issues.append(ConfigIssue(path, f"cannot read {config}: {err}"))
+                issues.append(ConfigIssue(path, f"cannot read {config}: {getattr(err, 'strerror', None) or err}"))
     elif isinstance(config, dict):
         try:
             import tomli_w
@@ -548,7 +551,10 @@ def _check_file(path: str, file: Path | None, issues: list[ConfigIssue], *, hint
         exists = file.exists()
     except (OSError, ValueError):
         exists = False
-    message = f"{file} is a folder, not a file" if exists else f"file not found: {file}"
+    if not exists:
+        message = f"file not found: {file}"
+    else:
+        message = f"{file} is a folder, not a file" if file.is_dir() else f"{file} is not a regular file"
     issues.append(ConfigIssue(path, message, hint or "paths are relative to the farm file's folder"))
     return False
 

@@ -96,3 +96,20 @@ def test_commands_that_prefetch_refuse_a_fifo_and_deep_nesting(tmp_path: Path, c
         )
         assert proc.returncode == 2, proc.stderr[-1000:]
         assert "Traceback" not in proc.stderr and time.monotonic() - t0 < PROCESS_SECONDS
+
+
+@pytest.mark.parametrize("what", ["device", "huge"])
+def test_a_buildkitd_config_is_read_bounded_too(tmp_path: Path, what: str):
+    if what == "huge":
+        (tmp_path / "buildkitd.toml").write_text("# filler\n" * 100_000)
+        config = "buildkitd.toml"
+    else:
+        config = "/dev/zero"
+    file = tmp_path / "multiarch.toml"
+    file.write_text(HEAD.replace('name = "farm"\n', f'name = "farm"\nbuildkitd_config = "{config}"\n', 1))
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        load_config(file)
+    assert time.monotonic() - t0 < SECONDS
+    [issue] = [i for i in caught.value.issues if i.path == "builder.buildkitd_config"]
+    assert ("is not a regular file" if what == "device" else "over the 256 KiB") in issue.message
