@@ -42,7 +42,7 @@ def engine_hint(detail: str, endpoint: str | None) -> str | None:
             "the engine's certificate is not signed by the node's tls.ca: point tls.ca at the CA that "
             "signed the engine's certificate; then rerun `farm up`"
         )
-    if "certificate required" in low or "bad certificate" in low:
+    if "certificate required" in low:
         return "the engine wants a client certificate: set the node's tls.cert and tls.key"
     if "http request to an https server" in low:
         return "the engine speaks TLS: give the node tls = { ca = ..., cert = ..., key = ... }"

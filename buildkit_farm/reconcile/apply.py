@@ -80,7 +80,7 @@ def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) 
     except FarmError as err:
         back = _restore_replaced(run)
         if back or run.applied:
-            err.hint = f"{back}{_applied(run)}; {err.hint}" if err.hint else f"{back}{_applied(run)}"
+            err.hint = f"{err.hint}; {back}{_applied(run)}" if err.hint else f"{back}{_applied(run)}"
         raise
     return frozenset(run.touched)
 
