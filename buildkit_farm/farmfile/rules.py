@@ -177,7 +177,7 @@ def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str
         if isinstance(value, dict):
             for key, item in value.items():
                 container = isinstance(item, (dict, list))
-                suspect = not container and CREDENTIAL_KEY.search(key) is not None
+                suspect = not container and (CREDENTIAL_KEY.search(key) is not None or credential_in(key) is not None)
                 in_value = credential_in(item) if isinstance(item, str) and not suspect else None
                 if not (container or suspect or in_value):
                     continue  # most keys: no path to build

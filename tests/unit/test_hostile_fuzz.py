@@ -163,7 +163,7 @@ def hostile_docs(draw) -> tuple[dict[str, Any], tuple[str, ...]]:
     doc = base()
     planted: list[str] = []
     for _ in range(draw(st.integers(1, 3))):
-        kind = draw(st.sampled_from(("strict", "credential", "type", "size")))
+        kind = draw(st.sampled_from(("strict", "credential", "key", "type", "size")))
         if kind == "strict":
             put(doc, draw(st.sampled_from(STRICT)), hostile_text(draw, must_refuse=True))
         elif kind == "credential":
@@ -171,6 +171,11 @@ def hostile_docs(draw) -> tuple[dict[str, Any], tuple[str, ...]]:
             planted.append(hidden)
             value = hostile_text(draw, must_refuse=False) + secret + draw(st.sampled_from(("", "\x1b[0m", ",x=y")))
             put(doc, draw(st.sampled_from(ANYWHERE)), value)
+        elif kind == "key":  # a hostile key: unknown where it stands, or a credential as an arg's name
+            secret, hidden = draw(st.sampled_from(SECRETS))
+            planted.append(hidden)
+            key = hostile_text(draw, must_refuse=False) + secret
+            put(doc, draw(st.sampled_from((("builder", key), ("target", "args", key), ("node", key), (key,)))), "1")
         elif kind == "type":
             put(doc, draw(st.sampled_from(STRICT)), draw(st.sampled_from(WRONG_TYPES)))
         else:
