@@ -66,9 +66,10 @@ def test_a_failed_create_after_the_replace_puts_the_old_builder_back(paths, monk
     assert paths.instance_file("farm").read_bytes() == OLD_INSTANCE
     err = caught.value
     assert "node node1" in err.message and "boom" in err.message
-    assert "put back as it was before the replace" in err.hint
-    assert "applied before: -/+ builder farm" in err.hint
-    assert "instance file was restored" not in err.hint  # it was not, by the failing step itself
+    hint = err.hint or ""
+    assert "put back as it was before the replace" in hint
+    assert "applied before: -/+ builder farm" in hint
+    assert "instance file was restored" not in hint  # it was not, by the failing step itself
 
 
 def test_the_instance_backup_is_kept_and_named_when_interrupted(paths, monkeypatch):
@@ -84,7 +85,7 @@ def test_the_instance_backup_is_kept_and_named_when_interrupted(paths, monkeypat
     assert "interrupted during + node node1" in err.message
     assert "applied before: -/+ builder farm" in err.message
     backup = paths.farm_dir / "farm.instance.bak"
-    assert backup.read_bytes() == OLD_INSTANCE and str(backup) in err.hint
+    assert backup.read_bytes() == OLD_INSTANCE and str(backup) in (err.hint or "")
     assert paths.instance_file("farm").read_bytes() == OLD_INSTANCE
 
 
@@ -108,4 +109,4 @@ def test_a_failed_first_create_leaves_no_half_made_builder(tmp_path, monkeypatch
     with pytest.raises(ApplyError) as caught:
         apply.apply_plan(plan, paths)
     assert not paths.instance_file("farm").exists()
-    assert "no half-made builder was left" in caught.value.hint
+    assert "no half-made builder was left" in (caught.value.hint or "")

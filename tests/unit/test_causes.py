@@ -74,7 +74,7 @@ def test_push_to_a_plain_http_registry():
 )
 def test_other_push_failures(detail, expected):
     hint = push_hint(detail)
-    assert (expected in hint) if expected else hint is None
+    assert (expected in (hint or "")) if expected else hint is None
 
 
 @pytest.mark.parametrize(
