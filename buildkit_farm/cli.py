@@ -47,7 +47,8 @@ def _root(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = None,
 ) -> None:
-    """Exit codes: 0 ok, 1 an operation failed, 2 bad input or usage."""
+    """Exit codes: 0 ok, 1 an operation failed, 2 bad input or usage, 3 (`farm status`) a node is
+    not running, 130 interrupted (Ctrl-C)."""
 
 
 @app.command("validate")
@@ -66,7 +67,13 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
         issues = [{"path": i.path, "message": i.message, "hint": i.hint, "line": i.line} for i in err.issues]
         typer.echo(json.dumps({"file": err.file, "ok": False, "issues": issues}, indent=2))
         raise typer.Exit(err.exit_code) from None
-    typer.echo(json.dumps(config.summary(), indent=2) if as_json else f"{file}: ok\n{config.describe()}")
+    from buildkit_farm.farmfile.pitfalls import warnings
+
+    found = warnings(config)
+    for warning in [] if as_json else found:
+        typer.echo(f"warning: {warning}", err=True)
+    summary = {**config.summary(), "warnings": found} if as_json else None
+    typer.echo(json.dumps(summary, indent=2) if as_json else f"{file}: ok\n{config.describe()}")
 
 
 @app.command("schema")
@@ -192,14 +199,19 @@ def build_cmd(
         verify_run=verify_run or verify_cmd is not None,
         verify_cmd=verify_cmd,
     )
-    reports, error = farm_build.build(
-        config,
-        targets or (),
-        options,
-        docker_config=str(docker_config) if docker_config else None,
-        up=up,
-        dry_run=dry_run,
-    )
+    from buildkit_farm.docker import DockerPaths
+    from buildkit_farm.reconcile import lock
+
+    # Shared for the whole build: builds run together, `farm up`/`down` wait (see reconcile/lock.py).
+    with lock.hold(DockerPaths.resolve(docker_config).farm_dir, shared=True, on_wait=lambda m: typer.echo(m, err=True)):
+        reports, error = farm_build.build(
+            config,
+            targets or (),
+            options,
+            docker_config=str(docker_config) if docker_config else None,
+            up=up,
+            dry_run=dry_run,
+        )
     if not dry_run:
         if report is not None:
             report.write_text(farm_build.reports_json(reports) + "\n")
@@ -271,6 +283,10 @@ def up_cmd(
         typer.echo(render.status_text(result.status.builder, result.status.nodes))
 
 
+STATUS_OK = ("running", "not observed")  # "not observed": a driver whose nodes farm cannot see
+STATUS_NODE_DOWN = 3
+
+
 @app.command("status")
 def status_cmd(
     file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
@@ -284,6 +300,8 @@ def status_cmd(
         typer.echo(render.status_json(st.builder, st.nodes, docker_config=st.docker_config))
     else:
         typer.echo(render.status_text(st.builder, st.nodes))
+    if any(n.status not in STATUS_OK for n in st.nodes):
+        raise typer.Exit(STATUS_NODE_DOWN)  # scripts: `farm status >/dev/null || farm up`
 
 
 @app.command("down")
@@ -358,8 +376,23 @@ def lint_cmd(
     raise typer.Exit(report.exit_code)
 
 
+def _interrupt(signum, frame) -> None:
+    # typer turns a KeyboardInterrupt into a silent exit 130; an error of our own reaches main(),
+    # and `apply_plan` adds which steps were applied and where the backup is.
+    from buildkit_farm.errors import Interrupted
+
+    raise Interrupted(
+        "interrupted (Ctrl-C)",
+        hint="rerun the command; `farm plan` shows what `farm up` would still do",
+    )
+
+
 def main() -> None:
     """Entry point: one handler turns a FarmError into a message and its exit code."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when SIGINT is ignored (nohup, &)
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         app(prog_name="farm")  # standalone: click handles usage errors (exit 2); the name keys completion
     except FarmError as err:
@@ -371,8 +404,11 @@ def main() -> None:
 
 
 def _report(err: FarmError) -> None:
+    from buildkit_farm.errors import shown
+
     color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
-    text = f"error: {err.message}"
+    # Messages quote the user's input: no credential and no control character reaches the terminal.
+    text = f"error: {shown(err.message, keep=chr(10))}"
     typer.secho(text, err=True, fg="red" if color else None)
     if err.hint:
-        typer.echo(f"hint: {err.hint}", err=True)
+        typer.echo(f"hint: {shown(err.hint, keep=chr(10))}", err=True)

@@ -6,7 +6,10 @@ Every error carries a message and an optional hint; the CLI prints both and exit
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from buildkit_farm.causes import engine_hint
 
 
 class FarmError(Exception):
@@ -44,6 +47,9 @@ class ConfigIssue:
         return f"{text} ({self.hint})" if self.hint else text
 
 
+MAX_SHOWN_ISSUES = 50
+
+
 class ConfigError(FarmError, ValueError):
     """The farm file is missing, unreadable or invalid; lists every issue at once."""
 
@@ -52,7 +58,9 @@ class ConfigError(FarmError, ValueError):
     def __init__(self, *, file: str, issues: list[ConfigIssue] | tuple[ConfigIssue, ...]) -> None:
         self.file = file
         self.issues = tuple(issues)
-        lines = [issue.render(file) for issue in self.issues]
+        lines = [issue.render(file) for issue in self.issues[:MAX_SHOWN_ISSUES]]
+        if len(self.issues) > MAX_SHOWN_ISSUES:  # a generated file can hold thousands; the first ones say enough
+            lines.append(f"{file}: ... and {len(self.issues) - MAX_SHOWN_ISSUES} more issues (fix these first)")
         super().__init__("\n".join(lines))
 
 
@@ -64,25 +72,9 @@ class EngineUnreachable(FarmError, ConnectionError):
         super().__init__(
             f'node "{node}" ({endpoint}) is unreachable: {detail}',
             hint=hint
-            or unreachable_hint(detail, endpoint)
+            or engine_hint(detail, endpoint)
             or "check that the engine runs and the endpoint is right, then rerun `farm up`",
         )
-
-
-def unreachable_hint(detail: str, endpoint: str | None) -> str | None:
-    """What to check when an engine did not answer, read from the error (ssh, socket, TLS)."""
-    low = detail.lower()
-    if "ssh" in low:
-        where = endpoint or "the endpoint"
-        return (
-            f"check that sshd answers at {where} and that `ssh` to it works non-interactively (BatchMode); "
-            "then rerun `farm up`"
-        )
-    if "no such file" in low or "cannot connect" in low:
-        return "is that Docker engine running, and is the socket path right? then rerun `farm up`"
-    if "tls" in low or "certificate" in low or "x509" in low:
-        return "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
-    return None
 
 
 class PlanBlocked(FarmError):
@@ -134,3 +126,66 @@ class PlatformConflict(FarmError, ValueError):
     """Two images to join into one list carry the same platform; names both."""
 
     exit_code = 2
+
+
+class CorruptState(FarmError):
+    """A file Docker, buildx or the farm keeps (a context's meta.json, a builder's instance
+    file, the farm's record) cannot be read; names the file and how to repair it."""
+
+    exit_code = 2
+
+    def __init__(self, *, file: str, what: str, detail: str, hint: str) -> None:
+        self.file = file
+        super().__init__(f"{file}: {what} is corrupt ({detail})", hint=hint)
+
+
+class Interrupted(FarmError):
+    """Ctrl-C (SIGINT) stopped a run that changes Docker; says what was already applied."""
+
+    exit_code = 130
+
+
+# ---------------------------------------------------------------------------- what a message may show
+# Credentials that must never reach a terminal or a log, however they got into a message.
+URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/@\"']*:[^\s/@\"']*@", re.ASCII)
+# user:password@host without a scheme (a tag), but not repo:tag@sha256:<digest>.
+_BARE_USERINFO = re.compile(
+    r"(?<![^\s\"'(=,])[^\s/@\"':=,]+:[^\s/@\"']+@(?![A-Za-z][A-Za-z0-9]*:[0-9a-fA-F]{32,})", re.ASCII
+)
+CREDENTIAL_TOKENS = re.compile(
+    # Distinctive prefixes count anywhere (a token glued to a word is still one); "sk-" only at
+    # the start of a word: "disk-usage-reporter-tool" holds no key.
+    r"gh[pousr]_[A-Za-z0-9_]{16,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{16,}"
+    r"|(?:AKIA|ASIA)[A-Z0-9]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|npm_[A-Za-z0-9]{30,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{20,}"
+    # a private key with its body (raw lines, or \n as a quoted value shows them) and footer
+    r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[A-Za-z0-9+/=\r\n]|\\[nr])*(?:-----END [A-Z0-9 ]*PRIVATE KEY-----)?",
+    re.ASCII,
+)
+
+
+def redact(text: str) -> str:
+    """`tcp://user:pw@host` -> `tcp://***@host`; tokens and private keys -> `***`."""
+    if "@" in text:
+        text = _BARE_USERINFO.sub("***@", URL_USERINFO.sub(r"\g<scheme>***@", text))
+    return CREDENTIAL_TOKENS.sub("***", text)
+
+
+def printable(text: str, *, keep: str = "") -> str:
+    """Escape every character that is not printable (ANSI escapes, C1, bidi overrides) as
+    `\\xNN` / `\\uNNNN`, except those in `keep` (e.g. "\\n" between message lines)."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch in keep:
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
+def shown(text: str, *, keep: str = "") -> str:
+    """A text as the user may see it: credentials redacted, control characters escaped."""
+    return printable(redact(text), keep=keep)

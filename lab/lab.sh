@@ -104,11 +104,32 @@ wait_for() {
         sleep 0.2
     done
 }
-pid_alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive FILE: the pid in FILE runs, and is the lab's process, not a reuse of its number.
+# The pid files live in $LAB_STATE (under /var/lib), which survives a reboot: a file
+# written before the last boot is stale, and the process must run one of the lab's
+# daemons (its /proc/PID/exe), so a reused pid is never sent TERM, let alone KILL.
+LAB_EXES=(dockerd sshd docker-registry registry)
+pid_alive() {
+    [[ -s $1 ]] || return 1
+    local pid; pid=$(<"$1")
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+    pid_file_since_boot "$1" && pid_is_lab_exe "$pid"
+}
+pid_file_since_boot() {
+    local btime; btime=$(awk '$1 == "btime" {print $2}' /proc/stat)
+    [[ -z $btime ]] || (($(stat -c %Y "$1") >= btime))
+}
+pid_is_lab_exe() {
+    local exe e; exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+    exe=${exe% (deleted)}   # an upgraded binary still running
+    for e in "${LAB_EXES[@]}"; do [[ ${exe##*/} == "$e" ]] && return 0; done
+    return 1
+}
 # stop_pidfile FILE NAME [TIMEOUT]: TERM the process named in FILE, KILL after TIMEOUT.
 stop_pidfile() {
     local file=$1 name=$2 timeout=${3:-20}
     if ! pid_alive "$file"; then
+        [[ -s $file ]] && log "$name: pid file $file names no running lab process (stale); removed"
         rm -f "$file"
         log "$name: not running"
         return 0
@@ -128,6 +149,8 @@ stop_pidfile() {
     rm -f "$file"
     log "$name: stopped (pid $pid)"
 }
+# socket_listened PATH: some process listens on the unix socket PATH.
+socket_listened() { [[ -S $1 ]] && ss -Hxl 2>/dev/null | awk -v s="$1" '$2 == "LISTEN" && $5 == s {f = 1} END {exit !f}'; }
 docker1() { docker -H "$NODE1_HOST" "$@"; }
 docker2() { docker -H "$NODE2_HOST" "$@"; }
 node1_answers() { timeout 10 docker -H "$NODE1_HOST" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -444,6 +467,11 @@ up_node1() {
     fi
     command -v dockerd >/dev/null || die "dockerd missing: run lab/lab.sh install"
     mkdir -p "$dir"
+    # A socket some process still listens on is a daemon that is slow, not dead: never delete it.
+    if socket_listened "$NODE1_SOCK"; then
+        wait_for 60 node1 node1_answers && { log "node1: the dockerd on $NODE1_SOCK answers now; using it"; return 0; }
+        die "a process listens on $NODE1_SOCK but does not answer; check that dockerd (the lab leaves it alone)"
+    fi
     [[ -S $NODE1_SOCK ]] && rm -f "$NODE1_SOCK"   # stale socket of a dead daemon
     # Remember whether we caused docker0, so down removes only a bridge of ours (the mark
     # survives a lab whose processes were killed without `down`).
@@ -522,14 +550,23 @@ ensure_farm_user() {
     if ! id "$SSH_USER" >/dev/null 2>&1; then
         useradd --create-home --shell /bin/sh --groups docker "$SSH_USER"
     fi
-    id -nG "$SSH_USER" | grep -qw docker || usermod -aG docker "$SSH_USER"
+    # The docker group is root on node1's engine: `down` takes it back (down_sshd), unless
+    # the user had it before the lab (marked here, the first time).
+    if id -nG "$SSH_USER" | grep -qw docker; then
+        [[ -f $LAB_STATE/farm-docker-group.ours || -f $LAB_STATE/farm-docker-group.theirs ]] ||
+            { mkdir -p "$LAB_STATE"; : >"$LAB_STATE/farm-docker-group.theirs"; }
+    else
+        usermod -aG docker "$SSH_USER"
+        mkdir -p "$LAB_STATE"; : >"$LAB_STATE/farm-docker-group.ours"
+    fi
     # useradd leaves a locked '!' password, which sshd refuses without PAM.
     [[ $(getent shadow "$SSH_USER" | cut -d: -f2) == '*' ]] || usermod -p '*' "$SSH_USER"
 }
 ensure_ssh_keys() {
-    mkdir -p "$SSH_DIR"; chmod 700 "$SSH_DIR"
-    [[ -f $SSH_DIR/ssh_host_ed25519_key ]] || ssh-keygen -q -t ed25519 -N '' -C 'buildkit-farm-lab host' -f "$SSH_DIR/ssh_host_ed25519_key"
-    [[ -f $SSH_DIR/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C 'buildkit-farm-lab client' -f "$SSH_DIR/id_ed25519"
+    (umask 077 && mkdir -p "$SSH_DIR"); chmod 700 "$SSH_DIR"
+    # umask 077 from the start: no key file is ever readable by others, not even for a moment.
+    [[ -f $SSH_DIR/ssh_host_ed25519_key ]] || (umask 077 && ssh-keygen -q -t ed25519 -N '' -C 'buildkit-farm-lab host' -f "$SSH_DIR/ssh_host_ed25519_key")
+    [[ -f $SSH_DIR/id_ed25519 ]] || (umask 077 && ssh-keygen -q -t ed25519 -N '' -C 'buildkit-farm-lab client' -f "$SSH_DIR/id_ed25519")
     printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$SSH_DIR/ssh_host_ed25519_key.pub")" >"$SSH_DIR/known_hosts"
     local home; home=$(getent passwd "$SSH_USER" | cut -d: -f6)
     install -d -m 700 -o "$SSH_USER" -g "$SSH_USER" "$home/.ssh"
@@ -581,8 +618,8 @@ up_sshd() {
 # sign_cert NAME SUBJECT EXTENSIONS: $TLS_DIR/NAME.pem and NAME.key, signed by the lab's CA.
 sign_cert() {
     local name=$1 subject=$2 extensions=$3
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subject" \
-        -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.csr" 2>/dev/null
+    (umask 077 && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "$subject" \
+        -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.csr" 2>/dev/null)
     openssl x509 -req -in "$TLS_DIR/$name.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca.key" \
         -CAcreateserial -days 825 -out "$TLS_DIR/$name.pem" \
         -extfile <(printf '%b\nbasicConstraints=CA:FALSE\n' "$extensions") 2>/dev/null
@@ -591,10 +628,11 @@ sign_cert() {
 
 ensure_tls() {
     mkdir -p "$TLS_DIR/certs"
+    chmod go-rwx "$TLS_DIR"/*.key 2>/dev/null || true   # keys of a lab made before the umask below
     if [[ ! -f $TLS_DIR/ca.pem || ! -f $TLS_DIR/ca.key ]]; then
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+        (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
             -subj '/CN=buildkit-farm lab CA' -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.pem" \
-            -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null
+            -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null)
         rm -f "$TLS_DIR/server.pem" "$TLS_DIR/client.pem"
     fi
     # The registries' and node2's server certificate, and a client one for farm nodes
@@ -728,7 +766,14 @@ umount_under() {
         umount -l "$m" 2>/dev/null || true
     done
 }
-down_sshd() { stop_pidfile "$SSH_DIR/sshd.pid" sshd 10; }
+down_sshd() {
+    stop_pidfile "$SSH_DIR/sshd.pid" sshd 10
+    # Membership of the docker group is root on node1's engine: take back what the lab gave.
+    if [[ ! -f $LAB_STATE/farm-docker-group.theirs ]] && id -nG "$SSH_USER" 2>/dev/null | grep -qw docker; then
+        gpasswd -d "$SSH_USER" docker >/dev/null && log "sshd: user $SSH_USER removed from the docker group"
+    fi
+    rm -f "$LAB_STATE/farm-docker-group.ours"
+}
 down_node2() {
     stop_pidfile "$NODE2_DIR/dockerd.pid" node2 40
     umount_under "$NODE2_DIR"   # netns under exec-root, the data-root's own private mount

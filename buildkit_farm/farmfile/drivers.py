@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from buildkit_farm.errors import ConfigIssue
+from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.credentials import CREDENTIAL_HINT, CREDENTIAL_KEY
 from buildkit_farm.farmfile.paths import check_file
 from buildkit_farm.farmfile.toml import tomllib
@@ -112,7 +113,7 @@ def check_endpoint(path: str, endpoint: str, driver: str, issues: list[ConfigIss
             )
         )
         return
-    if scheme == "tcp://" and not re.search(r":\d+$", hostport):
+    if scheme == "tcp://" and not re.fullmatch(r".*:[0-9]{1,5}", hostport, re.DOTALL):
         issues.append(
             ConfigIssue(
                 path,
@@ -182,11 +183,13 @@ def check_buildkitd_config(label: str, config: Any, issues: list[ConfigIssue]) -
     if isinstance(config, Path):
         if check_file(path, config, issues):
             try:
-                tomllib.loads(config.read_text(encoding="utf-8"))
+                tomllib.loads(limits.read_bounded(config).decode("utf-8"))  # at most 256 KiB, like the farm file
             except tomllib.TOMLDecodeError as err:
                 issues.append(ConfigIssue(path, f"{config} is not valid TOML: {syntax_issue(err).message}"))
+            except limits.TooBig as err:
+                issues.append(ConfigIssue(path, f"{config} {err.issue.message}", err.issue.hint))
             except (OSError, UnicodeDecodeError, RecursionError) as err:
-                issues.append(ConfigIssue(path, f"cannot read {config}: {err}"))
+                issues.append(ConfigIssue(path, f"cannot read {config}: {getattr(err, 'strerror', None) or err}"))
     elif isinstance(config, dict):
         try:
             import tomli_w

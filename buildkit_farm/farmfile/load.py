@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from buildkit_farm.errors import ConfigError, ConfigIssue
+from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.credentials import credential_issues
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings, TLSFiles
 from buildkit_farm.farmfile.model import (
@@ -24,7 +25,8 @@ from buildkit_farm.farmfile.model import (
     TargetConfig,
     _Model,
 )
-from buildkit_farm.farmfile.rules import DEFAULT_DOCKERFILE, Section, check_farm
+from buildkit_farm.farmfile.rules import DEFAULT_DOCKERFILE, check_farm
+from buildkit_farm.farmfile.section import Section
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.farmfile.words import allowed_hint, key_name, quote, short, syntax_issue, table_labels, toml_type
 
@@ -34,7 +36,9 @@ def load_config(path: str | Path) -> FarmConfig:
     file = Path(path)
     shown = str(path)
     try:
-        data = file.read_bytes()
+        data = limits.read_bounded(file)
+    except limits.TooBig as err:
+        raise ConfigError(file=shown, issues=[err.issue]) from None
     except FileNotFoundError:
         raise _error(
             shown, "", "file not found", "create one with `farm init`, or point to it with -f FILE or $FARM_FILE"
@@ -49,22 +53,31 @@ def load_config(path: str | Path) -> FarmConfig:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise _error(shown, "", f"is not UTF-8 text (byte {err.start})", "TOML files are UTF-8") from None
+    doc = _parse(text, shown)
+    base = os.path.dirname(os.path.abspath(file))
+    return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
+
+
+def _parse(text: str, shown: str) -> dict[str, Any]:
+    """TOML within the bounds of `limits`: checked before parsing and right after."""
+    issue = limits.check_text(text)
+    if issue is not None:
+        raise ConfigError(file=shown, issues=[issue])
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(file=shown, issues=[syntax_issue(err)]) from None
     except RecursionError:
         raise _error(shown, "", "TOML syntax error: nesting too deep", None) from None
-    base = os.path.dirname(os.path.abspath(file))
-    return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
+    too_big = limits.check_document(doc)
+    if too_big:
+        raise ConfigError(file=shown, issues=too_big)
+    return doc
 
 
 def load_config_text(text: str, *, base: str | Path = ".", name: str = "<text>") -> FarmConfig:
     """Check a farm file given as text (paths resolve against `base`); for tests and tools."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(file=name, issues=[syntax_issue(err)]) from None
+    doc = _parse(text, name)
     base = os.path.abspath(base)
     return _build(doc, file=Path(base) / name, shown=name, base=base)
 
@@ -425,7 +438,10 @@ def _buildkitd_text(config: Path | dict[str, Any] | None, where: str, issues: li
 
         return tomli_w.dumps(config)
     try:
-        return config.read_text(encoding="utf-8")
+        return limits.read_bounded(config).decode("utf-8")
+    except limits.TooBig as err:
+        issues.append(ConfigIssue(where, f"{config} {err.issue.message}", err.issue.hint))
+        return None
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or str(err)
         issues.append(

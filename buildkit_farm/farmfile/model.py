@@ -46,11 +46,12 @@ from buildkit_farm.farmfile.words import quote, toml_type
 
 Driver = Literal["docker-container", "remote", "kubernetes"]
 RESERVED_BUILDER_NAMES = ("default",)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
-_CONTEXT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]+$")
-_SECRET_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# fullmatch, ASCII: `$` would accept a trailing newline, `\w` and `\d` non-ASCII letters and digits.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*", re.ASCII)
+_NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+", re.ASCII)
+_CONTEXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]+", re.ASCII)
+_SECRET_ID = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 
 
 # --------------------------------------------------------------------------- field checks
@@ -62,7 +63,7 @@ def _fail(message: str, hint: str | None = None) -> PydanticCustomError:
 
 
 def _check_name(value: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise _fail(
             f"invalid name {quote(value)}",
             "start with a letter or digit; use only letters, digits, '.', '_' and '-'",
@@ -71,7 +72,7 @@ def _check_name(value: str) -> str:
 
 
 def _check_node_name(value: str) -> str:
-    if not _NODE_NAME.match(value):
+    if not _NODE_NAME.fullmatch(value):
         raise _fail(
             f"invalid node name {quote(value)}",
             "the node name is also its Docker context's name: at least 2 characters, "
@@ -91,7 +92,7 @@ def _check_builder_name(value: str) -> str:
 
 
 def _check_context_name(value: str) -> str:
-    if not _CONTEXT_NAME.match(value):
+    if not _CONTEXT_NAME.fullmatch(value):
         raise _fail(f"invalid context name {quote(value)}", "see `docker context ls` for the names you have")
     return value
 
@@ -111,13 +112,13 @@ def _check_build_platform(value: str) -> str:
 
 
 def _check_secret_id(value: str) -> str:
-    if not _SECRET_ID.match(value):
+    if not _SECRET_ID.fullmatch(value):
         raise _fail(f"invalid secret id {quote(value)}", "use letters, digits, '.', '_' and '-'")
     return value
 
 
 def _check_env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise _fail(f"invalid environment variable name {quote(value)}", 'e.g. env = "NPM_TOKEN"')
     return value
 

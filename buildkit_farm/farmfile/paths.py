@@ -16,7 +16,10 @@ def check_file(path: str, file: Path | None, issues: list[ConfigIssue], *, hint:
         exists = file.exists()
     except (OSError, ValueError):
         exists = False
-    message = f"{file} is a folder, not a file" if exists else f"file not found: {file}"
+    if not exists:
+        message = f"file not found: {file}"
+    else:
+        message = f"{file} is a folder, not a file" if file.is_dir() else f"{file} is not a regular file"
     issues.append(ConfigIssue(path, message, hint or "paths are relative to the farm file's folder"))
     return False
 

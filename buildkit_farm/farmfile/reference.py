@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import re
 
+from buildkit_farm.farmfile.words import quote as _q  # redacts credentials, escapes control characters
+
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # ASCII: \w would take any letter
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 _REFERENCE = re.compile(
-    rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?",
+    re.ASCII,
 )
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_PLACEHOLDER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 NAME_MAX = 255
 
 
@@ -37,31 +40,33 @@ def check_reference(ref: str, *, allow_digest: bool = True) -> None:
     if not ref:
         raise BadReference("an image reference must not be empty", "e.g. registry.example.com/team/app:1.0")
     if ref != ref.strip() or any(ch.isspace() for ch in ref):
-        raise BadReference(f'invalid image reference "{ref}": it contains white space')
-    match = _REFERENCE.match(ref)
+        raise BadReference(f"invalid image reference {_q(ref)}: it contains white space")
+    match = _REFERENCE.fullmatch(ref)
     if match is None:
-        raise BadReference(f'invalid image reference "{ref}"', _why(ref))
+        raise BadReference(f"invalid image reference {_q(ref)}", _why(ref))
     if len(match["name"]) > NAME_MAX:
-        raise BadReference(f'invalid image reference "{ref}": the repository name is longer than {NAME_MAX} characters')
+        raise BadReference(
+            f"invalid image reference {_q(ref)}: the repository name is longer than {NAME_MAX} characters"
+        )
     if match["digest"] and not allow_digest:
-        raise BadReference(f'invalid tag "{ref}": a tag to push cannot carry a digest', "remove the @sha256:... part")
+        raise BadReference(f"invalid tag {_q(ref)}: a tag to push cannot carry a digest", "remove the @sha256:... part")
 
 
 def check_tag(tag: str) -> None:
     """Check a tag to push: a reference without digest, where `{name}` placeholders are allowed."""
     for match in PLACEHOLDER.finditer(tag):
-        if not _PLACEHOLDER_NAME.match(match[1]):
+        if not _PLACEHOLDER_NAME.fullmatch(match[1]):
             raise BadReference(
-                f'invalid placeholder "{{{match[1]}}}" in tag "{tag}"',
+                f"invalid placeholder {_q('{' + match[1] + '}')} in tag {_q(tag)}",
                 "a placeholder is a name in braces, like {version}",
             )
     filled = PLACEHOLDER.sub("x0", tag)
     if "{" in filled or "}" in filled:
-        raise BadReference(f'unbalanced brace in tag "{tag}"', "a placeholder is a name in braces, like {version}")
+        raise BadReference(f"unbalanced brace in tag {_q(tag)}", "a placeholder is a name in braces, like {version}")
     try:
         check_reference(filled, allow_digest=False)
     except BadReference as err:
-        message = err.message.replace(f'"{filled}"', f'"{tag}"')
+        message = err.message.replace(_q(filled), _q(tag))
         raise BadReference(message, err.hint) from None
 
 
@@ -72,9 +77,9 @@ def placeholders(tag: str) -> tuple[str, ...]:
 
 def repository(ref: str) -> str:
     """The repository part of a reference: `reg:5000/app:1@sha256:..` -> `reg:5000/app`."""
-    match = _REFERENCE.match(ref)
+    match = _REFERENCE.fullmatch(ref)
     if match is None:
-        raise BadReference(f'invalid image reference "{ref}"', _why(ref))
+        raise BadReference(f"invalid image reference {_q(ref)}", _why(ref))
     return match["name"]
 
 
@@ -92,7 +97,7 @@ def _why(ref: str) -> str:
         return "repository names must be lowercase"
     if "://" in ref:
         return "write the registry without a scheme, e.g. registry.example.com/team/app"
-    if ":" in last and not re.fullmatch(_TAG, last.split(":", 1)[1]):
+    if ":" in last and not re.fullmatch(_TAG, last.split(":", 1)[1], re.ASCII):
         return "a tag has at most 128 letters, digits, '_', '.' or '-', and does not start with '.' or '-'"
     if "@" in ref:
         return "a digest looks like @sha256:<64 hex digits>"

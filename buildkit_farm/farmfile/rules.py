@@ -8,8 +8,6 @@ once. Key paths use the file's own keys and indices: `node "node2".platforms[0]`
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,39 +22,14 @@ from buildkit_farm.farmfile.drivers import (
     check_tls,
 )
 from buildkit_farm.farmfile.paths import check_dir, check_file
+from buildkit_farm.farmfile.section import Section
+from buildkit_farm.farmfile.values import check_values
 from buildkit_farm.farmfile.words import key_name, quote
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.model import BuilderConfig, NodeConfig, TargetConfig
 
 DEFAULT_DOCKERFILE = "Dockerfile"
-
-
-@dataclass
-class Section:
-    label: str  # 'node "node2"', 'node[3]', 'builder', 'target "app"'
-    raw: Any
-    model: Any = None  # the validated model (partial when `dropped`), or None
-    valid: bool = True
-    dropped: frozenset = frozenset()  # keys with errors, left out of a partial model
-    # Arrays that lost only some items: key -> the file's index of each item kept.
-    kept: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
-
-    def has(self, *keys: str) -> bool:
-        """True when none of `keys` was dropped (the rules about them can run)."""
-        return not self.dropped.intersection(keys)
-
-    def whole(self, *keys: str) -> bool:
-        """True when every item of `keys` is in the model (rules about what is missing can run)."""
-        return self.has(*keys) and not any(key in self.kept for key in keys)
-
-    def at(self, key: str, index: int) -> str:
-        """`label.key[i]`, where i is the item's index in the file, not in the model."""
-        kept = self.kept.get(key)
-        return f"{self.label}.{key}[{kept[index] if kept else index}]"
-
-
-# --------------------------------------------------------------------------- the rules
 
 
 def check_farm(builder: Section, nodes: list[Section], targets: list[Section], issues: list[ConfigIssue]) -> None:
@@ -138,6 +111,7 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
                 )
             )
 
+    check_values(builder, nodes, targets, issues)
     _check_unique("target", [(t.label, t.raw.get("name")) for t in targets], issues)
     tag_owner: dict[str, str] = {}
     pins_known = all(n.model is not None and n.whole("platforms") for n in nodes)

@@ -65,6 +65,8 @@ tags = ["registry.example.com/team/app:{{version}}"]   # farm build --var versio
 [builder]
 name = "farm"                        # the buildx builder; not "default", not a node's name
 driver = "docker-container"
+# To push to a registry on this machine (localhost:5000), BuildKit needs the host's network:
+# driver_opts = {{ network = "host" }}
 
 [[node]]
 name = "local"                       # also the name of the Docker context farm creates

@@ -1,7 +1,8 @@
 """The words the farm file's messages are made of: quoted names, key paths, TOML types.
 
-Every message that shows a value from the file shows it through `quote` or `short`, so a
-name with quotes, newlines or control characters reaches the terminal escaped.
+Every value a message shows goes through `quote` or `short`: credentials redacted
+(`user:pw@`, tokens), control characters escaped (ANSI escapes, C1, bidi overrides), so a
+farm file cannot write to the user's terminal.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import json
 import re
 from typing import Any
 
-from buildkit_farm.errors import ConfigIssue
+from buildkit_farm.errors import ConfigIssue, printable, redact
 
-_PLAIN = re.compile(r'^[^"\\\x00-\x1f\x7f]*$')  # needs no escaping inside double quotes
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')  # needs no escaping inside double quotes
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
-_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_POSITION = re.compile(r"\(at line ([0-9]+), column ([0-9]+)\)")
 
 
 def syntax_issue(err: Exception) -> ConfigIssue:
@@ -59,18 +60,21 @@ def allowed_hint(key: str, allowed: tuple[str, ...]) -> str:
 
 
 def key_name(key: str) -> str:
-    return key if _BARE_KEY.match(key) else quote(key)
+    return key if _BARE_KEY.fullmatch(key) else quote(key)
 
 
 def quote(text: str) -> str:
-    """A name or value in double quotes, escaped as TOML and JSON escape it."""
-    if _PLAIN.match(text):
+    """A name or value in double quotes, escaped as TOML and JSON escape it; credentials
+    (`user:pw@`, tokens) redacted and every other non-printable character escaped."""
+    text = redact(text)
+    if _PLAIN.fullmatch(text) and text.isprintable():
         return f'"{text}"'
-    return json.dumps(text, ensure_ascii=False)
+    return printable(json.dumps(text, ensure_ascii=False))
 
 
 def short(value: Any) -> str:
     if isinstance(value, str):
+        value = redact(value)  # before cutting: a cut URL would hide its password from redact()
         return quote(value if len(value) <= 60 else value[:57] + "...")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)

@@ -5,6 +5,11 @@ if the command fails (or is interrupted), they are written back. buildx's own ro
 after a failed `--append` copies nodes with `Node.Copy`, which drops every node's pinned
 platforms and config files; restoring the bytes undoes that. A copy of the file as it was
 before the whole apply is also left in `<docker config>/buildkit-farm/<builder>.instance.bak`.
+
+A builder *replace* removes the builder first (`buildx rm --keep-state`): when a later step
+fails or is interrupted, the instance file from before the replace is written back, so a
+failed apply never leaves the farm without a builder. Every error says which steps were
+applied before it, and Ctrl-C raises `Interrupted` (exit 130) saying the same.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
+from buildkit_farm.causes import engine_hint
 from buildkit_farm.docker import DockerPaths, failure_detail
-from buildkit_farm.errors import ApplyError, unreachable_hint
+from buildkit_farm.errors import ApplyError, FarmError, Interrupted
 from buildkit_farm.reconcile import buildx
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, file_node_name
 from buildkit_farm.reconcile.observe import (
@@ -45,6 +51,8 @@ class _Run:
     paths: DockerPaths
     boot: bool = False
     touched: set[str] = field(default_factory=set)  # buildx nodes whose BuildKit is (re)created
+    replaced: bytes | None = None  # the instance file before a builder replace removed it
+    applied: list[str] = field(default_factory=list)  # the labels of the steps done, in order
 
 
 def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) -> frozenset[str]:
@@ -52,11 +60,33 @@ def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) 
     BuildKit container was created or recreated (their settings are known from now on)."""
     run = _Run(plan, paths)
     _backup_instance(paths, plan.builder)
-    for step in plan.changes:
-        t0 = time.monotonic()
-        _HANDLERS[(step.kind, step.action)](run, step)
-        if report:
-            report(step, time.monotonic() - t0)
+    current = "the first step"
+    try:
+        for step in plan.changes:
+            current = _label(step)
+            t0 = time.monotonic()
+            _HANDLERS[(step.kind, step.action)](run, step)
+            run.applied.append(current)
+            if report:
+                report(step, time.monotonic() - t0)
+        current = f'bootstrapping builder "{plan.builder}"'
+        _bootstrap(run, report)
+    except (KeyboardInterrupt, Interrupted):  # the CLI's SIGINT handler raises Interrupted
+        back = _restore_replaced(run)
+        raise Interrupted(
+            f"interrupted during {current}; {_applied(run)}",
+            hint=f"{back}{_backup_note(run)}; rerun `farm up` to finish (`farm plan` shows what is left)",
+        ) from None
+    except FarmError as err:
+        back = _restore_replaced(run)
+        if back or run.applied:
+            err.hint = f"{err.hint}; {back}{_applied(run)}" if err.hint else f"{back}{_applied(run)}"
+        raise
+    return frozenset(run.touched)
+
+
+def _bootstrap(run: _Run, report: Report | None) -> None:
+    plan, paths = run.plan, run.paths
     if run.boot:
         t0 = time.monotonic()
         try:
@@ -71,7 +101,41 @@ def apply_plan(plan: Plan, paths: DockerPaths, *, report: Report | None = None) 
             report(
                 Step("bootstrap", plan.builder, Action.UPDATE, "every node's BuildKit started"), time.monotonic() - t0
             )
-    return frozenset(run.touched)
+
+
+def _applied(run: _Run) -> str:
+    if not run.applied:
+        return "no step was applied"
+    return "applied before: " + ", ".join(run.applied)
+
+
+def _backup_note(run: _Run) -> str:
+    backup = _instance_backup(run.paths, run.plan.builder)
+    return (
+        f"the builder's instance file as it was before this run is kept in {backup}"
+        if backup.is_file()
+        else ("the builder did not exist before this run")
+    )
+
+
+def _restore_replaced(run: _Run) -> str:
+    """After a replace removed the builder, put its instance file back if nothing took its place.
+
+    Returns what the user must know ("" when there was no replace, or a builder exists)."""
+    inst = run.paths.instance_file(run.plan.builder)
+    if run.replaced is None or inst.exists():
+        return ""
+    try:
+        _atomic_write(inst, run.replaced)
+    except OSError as err:
+        return (
+            f"the builder was removed to be replaced and could not be put back ({err.strerror or err}): "
+            f"copy {_instance_backup(run.paths, run.plan.builder)} to {inst} to restore it; "
+        )
+    return (
+        f"the builder was put back as it was before the replace ({inst}); its BuildKit containers were "
+        "removed (their state volumes kept) and start again on the next build or `farm up`; "
+    )
 
 
 def _settings(step: Step) -> NodeSettings:
@@ -161,6 +225,8 @@ def create_builder(run: _Run, step: Step) -> None:
 
 def replace_builder(run: _Run, step: Step) -> None:
     claim(run.paths, run.plan.builder)
+    inst = run.paths.instance_file(run.plan.builder)
+    run.replaced = inst.read_bytes() if inst.is_file() else None  # put back if a later step fails
     _buildx(run, step, lambda: buildx.buildx_rm(run.paths, run.plan.builder, keep_state=True))
 
 
@@ -337,11 +403,15 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
     try:
         action()
     except BaseException as err:
+        restored = "the builder's instance file was restored"
         if restore:
             if before is None:
-                inst.unlink(missing_ok=True)
+                inst.unlink(missing_ok=True)  # apply_plan puts back a replaced builder's file
+                restored = "no half-made builder was left" if run.replaced is None else ""
             else:
                 _atomic_write(inst, before)
+        else:
+            restored = ""
         if isinstance(err, _docker_exception()):
             detail = failure_detail(err)
             # buildx contacts every node on each change: name the one that did not answer.
@@ -349,13 +419,9 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
             cause = None
             if m:
                 detail = f'node "{file_node_name(run.plan.builder, m.group(1))}" did not answer: {m.group(2)}'
-                cause = unreachable_hint(m.group(2), None)
-            raise ApplyError(
-                step=_label(step),
-                detail=detail,
-                hint="the builder's instance file was restored; "
-                + (cause or "fix the cause (`farm status`) and rerun `farm up`"),
-            ) from None
+                cause = engine_hint(m.group(2), None)
+            fix = cause or "fix the cause (`farm status`) and rerun `farm up`"
+            raise ApplyError(step=_label(step), detail=detail, hint=f"{restored}; {fix}" if restored else fix) from None
         raise
 
 

@@ -211,7 +211,7 @@ def ensure_converged(
         assert result.status is not None
         return result.status
     paths = DockerPaths.resolve(docker_config)
-    with lock.hold(paths.farm_dir, on_wait=echo):
+    with lock.hold(paths.farm_dir, on_wait=echo, shared=True):  # a check: builds share it
         state = observe(desired, docker_config=docker_config)
         the_plan = make_plan(desired, state)
         if the_plan.changes:

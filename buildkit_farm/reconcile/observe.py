@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths, DockerRead
+from buildkit_farm.errors import CorruptState
+from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile.names import buildx_node_name, container_name
@@ -174,11 +176,21 @@ def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
     if name == "default":  # the Docker CLI's built-in context has no meta file
         host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
         return ObservedContext(name="default", host=host, description="", tls=(), skip_tls_verify=False)
+    meta_file = paths.context_meta(name)
     try:
-        meta = json.loads(paths.context_meta(name).read_text())
+        meta = json.loads(meta_file.read_text())
+        docker = (meta.get("Endpoints") or {}).get("docker") or {}
+        docker_host, description = docker.get("Host"), (meta.get("Metadata") or {}).get("Description") or ""
     except FileNotFoundError:
         return None
-    docker = (meta.get("Endpoints") or {}).get("docker") or {}
+    except (ValueError, AttributeError) as err:  # not JSON, or not the shape Docker writes
+        raise CorruptState(
+            file=str(meta_file),
+            what=f'the meta file of Docker context "{name}"',
+            detail=_why_corrupt(err),
+            hint=f"`docker context rm -f {name}` (or delete {meta_file.parent}); a farm-owned context "
+            "is created again by `farm up`",
+        ) from None
     tls = []
     tls_dir = paths.context_tls(name)
     for kind in ("ca", "cert", "key"):
@@ -187,8 +199,8 @@ def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
             tls.append((kind, hashlib.sha256(f.read_bytes()).hexdigest()))
     return ObservedContext(
         name=meta.get("Name", name),
-        host=docker.get("Host"),
-        description=(meta.get("Metadata") or {}).get("Description") or "",
+        host=docker_host,
+        description=description,
         tls=tuple(tls),
         skip_tls_verify=bool(docker.get("SkipTLSVerify")),
     )
@@ -220,17 +232,46 @@ def parse_instance(text: str) -> ObservedBuilder:
 
 
 def read_builder(paths: DockerPaths, name: str) -> ObservedBuilder | None:
+    file = paths.instance_file(name)
     try:
-        return parse_instance(paths.instance_file(name).read_text())
+        return parse_instance(file.read_text())
     except FileNotFoundError:
         return None
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        backup = paths.farm_dir / f"{name.lower()}.instance.bak"  # apply.py keeps it before each apply
+        restore = f"restore it from {backup} (the builder before the last `farm up`), or " if backup.is_file() else ""
+        raise CorruptState(
+            file=str(file),
+            what=f'buildx\'s instance file of builder "{name}"',
+            detail=_why_corrupt(err),
+            hint=f"{restore}delete it (buildx then forgets the builder) and run `farm up`",
+        ) from None
 
 
 def read_record(paths: DockerPaths, builder: str) -> FarmRecord | None:
+    file = paths.record_file(builder)
     try:
-        return FarmRecord.from_json(paths.record_file(builder).read_text())
+        return FarmRecord.from_json(file.read_text())
     except FileNotFoundError:
         return None
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise CorruptState(
+            file=str(file),
+            what=f'the farm\'s record of builder "{builder}"',
+            detail=_why_corrupt(err),
+            hint=f"delete it, then `docker buildx rm {builder.lower()}` (without its record the builder is no "
+            "longer known as the farm's) and `farm up`",
+        ) from None
+
+
+def _why_corrupt(err: Exception) -> str:
+    if isinstance(err, json.JSONDecodeError):
+        return f"not JSON: {err.msg} at line {err.lineno}"
+    if isinstance(err, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(err, KeyError):
+        return f"no {err.args[0]!s} field"
+    return "not the JSON that was written there"
 
 
 def context_users(paths: DockerPaths, exclude: str) -> dict[str, tuple[str, ...]]:
@@ -270,7 +311,10 @@ class Prefetch:
     def for_file(cls, paths: DockerPaths, farm_file: str | Path) -> Prefetch:
         prefetch = cls(paths)
         try:
-            data = tomllib.loads(Path(farm_file).read_text(encoding="utf-8"))
+            text = limits.read_bounded(farm_file).decode("utf-8")  # never a FIFO, /dev/zero or a huge file
+            if limits.check_text(text) is not None:
+                return prefetch
+            data = tomllib.loads(text)
             builder = data["builder"]
             if builder.get("driver", DEFAULT_DRIVER) != "docker-container":
                 return prefetch
@@ -278,8 +322,8 @@ class Prefetch:
             for node in data.get("node", []):
                 where = node.get("context") or node["name"]
                 groups.setdefault(where, []).append(buildx_node_name(builder["name"], node["name"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return prefetch
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, limits.TooBig):
+            return prefetch  # load_config, next, says what is wrong
         for where, nodes in groups.items():
             prefetch.start(where, _inspect_args(nodes))
         return prefetch

@@ -93,3 +93,16 @@ def test_ci_workflow_uses_a_private_docker_config_and_secrets_only_by_reference(
         line = next(c for c in _workflow_commands(text) if c.startswith(command))
         assert '--docker-config "$DOCKER_CONFIG"' in line
     assert not re.search(r"(password|token|key)\s*[:=]\s*[\"']?[A-Za-z0-9+/]{16,}", text, re.I)
+
+
+def test_ci_workflow_installs_only_pinned_versions():
+    text = (EXAMPLES / "ci" / "farm-build.yml").read_text()
+    installs = [c for c in _workflow_commands(text) if "pip install" in c]
+    assert installs == ["python -m pip install --no-deps -r examples/ci/requirements.txt"]
+    pins = [
+        line.strip()
+        for line in (EXAMPLES / "ci" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert pins and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][A-Za-z0-9.]*", p) for p in pins), pins
+    assert any(p.startswith("buildkit-farm==") for p in pins)

@@ -1,0 +1,91 @@
+"""The real causes behind Docker's and BuildKit's most common error texts, as hints.
+
+Pure functions of an error's text (and what the farm file says): no IO. The reconciler asks
+`engine_hint` when a node's engine does not answer; the build asks `push_hint` when a push
+fails; `farm validate` asks `is_loopback_registry` to warn before anything runs.
+"""
+
+from __future__ import annotations
+
+import re
+
+_LOOPBACK = re.compile(r"(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]+)?", re.ASCII | re.IGNORECASE)
+_DIAL = re.compile(r"dial tcp (?P<addr>\S+?):(?P<port>[0-9]+): connect: connection refused", re.ASCII)
+_REGISTRY = re.compile(r"https?://(?P<host>[^/\s\"]+)/v2/", re.ASCII)
+NETWORK_HOST = 'driver_opts = { network = "host" } in [builder]'
+
+
+def is_loopback_registry(ref: str) -> bool:
+    """True for an image reference whose registry is this machine's loopback (localhost:5000/app)."""
+    first, slash, _ = ref.partition("/")
+    return bool(slash) and _LOOPBACK.fullmatch(first) is not None
+
+
+def engine_hint(detail: str, endpoint: str | None) -> str | None:
+    """What to check when an engine did not answer, read from the error (ssh, socket, TLS)."""
+    low = detail.lower()
+    where = endpoint or "the endpoint"
+    if "host key verification failed" in low or "host key is known" in low or "no host key" in low:
+        return (
+            f"ssh does not know the host key of {where}: connect once with `ssh` to check and accept it "
+            "(it is then in ~/.ssh/known_hosts), or add it with `ssh-keyscan`; then rerun `farm up`"
+        )
+    if "remote host identification has changed" in low:
+        return (
+            f"the host key of {where} differs from the one in ~/.ssh/known_hosts: if the machine was "
+            "reinstalled, remove the old key with `ssh-keygen -R HOST`; otherwise do not connect"
+        )
+    if "permission denied (publickey" in low:
+        return f"ssh refused the key for {where}: load it in ssh-agent or name it in ~/.ssh/config (IdentityFile)"
+    if "unknown authority" in low:
+        return (
+            "the engine's certificate is not signed by the node's tls.ca: point tls.ca at the CA that "
+            "signed the engine's certificate; then rerun `farm up`"
+        )
+    if "certificate required" in low:
+        return "the engine wants a client certificate: set the node's tls.cert and tls.key"
+    if "http request to an https server" in low:
+        return "the engine speaks TLS: give the node tls = { ca = ..., cert = ..., key = ... }"
+    if "ssh" in low:
+        return (
+            f"check that sshd answers at {where} and that `ssh` to it works non-interactively "
+            "(BatchMode); then rerun `farm up`"
+        )
+    if "permission denied" in low and "sock" in low:
+        return "the user may not use that Docker socket: add it to the docker group (and log in again), or use sudo"
+    if "no such file" in low or "cannot connect" in low:
+        return "is that Docker engine running, and is the socket path right? then rerun `farm up`"
+    if "tls" in low or "certificate" in low or "x509" in low:
+        return "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
+    return None
+
+
+def push_hint(detail: str, *, driver: str = "docker-container", host_network: bool = False) -> str | None:
+    """Why BuildKit could not reach or push to a registry, from its log; None when unknown.
+
+    `host_network`: every node runs BuildKit with `network = "host"` (its loopback is then
+    the engine's own)."""
+    low = detail.lower()
+    dial = _DIAL.search(detail)
+    if dial and _LOOPBACK.fullmatch(dial["addr"]) and driver == "docker-container" and not host_network:
+        return (
+            f"BuildKit runs in a container whose {dial['addr']} is its own loopback, not this machine's, so "
+            f"the registry seemed down although it is up: set {NETWORK_HOST}, then `farm up`"
+        )
+    if "server gave http response to https client" in low:
+        registry = _REGISTRY.search(detail)
+        host = registry["host"] if registry else "HOST:PORT"
+        return (
+            f"the registry speaks plain http: tell BuildKit with buildkitd_config = "
+            f'{{ registry = {{ "{host}" = {{ http = true }} }} }} in [builder], then `farm up`'
+        )
+    if "unknown authority" in low:
+        return (
+            "BuildKit does not trust the registry's certificate: add its CA in the buildkitd config "
+            '([registry."HOST:PORT"] ca = ["/path/ca.pem"]), then `farm up`'
+        )
+    if "401 unauthorized" in low or "insufficient_scope" in low or "denied:" in low:
+        return "the registry refused the push: `docker login` to it with an account that may push there"
+    if dial or "no such host" in low:
+        return "the registry did not answer: start it or fix the tag's host:port"
+    return None
