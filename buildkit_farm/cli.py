@@ -96,12 +96,20 @@ def init_cmd(
     if as_json:
         typer.echo(
             json.dumps(
-                {"file": str(file), "platform": engine.platform, "detected_from": engine.source, **config.summary()},
+                {
+                    "file": str(file),
+                    "platform": engine.platform,
+                    "detected_from": engine.source,
+                    **({"note": engine.note} if engine.note else {}),
+                    **config.summary(),
+                },
                 indent=2,
             )
         )
     else:
         typer.echo(f"wrote {file}: node local ({engine.endpoint}) -> {engine.platform} (from the {engine.source})")
+        if engine.note:
+            typer.echo(f"note: {engine.note}", err=True)
         typer.echo("next: `farm validate`, then `farm up`")
 
 
