@@ -340,7 +340,8 @@ def lint_cmd(
         Optional[list[str]],
         typer.Option(
             "--platform",
-            help="For PATHs: the platforms the Dockerfile is built for (repeat, or comma-separated), e.g. linux/amd64,windows/amd64.",
+            help="For PATHs: the platforms the Dockerfile is built for (repeat, or comma-separated), "
+            "e.g. linux/amd64,windows/amd64.",
         ),
     ] = None,
     registry: Annotated[
