@@ -22,17 +22,11 @@ from hypothesis import strategies as st
 
 from buildkit_farm.errors import RegistryError, UsageError
 from buildkit_farm.lint.dockerfile import parse, substitute
-from buildkit_farm.lint.rules import (
-    RULES,
-    Subject,
-    is_dockerfile_name,
-    lint_subjects,
-    lint_text,
-    read_image_name,
-    render_text,
-    subjects_for_paths,
-    target_from_name,
-)
+from buildkit_farm.lint.files import Subject, is_dockerfile_name, subjects_for_paths
+from buildkit_farm.lint.findings import RULES
+from buildkit_farm.lint.names import read_image_name, target_from_name
+from buildkit_farm.lint.report import render_text
+from buildkit_farm.lint.rules import lint_subjects, lint_text
 from buildkit_farm.registry.images import ImageIndex, Variant
 
 CASES = Path(__file__).parent / "lint_cases"

@@ -1,0 +1,88 @@
+"""What `farm lint` reports: the rules (stable id, severity, summary), a finding, and the
+state of one Dockerfile being checked, shared by the rule modules.
+
+Anything printed from a Dockerfile goes through `shown()`: control characters (ANSI escapes,
+C1, bidi overrides) are escaped, so a Dockerfile cannot rewrite the terminal it is linted in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from buildkit_farm.lint.dockerfile import Dockerfile
+from buildkit_farm.lint.names import Target
+
+SEVERITIES = ("error", "warning", "hint")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A lint rule: its stable id, severity and one-line summary (docs/lint.md)."""
+
+    id: str
+    severity: str
+    summary: str
+
+
+RULES: dict[str, Rule] = {
+    rule.id: rule
+    for rule in (
+        Rule("dockerfile-syntax", "error", "BuildKit would refuse the Dockerfile"),
+        Rule("arch-specific-from", "error", "a multi-arch Dockerfile starts FROM one architecture's image"),
+        Rule("from-platform-mismatch", "error", "FROM names another platform than the one being built"),
+        Rule("from-not-multiarch", "error", "the FROM tag is a single image, not a manifest list (--registry)"),
+        Rule("from-missing-platform", "error", "the FROM list lacks a platform being built (--registry)"),
+        Rule("from-unreadable", "warning", "the FROM image could not be read from its registry (--registry)"),
+        Rule("windows-command-on-linux", "error", "Windows commands or syntax in a Linux image"),
+        Rule("linux-command-on-windows", "error", "Linux commands or syntax in a Windows image"),
+        Rule("mixed-os-syntax", "error", "Linux and Windows syntax in one Dockerfile"),
+        Rule("hard-coded-arch", "warning", "an architecture is hard-coded where TARGETARCH would serve"),
+        Rule("undeclared-platform-arg", "warning", "a platform ARG is used in a stage that does not declare it"),
+        Rule("build-stage-ignores-target", "warning", "a $BUILDPLATFORM stage compiles without the target's OS/arch"),
+        Rule("missing-buildplatform", "hint", "a cross-compiling stage runs emulated instead of on $BUILDPLATFORM"),
+        Rule("prefer-workdir-copy", "hint", "mkdir/cp in RUN where WORKDIR/COPY work on every OS"),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found: where, how bad, which rule, what and how to fix it."""
+
+    file: str
+    line: int
+    severity: str
+    rule: str
+    message: str
+    fix: str
+
+    def render(self) -> str:
+        return f"{self.file}:{self.line}: {self.severity} {self.rule}: {self.message} ({self.fix})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "severity": self.severity,
+            "rule": self.rule,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass
+class Check:
+    """One Dockerfile being checked: what it is built for, and the findings so far."""
+
+    file: str
+    df: Dockerfile
+    variables: dict[str, str]
+    bound: Target | None  # a per-platform Dockerfile's platform
+    platforms: tuple[Target, ...]  # a multi-arch Dockerfile's platforms, when known
+    oses: frozenset[str] = frozenset()
+    os_reason: str = ""
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(self, rule: str, line: int, message: str, fix: str) -> None:
+        self.findings.append(Finding(self.file, line, RULES[rule].severity, rule, message, fix))
