@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from buildkit_farm.lint.dockerfile import Dockerfile, Instruction, arg_declarations, env_declarations
+from buildkit_farm.lint.dockerfile import Dockerfile, Instruction, Stage, arg_declarations, env_declarations
 from buildkit_farm.lint.findings import Check
-from buildkit_farm.lint.names import STRICT_ARCH, arch_key
+from buildkit_farm.lint.names import ARCH_WORDS, STRICT_ARCH, Target, arch_key, parse_platform_quiet
 from buildkit_farm.lint.shell import SHELLS, command_words, program_name
 
 _PLATFORM_ARGS = (
@@ -23,7 +23,8 @@ _PLATFORM_ARGS = (
 )
 _PLATFORM_AWARE = re.compile(
     r"TARGET(?:ARCH|PLATFORM|OS|VARIANT)|BUILD(?:ARCH|PLATFORM|OS|VARIANT)|uname\s+-\w*m"
-    r"|dpkg\s+--print-architecture|apk\s+--print-arch|\$\(arch\)|`arch`"
+    r"|dpkg\s+--print-architecture|dpkg-architecture|apk\s+--print-arch|/etc/apk/arch|\$\(\s*arch\s*\)|`arch`"
+    r"|\bxx-(?:info|go|apk|apt|cargo|clang|verify)"
 )
 _PLATFORM_ARG_USE = re.compile(r"\$\{?(" + "|".join(_PLATFORM_ARGS) + r")\b|%(" + "|".join(_PLATFORM_ARGS) + r")%")
 _COMPILERS = re.compile(
@@ -43,34 +44,149 @@ def _from_arg_names(df: Dockerfile) -> set[str]:
     return names
 
 
+ARCH_KEYS = frozenset(arch_key(w) for w in ARCH_WORDS)
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.I)
+_ARCH_FLAG = re.compile(r"--arch(?:=|\s+)(\S+)")
+# A word inside a package name (`gcc-aarch64-linux-gnu`, `libseccomp-dev:arm64`): a cross toolchain.
+_IN_PACKAGE = re.compile(r"[\w.+]-$|:$")
+_CROSS_STAGE = re.compile(r"dpkg\s+--add-architecture|\bxx-|crossbuild-essential|-linux-gnu")
+_VARIABLE_USE = r"\$\{?%s\b"
+
+
 def check_hard_coded_arch(check: Check) -> None:
-    used_by_from = _from_arg_names(check.df)
-    candidates: list[Instruction] = []
-    for ins in check.df.global_args:
-        if not {name for name, _ in arg_declarations(ins.text)} & used_by_from:
-            candidates.append(ins)
+    """hard-coded-arch (warning) anywhere; wrong-arch-binary (error) where the final image gets the file."""
+    arch_vars = _arch_variables(check)
+    final = check.final_chain
+    flagged_vars: set[str] = set()
     for stage in check.df.stages:
-        candidates.extend(i for i in stage.instructions if i.keyword in ("RUN", "ENV", "ARG", "ADD"))
-    for ins in candidates:
-        text = ins.text
-        if ins.keyword == "ARG":
-            text = " ".join(default or "" for _, default in arg_declarations(ins.text))
-            if not text.strip():
+        in_final = stage.index in final
+        pinned_to_builder = "BUILDPLATFORM" in (stage.platform or "")
+        cross = pinned_to_builder or any(_CROSS_STAGE.search(i.text) for i in stage.instructions)
+        pinned = parse_platform_quiet(stage.platform) if stage.platform and "$" not in stage.platform else None
+        own = {pinned.arch} if pinned and pinned.arch else set()
+        for ins in stage.instructions:
+            if ins.keyword not in ("RUN", "ADD") or _PLATFORM_AWARE.search(ins.text):
                 continue
-        if _PLATFORM_AWARE.search(ins.text):
-            continue  # it already maps the arch from the platform (a case on $TARGETARCH…)
-        words = [m for m in STRICT_ARCH.finditer(text)]
-        if check.bound and check.bound.arch:
-            words = [m for m in words if arch_key(m.group(1)) != check.bound.arch]
-        if not words:
+            words = [m for m in _foreign_words(check, ins.text, cross) if arch_key(m.group(1)) not in own]
+            fetched = [m for m in words if _fetches(ins.text, m.start())]
+            if in_final and fetched:
+                _wrong_binary(check, ins, fetched[0].group(1), ins.line_at(fetched[0].start()))
+            elif words:
+                _warn(check, ins, words, ins.line_at(words[0].start()))
+            if in_final:
+                for name, word in arch_vars.items():
+                    use = next(
+                        (m for m in re.finditer(_VARIABLE_USE % name, ins.text) if _fetches(ins.text, m.start())), None
+                    )
+                    if use and name not in flagged_vars:
+                        flagged_vars.add(name)
+                        _wrong_binary(check, ins, f"{word}` (from ${name}", ins.line_at(use.start()))
+    _declarations(check, flagged_vars)
+    _copy_sources(check)
+
+
+def _foreign_words(check: Check, text: str, cross: bool) -> list[re.Match]:
+    """Architecture words in `text` that are not every variant's own (and not a cross toolchain's package)."""
+    own = check.own_arches
+    words = [m for m in STRICT_ARCH.finditer(text) if arch_key(m.group(1)) not in own]
+    if cross:
+        words = [m for m in words if not _is_package_word(text, m)]
+    return words
+
+
+def _is_package_word(text: str, match: re.Match) -> bool:
+    before = text[max(0, match.start() - 40) : match.start()]
+    after = text[match.end() : match.end() + 1]
+    if before.rstrip().endswith("--add-architecture"):
+        return True  # dpkg's foreign architecture for a cross build
+    return bool(_IN_PACKAGE.search(before)) or after in ("-", ":") or before.endswith(":")
+
+
+def _fetches(text: str, offset: int) -> bool:
+    """True when `offset` is inside a URL, or is the value of an `--arch` option (apk, pacman)."""
+    for match in _URL.finditer(text):
+        if match.start() <= offset < match.end():
+            return True
+    return any(m.start(1) <= offset < m.end(1) for m in _ARCH_FLAG.finditer(text))
+
+
+def _arch_variables(check: Check) -> dict[str, str]:
+    """ARG/ENV names whose value is one architecture (`ARG ARCH=x86_64`): name -> the word."""
+    found: dict[str, str] = {}
+    instructions = list(check.df.global_args) + [i for s in check.df.stages for i in s.instructions]
+    for ins in instructions:
+        if ins.keyword == "ARG":
+            pairs = [(n, d or "") for n, d in arg_declarations(ins.text)]
+        elif ins.keyword == "ENV":
+            pairs = env_declarations(ins.text)
+        else:
             continue
-        shown = ", ".join(dict.fromkeys(f"`{m.group(1)}`" for m in words))
-        uname_style = any(m.group(1).lower() in ("x86_64", "aarch64", "armv7l", "i686") for m in words)
-        fix = "use `ARG TARGETARCH` (or TARGETPLATFORM) in the stage instead" + (
-            "; map it when a tool wants uname names (amd64→x86_64, arm64→aarch64)" if uname_style else ""
-        )
-        line = ins.line_of(words[0].group(1)) if ins.keyword == "ARG" else ins.line_at(words[0].start())
-        check.add("hard-coded-arch", line, f"{ins.keyword} hard-codes {shown}: every platform gets the same value", fix)
+        for name, value in pairs:
+            match = STRICT_ARCH.fullmatch(value.strip())
+            if match and arch_key(match.group(1)) not in check.own_arches and not _PLATFORM_AWARE.search(value):
+                found[name] = match.group(1)
+    return found
+
+
+def _declarations(check: Check, flagged_vars: set[str]) -> None:
+    """hard-coded-arch on ARG/ENV values (not those FROM uses, nor one already shown as wrong-arch-binary)."""
+    used_by_from = _from_arg_names(check.df)
+    candidates = [i for i in check.df.global_args if not {n for n, _ in arg_declarations(i.text)} & used_by_from]
+    candidates += [i for s in check.df.stages for i in s.instructions if i.keyword in ("ENV", "ARG")]
+    for ins in candidates:
+        if ins.keyword == "ARG":
+            pairs = [(n, d or "") for n, d in arg_declarations(ins.text)]
+        else:
+            pairs = env_declarations(ins.text)
+        text = " ".join(value for name, value in pairs if name not in flagged_vars)
+        if not text.strip() or _PLATFORM_AWARE.search(ins.text):
+            continue
+        words = _foreign_words(check, text, cross=False)
+        if words:
+            _warn(check, ins, words, ins.line_of(words[0].group(1)))
+
+
+def _copy_sources(check: Check) -> None:
+    """COPY/ADD source paths naming one architecture (`/src/bin/linux-amd64/app`)."""
+    final = check.final_chain
+    for stage in check.df.stages:
+        hits: list[tuple[Instruction, re.Match, str]] = []
+        for ins in stage.instructions:
+            if ins.keyword not in ("COPY", "ADD") or "<<" in ins.text or _PLATFORM_AWARE.search(ins.text):
+                continue
+            sources = ins.exec_form[:-1] if ins.exec_form else tuple(ins.text.split()[:-1])
+            for source in sources:
+                if _URL.match(source) and ins.keyword == "ADD":
+                    continue  # an ADD URL: the RUN/ADD download check above
+                hits += [(ins, m, source) for m in _foreign_words(check, source, cross=False)]
+        arches = {arch_key(m.group(1)) for _, m, _ in hits}
+        if len(arches) != 1:
+            continue  # none, or every architecture's file collected on purpose (`app-amd64`, `app-arm64`)
+        ins, match, source = hits[0]
+        line = ins.line_of(source)
+        if stage.index in final:
+            _wrong_binary(check, ins, match.group(1), line)
+        else:
+            _warn(check, ins, [match], line)
+
+
+def _wrong_binary(check: Check, ins: Instruction, word: str, line: int) -> None:
+    check.add(
+        "wrong-arch-binary",
+        line,
+        f"{ins.keyword} in the final image takes the `{word}` build on every platform: "
+        "the other variants get a binary their CPU cannot run (exec format error)",
+        "`ARG TARGETARCH` in the stage and use $TARGETARCH (map it when a tool wants x86_64/aarch64)",
+    )
+
+
+def _warn(check: Check, ins: Instruction, words: list[re.Match], line: int) -> None:
+    shown = ", ".join(dict.fromkeys(f"`{m.group(1)}`" for m in words))
+    uname_style = any(m.group(1).lower() in ("x86_64", "aarch64", "armv7l", "i686") for m in words)
+    fix = "use `ARG TARGETARCH` (or TARGETPLATFORM) in the stage instead" + (
+        "; map it when a tool wants uname names (amd64→x86_64, arm64→aarch64)" if uname_style else ""
+    )
+    check.add("hard-coded-arch", line, f"{ins.keyword} hard-codes {shown}: every platform gets the same value", fix)
 
 
 def check_platform_args(check: Check) -> None:
@@ -163,6 +279,9 @@ def check_cross_compile(check: Check) -> None:
 
 
 def check_workdir_copy(check: Check) -> None:
+    """The book's lab hint, for a Dockerfile built for Linux and Windows only: elsewhere mkdir/cp are fine."""
+    if not {"linux", "windows"} <= check.oses:
+        return
     for stage in check.df.stages:
         for ins in stage.instructions:
             if ins.keyword != "RUN":
@@ -190,3 +309,138 @@ def check_workdir_copy(check: Check) -> None:
             check.add(
                 "prefer-workdir-copy", line, f"{shown} in RUN {verb} between Linux and Windows", "; ".join(advice)
             )
+
+
+def check_pinned_stage(check: Check, stage: Stage, pinned: Target | None) -> None:
+    """A multi-arch Dockerfile's stage pinned to a literal platform (`FROM --platform=linux/amd64`).
+
+    The final image built on it: every variant is that platform's (arch-specific-from). A stage
+    only copied from: fine when the file pins one stage per architecture and collects them all;
+    a native compile copied into the final image is a wrong-arch binary; else a warning.
+    """
+    where = f"--platform={stage.platform}"
+    if stage.index in check.final_chain:
+        check.add(
+            "arch-specific-from",
+            stage.line,
+            f"FROM {where} pins stage {stage.label}, which the final image is built on, to one platform",
+            "drop --platform so each platform gets its own variant; "
+            "a stage that cross-compiles takes --platform=$BUILDPLATFORM",
+        )
+        return
+    consumers = _consumers(check.df)
+    if stage.index not in consumers:
+        return  # never copied from: it does not reach any image
+    pins = {
+        t.arch
+        for s in check.df.stages
+        if s.platform and "$" not in s.platform and s.index not in check.final_chain
+        for t in [parse_platform_quiet(s.platform)]
+        if t and t.arch
+    }
+    if len(pins) > 1:
+        return  # one stage per architecture, every variant collects them all (`COPY --from=x-amd64`...)
+    arch = pinned.arch if pinned and pinned.arch else stage.platform
+    if pinned and pinned.arch and pinned.arch in check.own_arches:
+        return
+    compiles = next((i for i in stage.instructions if i.keyword == "RUN" and _NATIVE_COMPILERS.search(i.text)), None)
+    aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM)|GOARCH=|--target", i.text) for i in stage.instructions)
+    if compiles is not None and not aware and consumers[stage.index] in _final_lines(check):
+        check.add(
+            "wrong-arch-binary",
+            consumers[stage.index],
+            f"the final image copies from stage {stage.label}, pinned with {where}, which compiles "
+            f"natively (line {compiles.line}): every variant gets a {arch} binary (exec format error elsewhere)",
+            "FROM --platform=$BUILDPLATFORM and cross-compile for TARGETOS/TARGETARCH, or drop --platform",
+        )
+        return
+    installs = next((i for i in stage.instructions if i.keyword == "RUN" and _INSTALLS.search(i.text)), None)
+    if installs is None:
+        return  # arch-independent work (a JS bundle, docs): the same on every platform
+    check.add(
+        "pinned-stage",
+        stage.line,
+        f"stage {stage.label} is pinned with {where} and line {consumers[stage.index]} copies from it: "
+        f"what it installs (line {installs.line}) is {arch}'s on every platform; fine only if the files "
+        "copied are arch-independent",
+        "for binaries: FROM --platform=$BUILDPLATFORM and cross-compile for TARGETARCH; or one stage per arch",
+    )
+
+
+def _final_lines(check: Check) -> set[int]:
+    return {i.line for s in check.df.stages if s.index in check.final_chain for i in s.instructions}
+
+
+_INSTALLS = re.compile(
+    r"(?<![\w-])(?:apk\s+add|apt-get\s+install|apt\s+install|dnf\s+install|yum\s+install|curl|wget)(?![\w-])"
+)
+_CASE = re.compile(r"\bcase\s+(\S.*?)\s+in\b(.*?)\besac\b", re.S)
+_BRANCH = re.compile(r"^\s*\(?\s*([^()]+?)\s*\)(.*)$", re.S)
+_FAILS = re.compile(r"\bexit\s+[1-9]|\bfalse\b|\bexit\s*\S*\$|\breturn\s+[1-9]")
+_APK = re.compile(r"apk\s+--print-arch|/etc/apk/arch")
+# Names used by package managers (dpkg, apk) that no platform vocabulary spells the same way.
+_DISTRO_ARCHES = {"ppc64el": "ppc64le", "armel": "arm/v6", "x86": "386", "mips64el": "mips64le"}
+
+
+def check_supported_arches(check: Check) -> None:
+    """A `case` over the architecture whose `*)` branch fails supports only the arches it lists:
+    a platform being built that is not among them fails the build (unsupported-platform)."""
+    targets = [check.bound] if check.bound else list(check.platforms)
+    wanted = [t for t in targets if t and t.arch]
+    if not wanted:
+        return
+    for stage in check.df.stages:
+        on_builder = "BUILDPLATFORM" in (stage.platform or "")
+        for ins in stage.instructions:
+            if ins.keyword != "RUN" or "case" not in ins.text or not _PLATFORM_AWARE.search(ins.text):
+                continue
+            if on_builder and not re.search(r"TARGET(?:ARCH|PLATFORM)", ins.text):
+                continue  # a case over the build machine's arch, not the target's
+            for match in _CASE.finditer(ins.text):
+                supported = _case_arches(match.group(2), apk=bool(_APK.search(ins.text)))
+                if not supported:
+                    continue
+                missing = [t.platform for t in wanted if not _covers(supported, t.arch or "")]
+                if missing:
+                    names = ", ".join(sorted(supported))
+                    check.add(
+                        "unsupported-platform",
+                        ins.line_at(match.start()),
+                        f"the `case` over the architecture supports only {names} (its `*)` branch fails): "
+                        f"the {', '.join(missing)} build fails here",
+                        "add a branch for it, or drop the platform from the target",
+                    )
+
+
+def _case_arches(body: str, *, apk: bool) -> set[str]:
+    arches: set[str] = set()
+    fails = False
+    for branch in body.split(";;"):
+        match = _BRANCH.match(branch)
+        if not match:
+            continue
+        labels = [w.strip().strip("\"'") for w in match.group(1).split("|")]
+        if "*" in labels:
+            fails = bool(_FAILS.search(match.group(2)))
+            continue
+        arches.update(a for a in (_label_arch(label, apk=apk) for label in labels) if a)
+    return arches if fails else set()
+
+
+def _label_arch(label: str, *, apk: bool) -> str | None:
+    word = label.lower().strip("*").rstrip("/").split("/", 1)[-1] if "/" in label else label.lower().strip("*")
+    if "/" in label.strip("*/"):  # `linux/arm/v7`, `*/arm64`
+        parts = [p for p in label.lower().strip("*").split("/") if p and p != "linux"]
+        word = "/".join(parts)
+    if apk and word == "armhf":
+        return "arm/v6"  # Alpine's armhf is ARMv6 (Debian's is ARMv7)
+    if word in _DISTRO_ARCHES:
+        return _DISTRO_ARCHES[word]
+    if word in ("arm", "arm*", "armv*"):
+        return "arm"  # every 32-bit ARM
+    key = arch_key(word)
+    return key if key in ARCH_KEYS else None
+
+
+def _covers(supported: set[str], arch: str) -> bool:
+    return arch in supported or (arch.startswith("arm/") and "arm" in supported)

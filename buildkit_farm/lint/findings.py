@@ -7,6 +7,7 @@ C1, bidi overrides) are escaped, so a Dockerfile cannot rewrite the terminal it 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,14 @@ from buildkit_farm.lint.dockerfile import Dockerfile
 from buildkit_farm.lint.names import Target
 
 SEVERITIES = ("error", "warning", "hint")
+
+# C0 and C1 controls, DEL, and the bidi/zero-width format characters that can hide or reorder text.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def shown(text: str) -> str:
+    """`text` safe for a terminal: each control or bidi character as a visible `\\xNN`/`\\uNNNN` escape."""
+    return _UNSAFE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,10 @@ RULES: dict[str, Rule] = {
         Rule("windows-command-on-linux", "error", "Windows commands or syntax in a Linux image"),
         Rule("linux-command-on-windows", "error", "Linux commands or syntax in a Windows image"),
         Rule("mixed-os-syntax", "error", "Linux and Windows syntax in one Dockerfile"),
+        Rule("wrong-arch-binary", "error", "the final image gets one architecture's files on every platform"),
         Rule("hard-coded-arch", "warning", "an architecture is hard-coded where TARGETARCH would serve"),
+        Rule("pinned-stage", "warning", "a stage pinned to one platform is copied from: its output is that arch's"),
+        Rule("unsupported-platform", "warning", "a `case` over the architecture fails for a platform being built"),
         Rule("undeclared-platform-arg", "warning", "a platform ARG is used in a stage that does not declare it"),
         Rule("build-stage-ignores-target", "warning", "a $BUILDPLATFORM stage compiles without the target's OS/arch"),
         Rule("missing-buildplatform", "hint", "a cross-compiling stage runs emulated instead of on $BUILDPLATFORM"),
@@ -58,7 +70,7 @@ class Finding:
     fix: str
 
     def render(self) -> str:
-        return f"{self.file}:{self.line}: {self.severity} {self.rule}: {self.message} ({self.fix})"
+        return shown(f"{self.file}:{self.line}: {self.severity} {self.rule}: {self.message} ({self.fix})")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -66,8 +78,8 @@ class Finding:
             "line": self.line,
             "severity": self.severity,
             "rule": self.rule,
-            "message": self.message,
-            "fix": self.fix,
+            "message": shown(self.message),
+            "fix": shown(self.fix),
         }
 
 
@@ -86,3 +98,21 @@ class Check:
 
     def add(self, rule: str, line: int, message: str, fix: str) -> None:
         self.findings.append(Finding(self.file, line, RULES[rule].severity, rule, message, fix))
+
+    @property
+    def final_chain(self) -> frozenset[int]:
+        """The stages the final image is built on: the last stage and the stages it starts FROM."""
+        chain: set[int] = set()
+        stage = self.df.stages[-1] if self.df.stages else None
+        while stage is not None and stage.index not in chain:
+            chain.add(stage.index)
+            stage = self.df.stages[stage.parent] if stage.parent is not None else None
+        return frozenset(chain)
+
+    @property
+    def own_arches(self) -> frozenset[str]:
+        """Architectures every variant is built for: the bound one, or the one arch all targets share."""
+        if self.bound is not None:
+            return frozenset({self.bound.arch}) if self.bound.arch else frozenset()
+        arches = {t.arch for t in self.platforms}
+        return frozenset(a for a in arches if a) if len(arches) == 1 else frozenset()

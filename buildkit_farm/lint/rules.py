@@ -73,6 +73,7 @@ def lint_text(
     arch.check_hard_coded_arch(check)
     arch.check_platform_args(check)
     arch.check_cross_compile(check)
+    arch.check_supported_arches(check)
     arch.check_workdir_copy(check)
     return _apply_suppressions(text, df, sorted(set(check.findings), key=_order))
 
@@ -111,6 +112,7 @@ def _target_oses(check: Check) -> tuple[frozenset[str], str]:
 
 def _check_from(check: Check) -> None:
     per_platform = check.bound is not None
+    bound = check.bound
     for stage in check.df.stages:
         if stage.parent is not None or stage.base.lower() == "scratch":
             continue
@@ -118,28 +120,21 @@ def _check_from(check: Check) -> None:
         via = f" (from {stage.base})" if image != stage.base else ""
         if stage.platform and "$" not in substitute(stage.platform, check.variables):
             pinned = parse_platform_quiet(substitute(stage.platform, check.variables))
-            if per_platform and pinned and not same_platform(pinned, check.bound):
+            if bound and pinned and not same_platform(pinned, bound):
                 check.add(
                     "from-platform-mismatch",
                     stage.line,
                     f"stage {stage.label} is pinned to {stage.platform} but {check.os_reason}",
-                    f"use --platform={check.bound.platform}, or drop --platform",
+                    f"use --platform={bound.platform}, or drop --platform",
                 )
                 continue
             if not per_platform:
-                check.add(
-                    "arch-specific-from",
-                    stage.line,
-                    f"FROM --platform={stage.platform} pins stage {stage.label} to one platform",
-                    "drop --platform so each platform gets its own variant; "
-                    "a stage that cross-compiles takes --platform=$BUILDPLATFORM",
-                )
+                arch.check_pinned_stage(check, stage, pinned)
                 continue
         if "$" in image:
             continue  # can't tell without the build args
         name = read_image_name(image)
-        if per_platform:
-            bound = check.bound
+        if bound:
             if "BUILDPLATFORM" in (stage.platform or ""):
                 continue  # runs on the build machine, whatever the file's platform
             if name.arch and bound.arch and name.arch != bound.arch or name.os and name.os != bound.os:
@@ -200,8 +195,7 @@ def _check_registry(check: Check, inspect: Callable[[str], Any]) -> None:
                 "check the registry and your login (`docker login`), or lint without --registry",
             )
             continue
-        variants = [parse_platform_quiet(p) for p in index.platforms]
-        variants = [v for v in variants if v]
+        variants = [v for v in (parse_platform_quiet(p) for p in index.platforms) if v is not None]
         if not index.is_list and check.bound is None and not pin:
             plat = variants[0].platform if variants else "one platform"
             check.add(
