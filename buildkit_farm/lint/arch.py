@@ -46,11 +46,29 @@ def _from_arg_names(df: Dockerfile) -> set[str]:
 
 ARCH_KEYS = frozenset(arch_key(w) for w in ARCH_WORDS)
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.I)
+# Files read for what they say (a version, a checksum), not installed: an index, a checksum, a signature.
+_METADATA = re.compile(
+    r"(?:APKINDEX[^/]*|/Packages(?:\.\w+)?|/Release|/InRelease|SHA\d*SUMS?[^/]*|checksums?[^/]*"
+    r"|\.(?:json|txt|asc|sig|sha256|sha512|md5))$",
+    re.I,
+)
 _ARCH_FLAG = re.compile(r"--arch(?:=|\s+)(\S+)")
 # A word inside a package name (`gcc-aarch64-linux-gnu`, `libseccomp-dev:arm64`): a cross toolchain.
 _IN_PACKAGE = re.compile(r"[\w.+]-$|:$")
 _CROSS_STAGE = re.compile(r"dpkg\s+--add-architecture|\bxx-|crossbuild-essential|-linux-gnu")
 _VARIABLE_USE = r"\$\{?%s\b"
+
+
+def platform_of(df: Dockerfile, stage: Stage) -> str:
+    """The --platform a stage runs on as written, also when it comes from the stage it starts FROM."""
+    seen: set[int] = set()
+    current: Stage | None = stage
+    while current is not None and current.index not in seen:
+        if current.platform:
+            return current.platform
+        seen.add(current.index)
+        current = df.stages[current.parent] if current.parent is not None else None
+    return ""
 
 
 def check_hard_coded_arch(check: Check) -> None:
@@ -60,14 +78,18 @@ def check_hard_coded_arch(check: Check) -> None:
     flagged_vars: set[str] = set()
     for stage in check.df.stages:
         in_final = stage.index in final
-        pinned_to_builder = "BUILDPLATFORM" in (stage.platform or "")
+        pinned_to_builder = "BUILDPLATFORM" in platform_of(check.df, stage)
         cross = pinned_to_builder or any(_CROSS_STAGE.search(i.text) for i in stage.instructions)
         pinned = parse_platform_quiet(stage.platform) if stage.platform and "$" not in stage.platform else None
         own = {pinned.arch} if pinned and pinned.arch else set()
         for ins in stage.instructions:
             if ins.keyword not in ("RUN", "ADD") or _PLATFORM_AWARE.search(ins.text):
                 continue
-            words = [m for m in _foreign_words(check, ins.text, cross) if arch_key(m.group(1)) not in own]
+            words = [
+                m
+                for m in _foreign_words(check, ins.text, cross)
+                if arch_key(m.group(1)) not in own and not _reads_a_value(ins.text, m.start())
+            ]
             fetched = [m for m in words if _fetches(ins.text, m.start())]
             if in_final and fetched:
                 _wrong_binary(check, ins, fetched[0].group(1), ins.line_at(fetched[0].start()))
@@ -104,10 +126,25 @@ def _is_package_word(text: str, match: re.Match) -> bool:
 
 def _fetches(text: str, offset: int) -> bool:
     """True when `offset` is inside a URL, or is the value of an `--arch` option (apk, pacman)."""
+    if any(m.start() <= offset < m.end() for m in _URL.finditer(text)):
+        return True
+    return any(m.start(1) <= offset < m.end(1) for m in _ARCH_FLAG.finditer(text))
+
+
+def _reads_a_value(text: str, offset: int) -> bool:
+    """True inside a URL fetched for what it says, not to install: an index, a checksum, a signature,
+    or a `$(curl …)` value (linuxserver reads the version from the x86_64 APKINDEX on every arch)."""
     for match in _URL.finditer(text):
         if match.start() <= offset < match.end():
-            return True
-    return any(m.start(1) <= offset < m.end(1) for m in _ARCH_FLAG.finditer(text))
+            url = match.group(0).rstrip("\"')")
+            return bool(_METADATA.search(url)) or "$(" in _command_before(text, match.start())
+    return False
+
+
+def _command_before(text: str, offset: int) -> str:
+    """The text of the simple command holding `offset`, up to it (`$(curl` reads a value, not a file)."""
+    start = max(text.rfind(sep, 0, offset) for sep in (";", "&&", "||", "\n", "|"))
+    return text[start + 1 : offset]
 
 
 def _arch_variables(check: Check) -> dict[str, str]:
@@ -218,6 +255,20 @@ def check_platform_args(check: Check) -> None:
         inherited_env[stage.index] = env_names
 
 
+def _consumer_stages(df: Dockerfile) -> dict[int, set[int]]:
+    """Stage index -> the stages that copy or mount files from it."""
+    users: dict[int, set[int]] = {}
+    for stage in df.stages:
+        for ins in stage.instructions:
+            refs = [v for k, v in ins.flags if k == "from" and ins.keyword in ("COPY", "ADD")]
+            refs += [r for k, v in ins.flags if k == "mount" for r in re.findall(r"(?:^|,)from=([^,\s]+)", v)]
+            for ref in refs:
+                source = df.stage_named(ref)
+                if source is not None and source.index != stage.index:
+                    users.setdefault(source.index, set()).add(stage.index)
+    return users
+
+
 def _consumers(df: Dockerfile) -> dict[int, int]:
     """Stage index → the first line that copies or mounts files from it."""
     used: dict[int, int] = {}
@@ -253,11 +304,13 @@ def check_cross_compile(check: Check) -> None:
             continue
         ins, match = compiles[0]
         what = f"`{match.group(0).strip()}`"
-        pin = stage.platform or ""
+        pin = platform_of(check.df, stage)
         if "BUILDPLATFORM" in pin:
             native = any(_NATIVE_COMPILERS.search(i.text) for i, _ in compiles)
             aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM|VARIANT)", i.text) for i in stage.instructions)
-            if native and not aware:
+            users = _consumer_stages(check.df).get(stage.index, set())
+            for_builder = all("BUILDPLATFORM" in platform_of(check.df, check.df.stages[u]) for u in users)
+            if native and not aware and not for_builder:  # a tool the build machine itself runs is fine
                 check.add(
                     "build-stage-ignores-target",
                     ins.line_at(match.start()),
@@ -267,7 +320,7 @@ def check_cross_compile(check: Check) -> None:
                     "`ARG TARGETOS TARGETARCH` in the stage, then cross-compile for them, "
                     "e.g. GOOS=$TARGETOS GOARCH=$TARGETARCH go build",
                 )
-        elif not pin:
+        elif not pin and not check.own_arches:  # one architecture built: nothing runs emulated for long
             check.add(
                 "missing-buildplatform",
                 stage.line,
@@ -376,7 +429,18 @@ _INSTALLS = re.compile(
 )
 _CASE = re.compile(r"\bcase\s+(\S.*?)\s+in\b(.*?)\besac\b", re.S)
 _BRANCH = re.compile(r"^\s*\(?\s*([^()]+?)\s*\)(.*)$", re.S)
-_FAILS = re.compile(r"\bexit\s+[1-9]|\bfalse\b|\bexit\s*\S*\$|\breturn\s+[1-9]")
+_FAILS = re.compile(r"^(?:exit\s+(?:[1-9]\d*|\S*\$\S*)|false|return\s+[1-9]\d*)$")
+_SAYS = re.compile(r"^(?:echo|printf|>&2|1>&2)(?:\s|$)")
+
+
+def _only_fails(body: str) -> bool:
+    """A `*)` branch that only reports and fails (`echo >&2 "unsupported"; exit 1`), not a fallback
+    that builds from source."""
+    commands = [c.strip() for c in re.split(r";|&&|\|\||\n", body) if c.strip()]
+    fails = [c for c in commands if _FAILS.match(c)]
+    return bool(fails) and all(_FAILS.match(c) or _SAYS.match(c) for c in commands)
+
+
 _APK = re.compile(r"apk\s+--print-arch|/etc/apk/arch")
 # Names used by package managers (dpkg, apk) that no platform vocabulary spells the same way.
 _DISTRO_ARCHES = {"ppc64el": "ppc64le", "armel": "arm/v6", "x86": "386", "mips64el": "mips64le"}
@@ -390,7 +454,7 @@ def check_supported_arches(check: Check) -> None:
     if not wanted:
         return
     for stage in check.df.stages:
-        on_builder = "BUILDPLATFORM" in (stage.platform or "")
+        on_builder = "BUILDPLATFORM" in platform_of(check.df, stage)
         for ins in stage.instructions:
             if ins.keyword != "RUN" or "case" not in ins.text or not _PLATFORM_AWARE.search(ins.text):
                 continue
@@ -421,7 +485,7 @@ def _case_arches(body: str, *, apk: bool) -> set[str]:
             continue
         labels = [w.strip().strip("\"'") for w in match.group(1).split("|")]
         if "*" in labels:
-            fails = bool(_FAILS.search(match.group(2)))
+            fails = _only_fails(match.group(2))
             continue
         arches.update(a for a in (_label_arch(label, apk=apk) for label in labels) if a)
     return arches if fails else set()

@@ -42,7 +42,8 @@ def find_dockerfiles(folder: Path) -> list[Path]:
 
 # Files named like Dockerfiles that are something else (code, docs, templates, config).
 _NOT_DOCKERFILES = frozenset(
-    "dockerignore md rst txt py toml json yml yaml ini cfg sh ps1 go rs js ts lock bak orig swp "
+    "dockerignore rego cue hcl nix patch diff md rst"
+    " txt py toml json yml yaml ini cfg sh ps1 go rs js ts lock bak orig swp "
     "j2 jinja tmpl tpl template in html xml".split()
 )
 

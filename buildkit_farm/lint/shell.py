@@ -52,7 +52,8 @@ _WINDOWS_PATTERNS: tuple[tuple[re.Pattern, bool], ...] = (  # (pattern, also und
     (re.compile(r"(?i)(?<![\w-])(?:dir|del|rd|rmdir|copy|xcopy|move|md|mkdir|type|attrib)\s+/[a-z]\b"), True),
     (re.compile(r"(?i)(?<![\w-])cmd(?:\.exe)?\s+/[sck]\b"), True),
     (re.compile(r"(?i)(?<![\w-])powershell(?:\.exe)?(?![\w-])"), True),
-    (re.compile(r"(?i)(?<![\w.-])[\w\\/.-]+\.(?:exe|bat|ps1)(?![\w.-])"), True),
+    # `app.exe`, `C:\\tools\\x.bat`; not `/out/registry.exe`, a Windows binary cross-built on Linux.
+    (re.compile(r"(?i)(?<![\w./-])[\w\\.-]+\.(?:exe|bat|ps1)(?![\w.-])"), True),
     (re.compile(r"\$env:[A-Za-z_]\w*"), False),
     (
         re.compile(
