@@ -4,11 +4,21 @@ stages that compile for the wrong machine, and RUN steps that differ by OS. Pure
 
 from __future__ import annotations
 
+import functools
 import re
+from bisect import bisect_right
 
 from buildkit_farm.lint.dockerfile import Dockerfile, Instruction, Stage, arg_declarations, env_declarations
 from buildkit_farm.lint.findings import Check
-from buildkit_farm.lint.names import ARCH_WORDS, STRICT_ARCH, Target, arch_key, parse_platform_quiet
+from buildkit_farm.lint.names import (
+    ARCH_WORDS,
+    STRICT_ARCH,
+    ArchWord,
+    Target,
+    arch_key,
+    arch_words,
+    parse_platform_quiet,
+)
 from buildkit_farm.lint.shell import SHELLS, command_words, program_name
 
 _PLATFORM_ARGS = (
@@ -26,6 +36,14 @@ _PLATFORM_AWARE = re.compile(
     r"|dpkg\s+--print-architecture|dpkg-architecture|apk\s+--print-arch|/etc/apk/arch|\$\(\s*arch\s*\)|`arch`"
     r"|\bxx-(?:info|go|apk|apt|cargo|clang|verify)"
 )
+
+
+@functools.lru_cache(maxsize=64)  # each instruction is asked by several rules
+def _platform_aware(text: str) -> bool:
+    """True when the text maps the architecture itself: TARGETARCH, `uname -m`, `dpkg --print-architecture`…"""
+    return _PLATFORM_AWARE.search(text) is not None
+
+
 _PLATFORM_ARG_USE = re.compile(r"\$\{?(" + "|".join(_PLATFORM_ARGS) + r")\b|%(" + "|".join(_PLATFORM_ARGS) + r")%")
 _COMPILERS = re.compile(
     r"(?<![\w-])(?:go\s+(?:build|install)|cargo\s+(?:build|install)|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+"
@@ -45,30 +63,55 @@ def _from_arg_names(df: Dockerfile) -> set[str]:
 
 
 ARCH_KEYS = frozenset(arch_key(w) for w in ARCH_WORDS)
-_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.I)
+_URL = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*://\S+", re.I)
 # Files read for what they say (a version, a checksum), not installed: an index, a checksum, a signature.
 _METADATA = re.compile(
-    r"(?:APKINDEX[^/]*|/Packages(?:\.\w+)?|/Release|/InRelease|SHA\d*SUMS?[^/]*|checksums?[^/]*"
-    r"|\.(?:json|txt|asc|sig|sha256|sha512|md5))$",
+    r"APKINDEX.*|Packages(?:\.\w+)?|Release|InRelease|SHA\d*SUMS?.*|checksums?.*|.*\.(?:json|txt|asc|sig|sha256|sha512|md5)",
     re.I,
 )
 _ARCH_FLAG = re.compile(r"--arch(?:=|\s+)(\S+)")
 # A word inside a package name (`gcc-aarch64-linux-gnu`, `libseccomp-dev:arm64`): a cross toolchain.
 _IN_PACKAGE = re.compile(r"[\w.+]-$|:$")
 _CROSS_STAGE = re.compile(r"dpkg\s+--add-architecture|\bxx-|crossbuild-essential|-linux-gnu")
-_VARIABLE_USE = r"\$\{?%s\b"
+_VARIABLE_USE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def platform_of(df: Dockerfile, stage: Stage) -> str:
     """The --platform a stage runs on as written, also when it comes from the stage it starts FROM."""
-    seen: set[int] = set()
-    current: Stage | None = stage
-    while current is not None and current.index not in seen:
-        if current.platform:
-            return current.platform
-        seen.add(current.index)
-        current = df.stages[current.parent] if current.parent is not None else None
-    return ""
+    return df.pins[stage.index]
+
+
+class _Places:
+    """Where in one instruction's text things are fetched: URLs and `--arch` values (found once)."""
+
+    def __init__(self, text: str) -> None:
+        self.urls: list[tuple[int, int, bool]] = []  # (start, end, read for a value)
+        for match in _URL.finditer(text):
+            url = match.group(0).rstrip("\"')")
+            value = bool(_METADATA.fullmatch(url.rsplit("/", 1)[-1])) or "$(" in _command_before(text, match.start())
+            self.urls.append((match.start(), match.end(), value))
+        self.url_starts = [start for start, _, _ in self.urls]
+        self.flags = [(m.start(1), m.end(1)) for m in _ARCH_FLAG.finditer(text)]
+        self.flag_starts = [start for start, _ in self.flags]
+
+    def _url_at(self, offset: int) -> tuple[int, int, bool] | None:
+        index = bisect_right(self.url_starts, offset) - 1
+        if index >= 0 and offset < self.urls[index][1]:
+            return self.urls[index]
+        return None
+
+    def fetches(self, offset: int) -> bool:
+        """True inside a URL, or the value of an `--arch` option (apk, pacman)."""
+        if self._url_at(offset) is not None:
+            return True
+        index = bisect_right(self.flag_starts, offset) - 1
+        return index >= 0 and offset < self.flags[index][1]
+
+    def reads_a_value(self, offset: int) -> bool:
+        """True inside a URL fetched for what it says, not to install: an index, a checksum, a
+        signature, or a `$(curl …)` value (linuxserver reads the version from the x86_64 APKINDEX)."""
+        url = self._url_at(offset)
+        return url is not None and url[2]
 
 
 def check_hard_coded_arch(check: Check) -> None:
@@ -83,68 +126,51 @@ def check_hard_coded_arch(check: Check) -> None:
         pinned = parse_platform_quiet(stage.platform) if stage.platform and "$" not in stage.platform else None
         own = {pinned.arch} if pinned and pinned.arch else set()
         for ins in stage.instructions:
-            if ins.keyword not in ("RUN", "ADD") or _PLATFORM_AWARE.search(ins.text):
+            if ins.keyword not in ("RUN", "ADD") or _platform_aware(ins.text):
                 continue
+            places = _Places(ins.text)
             words = [
                 m
                 for m in _foreign_words(check, ins.text, cross)
-                if arch_key(m.group(1)) not in own and not _reads_a_value(ins.text, m.start())
+                if arch_key(m.group(1)) not in own and not places.reads_a_value(m.start())
             ]
-            fetched = [m for m in words if _fetches(ins.text, m.start())]
+            fetched = [m for m in words if places.fetches(m.start())]
             if in_final and fetched:
                 _wrong_binary(check, ins, fetched[0].group(1), ins.line_at(fetched[0].start()))
             elif words:
                 _warn(check, ins, words, ins.line_at(words[0].start()))
-            if in_final:
-                for name, word in arch_vars.items():
-                    use = next(
-                        (m for m in re.finditer(_VARIABLE_USE % name, ins.text) if _fetches(ins.text, m.start())), None
-                    )
-                    if use and name not in flagged_vars:
+            if in_final and arch_vars:
+                for use in _VARIABLE_USE.finditer(ins.text):
+                    name = use.group(1)
+                    if name in arch_vars and name not in flagged_vars and places.fetches(use.start()):
                         flagged_vars.add(name)
-                        _wrong_binary(check, ins, f"{word}` (from ${name}", ins.line_at(use.start()))
+                        _wrong_binary(check, ins, f"{arch_vars[name]}` (from ${name}", ins.line_at(use.start()))
     _declarations(check, flagged_vars)
     _copy_sources(check)
 
 
-def _foreign_words(check: Check, text: str, cross: bool) -> list[re.Match]:
+def _foreign_words(check: Check, text: str, cross: bool) -> list[ArchWord]:
     """Architecture words in `text` that are not every variant's own (and not a cross toolchain's package)."""
     own = check.own_arches
-    words = [m for m in STRICT_ARCH.finditer(text) if arch_key(m.group(1)) not in own]
+    words = [m for m in arch_words(text) if arch_key(m.word) not in own]
     if cross:
         words = [m for m in words if not _is_package_word(text, m)]
     return words
 
 
-def _is_package_word(text: str, match: re.Match) -> bool:
+def _is_package_word(text: str, match: ArchWord) -> bool:
     before = text[max(0, match.start() - 40) : match.start()]
-    after = text[match.end() : match.end() + 1]
+    after = text[match.finish : match.finish + 1]
     if before.rstrip().endswith("--add-architecture"):
         return True  # dpkg's foreign architecture for a cross build
     return bool(_IN_PACKAGE.search(before)) or after in ("-", ":") or before.endswith(":")
 
 
-def _fetches(text: str, offset: int) -> bool:
-    """True when `offset` is inside a URL, or is the value of an `--arch` option (apk, pacman)."""
-    if any(m.start() <= offset < m.end() for m in _URL.finditer(text)):
-        return True
-    return any(m.start(1) <= offset < m.end(1) for m in _ARCH_FLAG.finditer(text))
-
-
-def _reads_a_value(text: str, offset: int) -> bool:
-    """True inside a URL fetched for what it says, not to install: an index, a checksum, a signature,
-    or a `$(curl …)` value (linuxserver reads the version from the x86_64 APKINDEX on every arch)."""
-    for match in _URL.finditer(text):
-        if match.start() <= offset < match.end():
-            url = match.group(0).rstrip("\"')")
-            return bool(_METADATA.search(url)) or "$(" in _command_before(text, match.start())
-    return False
-
-
 def _command_before(text: str, offset: int) -> str:
     """The text of the simple command holding `offset`, up to it (`$(curl` reads a value, not a file)."""
-    start = max(text.rfind(sep, 0, offset) for sep in (";", "&&", "||", "\n", "|"))
-    return text[start + 1 : offset]
+    window = max(0, offset - 2000)  # a command longer than this is not worth reading back
+    start = max(text.rfind(sep, window, offset) for sep in (";", "&", "\n", "|"))
+    return text[max(start + 1, window) : offset]
 
 
 def _arch_variables(check: Check) -> dict[str, str]:
@@ -176,7 +202,7 @@ def _declarations(check: Check, flagged_vars: set[str]) -> None:
         else:
             pairs = env_declarations(ins.text)
         text = " ".join(value for name, value in pairs if name not in flagged_vars)
-        if not text.strip() or _PLATFORM_AWARE.search(ins.text):
+        if not text.strip() or _platform_aware(ins.text):
             continue
         words = _foreign_words(check, text, cross=False)
         if words:
@@ -187,9 +213,9 @@ def _copy_sources(check: Check) -> None:
     """COPY/ADD source paths naming one architecture (`/src/bin/linux-amd64/app`)."""
     final = check.final_chain
     for stage in check.df.stages:
-        hits: list[tuple[Instruction, re.Match, str]] = []
+        hits: list[tuple[Instruction, ArchWord, str]] = []
         for ins in stage.instructions:
-            if ins.keyword not in ("COPY", "ADD") or "<<" in ins.text or _PLATFORM_AWARE.search(ins.text):
+            if ins.keyword not in ("COPY", "ADD") or "<<" in ins.text or _platform_aware(ins.text):
                 continue
             sources = ins.exec_form[:-1] if ins.exec_form else tuple(ins.text.split()[:-1])
             for source in sources:
@@ -217,7 +243,7 @@ def _wrong_binary(check: Check, ins: Instruction, word: str, line: int) -> None:
     )
 
 
-def _warn(check: Check, ins: Instruction, words: list[re.Match], line: int) -> None:
+def _warn(check: Check, ins: Instruction, words: list[ArchWord], line: int) -> None:
     shown = ", ".join(dict.fromkeys(f"`{m.group(1)}`" for m in words))
     uname_style = any(m.group(1).lower() in ("x86_64", "aarch64", "armv7l", "i686") for m in words)
     fix = "use `ARG TARGETARCH` (or TARGETPLATFORM) in the stage instead" + (
@@ -255,41 +281,8 @@ def check_platform_args(check: Check) -> None:
         inherited_env[stage.index] = env_names
 
 
-def _consumer_stages(df: Dockerfile) -> dict[int, set[int]]:
-    """Stage index -> the stages that copy or mount files from it."""
-    users: dict[int, set[int]] = {}
-    for stage in df.stages:
-        for ins in stage.instructions:
-            refs = [v for k, v in ins.flags if k == "from" and ins.keyword in ("COPY", "ADD")]
-            refs += [r for k, v in ins.flags if k == "mount" for r in re.findall(r"(?:^|,)from=([^,\s]+)", v)]
-            for ref in refs:
-                source = df.stage_named(ref)
-                if source is not None and source.index != stage.index:
-                    users.setdefault(source.index, set()).add(stage.index)
-    return users
-
-
-def _consumers(df: Dockerfile) -> dict[int, int]:
-    """Stage index → the first line that copies or mounts files from it."""
-    used: dict[int, int] = {}
-    for stage in df.stages:
-        for ins in stage.instructions:
-            refs: list[str] = []
-            source_ref = ins.flag("from")
-            if ins.keyword in ("COPY", "ADD") and source_ref:
-                refs.append(source_ref)
-            for key, value in ins.flags:
-                if key == "mount":
-                    refs += re.findall(r"(?:^|,)from=([^,\s]+)", value)
-            for ref in refs:
-                source = df.stage_named(ref)
-                if source is not None and source.index != stage.index:
-                    used.setdefault(source.index, ins.line)
-    return used
-
-
 def check_cross_compile(check: Check) -> None:
-    consumers = _consumers(check.df)
+    consumers = check.df.copied_from
     for stage in check.df.stages:
         if stage.index not in consumers:
             continue
@@ -308,7 +301,7 @@ def check_cross_compile(check: Check) -> None:
         if "BUILDPLATFORM" in pin:
             native = any(_NATIVE_COMPILERS.search(i.text) for i, _ in compiles)
             aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM|VARIANT)", i.text) for i in stage.instructions)
-            users = _consumer_stages(check.df).get(stage.index, set())
+            users = check.df.users.get(stage.index, set())
             for_builder = all("BUILDPLATFORM" in platform_of(check.df, check.df.stages[u]) for u in users)
             if native and not aware and not for_builder:  # a tool the build machine itself runs is fine
                 check.add(
@@ -381,24 +374,17 @@ def check_pinned_stage(check: Check, stage: Stage, pinned: Target | None) -> Non
             "a stage that cross-compiles takes --platform=$BUILDPLATFORM",
         )
         return
-    consumers = _consumers(check.df)
+    consumers = check.df.copied_from
     if stage.index not in consumers:
         return  # never copied from: it does not reach any image
-    pins = {
-        t.arch
-        for s in check.df.stages
-        if s.platform and "$" not in s.platform and s.index not in check.final_chain
-        for t in [parse_platform_quiet(s.platform)]
-        if t and t.arch
-    }
-    if len(pins) > 1:
+    if len(check.pinned_arches) > 1:
         return  # one stage per architecture, every variant collects them all (`COPY --from=x-amd64`...)
     arch = pinned.arch if pinned and pinned.arch else stage.platform
     if pinned and pinned.arch and pinned.arch in check.own_arches:
         return
     compiles = next((i for i in stage.instructions if i.keyword == "RUN" and _NATIVE_COMPILERS.search(i.text)), None)
     aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM)|GOARCH=|--target", i.text) for i in stage.instructions)
-    if compiles is not None and not aware and consumers[stage.index] in _final_lines(check):
+    if compiles is not None and not aware and consumers[stage.index] in check.final_lines:
         check.add(
             "wrong-arch-binary",
             consumers[stage.index],
@@ -420,14 +406,30 @@ def check_pinned_stage(check: Check, stage: Stage, pinned: Target | None) -> Non
     )
 
 
-def _final_lines(check: Check) -> set[int]:
-    return {i.line for s in check.df.stages if s.index in check.final_chain for i in s.instructions}
-
-
 _INSTALLS = re.compile(
     r"(?<![\w-])(?:apk\s+add|apt-get\s+install|apt\s+install|dnf\s+install|yum\s+install|curl|wget)(?![\w-])"
 )
-_CASE = re.compile(r"\bcase\s+(\S.*?)\s+in\b(.*?)\besac\b", re.S)
+_CASE_WORDS = re.compile(r"(?<![\w-])(case|esac)(?![\w-])")
+_CASE_HEAD = re.compile(r"case\s+\S[^\n]{0,200}?\s+in(?![\w-])")
+_CASE_LIMIT = 20_000  # characters: a longer `case` is not an arch switch worth reading
+
+
+def _cases(text: str) -> list[tuple[int, str]]:
+    """(offset, body after `in`) of each `case … in … esac` in a shell script, in one pass."""
+    found: list[tuple[int, str]] = []
+    opened: list[int] = []
+    for match in _CASE_WORDS.finditer(text):
+        if match.group(1) == "case":
+            opened.append(match.start())
+        elif opened:
+            start = opened.pop()
+            if match.start() - start <= _CASE_LIMIT:
+                head = _CASE_HEAD.match(text, start, match.start())
+                if head:
+                    found.append((start, text[head.end() : match.start()]))
+    return found
+
+
 _BRANCH = re.compile(r"^\s*\(?\s*([^()]+?)\s*\)(.*)$", re.S)
 _FAILS = re.compile(r"^(?:exit\s+(?:[1-9]\d*|\S*\$\S*)|false|return\s+[1-9]\d*)$")
 _SAYS = re.compile(r"^(?:echo|printf|>&2|1>&2)(?:\s|$)")
@@ -456,12 +458,12 @@ def check_supported_arches(check: Check) -> None:
     for stage in check.df.stages:
         on_builder = "BUILDPLATFORM" in platform_of(check.df, stage)
         for ins in stage.instructions:
-            if ins.keyword != "RUN" or "case" not in ins.text or not _PLATFORM_AWARE.search(ins.text):
+            if ins.keyword != "RUN" or "case" not in ins.text or not _platform_aware(ins.text):
                 continue
             if on_builder and not re.search(r"TARGET(?:ARCH|PLATFORM)", ins.text):
                 continue  # a case over the build machine's arch, not the target's
-            for match in _CASE.finditer(ins.text):
-                supported = _case_arches(match.group(2), apk=bool(_APK.search(ins.text)))
+            for start, body in _cases(ins.text):
+                supported = _case_arches(body, apk=bool(_APK.search(ins.text)))
                 if not supported:
                     continue
                 missing = [t.platform for t in wanted if not _covers(supported, t.arch or "")]
@@ -469,7 +471,7 @@ def check_supported_arches(check: Check) -> None:
                     names = ", ".join(sorted(supported))
                     check.add(
                         "unsupported-platform",
-                        ins.line_at(match.start()),
+                        ins.line_at(start),
                         f"the `case` over the architecture supports only {names} (its `*)` branch fails): "
                         f"the {', '.join(missing)} build fails here",
                         "add a branch for it, or drop the platform from the target",

@@ -1,18 +1,21 @@
 """Which Dockerfiles `farm lint` reads, and what each is built for: paths and folders from the
 command line, or a farm file's targets. Reading is bounded: only regular files, at most
-`MAX_BYTES`, so a FIFO or a huge file cannot hang or swamp lint.
+`MAX_BYTES`, so a FIFO or a huge file cannot hang or swamp lint; one found in a folder is
+skipped with a note, one named on the command line is bad input (exit 2).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from buildkit_farm.errors import UsageError
+from buildkit_farm.lint.findings import shown
 from buildkit_farm.lint.names import parse_platform
 
 
@@ -25,6 +28,10 @@ class Subject:
     platforms: tuple[str, ...] = ()  # what a multi-arch Dockerfile is built for
     build_args: tuple[tuple[str, str], ...] = ()
     origin: str = ""  # 'target "app"', or "" for a path given on the command line
+    found: bool = False  # found in a folder: if it can't be read, skip it with a note (else exit 2)
+
+
+MAX_BYTES = 1024 * 1024  # a Dockerfile is a few KB; a bigger file is not one a build would take
 
 
 _DOCKERFILE_NAME = re.compile(r"^(?:dockerfile|containerfile)(?:[._-].+)?$|.+\.(?:dockerfile|containerfile)$", re.I)
@@ -70,11 +77,11 @@ def subjects_for_paths(paths: Sequence[str], *, platforms: Sequence[str] = ()) -
                     f"no Dockerfile in folder {text}",
                     hint="Dockerfiles are named Dockerfile, Dockerfile.* or *.Dockerfile",
                 )
-            subjects += [Subject(f, platforms=tuple(platforms)) for f in files]
-        elif path.is_file():
+            subjects += [Subject(f, platforms=tuple(platforms), found=True) for f in files]
+        elif path.exists():  # a FIFO or a device is refused when read, without blocking
             subjects.append(Subject(path, platforms=tuple(platforms)))
         else:
-            raise UsageError(f"no such file or folder: {text}")
+            raise UsageError(f"no such file or folder: {shown(text)}")
     return subjects
 
 
@@ -127,11 +134,29 @@ def collect_subjects(args: Sequence[str], *, farm_file: Path, platforms: Sequenc
 
 
 def read_dockerfile(path: Path) -> str:
-    """The Dockerfile's text; UsageError when it can't be read."""
+    """The Dockerfile's text; UsageError when it can't be read, is not a regular file (a FIFO
+    would block the read forever) or is over MAX_BYTES."""
+    name = shown(str(path))
     try:
-        return path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as err:
-        raise UsageError(f"cannot read {path}: {err.strerror or err}") from None
+        raise UsageError(f"cannot read {name}: {err.strerror or err}") from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else ""
+            raise UsageError(
+                f"{name} is not a regular file{f' ({kind})' if kind else ''}", hint="lint reads only regular files"
+            )
+        try:
+            data = handle.read(MAX_BYTES + 1)
+        except OSError as err:
+            raise UsageError(f"cannot read {name}: {err.strerror or err}") from None
+    if len(data) > MAX_BYTES:
+        raise UsageError(
+            f"{name} is over {MAX_BYTES // 1024} KiB, more than any Dockerfile", hint="is it really a Dockerfile?"
+        )
+    return data.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
 def display_path(path: Path) -> str:

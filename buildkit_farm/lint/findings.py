@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from buildkit_farm.lint.dockerfile import Dockerfile
-from buildkit_farm.lint.names import Target
+from buildkit_farm.lint.names import Target, parse_platform_quiet
 
 SEVERITIES = ("error", "warning", "hint")
 
@@ -99,7 +100,7 @@ class Check:
     def add(self, rule: str, line: int, message: str, fix: str) -> None:
         self.findings.append(Finding(self.file, line, RULES[rule].severity, rule, message, fix))
 
-    @property
+    @cached_property
     def final_chain(self) -> frozenset[int]:
         """The stages the final image is built on: the last stage and the stages it starts FROM."""
         chain: set[int] = set()
@@ -109,7 +110,24 @@ class Check:
             stage = self.df.stages[stage.parent] if stage.parent is not None else None
         return frozenset(chain)
 
-    @property
+    @cached_property
+    def final_lines(self) -> frozenset[int]:
+        """The lines of the instructions of the final image's stages."""
+        stages = self.df.stages
+        return frozenset(i.line for index in self.final_chain for i in stages[index].instructions)
+
+    @cached_property
+    def pinned_arches(self) -> frozenset[str]:
+        """The architectures the stages pinned to a literal platform (not the final image's) name."""
+        arches = set()
+        for stage in self.df.stages:
+            if stage.platform and "$" not in stage.platform and stage.index not in self.final_chain:
+                pinned = parse_platform_quiet(stage.platform)
+                if pinned and pinned.arch:
+                    arches.add(pinned.arch)
+        return frozenset(arches)
+
+    @cached_property
     def own_arches(self) -> frozenset[str]:
         """Architectures every variant is built for: the bound one, or the one arch all targets share."""
         if self.bound is not None:

@@ -6,10 +6,12 @@ The words come from the one platform vocabulary, `farmfile.platforms`. Pure.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from buildkit_farm.errors import UsageError
 from buildkit_farm.farmfile import platforms
@@ -20,12 +22,57 @@ ARCH_WORDS: dict[str, str] = platforms.ARCH_WORDS  # word -> canonical arch ("ar
 
 
 def _words_regex(words: Iterable[str]) -> re.Pattern:
-    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return re.compile(rf"(?<![A-Za-z0-9])({alternatives})(?![A-Za-z0-9])", re.IGNORECASE)
+    # As a trie (`a(?:md64|arch64|rm…)`): one alternative tried per character, not fifty.
+    trie: dict = {}
+    for word in {w.lower() for w in words}:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return re.compile(rf"(?<![A-Za-z0-9])({_trie_pattern(trie)})(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def _trie_pattern(node: dict) -> str:
+    ends = "" in node
+    branches = [re.escape(char) + _trie_pattern(child) for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if ends else body
 
 
 ANY_ARCH = _words_regex(ARCH_WORDS)
 STRICT_ARCH = _words_regex(w for w in ARCH_WORDS if w not in _LOOSE_WORDS)
+# The same words for long texts (a 100k-line RUN): case-sensitive on an ASCII-lowered copy and
+# without the lookbehind, which let `re` skip ahead; the word boundary is checked afterwards.
+_STRICT_FAST = re.compile(STRICT_ARCH.pattern.replace("(?<![A-Za-z0-9])", "", 1))
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+class ArchWord(NamedTuple):
+    """An architecture word found in a text: where, and the word as written."""
+
+    begin: int
+    finish: int
+    word: str
+
+    def start(self) -> int:
+        return self.begin
+
+    def group(self, _: int = 0) -> str:
+        return self.word
+
+
+def arch_words(text: str) -> list[ArchWord]:
+    """Every architecture word in `text` (as STRICT_ARCH finds them), in time linear in `text`."""
+    found: list[ArchWord] = []
+    for match in _STRICT_FAST.finditer(text.translate(_ASCII_LOWER)):
+        begin, finish = match.span(1)
+        if begin and text[begin - 1] in _ALNUM:
+            continue
+        found.append(ArchWord(begin, finish, text[begin:finish]))
+    return found
 
 
 @dataclass(frozen=True)
@@ -41,6 +88,7 @@ class Target:
         return f"{self.os}/{self.arch}" if self.arch else self.os
 
 
+@functools.lru_cache(maxsize=512)
 def arch_key(arch: str) -> str:
     """The canonical architecture of a word or `arch/variant`, amd64 levels folded: `x86_64/v2` -> amd64."""
     word = platforms.arch_word(arch)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit_farm.lint.files import Subject
-from buildkit_farm.lint.findings import SEVERITIES, Finding
+from buildkit_farm.lint.findings import SEVERITIES, Finding, shown
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class Report:
 
     subjects: tuple[Subject, ...]
     findings: tuple[Finding, ...]
+    notes: tuple[str, ...] = ()  # files found in a folder and skipped (a FIFO, too big, unreadable)
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -40,12 +41,13 @@ class Report:
             "errors": self.count("error"),
             "warnings": self.count("warning"),
             "hints": self.count("hint"),
+            "skipped": [shown(note) for note in self.notes],
         }
 
 
 def render_text(report: Report) -> str:
     """One line per finding, then a summary line."""
-    lines = [f.render() for f in report.findings]
+    lines = [f.render() for f in report.findings] + [f"note: {shown(note)}" for note in report.notes]
     count = len({s.path for s in report.subjects})
     noun = "Dockerfile" if count == 1 else "Dockerfiles"
     if report.findings:

@@ -16,11 +16,12 @@ reader function, so plain lint stays offline and fast.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from buildkit_farm.errors import FarmError
+from buildkit_farm.errors import FarmError, UsageError
 from buildkit_farm.lint import arch
 from buildkit_farm.lint.dockerfile import Dockerfile, Instruction, Stage, parse, substitute
 from buildkit_farm.lint.files import Subject, display_path, read_dockerfile
@@ -37,6 +38,7 @@ from buildkit_farm.lint.names import (
 from buildkit_farm.lint.report import Report
 from buildkit_farm.lint.shell import Signal, instruction_signals, shell_of
 
+_SHOWN = 8  # at most this many pieces of syntax named in one finding
 _SUPPRESS = re.compile(r"#\s*farm-lint:\s*ignore(-file)?=([\w,\s-]+)")
 
 _CROSS_OS_FIX = (
@@ -83,11 +85,7 @@ def _order(finding: Finding) -> tuple:
 
 
 def _root_image(df: Dockerfile, stage: Stage) -> str:
-    seen = set()
-    while stage.parent is not None and stage.index not in seen:
-        seen.add(stage.index)
-        stage = df.stages[stage.parent]
-    return stage.base
+    return df.stages[df.roots[stage.index]].base
 
 
 def _target_oses(check: Check) -> tuple[frozenset[str], str]:
@@ -261,7 +259,7 @@ def _report_os(check: Check, ins: Instruction, signals: list[Signal]) -> None:
         hits = sorted((s for s in signals if s.os == os_name), key=lambda s: s.line)
         if not hits:
             continue
-        texts = list(dict.fromkeys(s.what for s in hits))
+        texts = list(dict.fromkeys(s.what for s in hits))[:_SHOWN]
         # `cmd` and `cmd /S` found by two patterns: show the longer one only.
         names = ", ".join(t for t in texts if not any(t != o and t.strip("`") in o for o in texts))
         check.add(
@@ -274,12 +272,13 @@ def _report_os(check: Check, ins: Instruction, signals: list[Signal]) -> None:
 
 def _apply_suppressions(text: str, df: Dockerfile, findings: list[Finding]) -> list[Finding]:
     """`# farm-lint: ignore=rule,…` silences the next instruction; `ignore-file=` the file."""
+    if "farm-lint" not in text:
+        return findings
     whole: set[str] = set()
-    by_line: dict[int, set[str]] = {}
-    lines = text.splitlines()
     starts = sorted(ins.line for ins in df.instructions)
-    ranges = {ins.line: max([ln for _, ln in ins.spans] + [ins.line]) for ins in df.instructions}
-    for number, line in enumerate(lines, start=1):
+    ends = {ins.line: max(ins.spans[-1][1] if ins.spans else ins.line, ins.line) for ins in df.instructions}
+    by_start: dict[int, set[str]] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
         match = _SUPPRESS.search(line) if line.lstrip().startswith("#") else None
         if not match:
             continue
@@ -287,11 +286,20 @@ def _apply_suppressions(text: str, df: Dockerfile, findings: list[Finding]) -> l
         if match.group(1):
             whole |= rules
             continue
-        following = next((s for s in starts if s > number), None)
-        if following is not None:
-            for ln in range(following, ranges[following] + 1):
-                by_line.setdefault(ln, set()).update(rules)
-    return [f for f in findings if f.rule not in whole and f.rule not in by_line.get(f.line, set())]
+        following = bisect_right(starts, number)
+        if following < len(starts):
+            by_start.setdefault(starts[following], set()).update(rules)
+
+    def silenced(finding: Finding) -> bool:
+        if finding.rule in whole:
+            return True
+        index = bisect_right(starts, finding.line) - 1
+        if index < 0:
+            return False
+        start = starts[index]
+        return finding.line <= ends[start] and finding.rule in by_start.get(start, set())
+
+    return [f for f in findings if not silenced(f)]
 
 
 def lint_subjects(
@@ -302,8 +310,15 @@ def lint_subjects(
 ) -> Report:
     """Lint every subject; the same finding from two targets sharing a file is kept once."""
     findings: dict[tuple, Finding] = {}
+    skipped: list[tuple[Subject, str]] = []
     for subject in subjects:
-        text = read_dockerfile(subject.path)
+        try:
+            text = read_dockerfile(subject.path)
+        except UsageError as err:
+            if not subject.found:
+                raise
+            skipped.append((subject, err.message))
+            continue
         for finding in lint_text(
             text,
             file=display(subject.path),
@@ -314,4 +329,5 @@ def lint_subjects(
         ):
             findings.setdefault((finding.file, finding.line, finding.rule, finding.message), finding)
     ordered = sorted(findings.values(), key=_order)
-    return Report(subjects=tuple(subjects), findings=tuple(ordered))
+    notes = tuple(f"{why}: skipped" for _, why in skipped)
+    return Report(subjects=tuple(subjects), findings=tuple(ordered), notes=notes)
