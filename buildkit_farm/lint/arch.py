@@ -494,15 +494,15 @@ def _case_arches(body: str, *, apk: bool) -> set[str]:
 
 
 def _label_arch(label: str, *, apk: bool) -> str | None:
-    word = label.lower().strip("*").rstrip("/").split("/", 1)[-1] if "/" in label else label.lower().strip("*")
-    if "/" in label.strip("*/"):  # `linux/arm/v7`, `*/arm64`
-        parts = [p for p in label.lower().strip("*").split("/") if p and p != "linux"]
-        word = "/".join(parts)
+    """The arch a `case` label names: `x86_64`, `armhf`, `linux/arm/v7`, `*/arm64`, `arm*` (any 32-bit ARM)."""
+    word = label.lower().strip("*")
+    if "/" in word:
+        word = "/".join(part for part in word.split("/") if part and part != "linux")
     if apk and word == "armhf":
         return "arm/v6"  # Alpine's armhf is ARMv6 (Debian's is ARMv7)
     if word in _DISTRO_ARCHES:
         return _DISTRO_ARCHES[word]
-    if word in ("arm", "arm*", "armv*"):
+    if word in ("arm", "armv"):
         return "arm"  # every 32-bit ARM
     key = arch_key(word)
     return key if key in ARCH_KEYS else None

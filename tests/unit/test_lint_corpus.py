@@ -39,7 +39,7 @@ def _expected(meta: dict[str, str]) -> list[tuple[str, int]]:
 
 
 def test_the_corpus_is_big_and_labelled():
-    assert len(FILES) >= 30
+    assert len(FILES) >= 40
     labels = [_meta(p)["ready"].split()[0] for p in FILES]
     assert set(labels) == {"yes", "no"} and labels.count("yes") >= 12 and labels.count("no") >= 12
 
