@@ -31,3 +31,30 @@ def test_an_unknown_machine_says_what_was_guessed_and_how_to_change_it(tmp_path)
     assert "GUESS" in text
     (tmp_path / "multiarch.toml").write_text(text)
     assert [n.platforms for n in load_config(tmp_path / "multiarch.toml").nodes] == [("linux/amd64",)]
+
+
+def _init_on(machine: str, folder):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = f"import platform; platform.machine = lambda: {machine!r}; from buildkit_farm.cli import main; main()"
+    env = {**os.environ, "DOCKER_HOST": f"unix://{folder}/no-engine.sock"}  # no engine: uname -m decides
+    done = subprocess.run(
+        [sys.executable, "-c", code, "init", "--json"], cwd=folder, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_farm_init_on_armv8l_pins_arm_v7(tmp_path):
+    written = _init_on("armv8l", tmp_path)
+    assert (written["platform"], written["detected_from"]) == ("linux/arm/v7", "machine")
+    assert "note" not in written
+
+
+def test_farm_init_on_an_unknown_machine_says_it_guessed(tmp_path):
+    written = _init_on("sun4v", tmp_path)
+    assert (written["platform"], written["detected_from"]) == ("linux/amd64", "guess")
+    assert '"sun4v"' in written["note"] and "change the node's `platforms`" in written["note"]
