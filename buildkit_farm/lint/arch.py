@@ -73,6 +73,7 @@ _ARCH_FLAG = re.compile(r"--arch(?:=|\s+)(\S+)")
 # A word inside a package name (`gcc-aarch64-linux-gnu`, `libseccomp-dev:arm64`): a cross toolchain.
 _IN_PACKAGE = re.compile(r"[\w.+]-$|:$")
 _CROSS_STAGE = re.compile(r"dpkg\s+--add-architecture|\bxx-|crossbuild-essential|-linux-gnu")
+_VARIABLE_URL = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?[^\s\"']*")
 _VARIABLE_USE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -84,9 +85,12 @@ def platform_of(df: Dockerfile, stage: Stage) -> str:
 class _Places:
     """Where in one instruction's text things are fetched: URLs and `--arch` values (found once)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, url_vars: frozenset[str] = frozenset()) -> None:
         self.urls: list[tuple[int, int, bool]] = []  # (start, end, read for a value)
-        for match in _URL.finditer(text):
+        found = list(_URL.finditer(text))
+        if url_vars:  # "${DOWNLOAD}/v1/tool_${ARCH}.deb", where ENV DOWNLOAD="https://…"
+            found += [m for m in _VARIABLE_URL.finditer(text) if m.group(1) in url_vars]
+        for match in sorted(found, key=lambda m: m.start()):
             url = match.group(0).rstrip("\"')")
             value = bool(_METADATA.fullmatch(url.rsplit("/", 1)[-1])) or "$(" in _command_before(text, match.start())
             self.urls.append((match.start(), match.end(), value))
@@ -116,7 +120,7 @@ class _Places:
 
 def check_hard_coded_arch(check: Check) -> None:
     """hard-coded-arch (warning) anywhere; wrong-arch-binary (error) where the final image gets the file."""
-    arch_vars = _arch_variables(check)
+    arch_vars, url_vars = _variables(check)
     final = check.final_chain
     flagged_vars: set[str] = set()
     for stage in check.df.stages:
@@ -128,7 +132,7 @@ def check_hard_coded_arch(check: Check) -> None:
         for ins in stage.instructions:
             if ins.keyword not in ("RUN", "ADD") or _platform_aware(ins.text):
                 continue
-            places = _Places(ins.text)
+            places = _Places(ins.text, url_vars)
             words = [
                 m
                 for m in _foreign_words(check, ins.text, cross)
@@ -144,9 +148,9 @@ def check_hard_coded_arch(check: Check) -> None:
                     name = use.group(1)
                     if name in arch_vars and name not in flagged_vars and places.fetches(use.start()):
                         flagged_vars.add(name)
-                        _wrong_binary(check, ins, f"{arch_vars[name]}` (from ${name}", ins.line_at(use.start()))
+                        _wrong_binary(check, ins, arch_vars[name], ins.line_at(use.start()), via=name)
+    flagged_vars |= _copy_sources(check, arch_vars)
     _declarations(check, flagged_vars)
-    _copy_sources(check)
 
 
 def _foreign_words(check: Check, text: str, cross: bool) -> list[ArchWord]:
@@ -173,9 +177,11 @@ def _command_before(text: str, offset: int) -> str:
     return text[max(start + 1, window) : offset]
 
 
-def _arch_variables(check: Check) -> dict[str, str]:
-    """ARG/ENV names whose value is one architecture (`ARG ARCH=x86_64`): name -> the word."""
+def _variables(check: Check) -> tuple[dict[str, str], frozenset[str]]:
+    """ARG/ENV names whose value is one architecture (`ARG ARCH=x86_64`): name -> the word; and the
+    names whose value is a URL (`ENV DOWNLOAD=https://…`)."""
     found: dict[str, str] = {}
+    urls: set[str] = set()
     instructions = list(check.df.global_args) + [i for s in check.df.stages for i in s.instructions]
     for ins in instructions:
         if ins.keyword == "ARG":
@@ -185,10 +191,12 @@ def _arch_variables(check: Check) -> dict[str, str]:
         else:
             continue
         for name, value in pairs:
+            if _URL.match(value.strip()):
+                urls.add(name)
             match = STRICT_ARCH.fullmatch(value.strip())
             if match and arch_key(match.group(1)) not in check.own_arches and not _PLATFORM_AWARE.search(value):
                 found[name] = match.group(1)
-    return found
+    return found, frozenset(urls)
 
 
 def _declarations(check: Check, flagged_vars: set[str]) -> None:
@@ -209,9 +217,11 @@ def _declarations(check: Check, flagged_vars: set[str]) -> None:
             _warn(check, ins, words, ins.line_of(words[0].group(1)))
 
 
-def _copy_sources(check: Check) -> None:
-    """COPY/ADD source paths naming one architecture (`/src/bin/linux-amd64/app`)."""
+def _copy_sources(check: Check, arch_vars: dict[str, str]) -> set[str]:
+    """COPY/ADD source paths naming one architecture (`/src/bin/linux-amd64/app`), also through a
+    variable; returns the variables shown so."""
     final = check.final_chain
+    shown_vars: set[str] = set()
     for stage in check.df.stages:
         hits: list[tuple[Instruction, ArchWord, str]] = []
         for ins in stage.instructions:
@@ -222,22 +232,30 @@ def _copy_sources(check: Check) -> None:
                 if _URL.match(source) and ins.keyword == "ADD":
                     continue  # an ADD URL: the RUN/ADD download check above
                 hits += [(ins, m, source) for m in _foreign_words(check, source, cross=False)]
-        arches = {arch_key(m.group(1)) for _, m, _ in hits}
-        if len(arches) != 1:
+                hits += [  # `.build/linux-${ARCH}/app` where ARG ARCH="amd64": the word is `$ARCH`
+                    (ins, ArchWord(m.start(), m.end(), "$" + m.group(1)), source)
+                    for m in _VARIABLE_USE.finditer(source)
+                    if m.group(1) in arch_vars
+                ]
+        words = [(m.word[1:], arch_vars[m.word[1:]]) if m.word.startswith("$") else ("", m.word) for _, m, _ in hits]
+        if len({arch_key(word) for _, word in words}) != 1:
             continue  # none, or every architecture's file collected on purpose (`app-amd64`, `app-arm64`)
-        ins, match, source = hits[0]
+        (ins, match, source), (via, word) = hits[0], words[0]
         line = ins.line_of(source)
         if stage.index in final:
-            _wrong_binary(check, ins, match.group(1), line)
-        else:
+            _wrong_binary(check, ins, word, line, via=via)
+            shown_vars.add(via)
+        elif not via:
             _warn(check, ins, [match], line)
+    return shown_vars
 
 
-def _wrong_binary(check: Check, ins: Instruction, word: str, line: int) -> None:
+def _wrong_binary(check: Check, ins: Instruction, word: str, line: int, *, via: str = "") -> None:
+    through = f" (through ${via})" if via else ""
     check.add(
         "wrong-arch-binary",
         line,
-        f"{ins.keyword} in the final image takes the `{word}` build on every platform: "
+        f"{ins.keyword} in the final image takes the `{word}` build{through} on every platform: "
         "the other variants get a binary their CPU cannot run (exec format error)",
         "`ARG TARGETARCH` in the stage and use $TARGETARCH (map it when a tool wants x86_64/aarch64)",
     )
