@@ -34,7 +34,7 @@ _PLATFORM_ARGS = (
 _PLATFORM_AWARE = re.compile(
     r"TARGET(?:ARCH|PLATFORM|OS|VARIANT)|BUILD(?:ARCH|PLATFORM|OS|VARIANT)|uname\s+-\w*m"
     r"|dpkg\s+--print-architecture|dpkg-architecture|apk\s+--print-arch|/etc/apk/arch|\$\(\s*arch\s*\)|`arch`"
-    r"|\bxx-(?:info|go|apk|apt|cargo|clang|verify)"
+    r"|xx-(?:info|go|apk|apt|cargo|clang|verify)"
 )
 
 
@@ -45,13 +45,22 @@ def _platform_aware(text: str) -> bool:
 
 
 _PLATFORM_ARG_USE = re.compile(r"\$\{?(" + "|".join(_PLATFORM_ARGS) + r")\b|%(" + "|".join(_PLATFORM_ARGS) + r")%")
+# Word patterns are written without a leading lookbehind (it makes `re` try every position of a
+# 100k-line RUN); `_word_search` checks the character before instead.
 _COMPILERS = re.compile(
-    r"(?<![\w-])(?:go\s+(?:build|install)|cargo\s+(?:build|install)|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+"
-    r"|dotnet\s+(?:publish|build)|zig\s+(?:build|cc)|mvn|gradle|javac)(?![\w-])|\bGOARCH="
+    r"(?:go\s+(?:build|install)|cargo\s+(?:build|install)|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+"
+    r"|dotnet\s+(?:publish|build)|zig\s+(?:build|cc)|mvn|gradle|javac)(?![\w-])|GOARCH="
 )
-_NATIVE_COMPILERS = re.compile(
-    r"(?<![\w-])(?:go|cargo|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+|dotnet|zig)(?![\w-])|\bGOARCH="
-)
+_NATIVE_COMPILERS = re.compile(r"(?:go|cargo|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+|dotnet|zig)(?![\w-])|GOARCH=")
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def _word_search(pattern: re.Pattern, text: str) -> re.Match | None:
+    """The first match of `pattern` that starts a word (not preceded by a letter, digit, _ or -)."""
+    for match in pattern.finditer(text):
+        if match.start() == 0 or text[match.start() - 1] not in _WORD_CHARS:
+            return match
+    return None
 
 
 def _from_arg_names(df: Dockerfile) -> set[str]:
@@ -72,7 +81,7 @@ _METADATA = re.compile(
 _ARCH_FLAG = re.compile(r"--arch(?:=|\s+)(\S+)")
 # A word inside a package name (`gcc-aarch64-linux-gnu`, `libseccomp-dev:arm64`): a cross toolchain.
 _IN_PACKAGE = re.compile(r"[\w.+]-$|:$")
-_CROSS_STAGE = re.compile(r"dpkg\s+--add-architecture|\bxx-|crossbuild-essential|-linux-gnu")
+_CROSS_STAGE = re.compile(r"dpkg\s+--add-architecture|xx-|crossbuild-essential|-linux-gnu")
 _VARIABLE_URL = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?[^\s\"']*")
 _VARIABLE_USE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -82,18 +91,39 @@ def platform_of(df: Dockerfile, stage: Stage) -> str:
     return df.pins[stage.index]
 
 
+_SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
+_NOT_SPACE = re.compile(r"\S+")
+
+
+def _urls(text: str) -> list[tuple[int, int]]:
+    """The spans `_URL` would find, from each `://` outwards (fast on a 100k-line RUN)."""
+    spans: list[tuple[int, int]] = []
+    index = text.find("://")
+    while index >= 0:
+        start = index
+        while start > 0 and text[start - 1] in _SCHEME_CHARS and index - start < 32:
+            start -= 1
+        while start < index and not text[start].isalpha():
+            start += 1  # a scheme starts with a letter
+        rest = _NOT_SPACE.match(text, index + 3)
+        if start < index and rest and (not spans or start >= spans[-1][1]):
+            spans.append((start, rest.end()))
+        index = text.find("://", index + 3)
+    return spans
+
+
 class _Places:
     """Where in one instruction's text things are fetched: URLs and `--arch` values (found once)."""
 
     def __init__(self, text: str, url_vars: frozenset[str] = frozenset()) -> None:
         self.urls: list[tuple[int, int, bool]] = []  # (start, end, read for a value)
-        found = list(_URL.finditer(text))
+        found = _urls(text)
         if url_vars:  # "${DOWNLOAD}/v1/tool_${ARCH}.deb", where ENV DOWNLOAD="https://…"
-            found += [m for m in _VARIABLE_URL.finditer(text) if m.group(1) in url_vars]
-        for match in sorted(found, key=lambda m: m.start()):
-            url = match.group(0).rstrip("\"')")
-            value = bool(_METADATA.fullmatch(url.rsplit("/", 1)[-1])) or "$(" in _command_before(text, match.start())
-            self.urls.append((match.start(), match.end(), value))
+            found += [m.span() for m in _VARIABLE_URL.finditer(text) if m.group(1) in url_vars]
+        for start, end in sorted(found):
+            url = text[start:end].rstrip("\"')")
+            value = bool(_METADATA.fullmatch(url.rsplit("/", 1)[-1])) or "$(" in _command_before(text, start)
+            self.urls.append((start, end, value))
         self.url_starts = [start for start, _, _ in self.urls]
         self.flags = [(m.start(1), m.end(1)) for m in _ARCH_FLAG.finditer(text)]
         self.flag_starts = [start for start, _ in self.flags]
@@ -308,7 +338,7 @@ def check_cross_compile(check: Check) -> None:
             (ins, m)
             for ins in stage.instructions
             if ins.keyword in ("RUN", "ENV")
-            for m in [_COMPILERS.search(ins.text)]
+            for m in [_word_search(_COMPILERS, ins.text)]
             if m
         ]
         if not compiles:
@@ -317,7 +347,7 @@ def check_cross_compile(check: Check) -> None:
         what = f"`{match.group(0).strip()}`"
         pin = platform_of(check.df, stage)
         if "BUILDPLATFORM" in pin:
-            native = any(_NATIVE_COMPILERS.search(i.text) for i, _ in compiles)
+            native = any(_word_search(_NATIVE_COMPILERS, i.text) for i, _ in compiles)
             aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM|VARIANT)", i.text) for i in stage.instructions)
             users = check.df.users.get(stage.index, set())
             for_builder = all("BUILDPLATFORM" in platform_of(check.df, check.df.stages[u]) for u in users)
@@ -402,7 +432,9 @@ def check_pinned_stage(check: Check, stage: Stage, pinned: Target | None) -> Non
     arch = pinned.arch if pinned and pinned.arch else stage.platform
     if pinned and pinned.arch and pinned.arch in check.own_arches:
         return
-    compiles = next((i for i in stage.instructions if i.keyword == "RUN" and _NATIVE_COMPILERS.search(i.text)), None)
+    compiles = next(
+        (i for i in stage.instructions if i.keyword == "RUN" and _word_search(_NATIVE_COMPILERS, i.text)), None
+    )
     aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM)|GOARCH=|--target", i.text) for i in stage.instructions)
     if compiles is not None and not aware and consumers[stage.index] in check.final_lines:
         check.add(
@@ -413,7 +445,7 @@ def check_pinned_stage(check: Check, stage: Stage, pinned: Target | None) -> Non
             "FROM --platform=$BUILDPLATFORM and cross-compile for TARGETOS/TARGETARCH, or drop --platform",
         )
         return
-    installs = next((i for i in stage.instructions if i.keyword == "RUN" and _INSTALLS.search(i.text)), None)
+    installs = next((i for i in stage.instructions if i.keyword == "RUN" and _word_search(_INSTALLS, i.text)), None)
     if installs is None:
         return  # arch-independent work (a JS bundle, docs): the same on every platform
     check.add(
@@ -426,10 +458,8 @@ def check_pinned_stage(check: Check, stage: Stage, pinned: Target | None) -> Non
     )
 
 
-_INSTALLS = re.compile(
-    r"(?<![\w-])(?:apk\s+add|apt-get\s+install|apt\s+install|dnf\s+install|yum\s+install|curl|wget)(?![\w-])"
-)
-_CASE_WORDS = re.compile(r"(?<![\w-])(case|esac)(?![\w-])")
+_INSTALLS = re.compile(r"(?:apk\s+add|apt-get\s+install|apt\s+install|dnf\s+install|yum\s+install|curl|wget)(?![\w-])")
+_CASE_WORDS = re.compile(r"(case|esac)(?![\w-])")
 _CASE_HEAD = re.compile(r"case\s+\S[^\n]{0,200}?\s+in(?![\w-])")
 _CASE_LIMIT = 20_000  # characters: a longer `case` is not an arch switch worth reading
 
@@ -439,6 +469,8 @@ def _cases(text: str) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     opened: list[int] = []
     for match in _CASE_WORDS.finditer(text):
+        if match.start() and text[match.start() - 1] in _WORD_CHARS:
+            continue  # `lowercase`, `showcase`
         if match.group(1) == "case":
             opened.append(match.start())
         elif opened:
