@@ -136,8 +136,10 @@ class _Places:
 
     def fetches(self, offset: int) -> bool:
         """True inside a URL, or the value of an `--arch` option (apk, pacman)."""
-        if self._url_at(offset) is not None:
-            return True
+        return self._url_at(offset) is not None or self.arch_option(offset)
+
+    def arch_option(self, offset: int) -> bool:
+        """True inside the value of an `--arch` option: packages installed for that arch."""
         index = bisect_right(self.flag_starts, offset) - 1
         return index >= 0 and offset < self.flags[index][1]
 
@@ -155,6 +157,8 @@ def check_hard_coded_arch(check: Check) -> None:
     flagged_vars: set[str] = set()
     for stage in check.df.stages:
         in_final = stage.index in final
+        # A stage the final image copies from: `apk --arch x86_64 --root /out` there lands in the image.
+        feeds_final = in_final or bool(check.df.users.get(stage.index, set()) & final)
         pinned_to_builder = "BUILDPLATFORM" in platform_of(check.df, stage)
         cross = pinned_to_builder or any(_CROSS_STAGE.search(i.text) for i in stage.instructions)
         pinned = parse_platform_quiet(stage.platform) if stage.platform and "$" not in stage.platform else None
@@ -168,17 +172,23 @@ def check_hard_coded_arch(check: Check) -> None:
                 for m in _foreign_words(check, ins.text, cross)
                 if arch_key(m.group(1)) not in own and not places.reads_a_value(m.start())
             ]
-            fetched = [m for m in words if places.fetches(m.start())]
-            if in_final and fetched:
-                _wrong_binary(check, ins, fetched[0].group(1), ins.line_at(fetched[0].start()))
+            fetched = [
+                m
+                for m in words
+                if in_final and places.fetches(m.start()) or feeds_final and places.arch_option(m.start())
+            ]
+            where = "" if in_final else f"stage {stage.label}, which the final image copies from,"
+            if fetched:
+                _wrong_binary(check, ins, fetched[0].group(1), ins.line_at(fetched[0].start()), where=where)
             elif words:
                 _warn(check, ins, words, ins.line_at(words[0].start()))
-            if in_final and arch_vars:
+            if feeds_final and arch_vars:
                 for use in _VARIABLE_USE.finditer(ins.text):
                     name = use.group(1)
-                    if name in arch_vars and name not in flagged_vars and places.fetches(use.start()):
+                    reaches = in_final and places.fetches(use.start()) or places.arch_option(use.start())
+                    if name in arch_vars and name not in flagged_vars and reaches:
                         flagged_vars.add(name)
-                        _wrong_binary(check, ins, arch_vars[name], ins.line_at(use.start()), via=name)
+                        _wrong_binary(check, ins, arch_vars[name], ins.line_at(use.start()), via=name, where=where)
     flagged_vars |= _copy_sources(check, arch_vars)
     _declarations(check, flagged_vars)
 
@@ -280,12 +290,12 @@ def _copy_sources(check: Check, arch_vars: dict[str, str]) -> set[str]:
     return shown_vars
 
 
-def _wrong_binary(check: Check, ins: Instruction, word: str, line: int, *, via: str = "") -> None:
+def _wrong_binary(check: Check, ins: Instruction, word: str, line: int, *, via: str = "", where: str = "") -> None:
     through = f" (through ${via})" if via else ""
     check.add(
         "wrong-arch-binary",
         line,
-        f"{ins.keyword} in the final image takes the `{word}` build{through} on every platform: "
+        f"{ins.keyword} in {where or 'the final image'} takes the `{word}` build{through} on every platform: "
         "the other variants get a binary their CPU cannot run (exec format error)",
         "`ARG TARGETARCH` in the stage and use $TARGETARCH (map it when a tool wants x86_64/aarch64)",
     )
