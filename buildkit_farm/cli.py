@@ -103,12 +103,20 @@ def init_cmd(
     if as_json:
         typer.echo(
             json.dumps(
-                {"file": str(file), "platform": engine.platform, "detected_from": engine.source, **config.summary()},
+                {
+                    "file": str(file),
+                    "platform": engine.platform,
+                    "detected_from": engine.source,
+                    **({"note": engine.note} if engine.note else {}),
+                    **config.summary(),
+                },
                 indent=2,
             )
         )
     else:
         typer.echo(f"wrote {file}: node local ({engine.endpoint}) -> {engine.platform} (from the {engine.source})")
+        if engine.note:
+            typer.echo(f"note: {engine.note}", err=True)
         typer.echo("next: `farm validate`, then `farm up`")
 
 
@@ -362,18 +370,19 @@ def lint_cmd(
     import functools
     import json
 
-    from buildkit_farm.lint import rules as lint
+    from buildkit_farm.lint import files, rules
+    from buildkit_farm.lint import report as lint_report
 
     platforms = [p.strip() for value in platform or [] for p in value.split(",") if p.strip()]
-    subjects = lint.collect_subjects(paths or [], farm_file=file, platforms=platforms)
+    subjects = files.collect_subjects(paths or [], farm_file=file, platforms=platforms)
     inspect = None
     if registry:
         from buildkit_farm.registry.images import inspect_image
 
         inspect = functools.lru_cache(maxsize=None)(inspect_image)
-    report = lint.lint_subjects(subjects, inspect=inspect)
-    typer.echo(json.dumps(report.to_dict(lint.display_path), indent=2) if as_json else lint.render_text(report))
-    raise typer.Exit(report.exit_code)
+    result = rules.lint_subjects(subjects, inspect=inspect)
+    typer.echo(json.dumps(result.to_dict(files.display_path), indent=2) if as_json else lint_report.render_text(result))
+    raise typer.Exit(result.exit_code)
 
 
 def _interrupt(signum, frame) -> None:

@@ -19,7 +19,8 @@ class LocalEngine:
 
     endpoint: str
     platform: str
-    source: str  # "engine" when the engine answered, "machine" when guessed from this host
+    source: str  # "engine" when the engine answered, "machine" when read from this host, "guess"
+    note: str = ""  # what was guessed and how to change it, when the machine was not recognised
 
 
 def detect_engine() -> LocalEngine:
@@ -29,15 +30,24 @@ def detect_engine() -> LocalEngine:
         from buildkit_farm import docker  # lazy: only `farm init` talks to Docker here
 
         info = docker.client(docker.DockerPaths.resolve()).info()
-        return LocalEngine(
-            endpoint, platforms.native_platform(info.architecture or "", info.os_type or "linux"), "engine"
-        )
-    except Exception:
-        pass
+        machine, os_name, source = info.architecture or "", info.os_type or "linux", "engine"
+    except Exception:  # no engine answering is fine: the host's own machine says as much
+        machine, os_name, source = host.machine(), "linux", "machine"
+    return engine_for(endpoint, machine, os_name, source)
+
+
+def engine_for(endpoint: str, machine: str, os_name: str, source: str) -> LocalEngine:
+    """The engine's platform from what it (or `uname -m`) reports; an unknown machine is guessed, and said so."""
     try:
-        return LocalEngine(endpoint, platforms.native_platform(host.machine()), "machine")
-    except ValueError:
-        return LocalEngine(endpoint, "linux/amd64", "default")
+        return LocalEngine(endpoint, platforms.native_platform(machine, os_name), source)
+    except platforms.PlatformError:
+        guess = "linux/amd64"  # the commonest build machine; nodes build Linux images only
+        note = (
+            f'the {"engine" if source == "engine" else "machine"} reports architecture "{machine}" '
+            f"(uname -m), which farm does not know: guessed {guess}; if that is wrong, change the node's "
+            f"`platforms` (known: {', '.join(platforms.KNOWN_PLATFORMS)})"
+        )
+        return LocalEngine(endpoint, guess, "guess", note)
 
 
 def starter_text(engine: LocalEngine, *, with_target: bool) -> str:
@@ -59,6 +69,7 @@ tags = ["registry.example.com/team/app:{{version}}"]   # farm build --var versio
 # tags = ["registry.example.com/team/app:{{version}}"]
 """
     )
+    note = "; a GUESS: check it" if engine.note else ""
     return f"""# A buildkit-farm file: `farm validate` checks it, `farm up` makes the builder, `farm build` builds.
 # Reference: docs/farm-file.md; JSON Schema for editors: `farm schema`.
 
@@ -71,7 +82,7 @@ driver = "docker-container"
 [[node]]
 name = "local"                       # also the name of the Docker context farm creates
 endpoint = "{engine.endpoint}"
-platforms = ["{engine.platform}"]          # the native platform ({engine.source})
+platforms = ["{engine.platform}"]          # the native platform ({engine.source}){note}
 
 # Add a machine per CPU family, e.g. an Arm box reached over ssh:
 # [[node]]

@@ -16,6 +16,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 INSTRUCTIONS = frozenset(
     "ADD ARG CMD COPY ENTRYPOINT ENV EXPOSE FROM HEALTHCHECK LABEL MAINTAINER ONBUILD RUN "
@@ -25,7 +26,12 @@ INSTRUCTIONS = frozenset(
 _JSON_FORMS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
 _FLAGGED = frozenset({"FROM", "RUN", "COPY", "ADD", "HEALTHCHECK"})
 _DIRECTIVES = frozenset({"syntax", "escape", "check"})
-_DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(.*?)\s*$")
+_DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=(.*)$")
+_FLAG = re.compile(r"--([A-Za-z0-9-]+)(?:=(\S*))?\s*")
+_KEYWORD = re.compile(r"(\S+)\s*")
+_WORDS = re.compile(r"(?:[^\s\"']|\"[^\"]*(?:\"|\Z)|'[^']*(?:'|\Z))+")
+_MOUNT_FROM = re.compile(r"(?:^|,)from=([^,\s]+)")
+_NESTED = re.compile(r"\s*\[\s*\[")
 _HEREDOC = re.compile(r"<<(-?)\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 
 
@@ -40,6 +46,7 @@ class Instruction:
     exec_form: tuple[str, ...] | None = None  # the JSON array, when the exec form is used
     # (offset in `text`, physical line) where each piece of `text` starts, ascending.
     spans: tuple[tuple[int, int], ...] = field(default=(), repr=False)
+    starts: tuple[int, ...] = field(default=(), repr=False, compare=False)  # the offsets of `spans`, for bisect
 
     def flag(self, name: str) -> str | None:
         """The value of `--name=value`, or None."""
@@ -52,7 +59,7 @@ class Instruction:
         """The physical line holding character `offset` of `text`."""
         if not self.spans:
             return self.line
-        starts = [start for start, _ in self.spans]
+        starts = self.starts or tuple(start for start, _ in self.spans)
         index = max(bisect_right(starts, offset) - 1, 0)
         return self.spans[index][1]
 
@@ -105,10 +112,62 @@ class Dockerfile:
     def stage_named(self, ref: str) -> Stage | None:
         """The stage a `--from=` or `FROM` refers to (by name or index), if any."""
         ref = ref.lower()
+        if ref.isdigit() and int(ref) < len(self.stages):
+            return self.stages[int(ref)]
+        return self._by_name.get(ref)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Stage]:
+        named: dict[str, Stage] = {}
         for stage in self.stages:
-            if stage.name == ref or (ref.isdigit() and int(ref) == stage.index):
-                return stage
-        return None
+            if stage.name:
+                named.setdefault(stage.name, stage)
+        return named
+
+    @cached_property
+    def users(self) -> dict[int, set[int]]:
+        """Stage index -> the stages that copy or mount files from it."""
+        users: dict[int, set[int]] = {}
+        for stage, _, source in self._copies:
+            users.setdefault(source, set()).add(stage)
+        return users
+
+    @cached_property
+    def copied_from(self) -> dict[int, int]:
+        """Stage index -> the first line that copies or mounts files from it."""
+        first: dict[int, int] = {}
+        for _, ins, source in self._copies:
+            first.setdefault(source, ins.line)
+        return first
+
+    @cached_property
+    def _copies(self) -> list[tuple[int, Instruction, int]]:
+        found = []
+        for stage in self.stages:
+            for ins in stage.instructions:
+                refs = [v for k, v in ins.flags if k == "from" and ins.keyword in ("COPY", "ADD")]
+                refs += [r for k, v in ins.flags if k == "mount" for r in _MOUNT_FROM.findall(v)]
+                for ref in refs:
+                    source = self.stage_named(ref)
+                    if source is not None and source.index != stage.index:
+                        found.append((stage.index, ins, source.index))
+        return found
+
+    @cached_property
+    def roots(self) -> tuple[int, ...]:
+        """Per stage, the index of the stage its chain of `FROM earlier-stage` starts at."""
+        roots: list[int] = []
+        for stage in self.stages:  # a parent is always an earlier stage
+            roots.append(roots[stage.parent] if stage.parent is not None else stage.index)
+        return tuple(roots)
+
+    @cached_property
+    def pins(self) -> tuple[str, ...]:
+        """Per stage, its --platform as written, or the one of the stage it starts FROM ("" if none)."""
+        pins: list[str] = []
+        for stage in self.stages:
+            pins.append(stage.platform or (pins[stage.parent] if stage.parent is not None else ""))
+        return tuple(pins)
 
 
 def parse(text: str) -> Dockerfile:
@@ -139,7 +198,7 @@ def _read_directives(lines: list[str]) -> tuple[list[tuple[str, str]], int]:
         match = _DIRECTIVE.match(line.strip())
         if not match or match.group(1).lower() not in _DIRECTIVES:
             return found, index
-        found.append((match.group(1).lower(), match.group(2)))
+        found.append((match.group(1).lower(), match.group(2).strip()))
     return found, len(lines)
 
 
@@ -149,7 +208,6 @@ def _is_skippable(line: str) -> bool:
 
 
 def _read_instructions(lines: list[str], start: int, escape: str, problems: list[tuple[int, str]]) -> list[Instruction]:
-    continuation = re.compile(re.escape(escape) + r"[ \t]*$")
     result: list[Instruction] = []
     i = start
     while i < len(lines):
@@ -160,12 +218,12 @@ def _read_instructions(lines: list[str], start: int, escape: str, problems: list
         pieces: list[tuple[str, int]] = []
         while i < len(lines):
             content = lines[i] if pieces else lines[i].lstrip()
-            match = continuation.search(content)
-            if not match:
+            before = content.rstrip(" \t")
+            if not before.endswith(escape):
                 pieces.append((content, i + 1))
                 i += 1
                 break
-            pieces.append((content[: match.start()], i + 1))
+            pieces.append((before[:-1], i + 1))
             i += 1
             # BuildKit drops comment and blank lines inside a continuation.
             while i < len(lines) and _is_skippable(lines[i]):
@@ -205,19 +263,19 @@ def _read_heredocs(full: str, lines: list[str], i: int, pieces: list[tuple[str, 
 def _make_instruction(
     full: str, spans: list[tuple[int, int]], line: int, problems: list[tuple[int, str]]
 ) -> Instruction:
-    match = re.match(r"(\S+)\s*", full)
+    match = _KEYWORD.match(full)
     keyword = match.group(1).upper() if match else ""
     offset = match.end() if match else 0
     if keyword not in INSTRUCTIONS:
-        problems.append((line, f"unknown instruction {match.group(1) if match else full!r}"))
+        problems.append((line, f"unknown instruction {clip(match.group(1) if match else full)}"))
     flags: list[tuple[str, str]] = []
     if keyword in _FLAGGED:
         while full.startswith("--", offset):
-            flag = re.match(r"--([A-Za-z0-9-]+)(?:=(\S*))?\s*", full[offset:])
+            flag = _FLAG.match(full, offset)
             if not flag:
                 break
             flags.append((flag.group(1).lower(), flag.group(2) or ""))
-            offset += flag.end()
+            offset = flag.end()
     text = full[offset:]
     shifted = tuple((max(start - offset, 0), ln) for start, ln in spans)
     return Instruction(
@@ -227,15 +285,16 @@ def _make_instruction(
         flags=tuple(flags),
         exec_form=_exec_form(keyword, text),
         spans=shifted,
+        starts=tuple(start for start, _ in shifted),
     )
 
 
 def _exec_form(keyword: str, text: str) -> tuple[str, ...] | None:
-    if keyword not in _JSON_FORMS or not text.lstrip().startswith("["):
-        return None
+    if keyword not in _JSON_FORMS or not text.lstrip().startswith("[") or _NESTED.match(text):
+        return None  # an array of arrays is never a list of strings: no need to parse it (or recurse)
     try:
         value = json.loads(text.strip())
-    except ValueError:
+    except (ValueError, RecursionError):
         return None  # BuildKit falls back to the shell form
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return tuple(value)
@@ -254,11 +313,17 @@ def _split_stages(
         if current is not None:
             stages.append(Stage(**current, instructions=tuple(body)))
 
+    values: dict[str, str] | None = None  # the global ARG defaults, computed at the first FROM
+    names: dict[str, int] = {}
     for ins in instructions:
         if ins.keyword == "FROM":
             close()
             body = []
-            current = _stage_head(ins, len(stages), stages, global_args, problems)
+            if values is None:
+                values = _global_values(global_args)
+            current = _stage_head(ins, len(stages), names, values, problems)
+            if current["name"]:
+                names.setdefault(current["name"], current["index"])
         elif current is None:
             if ins.keyword == "ARG":
                 global_args.append(ins)
@@ -272,11 +337,20 @@ def _split_stages(
     return global_args, stages
 
 
+def _global_values(global_args: list[Instruction]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for arg in global_args:
+        for arg_name, default in arg_declarations(arg.text):
+            if default is not None:
+                values[arg_name] = substitute(default, values)
+    return values
+
+
 def _stage_head(
     ins: Instruction,
     index: int,
-    earlier: list[Stage],
-    global_args: list[Instruction],
+    names: dict[str, int],
+    values: dict[str, str],
     problems: list[tuple[int, str]],
 ) -> dict:
     words = ins.text.split()
@@ -287,14 +361,9 @@ def _stage_head(
     if len(words) >= 3 and words[1].lower() == "as":
         name = words[2].lower()
     elif len(words) > 1:
-        problems.append((ins.line, f"FROM expects `image [AS name]`, got {ins.text.strip()!r}"))
+        problems.append((ins.line, f"FROM expects `image [AS name]`, not {len(words)} words"))
     base = words[0]
-    values: dict[str, str] = {}
-    for arg in global_args:
-        for arg_name, default in arg_declarations(arg.text):
-            if default is not None:
-                values[arg_name] = substitute(default, values)
-    parent = next((s.index for s in earlier if s.name and s.name == base.lower()), None)
+    parent = names.get(base.lower())
     return {
         "index": index,
         "name": name,
@@ -304,6 +373,12 @@ def _stage_head(
         "line": ins.line,
         "parent": parent,
     }
+
+
+def clip(text: str, limit: int = 40) -> str:
+    """A word from the Dockerfile, for a message: quoted, at most `limit` characters (never the
+    whole line: lint does not echo a file's content)."""
+    return "`" + (text if len(text) <= limit else text[:limit] + "…") + "`"
 
 
 def arg_declarations(text: str) -> list[tuple[str, str | None]]:
@@ -326,24 +401,7 @@ def env_declarations(text: str) -> list[tuple[str, str]]:
 
 def _split_words(text: str) -> list[str]:
     # Whitespace-separated words; quotes keep spaces inside a word.
-    words, current, quote = [], [], ""
-    for char in text:
-        if quote:
-            current.append(char)
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-            current.append(char)
-        elif char.isspace():
-            if current:
-                words.append("".join(current))
-                current = []
-        else:
-            current.append(char)
-    if current:
-        words.append("".join(current))
-    return words
+    return _WORDS.findall(text)
 
 
 def _unquote(value: str) -> str:

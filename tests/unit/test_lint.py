@@ -22,17 +22,11 @@ from hypothesis import strategies as st
 
 from buildkit_farm.errors import RegistryError, UsageError
 from buildkit_farm.lint.dockerfile import parse, substitute
-from buildkit_farm.lint.rules import (
-    RULES,
-    Subject,
-    is_dockerfile_name,
-    lint_subjects,
-    lint_text,
-    read_image_name,
-    render_text,
-    subjects_for_paths,
-    target_from_name,
-)
+from buildkit_farm.lint.files import Subject, is_dockerfile_name, subjects_for_paths
+from buildkit_farm.lint.findings import RULES
+from buildkit_farm.lint.names import parse_platform, read_image_name, target_from_name
+from buildkit_farm.lint.report import render_text
+from buildkit_farm.lint.rules import lint_subjects, lint_text
 from buildkit_farm.registry.images import ImageIndex, Variant
 
 CASES = Path(__file__).parent / "lint_cases"
@@ -168,6 +162,9 @@ def test_read_image_name(ref, arch, os_name):
         ("Dockerfile.linux-arm", "linux/arm/v7"),
         ("Dockerfile.windows-amd64", "windows/amd64"),
         ("arm64.Dockerfile", "linux/arm64"),
+        ("Dockerfile.aarch64", "linux/arm64"),  # a large publisher's per-architecture names
+        ("Dockerfile.armhf", "linux/arm/v7"),
+        ("arm64v8.dockerfile", "linux/arm64"),
         ("Dockerfile", None),
         ("Dockerfile.broken", None),
         ("Dockerfile.solution", None),
@@ -384,3 +381,20 @@ _FRAGMENTS = st.sampled_from(
 def test_lint_never_crashes(text):
     for finding in lint_text(text, file="Dockerfile"):
         assert finding.line >= 1 and finding.rule in RULES
+
+
+@pytest.mark.parametrize(
+    ("spelling", "platform"),
+    [("linux/aarch64/v8", "linux/arm64"), ("linux/arm/7", "linux/arm/v7"), ("linux/x86_64/v2", "linux/amd64")],
+)
+def test_lint_reads_platforms_as_containerd_does(spelling, platform):
+    # One vocabulary: lint's --platform goes through farmfile.platforms (amd64 levels fold to amd64).
+    target = parse_platform(spelling, "--platform")
+    assert target.platform == platform
+    assert lint_text("FROM 127.0.0.1:5000/base:latest\n", platforms=[spelling]) == []
+
+
+def test_lint_refuses_what_containerd_refuses():
+    for spelling in ("linux/arm/foo/bar", "linux /arm", "/linux/arm"):
+        with pytest.raises(UsageError):
+            parse_platform(spelling, "--platform")

@@ -1,4 +1,4 @@
 FROM 127.0.0.1:5000/base:latest
 RUN wget -O /tmp/tool.tgz \
       https://example.com/releases/tool-1.2-linux-amd64.tar.gz
-# expect: hard-coded-arch@3
+# expect: wrong-arch-binary@3
