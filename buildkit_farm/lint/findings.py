@@ -17,6 +17,7 @@ from buildkit_farm.lint.names import Target, parse_platform_quiet
 
 SEVERITIES = ("error", "warning", "hint")
 
+
 @dataclass(frozen=True)
 class Rule:
     """A lint rule: its stable id, severity and one-line summary (docs/lint.md)."""
