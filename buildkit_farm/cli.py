@@ -266,11 +266,15 @@ def up_cmd(
     if as_json:
         data = {"plan": result.plan.to_dict(), "applied": result.applied}
         if result.status is not None:
-            data["status"] = json.loads(render.status_json(result.status.builder, result.status.nodes))
+            st = result.status
+            data["status"] = json.loads(render.status_json(st.builder, st.nodes, pools=st.pools, warnings=st.warnings))
         typer.echo(json.dumps(data, indent=2))
     elif result.status is not None:
         typer.echo("")
-        typer.echo(render.status_text(result.status.builder, result.status.nodes))
+        typer.echo(render.status_text(result.status.builder, result.status.nodes, result.status.pools))
+    for warning in result.status.warnings if result.status is not None else ():
+        # A pool node that is down while its pools are served: reported, not an error.
+        typer.secho(f"warning: {warning}", err=True, fg="yellow")
 
 
 @app.command("status")
@@ -284,9 +288,9 @@ def status_cmd(
 
     st = convergence.status(load_config(file), docker_config=docker_config)
     if as_json:
-        typer.echo(render.status_json(st.builder, st.nodes, docker_config=st.docker_config))
+        typer.echo(render.status_json(st.builder, st.nodes, docker_config=st.docker_config, pools=st.pools))
     else:
-        typer.echo(render.status_text(st.builder, st.nodes))
+        typer.echo(render.status_text(st.builder, st.nodes, st.pools))
 
 
 @app.command("down")

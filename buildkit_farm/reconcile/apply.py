@@ -271,9 +271,12 @@ def record_buildkits(paths: DockerPaths, config: FarmConfig, state: FarmState, t
     for s in config.node_settings():
         bn = buildx_node_name(config.builder.name, s.name)
         bk = state.buildkits.get(bn)
+        prev = old.get(bn)
+        if bk is not None and bk.status == "unreachable" and prev is not None:
+            nodes[bn] = prev  # a pool node that is down keeps what is known of its container
+            continue
         if bk is None or not bk.container_id:
             continue
-        prev = old.get(bn)
         if bn in touched:
             settings = settings_fingerprint(s)
         elif prev is not None and prev.container_id == bk.container_id:
@@ -378,10 +381,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def ensure_converged(config: FarmConfig, *, docker_config=None, up: bool = False, echo=None):
+def ensure_converged(config: FarmConfig, *, docker_config=None, up: bool = False, echo=None, needed=None, exclude=()):
     """The build's entry point (see `convergence.ensure_converged`): the observed farm once
     nothing is left to change; raises `NotConverged` naming what `farm up` would do unless
     `up`, which applies it first."""
     from buildkit_farm.reconcile.converge import ensure_converged as _ensure
 
-    return _ensure(config, docker_config=docker_config, up=up, echo=echo)
+    return _ensure(config, docker_config=docker_config, up=up, echo=echo, needed=needed, exclude=exclude)

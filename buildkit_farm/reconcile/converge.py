@@ -8,15 +8,15 @@ pinned platforms detected), or `NotConverged` says what differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import NotConverged
-from buildkit_farm.reconcile import lock
+from buildkit_farm.reconcile import lock, pools
 from buildkit_farm.reconcile.apply import Report, apply_plan, record_buildkits
 from buildkit_farm.reconcile.observe import (
     FarmState,
@@ -26,7 +26,16 @@ from buildkit_farm.reconcile.observe import (
     observe,
     prefetch_buildkits,
 )
-from buildkit_farm.reconcile.plan import NodeStatus, Plan, make_down_plan, make_plan, node_statuses, verify
+from buildkit_farm.reconcile.plan import (
+    NodeStatus,
+    Plan,
+    Step,
+    make_down_plan,
+    make_plan,
+    node_statuses,
+    pool_view,
+    verify,
+)
 
 if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
     from buildkit_farm.farmfile.model import FarmConfig
@@ -43,6 +52,8 @@ class FarmStatus:
     nodes: tuple[NodeStatus, ...]
     buildkits: Mapping[str, ObservedBuildkit]  # by the file's node name
     state: FarmState
+    pools: tuple[pools.Pool, ...] = ()  # each pinned platform: active node, standbys, down
+    warnings: tuple[str, ...] = ()  # e.g. a pool node that is down while its pools are served
 
     @property
     def docker_config(self) -> str:
@@ -56,7 +67,8 @@ class UpResult:
     status: FarmStatus | None  # None for a dry run that has changes to make
 
 
-def _status(config: FarmConfig, state: FarmState) -> FarmStatus:
+def _status(config: FarmConfig, state: FarmState, *, warnings: tuple[str, ...] = ()) -> FarmStatus:
+    status_of = {n.name: n.status for n in node_statuses(config, state)}
     by_file = {}
     for s in config.node_settings():
         bk = state.buildkits.get(buildx_node_name(config.builder.name, s.name))
@@ -68,12 +80,24 @@ def _status(config: FarmConfig, state: FarmState) -> FarmStatus:
         nodes=node_statuses(config, state),
         buildkits=MappingProxyType(by_file),
         state=state,
+        pools=pools.resolve(config.node_settings(), status_of).pools,
+        warnings=warnings,
     )
 
 
-def _verified(config: FarmConfig, state: FarmState) -> FarmStatus:
+def _verified(
+    config: FarmConfig, state: FarmState, *, needed: Collection[str] | None = None, exclude: Collection[str] = ()
+) -> FarmStatus:
+    # A down pool node whose platforms other nodes serve is a warning, not a problem.
+    spare = pool_view(config, state, needed=needed, exclude=exclude).spare
     status = _status(config, state)
-    problems = verify(status.nodes)
+    problems = verify(tuple(n for n in status.nodes if n.name not in spare))
+    warnings = tuple(
+        f'node "{n.name}" is {n.status}' + (f" ({n.error})" if n.error else "") + f"; {_served(n.name, status)}"
+        for n in status.nodes
+        if n.name in spare
+    )
+    status = replace(status, warnings=warnings)
     if problems:
         emulation = any("pinned" in p for p in problems)
         raise NotConverged(
@@ -85,6 +109,11 @@ def _verified(config: FarmConfig, state: FarmState) -> FarmStatus:
             else "check the node's engine (`farm status`), then rerun `farm up`",
         )
     return status
+
+
+def _served(name: str, status: FarmStatus) -> str:
+    served = [f"{p.platform} on {p.active}" for p in status.pools if name in p.members and p.active]
+    return "its pools are served: " + ", ".join(served) if served else "not needed by this run"
 
 
 def _remaining(plan: Plan) -> str:
@@ -199,25 +228,56 @@ def ensure_converged(
     docker_config: str | Path | None = None,
     up: bool = False,
     echo: Echo | None = None,
+    needed: Collection[str] | None = None,
+    exclude: Collection[str] = (),
 ) -> FarmStatus:
     """For the build: the farm as observed, once nothing is left to change.
 
     Without `up`, raises `NotConverged` saying what `farm up` would change; with it,
-    applies the changes first. Returns each node's status, BuildKit version and platforms.
+    applies the changes first. Either way, pool moves (a pin moving to the first healthy
+    node of its pool, a down node leaving, a returning one rejoining) are applied here,
+    observed just before the build. `needed`: the platforms the build needs (a down node
+    needed by none does not stop it); `exclude`: nodes to leave out (one died during the
+    build). Returns each node's status, BuildKit version and platforms.
     """
     if up:
         result = converge(config, docker_config=docker_config, echo=echo)
         assert result.status is not None
-        return result.status
+        if needed is None and not exclude:
+            return result.status
     paths = DockerPaths.resolve(docker_config)
     with lock.hold(paths.farm_dir, on_wait=echo):
         state = observe(config, docker_config=docker_config)
-        the_plan = make_plan(config, state)
+        the_plan = make_plan(config, state, needed=needed, exclude=exclude)
+        moves = pool_moves(the_plan)
+        if moves and len(moves) == len(the_plan.changes):
+            for step in moves:
+                if echo:
+                    echo(f"pool: {step.action.symbol} {step.kind} {step.name}: {step.reason}")
+            touched = apply_plan(replace(the_plan, steps=moves), paths)
+            state = observe(config, docker_config=docker_config)
+            record_buildkits(paths, config, state, touched)
+            the_plan = make_plan(config, state, needed=needed, exclude=exclude)
         if the_plan.changes:
             raise NotConverged(
                 f"the farm does not match {config.file}; `farm up` would: {_remaining(the_plan)}",
                 hint=f"run `farm up -f {config.file}` first, or pass --up",
             )
-        status_ = _verified(config, state)
+        status_ = _verified(config, state, needed=needed, exclude=exclude)
         record_buildkits(paths, config, state, frozenset())
         return status_
+
+
+def pool_moves(the_plan: Plan) -> tuple[Step, ...]:
+    """The plan's changes a build applies by itself: pins moving inside pools, down pool
+    nodes leaving, returning ones rejoining (and their BuildKit started)."""
+    out = []
+    rejoining = set()
+    for step in the_plan.changes:
+        if step.kind == "node" and step.mode in ("pin", "leave", "join"):
+            out.append(step)
+            if step.mode == "join":
+                rejoining.add(step.name)
+        elif step.kind == "buildkit" and (step.mode == "start" or step.name in rejoining):
+            out.append(step)
+    return tuple(out)

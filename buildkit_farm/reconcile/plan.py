@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
+from buildkit_farm.reconcile import pools
 from buildkit_farm.reconcile.observe import (
     FarmState,
     ObservedBuildkit,
@@ -207,11 +209,23 @@ def unreachable_hint(detail: str, endpoint: str | None) -> str | None:
 
 
 # ---------------------------------------------------------------------------- the plan
-def make_plan(config: FarmConfig, state: FarmState) -> Plan:
-    """Steps that make the observed state match the file: contexts, builder, nodes, BuildKits."""
+def make_plan(
+    config: FarmConfig,
+    state: FarmState,
+    *,
+    needed: Collection[str] | None = None,
+    exclude: Collection[str] = (),
+) -> Plan:
+    """Steps that make the observed state match the file: contexts, builder, nodes, BuildKits.
+
+    `needed`: the platforms this run builds (None: all, as `farm up` needs); `exclude`:
+    nodes to leave out (a node that died during a build). Both only matter to pools.
+    """
     bname = config.builder.name
     driver = config.builder.driver
-    desired = config.node_settings()
+    # -- pools (reconcile/pools.py): buildx holds each platform's pin on its active node only
+    view = pool_view(config, state, needed=needed, exclude=exclude)
+    desired = pools.pinned_now(config.node_settings(), view)
     steps: list[Step] = []
 
     # -- contexts
@@ -340,10 +354,15 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
     for s in desired:
         bn = buildx_node_name(bname, s.name)
         on = None if (observed is None or replace_builder) else observed.node(bn)
+        if s.name in view.spare:
+            steps.append(_spare_node_step(s, on, state, desired, view, bn))
+            continue
         if on is None:
             changes = [("endpoint", "", buildx_endpoint(s))]
             if s.platforms:
                 changes.append(("platforms", "", ", ".join(s.platforms)))
+            # A pool node (re)joining a builder that exists: a build may do it by itself.
+            rejoin_pool = observed is not None and not replace_builder and s.name in view.members
             steps.append(
                 Step(
                     "node",
@@ -351,13 +370,17 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
                     Action.CREATE,
                     f"joins the builder as {bn}",
                     tuple(changes),
+                    mode="join" if rejoin_pool else "",
                     settings=s,
                     buildx_node=bn,
                 )
             )
             continue
         changes, rejoin = _node_diff(s, on, state)
-        if changes:
+        pool_step = _pool_pin_step(s, on, changes, desired, view, bn)
+        if pool_step is not None:
+            steps.append(pool_step)
+        elif changes:
             mode = "rejoin" if rejoin else "append"
             why = (
                 "updated in place (--append --node)" if not rejoin else "a setting must be cleared: leaves and rejoins"
@@ -423,7 +446,12 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
                 )
             )
             continue
-        if bk is None or bk.status == "missing":
+        if s.name in view.spare:
+            why = (
+                f"{bk.status}: {bk.error}" if bk is not None and bk.status == "unreachable" else "left out of this run"
+            )
+            steps.append(Step("buildkit", s.name, Action.NOOP, f"{why}; {_standing_in(s.name, view)}", settings=s))
+        elif bk is None or bk.status == "missing":
             steps.append(
                 Step(
                     "buildkit",
@@ -495,7 +523,112 @@ def make_plan(config: FarmConfig, state: FarmState) -> Plan:
                 )
             )
 
+    _leave_if_blocking(steps, state, view)
     return Plan(builder=bname, driver=driver, steps=_ordered(steps))
+
+
+# ---------------------------------------------------------------------------- pools
+# buildx (0.13) loads every node of a builder on `buildx create --append` and rolls back
+# when one does not answer, so a down node leaves the builder before a pin can move; it
+# rejoins when it answers (its BuildKit container and state stay on its engine).
+def pool_view(
+    config: FarmConfig, state: FarmState, *, needed: Collection[str] | None = None, exclude: Collection[str] = ()
+) -> pools.PoolView:
+    """The pools as observed; `NoHealthyNode` when a needed platform's pool has no healthy node."""
+    status_of, errors = {}, {}
+    for s in config.node_settings():
+        bk = state.buildkits.get(buildx_node_name(config.builder.name, s.name))
+        if bk is not None:
+            status_of[s.name] = bk.status
+            errors[s.name] = f"{bk.status}: {bk.error}" if bk.error else bk.status
+    view = pools.resolve(config.node_settings(), status_of, needed=needed, exclude=exclude)
+    stranded = [p for p in view.stranded(needed) if len(p.members) > 1]
+    if stranded:
+        raise pools.no_healthy_node(stranded, errors)
+    return view
+
+
+def _standing_in(name: str, view: pools.PoolView) -> str:
+    covered = [f"{p.platform} on {p.active}" for p in view.pools if name in p.members and p.active]
+    return "its pools build " + ", ".join(covered) if covered else "not needed by this run"
+
+
+def _spare_node_step(
+    s: NodeSettings, on: ObservedNode | None, state: FarmState, desired, view: pools.PoolView, bn: str
+) -> Step:
+    """A down node the farm can do without: reported, never an error; it waits as it is."""
+    bk = state.buildkits.get(bn)
+    down = f"down ({bk.error})" if bk is not None and bk.status == "unreachable" else "left out of this run"
+    if on is None:
+        return Step("node", s.name, Action.NOOP, f"{down}; joins when it answers; {_standing_in(s.name, view)}")
+    taken = pools.pins_taken(s.name, on.platforms, desired)
+    moves = ", ".join(f"{p} to {n}" for p, n in taken.items())
+    return Step(
+        "node",
+        s.name,
+        Action.NOOP,
+        f"{down}; " + (f"its pins move ({moves})" if moves else _standing_in(s.name, view)),
+        settings=s,
+        buildx_node=bn,
+        where=on.endpoint,
+    )
+
+
+def _pool_pin_step(s: NodeSettings, on: ObservedNode, changes, desired, view: pools.PoolView, bn: str) -> Step | None:
+    """A pin that moves inside a pool: `--append --platform` here, or nothing here when another
+    node's append takes this node's pins away (buildx moves a pin). None: not a pool move."""
+    if [c[0] for c in changes] != ["platforms"]:
+        return None
+    pooled = {p.platform for p in view.pools if len(p.members) > 1}
+    old, new = set(on.platforms), set(s.platforms)
+    if not (old ^ new) <= pooled:
+        return None
+    taken = pools.pins_taken(s.name, old - new, desired)
+    if new <= old and set(taken) == old - new:
+        moves = ", ".join(f"{p} to {n}" for p, n in taken.items())
+        return Step(
+            "node",
+            s.name,
+            Action.NOOP,
+            f"its pool pins move ({moves}) with that node's --append",
+            buildx_node=bn,
+            settings=s,
+        )
+    if not new:
+        return None
+    active = ", ".join(sorted(new - old))
+    return Step(
+        "node",
+        s.name,
+        Action.UPDATE,
+        f"pool: now the active node for {active or 'fewer platforms'}; the pin moves in place (--append)",
+        tuple(changes),
+        mode="pin",
+        settings=s,
+        buildx_node=bn,
+    )
+
+
+def _leave_if_blocking(steps: list[Step], state: FarmState, view: pools.PoolView) -> None:
+    """A down node still in the builder leaves it when another node must be appended."""
+    if not any(st.kind == "node" and st.action in (Action.CREATE, Action.UPDATE) for st in steps):
+        return
+    for i, st in enumerate(steps):
+        bk = state.buildkits.get(st.buildx_node or "")
+        if (
+            st.kind == "node"
+            and st.name in view.spare
+            and st.buildx_node
+            and bk is not None
+            and bk.status == "unreachable"
+        ):
+            steps[i] = replace(
+                st,
+                action=Action.REMOVE,
+                mode="leave",
+                reason="down; leaves the builder so the others can change (buildx loads every node), "
+                f"rejoins when it answers; {_standing_in(st.name, view)}",
+            )
 
 
 def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list[str]:
