@@ -89,7 +89,8 @@ def _verified(
     config: FarmConfig, state: FarmState, *, needed: Collection[str] | None = None, exclude: Collection[str] = ()
 ) -> FarmStatus:
     # A down pool node whose platforms other nodes serve is a warning, not a problem.
-    spare = pool_view(config, state, needed=needed, exclude=exclude).spare
+    view = pool_view(config, state, needed=needed, exclude=exclude)
+    spare = view.spare
     status = _status(config, state)
     problems = verify(tuple(n for n in status.nodes if n.name not in spare))
     warnings = tuple(
@@ -97,7 +98,7 @@ def _verified(
         for n in status.nodes
         if n.name in spare
     )
-    status = replace(status, warnings=warnings)
+    status = replace(status, warnings=warnings, pools=view.pools)
     if problems:
         emulation = any("pinned" in p for p in problems)
         raise NotConverged(
