@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from test_plan import HOST1, HOST2, cfg, converged_state, lines, node, running, stored
 
 from buildkit_farm.build.run import NodeView, schedule
 from buildkit_farm.errors import EngineUnreachable, NoHealthyNode
@@ -13,7 +14,6 @@ from buildkit_farm.reconcile import pools
 from buildkit_farm.reconcile.converge import pool_moves
 from buildkit_farm.reconcile.plan import Action, make_plan
 from buildkit_farm.reconcile.render import pools_text, status_json
-from test_plan import HOST1, HOST2, cfg, converged_state, lines, node, running, stored
 
 HOST3 = "unix:///var/lib/buildkit-farm-lab/node3/docker.sock"
 A = node("a", HOST1, ["linux/amd64"])
