@@ -175,29 +175,30 @@ def _converge(
     dry_run: bool = False,
     on_plan: Callable[[Plan], None] | None = None,
     report: Report | None = None,
+    needed: Collection[str] | None = None,
 ) -> UpResult:
-    """The flow itself; the caller holds the lock."""
+    """The flow itself; the caller holds the lock. `needed`: see `ensure_converged`."""
     state = observe(config, docker_config=docker_config)
-    first = make_plan(config, state)
+    first = make_plan(config, state, needed=needed)
     if on_plan:
         on_plan(first)
     if dry_run:
         return UpResult(first, False, None if first.changes else _status(config, state))
     if first.converged:
-        status_ = _verified(config, state)
+        status_ = _verified(config, state, needed=needed)
         record_buildkits(paths, config, state, frozenset())  # keeps what a probe learnt
         return UpResult(first, False, status_)
     touched = apply_plan(first, paths, report=report)
     after = observe(config, docker_config=docker_config)
     record_buildkits(paths, config, after, touched)
     final_state = observe(config, docker_config=docker_config)
-    final = make_plan(config, final_state)
+    final = make_plan(config, final_state, needed=needed)
     if final.changes:
         raise NotConverged(
             f"after applying, the farm still differs from {config.file}: {_remaining(final)}",
             hint="rerun `farm up`; if it keeps differing, `farm plan` shows what and why",
         )
-    return UpResult(first, True, _verified(config, final_state))
+    return UpResult(first, True, _verified(config, final_state, needed=needed))
 
 
 def down(
@@ -242,7 +243,7 @@ def ensure_converged(
     build). Returns each node's status, BuildKit version and platforms.
     """
     if up:
-        result = converge(config, docker_config=docker_config, echo=echo)
+        result = converge(config, docker_config=docker_config, echo=echo, needed=needed)
         assert result.status is not None
         if needed is None and not exclude:
             return result.status
