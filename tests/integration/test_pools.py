@@ -197,6 +197,8 @@ class PoolFarm:
             timeout=120,
         )
         assert done.returncode == 0, done.stderr
+        # the pulled variant is the test's: leave node1's image store as it was
+        subprocess.run(["docker", "-H", self.lab.node1, "rmi", "-f", f"{self.repo}@{digest}"], capture_output=True)
         return done.stdout
 
     def pushed_platforms(self, tag: str = "latest") -> set[str]:
