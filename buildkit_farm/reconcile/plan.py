@@ -8,7 +8,9 @@ Kinds and actions (apply has one function per pair):
 - context   + create, ~ update (endpoint or TLS), - remove (down only)
 - builder   + create (claims it for the farm), -/+ replace (the driver changed), - remove
 - node      + append, ~ update in place (`--append --node`), or rejoin (`--leave` then
-            `--append`) when a setting must be cleared, - leave
+            `--append`) when a setting must be cleared, - leave; for pools (pools.py):
+            ~ pin (a pin moves to the pool's first healthy node), - leave (a down pool
+            node, so the others can change), + join (it answers again)
 - buildkit  + create its container, ~ start or restart it (state volume kept), - remove
             its container (state volume kept unless asked)
 """
