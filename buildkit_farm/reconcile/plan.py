@@ -363,8 +363,9 @@ def make_plan(
             changes = [("endpoint", "", buildx_endpoint(s))]
             if s.platforms:
                 changes.append(("platforms", "", ", ".join(s.platforms)))
-            # A pool node (re)joining a builder that exists: a build may do it by itself.
-            rejoin_pool = observed is not None and not replace_builder and s.name in view.members
+            # A node the farm had, rejoining (it left while down): a build may do it by itself.
+            known = state.record is not None and bn in state.record.nodes
+            rejoin_pool = observed is not None and not replace_builder and known
             steps.append(
                 Step(
                     "node",
@@ -612,8 +613,9 @@ def _pool_pin_step(s: NodeSettings, on: ObservedNode, changes, desired, view: po
 
 
 def _leave_if_blocking(steps: list[Step], state: FarmState, view: pools.PoolView) -> None:
-    """A down node still in the builder leaves it when another node must be appended."""
-    if not any(st.kind == "node" and st.action in (Action.CREATE, Action.UPDATE) for st in steps):
+    """A down node still in the builder leaves it when anything else changes (an append or
+    a bootstrap: buildx loads every node of the builder for both)."""
+    if not any(st.action is not Action.NOOP for st in steps):
         return
     for i, st in enumerate(steps):
         bk = state.buildkits.get(st.buildx_node or "")
