@@ -210,3 +210,30 @@ def test_status_shows_active_standby_and_down():
 def test_stored_helper_matches_a_standby():
     # the standby's buildx node has no pins: what `farm up` made it join with
     assert stored(C_STANDBY).platforms == ()
+
+
+# ------------------------------------------------------------------ up's verdict
+def test_up_verifies_the_farm_with_a_pool_node_down_as_a_warning():
+    from buildkit_farm.reconcile.converge import _verified
+
+    moved = replace(C, platforms=("linux/arm64", "linux/arm/v7"))
+    st = left(converged_state(A, B, moved), "ch16-b")
+    st = replace(st, buildkits={**st.buildkits, "ch16-b": down(B, node="ch16-b")})
+    status = _verified(cfg(A, B, C), st)
+    (warning,) = status.warnings
+    assert warning.startswith('node "b" is unreachable (ssh: connect') and "linux/arm64 on c" in warning
+    assert {p.platform: p.active for p in status.pools} == {
+        "linux/amd64": "a",
+        "linux/arm64": "c",
+        "linux/arm/v7": "c",
+    }
+
+
+def test_up_still_fails_for_a_lone_node_down():
+    from buildkit_farm.errors import NotConverged
+    from buildkit_farm.reconcile.converge import _verified
+
+    st = converged_state(A, B)
+    st = replace(st, buildkits={**st.buildkits, "ch16-b": down(B, node="ch16-b")})
+    with pytest.raises(NotConverged, match='node "b" is unreachable'):
+        _verified(cfg(A, B), st)
