@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths, DockerRead
 from buildkit_farm.farmfile.toml import tomllib
+from buildkit_farm.reconcile.pools import pools_of
 
 if TYPE_CHECKING:  # the pydantic model is loaded only when a file is; see convergence.converge_file
     from buildkit_farm.farmfile.model import FarmConfig
@@ -478,11 +479,16 @@ def observe(config: FarmConfig, *, docker_config: str | Path | None = None, live
 
     # Which BuildKit containers to look at, grouped by the context (engine) they live on.
     where: dict[str, list[str]] = {}
+    pooled = {n for nodes in pools_of(settings).values() if len(nodes) > 1 for n in nodes}
     for s in settings:
         if s.driver != "docker-container":
             continue  # remote/kubernetes BuildKits are not containers on a Docker engine
         if s.context in contexts or not s.owns_context:
             where.setdefault(s.context, []).append(buildx_node_name(builder_name, s.name))
+        elif s.endpoint and s.tls is None and s.name in pooled:
+            # A pool node whose context the farm has not made yet: is its engine there? (A
+            # down one must not join: buildx would roll the whole append back.)
+            where.setdefault(s.endpoint, []).append(buildx_node_name(builder_name, s.name))
     if builder is not None:
         wanted = {buildx_node_name(builder_name, s.name) for s in settings}
         for n in builder.nodes:

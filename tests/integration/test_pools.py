@@ -374,3 +374,23 @@ def test_a_pool_of_one_engine_over_ssh_and_tcp_tls(lab, sshd, docker_config, uni
     cgroup = farm.built_in(arm["digest"])
     assert farm.container_id("viatcp", lab.node2_socket) in cgroup
     assert farm.container_id("viassh", lab.node2_socket) not in cgroup
+
+
+def test_up_from_nothing_with_the_preferred_node_down(lab, node3, docker_config, unique_name, registry, tmp_path):
+    with socket.socket() as s:  # a port nothing listens on: an ssh node that is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    farm = PoolFarm(
+        lab,
+        tmp_path,
+        docker_config,
+        unique_name,
+        registry.repo(f"pool-{unique_name}"),
+        [{"name": "arm2", "endpoint": f"ssh://farm@127.0.0.1:{port}"}, {"name": "arm3", "endpoint": node3}],
+    )
+    done = farm.up()  # the down node does not join (buildx would roll the whole append back)
+    assert "= node arm2" in done.stdout and 'warning: node "arm2" is unreachable' in done.stderr
+    assert "No changes" in farm.up().stdout
+    pool = _pool(farm.status())
+    assert (pool["active"], pool["down"]) == ("arm3", ["arm2"])
+    assert _arm64(farm.build())["node"] == "arm3"
