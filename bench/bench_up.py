@@ -9,6 +9,14 @@ script is what the book's setup becomes when rerun: `buildx rm` + `create` + `cr
 --keep-state their cache, every time).
 
 Targets (issue 4): converged `farm up` median <= 1.0 s, <= 4 docker calls, all read-only.
+
+    .venv/bin/python bench/bench_up.py --scale [--runs N]
+
+The same farm at 2, 4 and 8 nodes (issue 11): `farm up` from nothing, converged `farm up`
+and `farm status`, medians side by side. Extra nodes are extra endpoints of the lab's three
+engines (node1's socket, node2 over ssh, over tcp+TLS and by socket, node3's socket, and
+symlinks to those sockets): each buildx node still runs its own BuildKit container. Targets:
+converged up and status at 8 nodes <= 1.5x their time at 2; up from nothing <= 2x.
 Needs the lab (`lab/lab.sh up`). Uses a private Docker config and a unique builder name.
 """
 
@@ -39,7 +47,10 @@ READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--scale", action="store_true", help="farm up/status at 2, 4 and 8 nodes, side by side (issue 11)")
     args = ap.parse_args()
+    if args.scale:
+        return scale(args.runs)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-up-"))
     log = tmp / "calls.log"
@@ -161,6 +172,104 @@ def main() -> int:
             env={**env, "DOCKER_CONFIG": str(tmp / "plain-config")},
             capture_output=True,
         )
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _endpoints(tmp: Path) -> list[dict]:
+    """Eight distinct endpoints on the lab's engines, in the order the farm grows."""
+    state = Path(os.environ.get("FARM_LAB_STATE", "/var/lib/buildkit-farm-lab"))
+    node2, node3 = state / "node2" / "docker.sock", state / "node3" / "docker.sock"
+    links = tmp / "sockets"
+    links.mkdir(exist_ok=True)
+    for name, target in (("n1b", Path("/var/run/docker.sock")), ("n3b", node3), ("n2b", node2), ("n3c", node3)):
+        (links / f"{name}.sock").unlink(missing_ok=True)
+        (links / f"{name}.sock").symlink_to(target)
+    tls = {k: str(state / "tls" / f) for k, f in (("ca", "ca.pem"), ("cert", "client.pem"), ("key", "client.key"))}
+    return [
+        {"endpoint": "unix:///var/run/docker.sock"},
+        {"endpoint": "ssh://farm@127.0.0.1:2222"},
+        {"endpoint": f"unix://{node3}"},
+        {"endpoint": "tcp://127.0.0.1:2376", "tls": tls},
+        {"endpoint": f"unix://{node2}"},
+        {"endpoint": f"unix://{links / 'n1b.sock'}"},
+        {"endpoint": f"unix://{links / 'n3b.sock'}"},
+        {"endpoint": f"unix://{links / 'n3c.sock'}"},
+    ]
+
+
+def scale(runs: int) -> int:
+    """farm up (cold and converged) and farm status at 2, 4 and 8 nodes, in one run.
+
+    The sizes are measured in turns (2, 4, 8, 2, 4, 8, ...), so a slow phase of this shared
+    machine weighs on every size alike instead of on whichever ran during it.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    endpoints = _endpoints(tmp)
+    base = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
+    sizes = (2, 4, 8)
+    farms: dict[int, tuple[Path, dict[str, str]]] = {}
+    times: dict[tuple[int, str], list[float]] = {(n, k): [] for n in sizes for k in ("cold", "up", "status")}
+    try:
+        for n in sizes:
+            env = {**os.environ, "DOCKER_CONFIG": str(tmp / f"config-{n}"), "NO_COLOR": "1"}
+            env.pop("BUILDX_CONFIG", None)
+            nodes = []
+            for i, where in enumerate(endpoints[:n]):
+                # amd64 on node1's endpoints, an arm64 pool across the others (the pools' shape)
+                platforms = ["linux/amd64"] if i in (0, 5) else ["linux/arm64"]
+                nodes.append({"name": f"s{i + 1}", **where, "platforms": platforms})
+            data = {
+                "builder": {
+                    "name": f"scale{n}x{secrets.token_hex(2)}",
+                    "driver_opts": base["builder"].get("driver_opts", {}),
+                    "buildkitd_config": str((ROOT / "lab" / base["builder"]["buildkitd_config"]).resolve()),
+                },
+                "node": nodes,
+            }
+            farm_file = tmp / f"farm-{n}.toml"
+            farm_file.write_text(tomli_w.dumps(data))
+            farms[n] = (farm_file, env)
+
+        def farm(n: int, *a: str) -> float:
+            farm_file, env = farms[n]
+            t0 = time.perf_counter()
+            r = subprocess.run([FARM, *a, "-f", str(farm_file)], env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                sys.exit(f"farm {' '.join(a)} ({n} nodes) failed:\n{r.stdout}\n{r.stderr}")
+            return time.perf_counter() - t0
+
+        for n in sizes:
+            times[(n, "cold")].append(farm(n, "up"))  # contexts, builder, nodes, BuildKits: all new
+        for _ in range(runs):
+            for n in sizes:
+                times[(n, "up")].append(farm(n, "up"))
+            for n in sizes:
+                times[(n, "status")].append(farm(n, "status"))
+        for _ in range(max(1, runs // 3)):
+            for n in sizes:
+                farm(n, "down", "--keep-state")  # from nothing again, BuildKit state volumes kept
+                times[(n, "cold")].append(farm(n, "up"))
+        med = {key: statistics.median(values) for key, values in times.items()}
+        cold_runs = len(times[(2, "cold")])
+        print(
+            f"farm up / status at 2, 4 and 8 nodes on the lab (medians of {runs} runs in turns; cold: of {cold_runs})"
+        )
+        print(f"{'':32}{'2 nodes':>10}{'4 nodes':>10}{'8 nodes':>10}{'8 / 2':>8}  target")
+        ok = True
+        for key, label, limit in (
+            ("cold", "farm up from nothing", 2.0),
+            ("up", "farm up, converged", 1.5),
+            ("status", "farm status", 1.5),
+        ):
+            ratio = med[(8, key)] / med[(2, key)]
+            ok &= ratio <= limit
+            row = "".join(f"{med[(n, key)]:>8.2f} s" for n in sizes)
+            print(f"{label:32}{row}{ratio:>7.2f}x  <= {limit}x")
+        print(f"targets: {'met' if ok else 'NOT met'}")
+        return 0 if ok else 1
+    finally:
+        for farm_file, env in farms.values():
+            subprocess.run([FARM, "down", "-f", str(farm_file)], env=env, capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -284,11 +284,15 @@ def up_cmd(
     if as_json:
         data = {"plan": result.plan.to_dict(), "applied": result.applied}
         if result.status is not None:
-            data["status"] = json.loads(render.status_json(result.status.builder, result.status.nodes))
+            st = result.status
+            data["status"] = json.loads(render.status_json(st.builder, st.nodes, pools=st.pools, warnings=st.warnings))
         typer.echo(json.dumps(data, indent=2))
     elif result.status is not None:
         typer.echo("")
-        typer.echo(render.status_text(result.status.builder, result.status.nodes))
+        typer.echo(render.status_text(result.status.builder, result.status.nodes, result.status.pools))
+    for warning in result.status.warnings if result.status is not None else ():
+        # A pool node that is down while its pools are served: reported, not an error.
+        typer.secho(f"warning: {warning}", err=True, fg="yellow")
 
 
 STATUS_OK = ("running", "not observed")  # "not observed": a driver whose nodes farm cannot see
@@ -305,9 +309,9 @@ def status_cmd(
 
     st = converge.status(load_config(file).desired, docker_config=docker_config)
     if as_json:
-        typer.echo(render.status_json(st.builder, st.nodes, docker_config=st.docker_config))
+        typer.echo(render.status_json(st.builder, st.nodes, docker_config=st.docker_config, pools=st.pools))
     else:
-        typer.echo(render.status_text(st.builder, st.nodes))
+        typer.echo(render.status_text(st.builder, st.nodes, st.pools))
     if any(n.status not in STATUS_OK for n in st.nodes):
         raise typer.Exit(STATUS_NODE_DOWN)  # scripts: `farm status >/dev/null || farm up`
 

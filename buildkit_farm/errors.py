@@ -88,6 +88,18 @@ class PlanBlocked(FarmError):
         super().__init__(f"{len(problems)} problems stop the plan:\n" + "\n".join(lines))
 
 
+class NoHealthyNode(FarmError):
+    """Every node of a platform's pool is down (exit 1): names the platforms and their nodes."""
+
+    def __init__(self, *, pools: tuple[tuple[str, tuple[tuple[str, str], ...]], ...], hint: str | None = None) -> None:
+        self.platforms = tuple(platform for platform, _ in pools)
+        text = "; ".join(f"{p}: " + ", ".join(f'"{n}" ({why})' for n, why in members) for p, members in pools)
+        super().__init__(
+            f"no healthy node for {text}",
+            hint=hint or "start a node of each of those pools (`farm status` shows them), then rerun",
+        )
+
+
 class ForeignResource(FarmError):
     """A context or builder with the farm's name exists but the farm does not own it."""
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The lab: a real two-node build farm on this one machine (see docs/lab.md).
+# The lab: a real build farm of three engines on this one machine (see docs/lab.md).
 #
 #   lab/lab.sh install        packages, QEMU, BuildKit binaries (cached, machine-wide)
-#   lab/lab.sh up [PART]      start node1, node2, sshd, registries, images (idempotent)
+#   lab/lab.sh up [PART]      start node1, node2, node3, sshd, registries, images (idempotent)
 #   lab/lab.sh down [PART]    stop what the lab started, by pid file; remove its mounts/bridge
 #   lab/lab.sh status         one line per part; exit 0 when all are up
 #   lab/lab.sh env            print the shell exports tests need (same as lab/env.sh)
 #
-# PART is one of: binfmt node1 node2 registry sshd images
+# PART is one of: binfmt node1 node2 node3 registry sshd images
 #   (registry = both registries; images = the BuildKit image and the base image)
 #
 # Machine-wide, shared by every checkout: runtime state in $LAB_STATE, downloads and
@@ -30,6 +30,13 @@ NODE2_BRIDGE=farm0
 NODE2_TCP_PORT=2376
 NODE2_TCP=tcp://127.0.0.1:$NODE2_TCP_PORT
 NODE2_BRIDGE_CIDR=10.213.0.1/24
+# node3: a third dockerd like node2 (own data-root, exec-root, socket, bridge), so node
+# pools can span distinct engines. Reached over its unix socket.
+NODE3_DIR=$LAB_STATE/node3
+NODE3_SOCK=$NODE3_DIR/docker.sock
+NODE3_HOST=unix://$NODE3_SOCK
+NODE3_BRIDGE=farm1
+NODE3_BRIDGE_CIDR=10.214.0.1/24
 SSH_PORT=2222
 SSH_USER=farm
 SSH_DIR=$LAB_STATE/ssh
@@ -153,8 +160,12 @@ stop_pidfile() {
 socket_listened() { [[ -S $1 ]] && ss -Hxl 2>/dev/null | awk -v s="$1" '$2 == "LISTEN" && $5 == s {f = 1} END {exit !f}'; }
 docker1() { docker -H "$NODE1_HOST" "$@"; }
 docker2() { docker -H "$NODE2_HOST" "$@"; }
+docker3() { docker -H "$NODE3_HOST" "$@"; }
 node1_answers() { timeout 10 docker -H "$NODE1_HOST" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
-node2_answers() { [[ -S $NODE2_SOCK ]] && timeout 10 docker -H "$NODE2_HOST" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+# socket_answers SOCK: a dockerd answers on that unix socket.
+socket_answers() { [[ -S $1 ]] && timeout 10 docker -H "unix://$1" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+node2_answers() { socket_answers "$NODE2_SOCK"; }
+node3_answers() { socket_answers "$NODE3_SOCK"; }
 node2_tcp_ok() {
     timeout 10 docker -H "$NODE2_TCP" --tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/client.pem" \
         --tlskey "$TLS_DIR/client.key" version --format '{{.Server.Version}}' >/dev/null 2>&1
@@ -501,48 +512,81 @@ JSON
     log "node1: dockerd started (pid $(cat "$dir/dockerd.pid"), log $dir/dockerd.log)"
 }
 
-up_node2() {
-    if node2_answers; then
-        node2_tcp_ok || log "node2: up, but not on $NODE2_TCP (started by an older lab): lab/lab.sh down node2, then up"
-        log "node2: already up"; return 0
+# start_engine NAME DIR BRIDGE CIDR HOSTS_JSON [EXTRA_JSON]: a second (third...) dockerd of
+# its own: data-root, exec-root, pidfile and socket under DIR, its own bridge, iptables off
+# (it must not fight node1), no default-address-pools (they delete node1's docker0).
+start_engine() {
+    local name=$1 dir=$2 bridge=$3 cidr=$4 hosts=$5 extra=${6:-}
+    mkdir -p "$dir"
+    chmod 755 "$LAB_STATE" "$dir"   # user farm reaches the socket through here
+    if ! ip link show "$bridge" >/dev/null 2>&1; then
+        ip link add "$bridge" type bridge
+        ip addr add "$cidr" dev "$bridge"
     fi
-    if pid_alive "$NODE2_DIR/dockerd.pid"; then
-        log "node2: dockerd (pid $(cat "$NODE2_DIR/dockerd.pid")) runs but does not answer yet; waiting"
-        wait_for 60 node2 node2_answers || die "node2 dockerd runs but does not answer (log: $NODE2_DIR/dockerd.log)"
-        return 0
-    fi
-    mkdir -p "$NODE2_DIR"
-    chmod 755 "$LAB_STATE" "$NODE2_DIR"   # user farm reaches the socket through here
-    if ! ip link show "$NODE2_BRIDGE" >/dev/null 2>&1; then
-        ip link add "$NODE2_BRIDGE" type bridge
-        ip addr add "$NODE2_BRIDGE_CIDR" dev "$NODE2_BRIDGE"
-    fi
-    ip link set "$NODE2_BRIDGE" up
-    ensure_tls
-    cat >"$NODE2_DIR/daemon.json" <<JSON
+    ip link set "$bridge" up
+    cat >"$dir/daemon.json" <<JSON
 {
-  "hosts": ["$NODE2_HOST", "$NODE2_TCP"],
-  "tlsverify": true,
-  "tlscacert": "$TLS_DIR/ca.pem",
-  "tlscert": "$TLS_DIR/server.pem",
-  "tlskey": "$TLS_DIR/server.key",
-  "data-root": "$NODE2_DIR/data",
-  "exec-root": "$NODE2_DIR/exec",
-  "pidfile": "$NODE2_DIR/dockerd.pid",
+  "hosts": [$hosts],
+$extra  "data-root": "$dir/data",
+  "exec-root": "$dir/exec",
+  "pidfile": "$dir/dockerd.pid",
   "group": "docker",
-  "bridge": "$NODE2_BRIDGE",
+  "bridge": "$bridge",
   "iptables": false,
   "ip6tables": false,
   "ip-masq": false,
   "shutdown-timeout": 5
 }
 JSON
-    rm -f "$NODE2_SOCK"
-    umount_under "$NODE2_DIR"   # left by a node2 that was killed without `down`
-    start_daemon "$NODE2_DIR/dockerd.log" dockerd --config-file "$NODE2_DIR/daemon.json"
-    wait_for 60 node2 node2_answers || { tail -20 "$NODE2_DIR/dockerd.log" >&2; die "node2 dockerd did not answer within 60 s"; }
+    rm -f "$dir/docker.sock"
+    umount_under "$dir"   # left by an engine that was killed without `down`
+    start_daemon "$dir/dockerd.log" dockerd --config-file "$dir/daemon.json"
+    wait_for 60 "$name" socket_answers "$dir/docker.sock" || { tail -20 "$dir/dockerd.log" >&2; die "$name dockerd did not answer within 60 s"; }
+}
+# engine_running NAME DIR: true when the engine is up already (waits for one that is starting).
+engine_running() {
+    local name=$1 dir=$2
+    socket_answers "$dir/docker.sock" && return 0
+    pid_alive "$dir/dockerd.pid" || return 1
+    log "$name: dockerd (pid $(cat "$dir/dockerd.pid")) runs but does not answer yet; waiting"
+    wait_for 60 "$name" socket_answers "$dir/docker.sock" || die "$name dockerd runs but does not answer (log: $dir/dockerd.log)"
+}
+# stop_engine NAME DIR BRIDGE: stop it by pid file, unmount what it left, remove its bridge.
+stop_engine() {
+    local name=$1 dir=$2 bridge=$3
+    stop_pidfile "$dir/dockerd.pid" "$name" 40
+    umount_under "$dir"   # netns under exec-root, the data-root's own private mount
+    rm -f "$dir/docker.sock"
+    if ip link show "$bridge" >/dev/null 2>&1; then ip link del "$bridge"; log "$name: bridge $bridge removed"; fi
+}
+
+up_node2() {
+    if node2_answers; then
+        node2_tcp_ok || log "node2: up, but not on $NODE2_TCP (started by an older lab): lab/lab.sh down node2, then up"
+        log "node2: already up"; return 0
+    fi
+    engine_running node2 "$NODE2_DIR" && return 0
+    ensure_tls
+    start_engine node2 "$NODE2_DIR" "$NODE2_BRIDGE" "$NODE2_BRIDGE_CIDR" "\"$NODE2_HOST\", \"$NODE2_TCP\"" \
+"  \"tlsverify\": true,
+  \"tlscacert\": \"$TLS_DIR/ca.pem\",
+  \"tlscert\": \"$TLS_DIR/server.pem\",
+  \"tlskey\": \"$TLS_DIR/server.key\",
+"
     wait_for 30 node2-tcp node2_tcp_ok || { tail -20 "$NODE2_DIR/dockerd.log" >&2; die "node2 dockerd does not answer on $NODE2_TCP"; }
     log "node2: dockerd started (pid $(cat "$NODE2_DIR/dockerd.pid"), $NODE2_HOST and $NODE2_TCP (TLS), bridge $NODE2_BRIDGE)"
+}
+
+up_node3() {
+    if node3_answers; then log "node3: already up"
+    elif ! engine_running node3 "$NODE3_DIR"; then
+        start_engine node3 "$NODE3_DIR" "$NODE3_BRIDGE" "$NODE3_BRIDGE_CIDR" "\"$NODE3_HOST\""
+        log "node3: dockerd started (pid $(cat "$NODE3_DIR/dockerd.pid"), $NODE3_HOST, bridge $NODE3_BRIDGE)"
+    fi
+    # The BuildKit image, when the images part has made it (a lab started before node3 existed).
+    if [[ -f $LAB_CACHE/buildkit-image/key && -f $LAB_CACHE/buildkit-image/image-$(cat "$LAB_CACHE/buildkit-image/key").tar ]]; then
+        ensure_buildkit_on docker3 node3
+    fi
 }
 
 ensure_farm_user() {
@@ -567,7 +611,10 @@ ensure_ssh_keys() {
     # umask 077 from the start: no key file is ever readable by others, not even for a moment.
     [[ -f $SSH_DIR/ssh_host_ed25519_key ]] || (umask 077 && ssh-keygen -q -t ed25519 -N '' -C 'buildkit-farm-lab host' -f "$SSH_DIR/ssh_host_ed25519_key")
     [[ -f $SSH_DIR/id_ed25519 ]] || (umask 077 && ssh-keygen -q -t ed25519 -N '' -C 'buildkit-farm-lab client' -f "$SSH_DIR/id_ed25519")
-    printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$SSH_DIR/ssh_host_ed25519_key.pub")" >"$SSH_DIR/known_hosts"
+    # The second line covers any port: tests start private sshds with the same host key (and
+    # stop them, to take a node down without touching the shared one on $SSH_PORT).
+    { printf '[127.0.0.1]:%s %s\n' "$SSH_PORT" "$(cut -d' ' -f1,2 "$SSH_DIR/ssh_host_ed25519_key.pub")"
+      printf '[127.0.0.1]:* %s\n' "$(cut -d' ' -f1,2 "$SSH_DIR/ssh_host_ed25519_key.pub")"; } >"$SSH_DIR/known_hosts"
     local home; home=$(getent passwd "$SSH_USER" | cut -d: -f6)
     install -d -m 700 -o "$SSH_USER" -g "$SSH_USER" "$home/.ssh"
     install -m 600 -o "$SSH_USER" -g "$SSH_USER" "$SSH_DIR/id_ed25519.pub" "$home/.ssh/authorized_keys"
@@ -721,6 +768,7 @@ up_buildkit_image() {
     fi
     ensure_buildkit_on docker1 node1
     ensure_buildkit_on docker2 node2
+    ensure_buildkit_on docker3 node3
     local key; key=$(cat "$LAB_CACHE/buildkit-image/key")
     if [[ -f $LAB_STATE/registry/buildkit.key && $(cat "$LAB_STATE/registry/buildkit.key") == "$key" ]] && registry_has buildkit lab; then
         log "buildkit-image: $BUILDKIT_LAB_REF already pushed"
@@ -774,12 +822,8 @@ down_sshd() {
     fi
     rm -f "$LAB_STATE/farm-docker-group.ours"
 }
-down_node2() {
-    stop_pidfile "$NODE2_DIR/dockerd.pid" node2 40
-    umount_under "$NODE2_DIR"   # netns under exec-root, the data-root's own private mount
-    rm -f "$NODE2_SOCK"
-    if ip link show "$NODE2_BRIDGE" >/dev/null 2>&1; then ip link del "$NODE2_BRIDGE"; log "node2: bridge $NODE2_BRIDGE removed"; fi
-}
+down_node2() { stop_engine node2 "$NODE2_DIR" "$NODE2_BRIDGE"; }
+down_node3() { stop_engine node3 "$NODE3_DIR" "$NODE3_BRIDGE"; }
 down_registry() {
     stop_pidfile "$LAB_STATE/registry/registry.pid" registry 10
     stop_pidfile "$LAB_STATE/tls-registry/registry.pid" tls-registry 10
@@ -825,6 +869,8 @@ cmd_status() {
     else status_line node1 down "$NODE1_HOST"; bad=1; fi
     if node2_answers; then status_line node2 up "$NODE2_HOST pid $(cat "$NODE2_DIR/dockerd.pid" 2>/dev/null) bridge $NODE2_BRIDGE linux/arm64,linux/arm/v7"
     else status_line node2 down "$NODE2_HOST"; bad=1; fi
+    if node3_answers; then status_line node3 up "$NODE3_HOST pid $(cat "$NODE3_DIR/dockerd.pid" 2>/dev/null) bridge $NODE3_BRIDGE linux/arm64,linux/arm/v7"
+    else status_line node3 down "$NODE3_HOST"; bad=1; fi
     if node2_tcp_ok; then status_line node2-tcp up "$NODE2_TCP -> node2 (TLS, client cert $TLS_DIR/client.pem)"
     else status_line node2-tcp down "$NODE2_TCP"; bad=1; fi
     if pid_alive "$SSH_DIR/sshd.pid" && node2_ssh_ok; then status_line sshd up "ssh://$SSH_USER@127.0.0.1:$SSH_PORT -> node2"
@@ -833,11 +879,12 @@ cmd_status() {
     if tls_registry_ok; then status_line tls-registry up "https://$TLS_REGISTRY CA=$TLS_DIR/ca.pem"
     else status_line tls-registry down "https://$TLS_REGISTRY CA=$TLS_DIR/ca.pem"; bad=1; fi
     if binfmt_ok; then status_line binfmt up "qemu-aarch64 qemu-arm"; else status_line binfmt down "qemu-aarch64 qemu-arm"; bad=1; fi
-    local n1=missing n2=missing
+    local n1=missing n2=missing n3=missing
     image_present docker1 && n1=$( [[ -n $(image_label docker1) ]] && echo lab || echo upstream)
     node2_answers && image_present docker2 && n2=$( [[ -n $(image_label docker2) ]] && echo lab || echo upstream)
-    if [[ $n1 != missing && $n2 != missing ]]; then status_line buildkit-image up "$BUILDKIT_TAG node1=$n1 node2=$n2, $BUILDKIT_LAB_REF"
-    else status_line buildkit-image down "$BUILDKIT_TAG node1=$n1 node2=$n2"; bad=1; fi
+    node3_answers && image_present docker3 && n3=$( [[ -n $(image_label docker3) ]] && echo lab || echo upstream)
+    if [[ $n1 != missing && $n2 != missing && $n3 != missing ]]; then status_line buildkit-image up "$BUILDKIT_TAG node1=$n1 node2=$n2 node3=$n3, $BUILDKIT_LAB_REF"
+    else status_line buildkit-image down "$BUILDKIT_TAG node1=$n1 node2=$n2 node3=$n3"; bad=1; fi
     if registry_ok && registry_has base latest; then status_line base up "$BASE_REF"; else status_line base down "$BASE_REF"; bad=1; fi
     return $bad
 }
@@ -848,6 +895,7 @@ export FARM_LAB_NODE1=$NODE1_HOST
 export FARM_LAB_NODE2=ssh://$SSH_USER@127.0.0.1:$SSH_PORT
 export FARM_LAB_NODE2_SOCKET=$NODE2_HOST
 export FARM_LAB_NODE2_TCP=$NODE2_TCP
+export FARM_LAB_NODE3=$NODE3_HOST
 export FARM_LAB_CLIENT_CERT=$TLS_DIR/client.pem
 export FARM_LAB_CLIENT_KEY=$TLS_DIR/client.key
 export FARM_LAB_REGISTRY=$REGISTRY
@@ -859,11 +907,12 @@ export FARM_LAB_BASE=$BASE_REF
 export FARM_LAB_BUILDKIT_IMAGE=$BUILDKIT_TAG
 export FARM_LAB_BUILDKIT_REF=$BUILDKIT_LAB_REF
 export FARM_LAB_FARM_FILE=$LAB_DIR/farm.toml
+export FARM_LAB_POOL_FILE=$LAB_DIR/pool.toml
 ENV
 }
 
 # ---------------------------------------------------------------- main
-PARTS=(binfmt node1 node2 registry sshd images)
+PARTS=(binfmt node1 node2 node3 registry sshd images)
 valid_part() { local p; for p in "${PARTS[@]}"; do [[ $p == "$1" ]] && return 0; done; return 1; }
 cmd_up() {
     local parts=("$@")
@@ -874,7 +923,7 @@ cmd_up() {
 }
 cmd_down() {
     local parts=("$@") full=0
-    if ((${#parts[@]} == 0)); then parts=(sshd node2 registry node1 binfmt images); full=1; fi
+    if ((${#parts[@]} == 0)); then parts=(sshd node2 node3 registry node1 binfmt images); full=1; fi
     local p
     for p in "${parts[@]}"; do valid_part "$p" || bad_usage "unknown part '$p' (parts: ${PARTS[*]})"; done
     ((full)) && step "down clients" down_lab_clients

@@ -849,6 +849,8 @@ def node_views(config, status) -> tuple[NodeView, ...]:
     and the platforms its BuildKit detected (native and emulated).
     """
     seen = {n.name: n for n in status.nodes}
+    # Pools: a platform is pinned (in buildx, and so here) to its pool's active node only.
+    active = {p.platform: p.active for p in getattr(status, "pools", ())}
     views = []
     for settings in config.node_settings():
         node = seen.get(settings.name)
@@ -857,7 +859,7 @@ def node_views(config, status) -> tuple[NodeView, ...]:
                 name=settings.name,
                 context=node.context if node is not None and node.context else settings.context,
                 up=node is not None and node.status == "running",
-                pinned=tuple(settings.platforms),
+                pinned=tuple(p for p in settings.platforms if active.get(p, settings.name) == settings.name),
                 supported=tuple(node.detected) if node is not None else (),
                 buildkit_version=node.version if node is not None else None,
                 status=node.status if node is not None else "missing",
@@ -935,7 +937,8 @@ def build(
                     out(line)
         return [], None
 
-    state = _converged_state(config, docker_config=docker_config, up=up, echo=echo)
+    needed = {p for t in prepared for p in t.platforms}  # a down node no target needs does not stop the build
+    state = _converged_state(config, docker_config=docker_config, up=up, echo=echo, needed=needed)
     nodes = node_views(config, state)
     scheduled = {
         t.name: schedule(t.platforms, nodes, target=t.name, allow_emulation=t.allow_emulation) for t in prepared
@@ -968,17 +971,78 @@ def build(
                 echo=echo,
             )
         except FarmError as err:
-            report.ok, report.error = False, err.message
-            return reports, err
+            # Pools: a node that died during the build -> that target once more, its platforms
+            # moved to the next healthy node of their pools (docs/build.md "Pools at build time").
+            retry = _pool_retry(
+                config, target, scheduled[target.name], err, needed, docker_config=docker_config, echo=echo
+            )
+            if retry is None:
+                report.ok, report.error = False, err.message
+                return reports, err
+            nodes, scheduled[target.name] = retry
+            report = TargetReport(
+                target=target.name, tags=list(target.tags), repo=target.repo, sources=list(target.sources)
+            )
+            reports[-1] = report
+            try:
+                _build_one(
+                    target,
+                    scheduled[target.name],
+                    nodes,
+                    report,
+                    options=options,
+                    builder=builder,
+                    docker_config=docker_config,
+                    echo=echo,
+                )
+            except FarmError as again:
+                report.ok, report.error = False, again.message
+                return reports, again
     return reports, None
 
 
-def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo):
-    """The farm as observed once `farm up` has nothing left to do (or after doing it)."""
+def _pool_retry(config, target: PreparedTarget, assignments, err: FarmError, needed, *, docker_config, echo: Echo):
+    """After a failed build: when a node that built it is no longer running and its pools have
+    another healthy node, move the pins there (in place) and return the new (nodes,
+    assignments); None otherwise (a failure of the build itself is not retried)."""
+    if not isinstance(err, BuildError):
+        return None
+    from buildkit_farm.reconcile import converge
+
+    used = {a.node for a in assignments if not a.emulated}
+    now = {n.name: n for n in converge.status(config.desired, docker_config=docker_config).nodes}
+    dead = {name for name in used if name in now and now[name].status != "running"}
+    if not dead:
+        return None
+    pooled = {p: nodes for p, nodes in config.pools().items() if len(nodes) > 1}
+    lost = [a.platform for a in assignments if a.node in dead]
+    if not all(p in pooled for p in lost):
+        return None
+    echo(
+        f'farm: target "{target.name}": node {", ".join(sorted(dead))} stopped during the build; '
+        f"retrying {', '.join(lost)} once on the next healthy node of {'its pool' if len(lost) == 1 else 'their pools'}"
+    )
+    try:
+        state = _converged_state(config, docker_config=docker_config, up=False, echo=echo, needed=needed, exclude=dead)
+    except FarmError as why:
+        echo(f"farm: no retry: {why.message}")
+        return None
+    nodes = node_views(config, state)
+    return nodes, schedule(target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation)
+
+
+def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo, needed=None, exclude=()):
+    """The farm as observed once `farm up` has nothing left to do (or after doing it); pool
+    pins moved to each pool's first healthy node, observed now."""
     from buildkit_farm.reconcile.converge import ensure_converged  # the reconciler's contract
 
     return ensure_converged(
-        config.desired, docker_config=docker_config, up=up, echo=lambda line: echo(f"farm up: {line}")
+        config.desired,
+        docker_config=docker_config,
+        up=up,
+        echo=lambda line: echo(f"farm up: {line}"),
+        needed=needed,
+        exclude=exclude,
     )
 
 

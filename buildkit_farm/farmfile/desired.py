@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,3 +88,12 @@ class Desired:
                 return node
         known = ", ".join(n.name for n in self.nodes) or "none"
         raise UsageError(f'no node "{name}" in {self.file}', hint=f"known nodes: {known}")
+
+
+def pools_of(nodes: Iterable[NodeSettings]) -> dict[str, tuple[str, ...]]:
+    """Platform -> its pool: the nodes pinned to it, in file order (the order of preference)."""
+    out: dict[str, list[str]] = {}
+    for s in nodes:
+        for platform in s.platforms:
+            out.setdefault(platform, []).append(s.name)
+    return {platform: tuple(names) for platform, names in out.items()}

@@ -327,8 +327,16 @@ class FarmConfig(_Model):
         )
 
     def pinned_platforms(self) -> dict[str, str]:
-        """Platform -> the name of the node it is pinned to."""
-        return {platform: node.name for node in self.nodes for platform in node.platforms}
+        """Platform -> the name of the first node it is pinned to (its pool's preferred node)."""
+        return {platform: nodes[0] for platform, nodes in self.pools().items()}
+
+    def pools(self) -> dict[str, tuple[str, ...]]:
+        """Platform -> its pool: the nodes pinned to it, in file order (the order of preference)."""
+        out: dict[str, list[str]] = {}
+        for node in self.nodes:
+            for platform in node.platforms:
+                out.setdefault(platform, []).append(node.name)
+        return {platform: tuple(nodes) for platform, nodes in out.items()}
 
     def summary(self) -> dict[str, Any]:
         """Plain data for `farm validate`: nodes and their platforms, targets and theirs."""
@@ -345,6 +353,7 @@ class FarmConfig(_Model):
                 }
                 for s in self.node_settings()
             ],
+            "pools": {platform: list(nodes) for platform, nodes in self.pools().items()},
             "targets": [
                 {
                     "name": t.name,
@@ -368,6 +377,11 @@ class FarmConfig(_Model):
         for node in data["nodes"]:
             pins = ", ".join(node["platforms"]) or "(not pinned: what the node reports)"
             lines.append(f"  node {node['name']:<{width}}  {node['where']:<{where_width}}  -> {pins}")
+        if any(len(pool) > 1 for pool in data["pools"].values()):
+            # Each platform's pool: its nodes in order of preference; the first healthy one builds it.
+            pwidth = max(len(p) for p in data["pools"])
+            for platform, pool in data["pools"].items():
+                lines.append(f"  pool {platform:<{pwidth}}  {' > '.join(pool)}")
         for target in data["targets"]:
             platforms = ", ".join(
                 f"{p} on {n}" if n != "emulated" else f"{p} under QEMU" for p, n in target["platforms"].items()

@@ -89,16 +89,9 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
                 )
                 continue
             seen_here.add(platform)
-            if platform in pinned:
-                issues.append(
-                    ConfigIssue(
-                        node.at("platforms", index),
-                        f"{platform} is already pinned to node {quote(pinned[platform])}",
-                        "buildx silently ignores a second pin; pin each platform to one node",
-                    )
-                )
-            else:
-                pinned[platform] = n.name
+            # Several nodes may pin one platform: they are its pool, in file order (the
+            # first is preferred; see docs/farm-file.md "Node pools"). `pinned` keeps the first.
+            pinned.setdefault(platform, n.name)
     all_node_names = {n.raw.get("name") for n in nodes if isinstance(n.raw.get("name"), str)}
     for node in valid_nodes:
         n = node.model

@@ -37,7 +37,7 @@ from buildkit_farm.reconcile.observe import (
     RecordEntry,
     read_record,
 )
-from buildkit_farm.reconcile.plan import Action, Plan, Step
+from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import Desired, NodeSettings
@@ -351,9 +351,12 @@ def record_buildkits(paths: DockerPaths, desired: Desired, state: FarmState, tou
     for s in desired.nodes:
         bn = buildx_node_name(desired.builder.name, s.name)
         bk = state.buildkits.get(bn)
+        prev = old.get(bn)
+        if bk is not None and bk.status == "unreachable" and prev is not None:
+            nodes[bn] = prev  # a pool node that is down keeps what is known of its container
+            continue
         if bk is None or not bk.container_id:
             continue
-        prev = old.get(bn)
         if bn in touched:
             settings = s.fingerprint
         elif prev is not None and prev.container_id == bk.container_id:

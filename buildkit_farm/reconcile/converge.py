@@ -8,15 +8,15 @@ pinned platforms detected), or `NotConverged` says what differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import NotConverged
-from buildkit_farm.reconcile import lock
+from buildkit_farm.reconcile import lock, pools
 from buildkit_farm.reconcile.apply import Report, apply_plan, record_buildkits
 from buildkit_farm.reconcile.names import buildx_node_name
 from buildkit_farm.reconcile.observe import (
@@ -26,7 +26,9 @@ from buildkit_farm.reconcile.observe import (
     observe,
 )
 from buildkit_farm.reconcile.plan import Plan, make_down_plan, make_plan
+from buildkit_farm.reconcile.pools import pool_view
 from buildkit_farm.reconcile.status import NodeStatus, node_statuses, verify
+from buildkit_farm.reconcile.steps import Step
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import Desired
@@ -43,6 +45,8 @@ class FarmStatus:
     nodes: tuple[NodeStatus, ...]
     buildkits: Mapping[str, ObservedBuildkit]  # by the file's node name
     state: FarmState
+    pools: tuple[pools.Pool, ...] = ()  # each pinned platform: active node, standbys, down
+    warnings: tuple[str, ...] = ()  # e.g. a pool node that is down while its pools are served
 
     @property
     def docker_config(self) -> str:
@@ -56,7 +60,8 @@ class UpResult:
     status: FarmStatus | None  # None for a dry run that has changes to make
 
 
-def _status(desired: Desired, state: FarmState) -> FarmStatus:
+def _status(desired: Desired, state: FarmState, *, warnings: tuple[str, ...] = ()) -> FarmStatus:
+    status_of = {n.name: n.status for n in node_statuses(desired, state)}
     by_file = {}
     for s in desired.nodes:
         bk = state.buildkits.get(buildx_node_name(desired.builder.name, s.name))
@@ -68,12 +73,25 @@ def _status(desired: Desired, state: FarmState) -> FarmStatus:
         nodes=node_statuses(desired, state),
         buildkits=MappingProxyType(by_file),
         state=state,
+        pools=pools.resolve(desired.nodes, status_of).pools,
+        warnings=warnings,
     )
 
 
-def _verified(desired: Desired, state: FarmState) -> FarmStatus:
+def _verified(
+    desired: Desired, state: FarmState, *, needed: Collection[str] | None = None, exclude: Collection[str] = ()
+) -> FarmStatus:
+    # A down pool node whose platforms other nodes serve is a warning, not a problem.
+    view = pool_view(desired, state, needed=needed, exclude=exclude)
+    spare = view.spare
     status = _status(desired, state)
-    problems = verify(status.nodes)
+    problems = verify(tuple(n for n in status.nodes if n.name not in spare))
+    warnings = tuple(
+        f'node "{n.name}" is {n.status}' + (f" ({n.error})" if n.error else "") + f"; {_served(n.name, status)}"
+        for n in status.nodes
+        if n.name in spare
+    )
+    status = replace(status, warnings=warnings, pools=view.pools)
     if problems:
         emulation = any("pinned" in p for p in problems)
         raise NotConverged(
@@ -85,6 +103,11 @@ def _verified(desired: Desired, state: FarmState) -> FarmStatus:
             else "check the node's engine (`farm status`), then rerun `farm up`",
         )
     return status
+
+
+def _served(name: str, status: FarmStatus) -> str:
+    served = [f"{p.platform} on {p.active}" for p in status.pools if name in p.members and p.active]
+    return "its pools are served: " + ", ".join(served) if served else "not needed by this run"
 
 
 def _remaining(plan: Plan) -> str:
@@ -145,30 +168,31 @@ def _converge(
     dry_run: bool = False,
     on_plan: Callable[[Plan], None] | None = None,
     report: Report | None = None,
+    needed: Collection[str] | None = None,
     prefetch: Prefetch | None = None,
 ) -> UpResult:
-    """The flow itself; the caller holds the lock."""
+    """The flow itself; the caller holds the lock. `needed`: see `ensure_converged`."""
     state = observe(desired, docker_config=docker_config, prefetch=prefetch)
-    first = make_plan(desired, state)
+    first = make_plan(desired, state, needed=needed)
     if on_plan:
         on_plan(first)
     if dry_run:
         return UpResult(first, False, None if first.changes else _status(desired, state))
     if first.converged:
-        status_ = _verified(desired, state)
+        status_ = _verified(desired, state, needed=needed)
         record_buildkits(paths, desired, state, frozenset())  # keeps what a probe learnt
         return UpResult(first, False, status_)
     touched = apply_plan(first, paths, report=report)
     after = observe(desired, docker_config=docker_config)
     record_buildkits(paths, desired, after, touched)
     final_state = observe(desired, docker_config=docker_config)
-    final = make_plan(desired, final_state)
+    final = make_plan(desired, final_state, needed=needed)
     if final.changes:
         raise NotConverged(
             f"after applying, the farm still differs from {desired.file}: {_remaining(final)}",
             hint="rerun `farm up`; if it keeps differing, `farm plan` shows what and why",
         )
-    return UpResult(first, True, _verified(desired, final_state))
+    return UpResult(first, True, _verified(desired, final_state, needed=needed))
 
 
 def down(
@@ -200,25 +224,58 @@ def ensure_converged(
     docker_config: str | Path | None = None,
     up: bool = False,
     echo: Echo | None = None,
+    needed: Collection[str] | None = None,
+    exclude: Collection[str] = (),
 ) -> FarmStatus:
     """For the build: the farm as observed, once nothing is left to change.
 
     Without `up`, raises `NotConverged` saying what `farm up` would change; with it,
-    applies the changes first. Returns each node's status, BuildKit version and platforms.
+    applies the changes first. Either way, pool moves (a pin moving to the first healthy
+    node of its pool, a down node leaving, a returning one rejoining) are applied here,
+    observed just before the build. `needed`: the platforms the build needs (a down node
+    needed by none does not stop it); `exclude`: nodes to leave out (one died during the
+    build). Returns each node's status, BuildKit version and platforms.
     """
     if up:
-        result = converge(desired, docker_config=docker_config, echo=echo)
+        result = converge(desired, docker_config=docker_config, echo=echo, needed=needed)
         assert result.status is not None
-        return result.status
+        if needed is None and not exclude:
+            return result.status
     paths = DockerPaths.resolve(docker_config)
     with lock.hold(paths.farm_dir, on_wait=echo, shared=True):  # a check: builds share it
         state = observe(desired, docker_config=docker_config)
-        the_plan = make_plan(desired, state)
+        the_plan = make_plan(desired, state, needed=needed, exclude=exclude)
+        moves = pool_moves(the_plan)
+        if moves and len(moves) == len(the_plan.changes):
+            # Pool moves change the builder: exclusive for them (other builds finish first).
+            with lock.hold(paths.farm_dir, on_wait=echo):
+                for step in moves:
+                    if echo:
+                        echo(f"pool: {step.action.symbol} {step.kind} {step.name}: {step.reason}")
+                touched = apply_plan(replace(the_plan, steps=moves), paths)
+                state = observe(desired, docker_config=docker_config)
+                record_buildkits(paths, desired, state, touched)
+                the_plan = make_plan(desired, state, needed=needed, exclude=exclude)
         if the_plan.changes:
             raise NotConverged(
                 f"the farm does not match {desired.file}; `farm up` would: {_remaining(the_plan)}",
                 hint=f"run `farm up -f {desired.file}` first, or pass --up",
             )
-        status_ = _verified(desired, state)
+        status_ = _verified(desired, state, needed=needed, exclude=exclude)
         record_buildkits(paths, desired, state, frozenset())
         return status_
+
+
+def pool_moves(the_plan: Plan) -> tuple[Step, ...]:
+    """The plan's changes a build applies by itself: pins moving inside pools, down pool
+    nodes leaving, returning ones rejoining (and their BuildKit started)."""
+    out = []
+    rejoining = set()
+    for step in the_plan.changes:
+        if step.kind == "node" and step.mode in ("pin", "leave", "join"):
+            out.append(step)
+            if step.mode == "join":
+                rejoining.add(step.name)
+        elif step.kind == "buildkit" and (step.mode == "start" or step.name in rejoining):
+            out.append(step)
+    return tuple(out)

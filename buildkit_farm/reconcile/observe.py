@@ -31,6 +31,7 @@ from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths, DockerRead
 from buildkit_farm.errors import CorruptState
 from buildkit_farm.farmfile import limits
+from buildkit_farm.farmfile.desired import pools_of
 from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile.names import buildx_node_name, container_name
@@ -526,11 +527,16 @@ def observe(
 
     # Which BuildKit containers to look at, grouped by the context (engine) they live on.
     where: dict[str, list[str]] = {}
+    pooled = {n for nodes in pools_of(settings).values() if len(nodes) > 1 for n in nodes}
     for s in settings:
         if s.driver != "docker-container":
             continue  # remote/kubernetes BuildKits are not containers on a Docker engine
         if s.context in contexts or not s.owns_context:
             where.setdefault(s.context, []).append(buildx_node_name(builder_name, s.name))
+        elif s.endpoint and s.tls is None and s.name in pooled:
+            # A pool node whose context the farm has not made yet: is its engine there? (A
+            # down one must not join: buildx would roll the whole append back.)
+            where.setdefault(s.endpoint, []).append(buildx_node_name(builder_name, s.name))
     if builder is not None:
         wanted = {buildx_node_name(builder_name, s.name) for s in settings}
         for n in builder.nodes:

@@ -11,84 +11,25 @@ Kinds and actions (apply has one function per pair):
 - context   + create, ~ update (endpoint or TLS), - remove (down only)
 - builder   + create (claims it for the farm), -/+ replace (the driver changed), - remove
 - node      + append, ~ update in place (`--append --node`), or rejoin (`--leave` then
-            `--append`) when a setting must be cleared, - leave
+            `--append`) when a setting must be cleared, - leave; for pools (pools.py):
+            ~ pin (a pin moves to the pool's first healthy node), - leave (a down pool
+            node, so the others can change), + join (it answers again)
 - buildkit  + create its container, ~ start or restart it (state volume kept), - remove
             its container (state volume kept unless asked)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Collection
 
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource, PlanBlocked
 from buildkit_farm.farmfile.desired import Desired, NodeSettings
+from buildkit_farm.reconcile import pools
 from buildkit_farm.reconcile.names import buildx_node_name, file_node_name
 from buildkit_farm.reconcile.observe import FarmState, ObservedBuildkit, ObservedNode
-
-
-class Action(str, Enum):
-    CREATE = "create"
-    UPDATE = "update"
-    REPLACE = "replace"
-    REMOVE = "remove"
-    NOOP = "no-op"
-
-    @property
-    def symbol(self) -> str:
-        return {"create": "+", "update": "~", "replace": "-/+", "remove": "-", "no-op": "="}[self.value]
-
-
-@dataclass(frozen=True)
-class Step:
-    """One thing to do (or, for NOOP, not to do) to one resource."""
-
-    kind: str  # context | builder | node | buildkit
-    name: str  # context name, builder name, or the file's node name
-    action: Action
-    reason: str
-    changes: tuple[tuple[str, str, str], ...] = ()  # (field, old, new), for people
-    mode: str = ""  # the variant apply uses: node ~ "append" | "rejoin"; buildkit ~ "start" | "restart" | "move"
-    settings: NodeSettings | None = None  # the node's desired settings (context, node, buildkit)
-    buildx_node: str | None = None
-    where: str | None = None  # the context or host to act through (buildkit steps)
-
-    def to_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "name": self.name,
-            "action": self.action.value,
-            "symbol": self.action.symbol,
-            "reason": self.reason,
-            "changes": [{"field": f, "old": o, "new": n} for f, o, n in self.changes],
-            **({"mode": self.mode} if self.mode else {}),
-            **({"buildx_node": self.buildx_node} if self.buildx_node else {}),
-        }
-
-
-@dataclass(frozen=True)
-class Plan:
-    builder: str
-    driver: str
-    steps: tuple[Step, ...] = field(default_factory=tuple)
-
-    @property
-    def changes(self) -> tuple[Step, ...]:
-        """The steps that change something; empty means converged."""
-        return tuple(s for s in self.steps if s.action is not Action.NOOP)
-
-    @property
-    def converged(self) -> bool:
-        return not self.changes
-
-    def to_dict(self) -> dict:
-        return {
-            "builder": self.builder,
-            "driver": self.driver,
-            "converged": self.converged,
-            "steps": [s.to_dict() for s in self.steps],
-        }
+from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 
 # ---------------------------------------------------------------------------- what buildx makes of settings
@@ -146,19 +87,32 @@ def _unreachable(name: str, bk: ObservedBuildkit, endpoint: str | None) -> Engin
 
 
 # ---------------------------------------------------------------------------- the plan
-def make_plan(desired: Desired, state: FarmState) -> Plan:
+def make_plan(
+    desired: Desired,
+    state: FarmState,
+    *,
+    needed: Collection[str] | None = None,
+    exclude: Collection[str] = (),
+) -> Plan:
     """Steps that make the observed state match the file: contexts, builder, nodes, BuildKits.
 
-    Raises the one problem that blocks it, or `PlanBlocked` listing every one.
+    Raises the one problem that blocks it, or `PlanBlocked` listing every one (a platform
+    whose whole pool is down: `NoHealthyNode` at once). `needed`: the platforms this run
+    builds (None: all, as `farm up` needs); `exclude`: nodes to leave out (a node that
+    died during a build). Both only matter to pools.
     """
+    # buildx holds each platform's pin on its pool's active node only (reconcile/pools.py).
+    view = pools.pool_view(desired, state, needed=needed, exclude=exclude)
+    desired = dataclasses.replace(desired, nodes=pools.pinned_now(desired.nodes, view))
     problems: list[FarmError] = []
     contexts, moved = plan_contexts(desired, state, problems)
-    builder, replace = plan_builder(desired, state, problems)
-    nodes = plan_nodes(desired, state, replace=replace)
-    buildkits = plan_buildkits(desired, state, replace=replace, moved=moved, problems=problems)
+    builder, rebuild = plan_builder(desired, state, problems)
+    nodes = plan_nodes(desired, state, view, replace=rebuild)
+    buildkits = plan_buildkits(desired, state, view, replace=rebuild, moved=moved, problems=problems)
     if problems:
         raise problems[0] if len(problems) == 1 else PlanBlocked(problems)
     steps = [*contexts, *builder, *nodes, *buildkits]
+    pools.leave_if_blocking(steps, state, view)
     return Plan(builder=desired.builder.name, driver=desired.builder.driver, steps=_ordered(steps))
 
 
@@ -270,8 +224,9 @@ def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) 
     return [Step("builder", bname, Action.NOOP, f"exists with driver {driver}")], False
 
 
-def plan_nodes(desired: Desired, state: FarmState, *, replace: bool) -> list[Step]:
-    """Nodes that join, change or leave the builder (all join a new or recreated one)."""
+def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, replace: bool) -> list[Step]:
+    """Nodes that join, change or leave the builder (all join a new or recreated one); a
+    pool's pin moves in place to its active node, and a down pool node waits as it is."""
     bname = desired.builder.name
     observed = None if replace else state.builder
     wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
@@ -291,24 +246,26 @@ def plan_nodes(desired: Desired, state: FarmState, *, replace: bool) -> list[Ste
     for s in desired.nodes:
         bn = buildx_node_name(bname, s.name)
         on = observed.node(bn) if observed else None
+        if s.name in view.spare:
+            steps.append(pools.spare_node_step(s, on, state, desired.nodes, view, bn))
+            continue
         if on is None:
             changes = [("endpoint", "", s.buildx_endpoint)]
             if s.platforms:
                 changes.append(("platforms", "", ", ".join(s.platforms)))
+            # A node the farm had, rejoining (it left while down): a build may do it by itself.
+            known = observed is not None and state.record is not None and bn in state.record.nodes
+            why = f"joins the builder as {bn}"
+            mode = "join" if known else ""
             steps.append(
-                Step(
-                    "node",
-                    s.name,
-                    Action.CREATE,
-                    f"joins the builder as {bn}",
-                    tuple(changes),
-                    settings=s,
-                    buildx_node=bn,
-                )
+                Step("node", s.name, Action.CREATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
             )
             continue
         changes, rejoin = _node_diff(s, on, state)
-        if changes:
+        pool_step = pools.pool_pin_step(s, on, changes, desired.nodes, view, bn)
+        if pool_step is not None:
+            steps.append(pool_step)
+        elif changes:
             mode = "rejoin" if rejoin else "append"
             why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
             steps.append(
@@ -321,7 +278,13 @@ def plan_nodes(desired: Desired, state: FarmState, *, replace: bool) -> list[Ste
 
 
 def plan_buildkits(
-    desired: Desired, state: FarmState, *, replace: bool, moved: set[str], problems: list[FarmError]
+    desired: Desired,
+    state: FarmState,
+    view: pools.PoolView,
+    *,
+    replace: bool,
+    moved: set[str],
+    problems: list[FarmError],
 ) -> list[Step]:
     """Each node's BuildKit container: created, started, restarted with new settings, or removed."""
     bname = desired.builder.name
@@ -342,6 +305,11 @@ def plan_buildkits(
             continue  # only docker-container nodes have a BuildKit container the farm can see
         bn = buildx_node_name(bname, s.name)
         bk = state.buildkits.get(bn)
+        if not replace and s.context not in moved and s.name in view.spare:
+            down = bk is not None and bk.status == "unreachable"
+            why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
+            steps.append(Step("buildkit", s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s))
+            continue
         if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:
             problems.append(_unreachable(s.name, bk, s.endpoint or s.context))
             continue

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from buildkit_farm.reconcile.plan import Action, Plan
+from buildkit_farm.reconcile.pools import Pool
 from buildkit_farm.reconcile.status import NodeStatus
+from buildkit_farm.reconcile.steps import Action, Plan
 
 _WORDS = {
     Action.CREATE: "to create",
@@ -51,7 +52,7 @@ def detected_text(n: NodeStatus) -> str:
     return ", ".join(p + (" (emulated)" if p in n.emulated else "") for p in n.detected)
 
 
-def status_text(builder: str, nodes: tuple[NodeStatus, ...]) -> str:
+def status_text(builder: str, nodes: tuple[NodeStatus, ...], pools: tuple[Pool, ...] = ()) -> str:
     header = ("NODE", "ENDPOINT", "STATUS", "BUILDKIT", "PINNED", "DETECTED")
     rows = [
         (
@@ -71,11 +72,38 @@ def status_text(builder: str, nodes: tuple[NodeStatus, ...]) -> str:
     for n in nodes:
         if n.error and n.status != "running":
             out.append(f"  {n.name}: {n.error}")
+    out.extend(pools_text(pools))
     return "\n".join(out)
 
 
-def status_json(builder: str, nodes: tuple[NodeStatus, ...], *, docker_config: str | None = None) -> str:
-    data = {"builder": builder, "nodes": [n.to_dict() for n in nodes]}
+def pools_text(pools: tuple[Pool, ...]) -> list[str]:
+    """Each platform of a farm with pools: the node building it now, the standbys, the down ones."""
+    if not any(len(p.members) > 1 for p in pools):
+        return []
+    header = ("PLATFORM", "ACTIVE", "STANDBY", "DOWN")
+    rows = [
+        (p.platform, p.active or "(none: no healthy node)", ", ".join(p.standby) or "-", ", ".join(p.down) or "-")
+        for p in pools
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return ["Pools (the first healthy node of each builds it):"] + [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in [header, *rows]
+    ]
+
+
+def status_json(
+    builder: str,
+    nodes: tuple[NodeStatus, ...],
+    *,
+    docker_config: str | None = None,
+    pools: tuple[Pool, ...] = (),
+    warnings: tuple[str, ...] = (),
+) -> str:
+    data: dict = {"builder": builder, "nodes": [n.to_dict() for n in nodes]}
+    if pools:
+        data["pools"] = [p.to_dict() for p in pools]
+    if warnings:
+        data["warnings"] = list(warnings)
     if docker_config:
         data["docker_config"] = docker_config
     return json.dumps(data, indent=2)

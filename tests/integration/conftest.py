@@ -48,6 +48,7 @@ DEFAULT_FACTS = {
     "FARM_LAB_NODE2": "ssh://farm@127.0.0.1:2222",
     "FARM_LAB_NODE2_SOCKET": "unix:///var/lib/buildkit-farm-lab/node2/docker.sock",
     "FARM_LAB_NODE2_TCP": "tcp://127.0.0.1:2376",
+    "FARM_LAB_NODE3": "unix:///var/lib/buildkit-farm-lab/node3/docker.sock",
     "FARM_LAB_CLIENT_CERT": "/var/lib/buildkit-farm-lab/tls/client.pem",
     "FARM_LAB_CLIENT_KEY": "/var/lib/buildkit-farm-lab/tls/client.key",
     "FARM_LAB_REGISTRY": "127.0.0.1:5000",
@@ -89,6 +90,7 @@ class Lab:
     farm_file: Path  # lab/farm.toml
     state: Path
     env: dict[str, str] = field(default_factory=dict)  # FARM_LAB_* plus SSL_CERT_DIR, for subprocesses
+    node3: str = DEFAULT_FACTS["FARM_LAB_NODE3"]  # a third engine (pools across engines), its unix socket
 
     def farm_data(self, builder: str) -> dict:
         """lab/farm.toml as data under another builder name, its paths made absolute (a copy lives elsewhere)."""
@@ -192,6 +194,7 @@ def lab() -> Lab:
         farm_file=Path(facts["FARM_LAB_FARM_FILE"]),
         state=Path(facts["FARM_LAB_STATE"]),
         env=env,
+        node3=facts["FARM_LAB_NODE3"],
     )
 
 
@@ -254,7 +257,7 @@ def _remove_builders(config: Path, lab: Lab) -> None:
             container = f"buildx_buildkit_{node.get('Name', '')}"
             if container == "buildx_buildkit_":
                 continue
-            for host in (lab.node1, lab.node2_socket):
+            for host in (lab.node1, lab.node2_socket, lab.node3):
                 try:
                     subprocess.run(["docker", "-H", host, "rm", "-f", "-v", container], capture_output=True, timeout=30)
                     subprocess.run(
@@ -274,7 +277,7 @@ def _remove_leftovers(lab: Lab, tokens: list[str]) -> None:
     """
     listings = (("ps", "-a", "--format", "{{.Names}}"), ("volume", "ls", "--format", "{{.Name}}"))
     removals = (("rm", "-f", "-v"), ("volume", "rm", "-f"))
-    for host in (lab.node1, lab.node2_socket):
+    for host in (lab.node1, lab.node2_socket, lab.node3):
         for listing, removal in zip(listings, removals):  # containers first: they hold the volumes
             try:
                 out = subprocess.run(

@@ -16,7 +16,7 @@ from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import ApplyError, Interrupted
 from buildkit_farm.farmfile.load import load_config_text
 from buildkit_farm.reconcile import apply, buildx
-from buildkit_farm.reconcile.plan import Action, Plan, Step
+from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 FARM = """
 [builder]

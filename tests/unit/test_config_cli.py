@@ -50,9 +50,9 @@ def test_validate_json_lists_every_issue_and_exits_2():
     assert data["ok"] is False
     assert data["issues"] == [
         {
-            "path": 'node "node2".platforms[0]',
-            "message": 'linux/amd64 is already pinned to node "node1"',
-            "hint": "buildx silently ignores a second pin; pin each platform to one node",
+            "path": 'node "node1".platforms[1]',
+            "message": "linux/amd64 is listed twice",
+            "hint": "aliases count: aarch64 and linux/arm64 are the same platform",
             "line": None,
         }
     ]

@@ -53,3 +53,36 @@ def test_env_sh_exports_the_same_facts():
     )
     exported = dict(line.partition("=")[::2] for line in out.stdout.splitlines() if line.startswith("FARM_LAB_"))
     assert exported == _lab_env()
+
+
+def test_pool_file_puts_node2_and_node3_in_one_pool():
+    config = load_config(LAB / "pool.toml")
+    env = _lab_env()
+    nodes = {s.name: s for s in config.node_settings()}
+    assert nodes["pool2"].endpoint == env["FARM_LAB_NODE2"] and nodes["pool3"].endpoint == env["FARM_LAB_NODE3"]
+    assert config.pools() == {
+        "linux/amd64": ("pool1",),
+        "linux/arm64": ("pool2", "pool3"),
+        "linux/arm/v7": ("pool2", "pool3"),
+    }
+    assert env["FARM_LAB_POOL_FILE"] == str(LAB / "pool.toml")
+    # lab/farm.toml stays the two-node demo
+    assert [s.name for s in load_config(LAB / "farm.toml").node_settings()] == ["node1", "node2"]
+
+
+def test_lab_sh_has_node3_as_a_part_of_its_own():
+    text = (LAB / "lab.sh").read_text()
+    parts = next(line for line in text.splitlines() if line.startswith("PARTS=("))
+    assert parts.split("(")[1].rstrip(")").split() == [
+        "binfmt",
+        "node1",
+        "node2",
+        "node3",
+        "registry",
+        "sshd",
+        "images",
+    ]
+    assert "up_node3()" in text and "down_node3()" in text
+    # node2 and node3 share one parameterised engine start; node3 gets its own bridge and CIDR
+    assert text.count("start_engine node") == 2 and "NODE3_BRIDGE=farm1" in text
+    assert "NODE2_BRIDGE_CIDR=10.213.0.1/24" in text and "NODE3_BRIDGE_CIDR=10.214.0.1/24" in text

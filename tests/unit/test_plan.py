@@ -24,13 +24,13 @@ from buildkit_farm.reconcile.observe import (
     parse_workers,
 )
 from buildkit_farm.reconcile.plan import (
-    Action,
     buildx_flags,
     expected_cmd,
     make_down_plan,
     make_plan,
 )
 from buildkit_farm.reconcile.status import NodeStatus, split_native, verify
+from buildkit_farm.reconcile.steps import Action
 
 HOST1 = "unix:///var/run/docker.sock"
 HOST2 = "ssh://farm@127.0.0.1:2222"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from buildkit_farm.reconcile.plan import Action, Plan, Step
 from buildkit_farm.reconcile.render import plan_json, plan_text, status_json, status_text
 from buildkit_farm.reconcile.status import NodeStatus
+from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 PLAN = Plan(
     builder="ch16",
