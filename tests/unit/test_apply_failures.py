@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from farms import ONE_NODE
 from python_on_whales.exceptions import DockerException
 
 from buildkit_farm.docker import DockerPaths
@@ -18,14 +19,7 @@ from buildkit_farm.farmfile.load import load_config_text
 from buildkit_farm.reconcile import apply, buildx
 from buildkit_farm.reconcile.steps import Action, Plan, Step
 
-FARM = """
-[builder]
-name = "farm"
-[[node]]
-name = "node1"
-endpoint = "unix:///var/run/docker.sock"
-platforms = ["linux/amd64"]
-"""
+FARM = ONE_NODE
 OLD_INSTANCE = json.dumps({"Name": "farm", "Driver": "docker-container", "Nodes": [{"Name": "farm-node1"}]}).encode()
 
 

@@ -8,14 +8,9 @@ import subprocess
 import sys
 import time
 
-FARM = """
-[builder]
-name = "farm"
-[[node]]
-name = "node1"
-endpoint = "unix:///var/run/docker.sock"
-platforms = ["linux/amd64"]
-"""
+from farms import ONE_NODE
+
+FARM = ONE_NODE
 HOLD = """
 import sys, time
 from pathlib import Path

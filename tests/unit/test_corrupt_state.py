@@ -8,19 +8,13 @@ import subprocess
 import sys
 
 import pytest
+from farms import ONE_NODE
 
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import CorruptState
 from buildkit_farm.reconcile import observe
 
-FARM = """
-[builder]
-name = "farm"
-[[node]]
-name = "node1"
-endpoint = "unix:///var/run/docker.sock"
-platforms = ["linux/amd64"]
-"""
+FARM = ONE_NODE
 
 
 @pytest.fixture()
