@@ -117,7 +117,8 @@ def inspect_cmd(
     """Show the variants of an image in its registry (platform, digest, size), pulling nothing."""
     import json
 
-    from buildkit_farm.registry.images import describe, inspect_image
+    from buildkit_farm.registry.index import describe
+    from buildkit_farm.registry.read import inspect_image
 
     index = inspect_image(image, ca=ca)
     typer.echo(json.dumps(index.to_dict(), indent=2) if as_json else describe(index))
@@ -170,15 +171,17 @@ def build_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
-    from buildkit_farm.build import run as farm_build
+    from buildkit_farm.build import job as farm_build
+    from buildkit_farm.build import report as build_report
+    from buildkit_farm.build.prepare import BuildOptions, parse_pairs
     from buildkit_farm.farmfile.model import load_config
 
     config = load_config(file)
-    options = farm_build.BuildOptions(
-        vars=farm_build.parse_pairs(var, flag="--var"),
+    options = BuildOptions(
+        vars=parse_pairs(var, flag="--var"),
         tags=tuple(tag),
-        build_args=farm_build.parse_pairs(build_arg, flag="--build-arg"),
-        labels=farm_build.parse_pairs(label, flag="--label"),
+        build_args=parse_pairs(build_arg, flag="--build-arg"),
+        labels=parse_pairs(label, flag="--label"),
         target=stage,
         no_cache=no_cache,
         pull=pull,
@@ -202,8 +205,8 @@ def build_cmd(
     )
     if not dry_run:
         if report is not None:
-            report.write_text(farm_build.reports_json(reports) + "\n")
-        typer.echo(farm_build.reports_json(reports) if as_json else farm_build.render_text(reports))
+            report.write_text(build_report.reports_json(reports) + "\n")
+        typer.echo(build_report.reports_json(reports) if as_json else build_report.render_text(reports))
     if error is not None:
         raise error
 
@@ -353,7 +356,7 @@ def lint_cmd(
     subjects = lint.collect_subjects(paths or [], farm_file=file, platforms=platforms)
     inspect = None
     if registry:
-        from buildkit_farm.registry.images import inspect_image
+        from buildkit_farm.registry.read import inspect_image
 
         inspect = functools.lru_cache(maxsize=None)(inspect_image)
     report = lint.lint_subjects(subjects, inspect=inspect)

@@ -4,7 +4,7 @@ Every Docker client (python-on-whales) and every `docker …` command line in fa
 here, so `--docker-config`, the context or host, and extra environment (a registry CA) are
 applied the same way everywhere. The rule of the house, which this module makes possible:
 - Docker is *read* only by `reconcile.observe` (engines, contexts, builders),
-  `registry.images` (registries) and the build's checks;
+  `registry.read` (registries) and the build's checks;
 - Docker is *changed* only by `reconcile.apply` (contexts, builder, BuildKit containers)
   and the build's run and publish steps (images, lists).
 Nothing here runs a command on its own behalf; python-on-whales is imported lazily, so the

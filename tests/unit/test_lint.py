@@ -33,7 +33,7 @@ from buildkit_farm.lint.rules import (
     subjects_for_paths,
     target_from_name,
 )
-from buildkit_farm.registry.images import ImageIndex, Variant
+from buildkit_farm.registry.index import ImageIndex, Variant
 
 CASES = Path(__file__).parent / "lint_cases"
 ROOT = Path(__file__).resolve().parents[2]

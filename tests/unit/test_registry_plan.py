@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from buildkit_farm.errors import ImageNotFound, PlatformConflict, RegistryError, UsageError
-from buildkit_farm.registry.images import (
+from buildkit_farm.farmfile.reference import registry_host
+from buildkit_farm.registry.index import (
     ImageIndex,
     Variant,
     check_plan,
@@ -14,7 +15,6 @@ from buildkit_farm.registry.images import (
     describe,
     is_loopback,
     plan_list,
-    registry_host,
 )
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
