@@ -130,7 +130,9 @@ def build_cmd(
         Optional[list[str]], typer.Argument(help="Targets to build (default: all, in file order).")
     ] = None,
     file: FileOption = DEFAULT_FILE,
-    var: Annotated[list[str], typer.Option("--var", help="Fill a {name} in tags: NAME=VALUE (else $NAME).")] = [],
+    var: Annotated[
+        list[str], typer.Option("--var", help="NAME=VALUE: fills {NAME} in tags, and bake file variables.")
+    ] = [],
     tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tags to push instead of the file's.")] = [],
     build_arg: Annotated[list[str], typer.Option("--build-arg", help="KEY=VALUE, over the file's args.")] = [],
     label: Annotated[list[str], typer.Option("--label", help="KEY=VALUE, over the file's labels.")] = [],
@@ -165,6 +167,9 @@ def build_cmd(
         bool, typer.Option("--dry-run", help="Check inputs and print the docker commands; run nothing.")
     ] = False,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report to FILE.")] = None,
+    atomic: Annotated[
+        bool, typer.Option("--atomic", help="Move no tag of any target unless every selected target succeeded.")
+    ] = False,
     docker_config: Annotated[
         Optional[Path], typer.Option("--docker-config", help="Docker config dir (default $DOCKER_CONFIG or ~/.docker).")
     ] = None,
@@ -176,37 +181,43 @@ def build_cmd(
     from buildkit_farm.build.prepare import BuildOptions, parse_pairs
     from buildkit_farm.farmfile.model import load_config
 
-    config = load_config(file)
-    options = BuildOptions(
-        vars=parse_pairs(var, flag="--var"),
-        tags=tuple(tag),
-        build_args=parse_pairs(build_arg, flag="--build-arg"),
-        labels=parse_pairs(label, flag="--label"),
-        target=stage,
-        no_cache=no_cache,
-        pull=pull,
-        secrets=tuple(secret),
-        ssh=tuple(ssh),
-        cache_from=tuple(cache_from),
-        cache_to=tuple(cache_to),
-        provenance=provenance,
-        sbom=sbom,
-        progress=progress,
-        verify_run=verify_run or verify_cmd is not None,
-        verify_cmd=verify_cmd,
-    )
-    reports, error = farm_build.build(
-        config,
-        targets or (),
-        options,
-        docker_config=str(docker_config) if docker_config else None,
-        up=up,
-        dry_run=dry_run,
-    )
+    build_report.check_report_path(report)  # before anything runs, so a failed run can still write it
+    reports: list = []
+    try:
+        config = load_config(file)
+        options = BuildOptions(
+            vars=parse_pairs(var, flag="--var"),
+            tags=tuple(tag),
+            build_args=parse_pairs(build_arg, flag="--build-arg"),
+            labels=parse_pairs(label, flag="--label"),
+            target=stage,
+            no_cache=no_cache,
+            pull=pull,
+            secrets=tuple(secret),
+            ssh=tuple(ssh),
+            cache_from=tuple(cache_from),
+            cache_to=tuple(cache_to),
+            provenance=provenance,
+            sbom=sbom,
+            progress=progress,
+            verify_run=verify_run or verify_cmd is not None,
+            verify_cmd=verify_cmd,
+        )
+        reports, error = farm_build.build(
+            config,
+            targets or (),
+            options,
+            docker_config=str(docker_config) if docker_config else None,
+            up=up,
+            dry_run=dry_run,
+            atomic=atomic,
+        )
+    except FarmError as err:
+        error = err
     if not dry_run:
-        if report is not None:
-            report.write_text(build_report.reports_json(reports) + "\n")
-        typer.echo(build_report.reports_json(reports) if as_json else build_report.render_text(reports))
+        build_report.finish(reports, error, report_path=report)
+        if reports or as_json:
+            typer.echo(build_report.reports_json(reports, error) if as_json else build_report.render_text(reports))
     if error is not None:
         raise error
 

@@ -1,6 +1,6 @@
-"""`farm build`: check everything first, build by digest across the farm, publish, verify.
+"""`farm build`: check everything first, build every target at once across the farm, publish, verify.
 
-The flow for each target, in one direction (one module per stage):
+The flow, in one direction (one module per stage):
 
     prepare   select_targets → prepare_target (pure: inputs, tags, secrets, options)
     schedule  every platform on a pinned node that is up, or allowed emulation (pure)
@@ -9,7 +9,12 @@ The flow for each target, in one direction (one module per stage):
     check     every platform is in what was pushed, read by digest
     verify    optional: each variant runs on a node of its platform, by digest
     publish   imagetools create points the tags at one list; only now do tags move
-    report    per target and platform, as text or JSON
+    report    per target and platform, as text, JSON and a CI step summary
+
+Every selected target runs at once, each in its own thread with its own buildx processes,
+so a failing target never cancels another (bake's one session would). Each target's tags
+move once all its platforms built, checked (and ran); with `atomic`, no tag moves unless
+every target got that far, and then all are published together.
 """
 
 from __future__ import annotations
@@ -17,19 +22,30 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_farm.build.check import check_pushed, check_registries, check_sources
 from buildkit_farm.build.command import dry_run_lines, invocations, redact, render_command
-from buildkit_farm.build.prepare import BuildOptions, PreparedTarget, prepare
+from buildkit_farm.build.prepare import BuildOptions, PreparedTarget, credential_warnings, prepare
 from buildkit_farm.build.publish import publish_target
-from buildkit_farm.build.report import PlatformReport, TargetReport
+from buildkit_farm.build.report import (
+    OUTCOME_FAILED,
+    OUTCOME_HELD,
+    OUTCOME_INTERRUPTED,
+    OUTCOME_PENDING,
+    OUTCOME_PUBLISHED,
+    PlatformReport,
+    TargetReport,
+)
 from buildkit_farm.build.run import Echo, registry_trust, run_all, stderr_echo
 from buildkit_farm.build.schedule import Assignment, NodeView, node_views, schedule
 from buildkit_farm.build.verify import verify_target
-from buildkit_farm.errors import FarmError
+from buildkit_farm.errors import BuildError, FarmError
 
 
 def build(
@@ -40,42 +56,26 @@ def build(
     docker_config: str | None = None,
     up: bool = False,
     dry_run: bool = False,
+    atomic: bool = False,
     env: Mapping[str, str] | None = None,
     echo: Echo = stderr_echo,
     out: Echo = print,
 ) -> tuple[list[TargetReport], FarmError | None]:
-    """Build, push, check and publish the selected targets, in file order.
+    """Build, push, check and publish the selected targets, all at once.
 
-    Returns the reports and the first error (the remaining targets are not started), so
-    the caller can still write `--report` / `--json` for a failed run.
+    Returns every target's report and the run's error (None when all published), so the
+    caller can still write `--report` / `--json` for a failed run. Bad input raises before
+    anything runs.
     """
     env = dict(os.environ if env is None else env)
     prepared = prepare(config, names, options, env=env, terminal=dry_run or sys.stderr.isatty())
     builder = config.builder.name
+    for target in prepared:
+        for warning in credential_warnings(target.build_args, target=target.name):
+            echo(f"farm: warning: {warning}")
 
     if dry_run:
-        # Pins come from the file alone; the farm is not asked whether nodes are up.
-        nodes = tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in config.node_settings())
-        with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
-            for target in prepared:
-                assignments = schedule(
-                    target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation
-                )
-                plan = invocations(
-                    target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments
-                )
-                contexts = {n.name: n.context for n in nodes}
-                verify = [(a.platform, contexts[a.node]) for a in assignments] if options.verify_run else []
-                out(f"# target {target.name}")
-                for line in dry_run_lines(
-                    target,
-                    plan,
-                    builder=builder,
-                    docker_config=docker_config,
-                    verify=verify,
-                    verify_cmd=options.verify_cmd,
-                ):
-                    out(line)
+        _dry_run(config, prepared, options, docker_config=docker_config, out=out)
         return [], None
 
     state = _converged_state(config, docker_config=docker_config, up=up, echo=echo)
@@ -94,14 +94,13 @@ def build(
     for target in prepared:
         check_sources(target, docker_config=docker_config, builder=builder)
 
-    reports: list[TargetReport] = []
-    for target in prepared:
-        report = TargetReport(
-            target=target.name, tags=list(target.tags), repo=target.repo, sources=list(target.sources)
-        )
-        reports.append(report)
-        try:
-            _build_one(
+    reports = [TargetReport(target=t.name, tags=list(t.tags), repo=t.repo, sources=list(t.sources)) for t in prepared]
+    echo = _locked(echo)
+    many = len(prepared) > 1
+    with registry_trust(), ThreadPoolExecutor(max_workers=len(prepared)) as pool:
+        futures = [
+            pool.submit(
+                _build_target,
                 target,
                 scheduled[target.name],
                 nodes,
@@ -110,11 +109,144 @@ def build(
                 builder=builder,
                 docker_config=docker_config,
                 echo=echo,
+                prefix=target.name if many else "",
+                publish=not atomic,
             )
+            for target, report in zip(prepared, reports)
+        ]
+        built = [f.result() for f in futures]
+    if atomic:
+        publish_all(
+            [(t, b) for t, b in zip(prepared, built) if b is not None],
+            {r.target: r for r in reports},
+            held=not all(r.ok for r in reports),
+            docker_config=docker_config,
+            builder=builder,
+            echo=echo,
+        )
+    return reports, run_error(reports, atomic=atomic)
+
+
+def _dry_run(config, prepared, options: BuildOptions, *, docker_config: str | None, out: Echo) -> None:
+    # Pins come from the file alone; the farm is not asked whether nodes are up.
+    builder = config.builder.name
+    nodes = tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in config.node_settings())
+    contexts = {n.name: n.context for n in nodes}
+    with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
+        for target in prepared:
+            assignments = schedule(target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation)
+            plan = invocations(
+                target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments
+            )
+            verify = [(a.platform, contexts[a.node]) for a in assignments] if options.verify_run else []
+            out(f"# target {target.name}")
+            for line in dry_run_lines(
+                target, plan, builder=builder, docker_config=docker_config, verify=verify, verify_cmd=options.verify_cmd
+            ):
+                out(line)
+
+
+def _locked(echo: Echo) -> Echo:
+    """`echo` made safe for the targets' threads: whole lines, never interleaved mid-line."""
+    lock = threading.Lock()
+
+    def locked(line: str) -> None:
+        with lock:
+            echo(line)
+
+    return locked
+
+
+def run_error(reports: Sequence[TargetReport], *, atomic: bool = False) -> FarmError | None:
+    """The run's error from its reports: None when every target published.
+
+    One target: its own error (and exit code). Several: one BuildError (exit 1) naming each
+    failed target and what happened to the others' tags.
+    """
+    failed = [r for r in reports if not r.ok]
+    if not failed:
+        return None
+    if len(reports) == 1 and failed[0].exc is not None:
+        return failed[0].exc
+    lines = [f'target "{r.target}": {r.error}' for r in failed]
+    others = [r for r in reports if r.ok]
+    if atomic:
+        moved = [r.target for r in reports if r.outcome == OUTCOME_PUBLISHED]
+        hint = (
+            f"--atomic: tags moved only for {', '.join(moved)} (interrupted mid-publish); "
+            "rerun the same command to move the rest"
+            if moved
+            else "--atomic: no tag of any target moved; fix the failure and rerun"
+        )
+    elif others:
+        hint = f"the other targets published: {', '.join(r.target for r in others)}; the failed ones' tags did not move"
+    else:
+        hint = "no tag moved"
+    return BuildError(f"{len(failed)} of {len(reports)} target(s) failed:\n" + "\n".join(lines), hint=hint)
+
+
+def publish_all(
+    built: Sequence[tuple[PreparedTarget, Built]],
+    reports: Mapping[str, TargetReport],
+    *,
+    held: bool,
+    docker_config: str | None,
+    builder: str,
+    echo: Echo,
+    publish: Callable[..., None] = publish_target,
+) -> None:
+    """`--atomic`: publish every target together, or (`held`) none of them.
+
+    Lists are created concurrently. On Ctrl-C, no further `imagetools create` starts; the
+    ones in flight finish, and each report says whether its tags moved (outcome
+    "published") or not ("interrupted"), so a rerun of the same command completes it.
+    """
+    if held:
+        for target, _ in built:
+            report = reports[target.name]
+            report.outcome = OUTCOME_HELD
+            echo(f'farm: target "{target.name}": built and checked, tags not moved (--atomic: another target failed)')
+        return
+    stop = threading.Event()
+
+    def one(target: PreparedTarget, result: Built) -> None:
+        report = reports[target.name]
+        if stop.is_set():
+            report.ok, report.outcome, report.error = False, OUTCOME_INTERRUPTED, "interrupted before its tags moved"
+            return
+        try:
+            publish(
+                target,
+                result.refs,
+                result.variant_digest,
+                report,
+                docker_config=docker_config,
+                builder=builder,
+                echo=echo,
+            )
+            report.outcome = OUTCOME_PUBLISHED
         except FarmError as err:
-            report.ok, report.error = False, err.message
-            return reports, err
-    return reports, None
+            report.ok, report.outcome, report.error, report.exc = False, OUTCOME_FAILED, err.message, err
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(built)))) as pool:
+        futures = [pool.submit(one, target, result) for target, result in built]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            stop.set()
+            for future in futures:
+                future.cancel()
+            wait(futures)
+            for target, _ in built:
+                report = reports[target.name]
+                if report.outcome == OUTCOME_PENDING:
+                    report.ok, report.outcome, report.error = (
+                        False,
+                        OUTCOME_INTERRUPTED,
+                        "interrupted before its tags moved",
+                    )
+            raise
 
 
 def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo):
@@ -124,7 +256,15 @@ def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo)
     return ensure_converged(config, docker_config=docker_config, up=up, echo=lambda line: echo(f"farm up: {line}"))
 
 
-def _build_one(
+@dataclass(frozen=True)
+class Built:
+    """What a target pushed by digest and checked: the refs of its lists and each variant's digest."""
+
+    refs: tuple[str, ...]
+    variant_digest: Mapping[str, str]
+
+
+def _build_target(
     target: PreparedTarget,
     assignments: Sequence[Assignment],
     nodes: Sequence[NodeView],
@@ -134,8 +274,57 @@ def _build_one(
     builder: str,
     docker_config: str | None,
     echo: Echo,
-) -> None:
+    prefix: str,
+    publish: bool,
+) -> Built | None:
+    """One target, start to end (its own thread): build, check, verify-run, and publish unless
+    the run is atomic. A failure is recorded in its report, never raised: the others go on."""
     start = time.monotonic()
+    try:
+        built = _build_and_check(
+            target,
+            assignments,
+            nodes,
+            report,
+            options=options,
+            builder=builder,
+            docker_config=docker_config,
+            echo=echo,
+            prefix=prefix,
+        )
+        if publish:
+            publish_target(
+                target,
+                built.refs,
+                built.variant_digest,
+                report,
+                docker_config=docker_config,
+                builder=builder,
+                echo=echo,
+            )
+            report.outcome = OUTCOME_PUBLISHED
+            echo(f'farm: target "{target.name}": pushed {target.tags[0]}@{report.digest}')
+        return built
+    except FarmError as err:
+        report.ok, report.outcome, report.error, report.exc = False, OUTCOME_FAILED, err.message, err
+        echo(f'farm: target "{target.name}": FAILED: {err.message}')
+        return None
+    finally:
+        report.duration_s = round(time.monotonic() - start, 2)
+
+
+def _build_and_check(
+    target: PreparedTarget,
+    assignments: Sequence[Assignment],
+    nodes: Sequence[NodeView],
+    report: TargetReport,
+    *,
+    options: BuildOptions,
+    builder: str,
+    docker_config: str | None,
+    echo: Echo,
+    prefix: str,
+) -> Built:
     by_name = {n.name: n for n in nodes}
     for a in assignments:
         report.platforms.append(
@@ -153,8 +342,9 @@ def _build_one(
         for inv in plan:
             shown = redact(render_command(inv.kwargs, docker_config=docker_config), target.secrets)
             echo(f'farm: target "{target.name}": {shown}')
-        with registry_trust():
-            results = run_all(plan, target=target.name, assignments=assignments, docker_config=docker_config, echo=echo)
+        results = run_all(
+            plan, target=target.name, assignments=assignments, docker_config=docker_config, echo=echo, name=prefix
+        )
     built_refs = []
     for digest, durations, _ in results:
         built_refs.append(f"{target.repo}@{digest}")
@@ -182,8 +372,4 @@ def _build_one(
             docker_config=docker_config,
             echo=echo,
         )
-
-    # 4. Publish: the user's tags move only now.
-    publish_target(target, built_refs, variant_digest, report, docker_config=docker_config, builder=builder, echo=echo)
-    report.duration_s = round(time.monotonic() - start, 2)
-    echo(f'farm: target "{target.name}": pushed {target.tags[0]}@{report.digest}')
+    return Built(tuple(built_refs), variant_digest)

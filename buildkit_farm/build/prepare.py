@@ -7,6 +7,7 @@ before anything is built or pushed.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,29 +98,24 @@ def check_tag(tag: str, *, target: str) -> str:
 
 
 def fill_tags(
-    tags: Sequence[str], *, target: str, variables: Mapping[str, str], env: Mapping[str, str]
+    tags: Sequence[str], *, target: str, variables: Mapping[str, str], env: Mapping[str, str] | None = None
 ) -> tuple[str, ...]:
-    """Fill `{name}` placeholders from --var, then the environment (NAME or name)."""
+    """Fill `{name}` placeholders from `variables` (--var) only.
+
+    Never from the environment: `--tag 'app:{NPM_TOKEN}'` must not push a token as a tag.
+    `env` is accepted and ignored, so callers need not change.
+    """
     filled = []
     for tag in tags:
-        missing: list[str] = []
-
-        def value(match: re.Match) -> str:
-            name = match.group(1)
-            for source in (variables.get(name), env.get(name), env.get(name.upper())):
-                if source:
-                    return source
-            missing.append(name)  # noqa: B023 (called right here, in this iteration)
-            return match.group(0)
-
-        result = reference.PLACEHOLDER.sub(value, tag)
+        missing = [name for name in reference.placeholders(tag) if not variables.get(name)]
         if missing:
-            names = ", ".join(f"{{{m}}}" for m in missing)
-            example = " ".join(f"--var {m}=VALUE" for m in missing)
+            names = ", ".join(f"{{{m}}}" for m in dict.fromkeys(missing))
+            example = " ".join(f"--var {m}=VALUE" for m in dict.fromkeys(missing))
             raise UsageError(
                 f'target "{target}": tag "{tag}" has unfilled {names}',
-                hint=f"pass {example}, or set {', '.join(m.upper() for m in missing)} in the environment",
+                hint=f"pass {example} (placeholders are filled from --var only, never from the environment)",
             )
+        result = reference.PLACEHOLDER.sub(lambda match: variables[match.group(1)], tag)
         if "{" in result or "}" in result:
             raise UsageError(
                 f'target "{target}": tag "{tag}" has a malformed placeholder',
@@ -127,6 +123,24 @@ def fill_tags(
             )
         filled.append(check_tag(result, target=target))
     return tuple(dict.fromkeys(filled))
+
+
+_CREDENTIAL = re.compile(
+    r"(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|(?:AKIA|ASIA)[A-Z0-9]{16}|"
+    r"-----BEGIN [A-Z ]*PRIVATE KEY|xox[abpr]-[A-Za-z0-9-]{10,}|glpat-[A-Za-z0-9_-]{20}|"
+    r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@)"
+)
+
+
+def credential_warnings(build_args: Mapping[str, str], *, target: str) -> list[str]:
+    """A warning per build argument whose value looks like a credential (the value is never shown):
+    build args are kept in the image's history, secrets are not."""
+    return [
+        f'target "{target}": build arg {key} looks like a credential; build args stay in the image '
+        f"history for anyone who pulls it: pass it with --secret id={key.lower()},env=VAR instead"
+        for key, value in build_args.items()
+        if _CREDENTIAL.search(value or "")
+    ]
 
 
 def parse_pairs(items: Iterable[str], *, flag: str) -> dict[str, str]:
@@ -299,4 +313,12 @@ def prepare(
             hint="build without --verify-run, then check each variant on an engine of its platform: "
             "docker run --platform PLATFORM IMAGE@DIGEST",
         )
+    if options.verify_cmd is not None:
+        try:
+            shlex.split(options.verify_cmd)
+        except ValueError as err:
+            raise UsageError(
+                f"--verify-cmd cannot be split like a shell command line: {err}",
+                hint="quote it as a shell would, e.g. --verify-cmd \"sh -c 'echo ok'\"",
+            ) from None
     return [prepare_target(t, options, env=env) for t in select_targets(config, names)]

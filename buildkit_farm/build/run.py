@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -124,27 +123,36 @@ def registry_trust():
                     os.environ[key] = value
 
 
-def run_all(plan: Sequence[Invocation], *, target: str, assignments, docker_config, echo: Echo):
-    """Run the invocations: one in the foreground, several (per-platform Dockerfiles) in
-    parallel with each line prefixed by its platform. All must succeed."""
+def run_all(
+    plan: Sequence[Invocation], *, target: str, assignments, docker_config, echo: Echo, name: str = ""
+) -> list[tuple[str, dict[str, float], float]]:
+    """Run a target's invocations at once; all must succeed.
+
+    Log lines are prefixed `[name/label] ` when several run (`name`: the target's, when the
+    run has several targets; `label`: the platform of a per-platform Dockerfile).
+    """
     if not plan:  # a target made only of sources: nothing to build
         return []
-    if len(plan) == 1:
-        return [run_invocation(plan[0], target=target, assignments=assignments, docker_config=docker_config, echo=echo)]
-    lock = threading.Lock()
 
-    def locked_echo(line: str) -> None:
-        with lock:
-            echo(line)
+    def prefix(inv: Invocation) -> str:
+        parts = [p for p in (name, inv.label if len(plan) > 1 else "") if p]
+        return f"[{'/'.join(parts)}] " if parts else ""
+
+    if len(plan) == 1:
+        return [
+            run_invocation(
+                plan[0],
+                target=target,
+                assignments=assignments,
+                docker_config=docker_config,
+                echo=echo,
+                prefix=prefix(plan[0]),
+            )
+        ]
 
     def one(inv: Invocation):
         return run_invocation(
-            inv,
-            target=target,
-            assignments=assignments,
-            docker_config=docker_config,
-            echo=locked_echo,
-            prefix=f"[{inv.label}] ",
+            inv, target=target, assignments=assignments, docker_config=docker_config, echo=echo, prefix=prefix(inv)
         )
 
     with ThreadPoolExecutor(max_workers=len(plan)) as pool:
