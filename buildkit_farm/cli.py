@@ -58,15 +58,27 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
     from buildkit_farm.errors import ConfigError
     from buildkit_farm.farmfile.model import load_config
 
+    origins: list[str] = []
     try:
         config = load_config(file)
+        if config.bake is not None:  # targets from bake files, resolved by buildx
+            from buildkit_farm.farmfile import bake
+
+            expanded = bake.expand(config)
+            config, origins = expanded.config, bake.describe(expanded)
     except ConfigError as err:
         if not as_json:
             raise
         issues = [{"path": i.path, "message": i.message, "hint": i.hint, "line": i.line} for i in err.issues]
         typer.echo(json.dumps({"file": err.file, "ok": False, "issues": issues}, indent=2))
         raise typer.Exit(err.exit_code) from None
-    typer.echo(json.dumps(config.summary(), indent=2) if as_json else f"{file}: ok\n{config.describe()}")
+    if as_json:
+        summary = config.summary()
+        if origins:
+            summary["bake"] = {name: o.describe() for name, o in expanded.origins.items()}
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        typer.echo(f"{file}: ok\n{config.describe()}" + "".join(f"\n{line}" for line in origins))
 
 
 @app.command("schema")

@@ -68,6 +68,10 @@ def build(
     anything runs.
     """
     env = dict(os.environ if env is None else env)
+    if config.bake is not None:  # targets from bake files, resolved by buildx (--var fills bake variables)
+        from buildkit_farm.farmfile import bake
+
+        config = bake.expand(config, variables=options.vars, docker_config=docker_config).config
     prepared = prepare(config, names, options, env=env, terminal=dry_run or sys.stderr.isatty())
     builder = config.builder.name
     for target in prepared:

@@ -295,6 +295,34 @@ class TargetConfig(_Model):
         return not self.platforms and bool(self.sources)
 
 
+class BakeTargetConfig(_Model):
+    """`[bake.target.<name>]`: farm-only settings for one bake target, by its resolved name."""
+
+    tags: tuple[Tag, ...] = Field((), description="Tags to push instead of the bake target's.")
+    sources: tuple[ImageRef, ...] = Field((), description="Images built elsewhere to stitch into the list.")
+    variant_tags: bool = Field(False, strict=True, description="Also push each variant as repo:os-arch.")
+    allow_emulation: tuple[BuildPlatform, ...] = Field(
+        (), description="Platforms you accept being built under QEMU on an unpinned node."
+    )
+    provenance: Optional[bool] = Field(None, strict=True, description="Attach a provenance attestation.")
+    sbom: Optional[bool] = Field(None, strict=True, description="Attach an SBOM attestation.")
+    secrets: tuple[SecretConfig, ...] = ()
+
+
+class BakeConfig(_Model):
+    """`[bake]`: targets taken from bake files, resolved by `docker buildx bake --print`."""
+
+    files: tuple[FilePath, ...] = Field(
+        ..., min_length=1, description="Bake files (HCL, JSON or compose), relative to the farm file."
+    )
+    targets: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        ("default",), min_length=1, description="Bake targets or groups to build (default: the default group)."
+    )
+    target: dict[str, BakeTargetConfig] = Field(
+        default_factory=dict, description="[bake.target.<name>]: farm-only settings per bake target."
+    )
+
+
 @dataclass(frozen=True)
 class NodeSettings:
     """A node's effective settings, as buildx will be told them.
@@ -326,6 +354,7 @@ class FarmConfig(_Model):
     builder: BuilderConfig
     nodes: tuple[NodeConfig, ...] = Field((), alias="node", description="[[node]]: the build machines.")
     targets: tuple[TargetConfig, ...] = Field((), alias="target", description="[[target]]: the images.")
+    bake: Optional[BakeConfig] = Field(None, description="[bake]: more targets, from bake files.")
 
     def node_settings(self) -> tuple[NodeSettings, ...]:
         """Each node's effective settings, in file order."""
@@ -515,7 +544,7 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
     credentials: list[ConfigIssue] = []
     credential_paths = credential_issues(doc, credentials)
 
-    allowed = ("builder", "node", "target")
+    allowed = ("builder", "node", "target", "bake")
     for key in doc:
         if key not in allowed:
             if key in credential_paths:
@@ -561,6 +590,7 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
         target.model = _validate(TargetConfig, target, context, issues, credential_paths)
 
     check_farm(builder, nodes, targets, issues)
+    bake = _bake_section(doc, context, issues, credential_paths)
     issues.extend(credentials)
     if issues:
         raise ConfigError(file=shown, issues=_dedupe(issues))
@@ -570,7 +600,34 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
         builder=builder.model,
         nodes=tuple(n.model for n in nodes),
         targets=tuple(_complete_target(t.model) for t in targets),
+        bake=bake,
     )
+
+
+def _bake_section(
+    doc: dict[str, Any], context: dict, issues: list[ConfigIssue], skip: set[str]
+) -> Optional[BakeConfig]:
+    """The `[bake]` table checked on its own; its targets are resolved later (farmfile.bake)."""
+    if "bake" not in doc:
+        return None
+    section = Section("bake", doc["bake"])
+    if not isinstance(section.raw, dict):
+        issues.append(
+            ConfigIssue("bake", f"expected a table, got {toml_type(section.raw)}", "write [bake] on its own line")
+        )
+        return None
+    model = _validate(BakeConfig, section, context, issues, skip)
+    return model if section.valid else None
+
+
+def validate_section(model: type["_Model"], section: Section, base: str | Path, issues: list[ConfigIssue]) -> Any:
+    """Validate one table from outside the farm file (a resolved bake target) like a file's own table."""
+    return _validate(model, section, {"base": str(base)}, issues, set())
+
+
+def complete_target(t: TargetConfig) -> TargetConfig:
+    """A validated target with the defaults loading fills in (platforms from dockerfiles, dockerfile)."""
+    return _complete_target(t)
 
 
 def _array_of_tables(doc: dict[str, Any], key: str, issues: list[ConfigIssue]) -> list[Section]:
