@@ -239,6 +239,7 @@ def publish_all(
                 future.result()
         except KeyboardInterrupt:
             stop.set()
+            echo("farm: interrupted: no further tag moves; waiting for the lists being created now")
             for future in futures:
                 future.cancel()
             wait(futures)

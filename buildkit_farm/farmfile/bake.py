@@ -219,7 +219,7 @@ def _print_issue(stderr: str, bake: BakeConfig) -> ConfigIssue:
         return ConfigIssue(
             "bake.targets",
             message,
-            f"bake.targets = {list(bake.targets)}: name targets or groups the bake files define",
+            f"bake.targets = {json.dumps(list(bake.targets))}: name targets or groups the bake files define",
         )
     return ConfigIssue("", message, "fix the bake file; `docker buildx bake --print` shows how bake reads it")
 

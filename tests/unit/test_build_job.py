@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
+import threading
 import types
 
 import pytest
@@ -92,19 +92,23 @@ def test_ctrl_c_between_two_creates_stops_the_rest_and_the_report_says_which_tag
     built = [(_target(n), job.Built((f"r/{n}@sha256:1",), {})) for n in "abc"]
     moved = []
 
+    noticed = threading.Event()
+
+    def echo(line: str) -> None:
+        if "interrupted" in line:
+            noticed.set()
+
     def publish(target, *args, **kwargs):
         if target.name == "b":
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: Python raises it in the main thread
-            time.sleep(0.3)
+            assert noticed.wait(10)  # b is in flight when the run notices
         moved.append(target.name)
 
     original = job.ThreadPoolExecutor
     job.ThreadPoolExecutor = lambda max_workers: original(max_workers=1)  # type: ignore[misc,assignment]
     try:
         with pytest.raises(KeyboardInterrupt):
-            job.publish_all(
-                built, reports, held=False, docker_config=None, builder="f", echo=lambda _: None, publish=publish
-            )
+            job.publish_all(built, reports, held=False, docker_config=None, builder="f", echo=echo, publish=publish)
     finally:
         job.ThreadPoolExecutor = original  # type: ignore[misc]
     assert moved == ["a", "b"]
