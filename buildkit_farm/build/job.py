@@ -46,6 +46,7 @@ from buildkit_farm.build.run import Echo, registry_trust, run_all, stderr_echo
 from buildkit_farm.build.schedule import Assignment, NodeView, node_views, schedule
 from buildkit_farm.build.verify import verify_target
 from buildkit_farm.errors import BuildError, FarmError
+from buildkit_farm.registry.index import ImageIndex
 
 
 def build(
@@ -82,6 +83,8 @@ def build(
         _dry_run(config, prepared, options, docker_config=docker_config, out=out)
         return [], None
 
+    # python-on-whales (~0.5 s to import) loads while the farm is observed: the builds need it.
+    threading.Thread(target=_preload, daemon=True).start()
     state = _converged_state(config, docker_config=docker_config, up=up, echo=echo)
     nodes = node_views(config, state)
     scheduled = {
@@ -148,6 +151,10 @@ def _dry_run(config, prepared, options: BuildOptions, *, docker_config: str | No
                 target, plan, builder=builder, docker_config=docker_config, verify=verify, verify_cmd=options.verify_cmd
             ):
                 out(line)
+
+
+def _preload() -> None:
+    import python_on_whales  # noqa: F401
 
 
 def _locked(echo: Echo) -> Echo:
@@ -267,6 +274,7 @@ class Built:
 
     refs: tuple[str, ...]
     variant_digest: Mapping[str, str]
+    indexes: tuple[ImageIndex, ...] = ()  # what check_pushed read, by digest: publish need not read it again
 
 
 def _build_target(
@@ -358,8 +366,10 @@ def _build_and_check(
 
     # 2. Check what was pushed, still by digest: every platform, each variant's digest.
     variant_digest: dict[str, str] = {}
+    indexes = []
     for inv, ref in zip(plan, built_refs):
         index = check_pushed(ref, inv.platforms, target=target.name, docker_config=docker_config, builder=builder)
+        indexes.append(index)
         for v in index.variants:
             if not v.is_attestation and v.platform in inv.platforms:
                 variant_digest[v.platform] = v.digest
@@ -377,4 +387,4 @@ def _build_and_check(
             docker_config=docker_config,
             echo=echo,
         )
-    return Built(tuple(built_refs), variant_digest)
+    return Built(tuple(built_refs), variant_digest, tuple(indexes))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from buildkit_farm.build.command import platform_slug
 from buildkit_farm.build.prepare import PreparedTarget
 from buildkit_farm.build.report import TargetReport
+from buildkit_farm.registry.index import ImageIndex
 from buildkit_farm.registry.publish import publish_list
 
 
@@ -23,14 +24,25 @@ def publish_target(
     docker_config: str | None,
     builder: str,
     echo: Callable[[str], None],
+    known: Sequence[ImageIndex] = (),
 ) -> None:
-    """Point the target's tags (and its variant tags) at what was built and checked."""
+    """Point the target's tags (and its variant tags) at what was built and checked.
+
+    `known`: the pushed lists as the check read them (by digest), so they are not read again.
+    """
     if target.variant_tags:
+        variants = {v.digest: v for ix in known for v in ix.images}
         for platform, digest in variant_digest.items():
-            tag = f"{target.repo}:{platform_slug(platform)}"
-            publish_list([tag], [f"{target.repo}@{digest}"], docker_config=docker_config, builder=builder)
+            tag, ref = f"{target.repo}:{platform_slug(platform)}", f"{target.repo}@{digest}"
+            v = variants.get(digest)
+            seen = [ImageIndex(ref, digest, v.media_type, v.size, False, (v,))] if v else []
+            publish_list([tag], [ref], docker_config=docker_config, builder=builder, known=seen)
             report.variant_tags.append(tag)
     echo(f'farm: target "{target.name}": publishing {", ".join(target.tags)}')
     report.digest = publish_list(
-        list(target.tags), list(built_refs) + list(target.sources), docker_config=docker_config, builder=builder
+        list(target.tags),
+        list(built_refs) + list(target.sources),
+        docker_config=docker_config,
+        builder=builder,
+        known=known,
     )

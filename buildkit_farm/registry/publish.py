@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from buildkit_farm.errors import RegistryError, UsageError
 from buildkit_farm.registry.access import session
 from buildkit_farm.registry.index import (
+    ImageIndex,
     ListPlan,
     canonical_platform,
     check_plan,
@@ -34,6 +35,7 @@ def publish_list(
     ca: str | Path | None = None,
     docker_config: str | Path | None = None,
     builder: str | None = None,
+    known: Sequence[ImageIndex] = (),
 ) -> str:
     """Join `sources` into one manifest list pushed under every tag; return its digest.
 
@@ -42,7 +44,7 @@ def publish_list(
     source is read from the registry: missing ones are named together (ImageNotFound) and
     two images of one platform are refused (PlatformConflict). After the push, every tag is
     read back: it must show the same digest and every planned image (digest, platform,
-    os.version).
+    os.version). `known`: sources already read by digest (immutable), not read again.
     """
     if not tags:
         raise UsageError("publishing a list needs at least one tag")
@@ -55,7 +57,9 @@ def publish_list(
     from python_on_whales.exceptions import DockerException
 
     with session([*tags, *sources], ca=ca, docker_config=docker_config, builder=builder) as (client, name):
-        indexes = inspect_sources(client, sources, name)
+        have = {ix.ref: ix for ix in known if "@" in ix.ref}
+        read = iter(inspect_sources(client, [s for s in sources if s not in have], name))
+        indexes = [have[s] if s in have else next(read) for s in dict.fromkeys(sources)]
         plan = plan_list(indexes)
         check_plan(plan)
         first, fixups = create_passes(tags, indexes)
