@@ -6,6 +6,7 @@ from anything shown to people.
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -228,3 +229,81 @@ def dry_run_lines(
     lines.append(shlex.join(publish_command(prepared.tags, digests + list(prepared.sources), **opts)))
     lines += [shlex.join(inspect_command(tag, **opts)) for tag in prepared.tags]
     return lines
+
+
+_BAKE_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def bake_names(plan: Sequence[tuple[str, Invocation]]) -> list[str]:
+    """A bake target name per (farm target, invocation): the target's name (`.` → `_`), plus the
+    invocation's label when the target has several (per-platform Dockerfiles, emulated platforms)."""
+    count: dict[str, int] = {}
+    for target, _ in plan:
+        count[target] = count.get(target, 0) + 1
+    names = []
+    for target, inv in plan:
+        name = target if count[target] == 1 else f"{target}_{inv.label}"
+        names.append(_BAKE_NAME.sub("_", name))
+    return names
+
+
+def bake_definition(plan: Sequence[tuple[str, Invocation]]) -> dict[str, object]:
+    """One bake definition (JSON) for the whole run: one bake target per `docker buildx build`
+    that `invocations` makes, with the same settings and the same push-by-digest output."""
+    targets: dict[str, object] = {}
+    for name, (_, inv) in zip(bake_names(plan), plan):
+        kw = inv.kwargs
+        spec: dict[str, object] = {
+            "context": str(kw["context_path"]),
+            "dockerfile": str(kw["file"]),
+            "platforms": list(kw.get("platforms") or []),  # type: ignore[call-overload]
+            "args": dict(kw.get("build_args") or {}),  # type: ignore[call-overload]
+            "labels": dict(kw.get("labels") or {}),  # type: ignore[call-overload]
+            "output": [_csv(kw["output"])],
+            "attest": [
+                "type=provenance" + ("" if kw.get("provenance") else ",disabled=true"),
+                "type=sbom" + ("" if kw.get("sbom") else ",disabled=true"),
+            ],
+        }
+        if kw.get("target"):
+            spec["target"] = kw["target"]
+        if kw.get("cache") is False:
+            spec["no-cache"] = True
+        if kw.get("pull"):
+            spec["pull"] = True
+        if kw.get("secrets"):
+            spec["secret"] = list(kw["secrets"])  # type: ignore[call-overload]
+        if kw.get("ssh"):
+            spec["ssh"] = [str(kw["ssh"])]
+        if kw.get("cache_from"):
+            spec["cache-from"] = [_csv(c) for c in kw["cache_from"]]  # type: ignore[attr-defined]
+        if kw.get("cache_to"):
+            spec["cache-to"] = [_csv(kw["cache_to"])]
+        targets[name] = spec
+    return {"group": {"default": {"targets": list(targets)}}, "target": targets}
+
+
+def bake_command(
+    definition: Path,
+    *,
+    builder: str,
+    metadata_file: Path,
+    progress: str,
+    docker_config: str | None = None,
+    program: str | None = "docker",
+) -> list[str]:
+    """`docker buildx bake` of the run's definition: the argv the build runs (`program=None`:
+    the docker binary on PATH) and --dry-run shows."""
+    mode = "tty" if progress == "tty" else "plain" if progress == "plain" else "auto"
+    return docker.argv(docker.DockerPaths.resolve(docker_config), program=program) + [
+        "buildx",
+        "bake",
+        "--file",
+        str(definition),
+        "--builder",
+        builder,
+        "--metadata-file",
+        str(metadata_file),
+        "--progress",
+        mode,
+    ]

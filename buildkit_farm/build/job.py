@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_farm.build.check import check_pushed, check_registries, check_sources
-from buildkit_farm.build.command import dry_run_lines, invocations, redact, render_command
+from buildkit_farm.build.command import bake_names, dry_run_lines, invocations, redact, render_command
 from buildkit_farm.build.prepare import BuildOptions, PreparedTarget, credential_warnings, prepare
+from buildkit_farm.build.progress import ProgressTracker
 from buildkit_farm.build.publish import publish_target
 from buildkit_farm.build.report import (
     OUTCOME_FAILED,
@@ -42,7 +43,7 @@ from buildkit_farm.build.report import (
     PlatformReport,
     TargetReport,
 )
-from buildkit_farm.build.run import Echo, registry_trust, run_all, stderr_echo
+from buildkit_farm.build.run import BakeItem, Echo, registry_trust, run_all, run_bake, stderr_echo
 from buildkit_farm.build.schedule import Assignment, NodeView, node_views, schedule
 from buildkit_farm.build.verify import verify_target
 from buildkit_farm.errors import BuildError, FarmError
@@ -102,26 +103,37 @@ def build(
         check_sources(target, docker_config=docker_config, builder=builder)
 
     reports = [TargetReport(target=t.name, tags=list(t.tags), repo=t.repo, sources=list(t.sources)) for t in prepared]
-    echo = _locked(echo)
-    many = len(prepared) > 1
-    with registry_trust(), ThreadPoolExecutor(max_workers=len(prepared)) as pool:
-        futures = [
-            pool.submit(
-                _build_target,
-                target,
-                scheduled[target.name],
-                nodes,
-                report,
-                options=options,
-                builder=builder,
-                docker_config=docker_config,
-                echo=echo,
-                prefix=target.name if many else "",
-                publish=not atomic,
-            )
-            for target, report in zip(prepared, reports)
+    by_name = {n.name: n for n in nodes}
+    for target, report in zip(prepared, reports):
+        report.platforms = [
+            PlatformReport(a.platform, a.node, a.emulated, by_name[a.node].buildkit_version)
+            for a in scheduled[target.name]
         ]
-        built = [f.result() for f in futures]
+    echo = _locked(echo)
+    start = time.monotonic()
+    with registry_trust():
+        outcomes = build_all(
+            prepared, scheduled, options=options, builder=builder, docker_config=docker_config, echo=echo
+        )
+        with ThreadPoolExecutor(max_workers=len(prepared)) as pool:
+            futures = [
+                pool.submit(
+                    _finish_target,
+                    target,
+                    outcomes[target.name],
+                    scheduled[target.name],
+                    by_name,
+                    report,
+                    options=options,
+                    builder=builder,
+                    docker_config=docker_config,
+                    echo=echo,
+                    publish=not atomic,
+                    start=start,
+                )
+                for target, report in zip(prepared, reports)
+            ]
+            built = [f.result() for f in futures]
     if atomic:
         publish_all(
             [(t, b) for t, b in zip(prepared, built) if b is not None],
@@ -277,33 +289,129 @@ class Built:
     indexes: tuple[ImageIndex, ...] = ()  # what check_pushed read, by digest: publish need not read it again
 
 
-def _build_target(
+@dataclass(frozen=True)
+class Pushed:
+    """One build's outcome: the platforms it built, the digest it pushed, each platform's seconds."""
+
+    platforms: tuple[str, ...]
+    digest: str
+    durations: Mapping[str, float]
+
+
+Results = list[Pushed]
+
+
+def build_all(
+    prepared: Sequence[PreparedTarget],
+    scheduled: Mapping[str, Sequence[Assignment]],
+    *,
+    options: BuildOptions,
+    builder: str,
+    docker_config: str | None,
+    echo: Echo,
+) -> dict[str, Results | FarmError]:
+    """Build every target at once, pushing by digest: per target its results, or its error.
+
+    First as one `docker buildx bake` (one session: the nodes are reached and each context
+    sent once). bake stops every build at the first failure, so when it fails, the targets
+    that did not fail themselves are built again, each in its own `buildx build`, at once:
+    a failing target never costs another its build.
+    """
+    many = len(prepared) > 1
+    items: list[BakeItem] = []
+    with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
+        plans = {
+            t.name: invocations(
+                t, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=scheduled[t.name]
+            )
+            for t in prepared
+        }
+        for target in prepared:
+            plan = plans[target.name]
+            for inv in plan:
+                shown = redact(render_command(inv.kwargs, docker_config=docker_config), target.secrets)
+                echo(f'farm: target "{target.name}": {shown}')
+                parts = [p for p in (target.name if many else "", inv.label if len(plan) > 1 else "") if p]
+                items.append(
+                    BakeItem(
+                        name="",
+                        target=target.name,
+                        inv=inv,
+                        assignments=scheduled[target.name],
+                        tracker=ProgressTracker(inv.platforms, start=time.monotonic()),
+                        prefix=f"[{'/'.join(parts)}] " if parts else "",
+                    )
+                )
+        for item, name in zip(items, bake_names([(i.target, i.inv) for i in items])):
+            item.name = name
+        outcomes: dict[str, Results | FarmError] = {t.name: [] for t in prepared}
+        if not items:  # only sources to stitch: nothing to build
+            return outcomes
+        echo(f"farm: building {len(items)} image(s) of {len(prepared)} target(s) at once (one buildx bake)")
+        if run_bake(items, builder=builder, progress=options.progress, docker_config=docker_config, echo=echo):
+            for item in items:
+                digest, durations, _ = item.result  # type: ignore[misc]
+                outcomes[item.target].append(Pushed(item.inv.platforms, digest, durations))  # type: ignore[union-attr]
+            return outcomes
+        failed = {item.target: item.error for item in items if item.error is not None}
+        outcomes.update(failed)  # type: ignore[arg-type]
+        again = [t for t in prepared if t.name not in failed]
+        if again:
+            echo(
+                "farm: bake stopped every build at the first failure; building "
+                f"{', '.join(t.name for t in again)} again, each on its own"
+            )
+
+        def alone(target: PreparedTarget) -> Results | FarmError:
+            plan = plans[target.name]
+            try:
+                results = run_all(
+                    plan,
+                    target=target.name,
+                    assignments=scheduled[target.name],
+                    docker_config=docker_config,
+                    echo=echo,
+                    name=target.name if many else "",
+                )
+            except FarmError as err:
+                return err
+            return [Pushed(inv.platforms, digest, durations) for inv, (digest, durations, _) in zip(plan, results)]
+
+        with ThreadPoolExecutor(max_workers=max(1, len(again))) as pool:
+            for target, outcome in zip(again, pool.map(alone, again)):
+                outcomes[target.name] = outcome
+    return outcomes
+
+
+def _finish_target(
     target: PreparedTarget,
+    outcome: Results | FarmError,
     assignments: Sequence[Assignment],
-    nodes: Sequence[NodeView],
+    by_name: Mapping[str, NodeView],
     report: TargetReport,
     *,
     options: BuildOptions,
     builder: str,
     docker_config: str | None,
     echo: Echo,
-    prefix: str,
     publish: bool,
+    start: float,
 ) -> Built | None:
-    """One target, start to end (its own thread): build, check, verify-run, and publish unless
-    the run is atomic. A failure is recorded in its report, never raised: the others go on."""
-    start = time.monotonic()
+    """One built target (its own thread): check, verify-run, and publish unless the run is
+    atomic. A failure is recorded in its report, never raised: the others go on."""
     try:
-        built = _build_and_check(
+        if isinstance(outcome, FarmError):
+            raise outcome
+        built = _check(
             target,
+            outcome,
             assignments,
-            nodes,
+            by_name,
             report,
             options=options,
             builder=builder,
             docker_config=docker_config,
             echo=echo,
-            prefix=prefix,
         )
         if publish:
             publish_target(
@@ -314,6 +422,7 @@ def _build_target(
                 docker_config=docker_config,
                 builder=builder,
                 echo=echo,
+                known=built.indexes,
             )
             report.outcome = OUTCOME_PUBLISHED
             echo(f'farm: target "{target.name}": pushed {target.tags[0]}@{report.digest}')
@@ -326,57 +435,38 @@ def _build_target(
         report.duration_s = round(time.monotonic() - start, 2)
 
 
-def _build_and_check(
+def _check(
     target: PreparedTarget,
+    results: Results,
     assignments: Sequence[Assignment],
-    nodes: Sequence[NodeView],
+    by_name: Mapping[str, NodeView],
     report: TargetReport,
     *,
     options: BuildOptions,
     builder: str,
     docker_config: str | None,
     echo: Echo,
-    prefix: str,
 ) -> Built:
-    by_name = {n.name: n for n in nodes}
-    for a in assignments:
-        report.platforms.append(
-            PlatformReport(
-                platform=a.platform, node=a.node, emulated=a.emulated, buildkit_version=by_name[a.node].buildkit_version
-            )
-        )
     platform_reports = {p.platform: p for p in report.platforms}
-
-    # 1. Build and push by digest: no tag of the user's moves here.
-    with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
-        plan = invocations(
-            target, builder=builder, metadata_dir=Path(tmp), progress=options.progress, assignments=assignments
-        )
-        for inv in plan:
-            shown = redact(render_command(inv.kwargs, docker_config=docker_config), target.secrets)
-            echo(f'farm: target "{target.name}": {shown}')
-        results = run_all(
-            plan, target=target.name, assignments=assignments, docker_config=docker_config, echo=echo, name=prefix
-        )
     built_refs = []
-    for digest, durations, _ in results:
-        built_refs.append(f"{target.repo}@{digest}")
-        for platform, seconds in durations.items():
+    for pushed in results:
+        built_refs.append(f"{target.repo}@{pushed.digest}")
+        for platform, seconds in pushed.durations.items():
             platform_reports[platform].duration_s = seconds
 
-    # 2. Check what was pushed, still by digest: every platform, each variant's digest.
+    # Check what was pushed, still by digest: every platform, each variant's digest.
     variant_digest: dict[str, str] = {}
     indexes = []
-    for inv, ref in zip(plan, built_refs):
-        index = check_pushed(ref, inv.platforms, target=target.name, docker_config=docker_config, builder=builder)
+    for platforms, ref in zip((p.platforms for p in results), built_refs):
+        index = check_pushed(ref, platforms, target=target.name, docker_config=docker_config, builder=builder)
         indexes.append(index)
         for v in index.variants:
-            if not v.is_attestation and v.platform in inv.platforms:
+            if not v.is_attestation and v.platform in platforms:
                 variant_digest[v.platform] = v.digest
                 platform_reports[v.platform].digest = v.digest
 
-    # 3. --verify-run: each variant on a node of its platform, by digest.
-    if options.verify_run and plan:
+    # --verify-run: each variant on a node of its platform, by digest.
+    if options.verify_run and built_refs:
         verify_target(
             target,
             assignments,

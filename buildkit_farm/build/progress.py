@@ -42,7 +42,8 @@ class ProgressTracker:
         if platform:
             self.last_seen[platform] = now
         error = _ERROR_VERTEX.match(line)
-        if error and self.failed_vertex is None:
+        # A step stopped because another build failed (bake cancels them all) is not a failure.
+        if error and self.failed_vertex is None and "context canceled" not in error.group(2):
             self.failed_vertex = error.group(1)
         if line.startswith("ERROR:") or line.startswith("error:"):
             self.error_lines.append(line)

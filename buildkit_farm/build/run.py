@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_farm.build.command import Invocation
@@ -164,3 +168,100 @@ def run_all(
             raise failures[0]
         raise BuildError("\n".join(str(e) for e in failures), hint=getattr(failures[0], "hint", None))
     return [f.result() for f in futures]
+
+
+@dataclass
+class BakeItem:
+    """One bake target of the run: which farm target and invocation it builds, and its outcome."""
+
+    name: str  # the bake target's name
+    target: str  # the farm target's name
+    inv: Invocation
+    assignments: Sequence[Assignment]
+    tracker: ProgressTracker
+    prefix: str = ""  # what its log lines start with, e.g. "[app] " or "[app/linux/arm64] "
+    result: tuple[str, dict[str, float], float] | None = None  # (digest, per-platform seconds, seconds)
+    error: BuildError | None = None  # it failed itself (not merely cancelled by another's failure)
+
+
+_BAKE_VERTEX = re.compile(r"^(#\d+) \[([A-Za-z0-9_-]+)(?: (.*?))?\](.*)$")
+
+
+def run_bake(
+    items: Sequence[BakeItem],
+    *,
+    builder: str,
+    progress: str,
+    docker_config: str | None,
+    echo: Echo = stderr_echo,
+) -> bool:
+    """Build every item in one `docker buildx bake` (one session, one context upload per
+    context, the nodes reached once): True when all built, each item's `result` set.
+
+    bake stops every build at the first failure, so on False only the items that failed
+    themselves carry an `error`; the others were cancelled and must be built again. Each
+    log line is given its farm target's prefix (`[target] #12 [linux/arm64 2/3] RUN …`).
+    """
+    from buildkit_farm.build.command import bake_command, bake_definition
+
+    by_name = {item.name: item for item in items}
+    vertex_item: dict[str, BakeItem] = {}
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="farm-bake-") as tmp:
+        definition, metadata = Path(tmp) / "bake.json", Path(tmp) / "metadata.json"
+        definition.write_text(json.dumps(bake_definition([(i.target, i.inv) for i in items]), indent=2))
+        argv = bake_command(
+            definition,
+            builder=builder,
+            metadata_file=metadata,
+            progress=progress,
+            docker_config=docker_config,
+            program=None,
+        )
+        tty = progress == "tty"
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=None if tty else subprocess.DEVNULL,
+            stderr=None if tty else subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+        for line in proc.stderr or ():
+            line = line.rstrip("\n")
+            now = time.monotonic()
+            item, shown = _route(line, by_name, vertex_item, only=items[0] if len(items) == 1 else None)
+            if item is None:
+                echo(line)
+                continue
+            item.tracker.feed(shown, now)
+            echo(item.prefix + shown)
+        code = proc.wait()
+        end = time.monotonic()
+        if code == 0:
+            data = json.loads(metadata.read_text())
+            for item in items:
+                digest = (data.get(item.name) or {}).get("containerimage.digest")
+                if not digest:
+                    raise BuildError(f"buildx bake metadata has no digest for {item.name}")
+                item.result = (digest, item.tracker.durations(end), round(end - start, 2))
+            return True
+    for item in items:
+        if item.tracker.failed_vertex is not None:
+            item.error = build_failure(item.target, item.inv, item.tracker, item.assignments, code)
+    return False
+
+
+def _route(
+    line: str, by_name: Mapping[str, BakeItem], vertex_item: dict[str, BakeItem], *, only: BakeItem | None
+) -> tuple[BakeItem | None, str]:
+    """Which item a bake progress line is about, and the line as that item's own build would print it."""
+    match = _BAKE_VERTEX.match(line)
+    if match and match.group(2) in by_name:
+        number, name, rest, tail = match.groups()
+        vertex_item[number] = by_name[name]
+        return by_name[name], f"{number} [{rest}]{tail}" if rest else f"{number} [internal]{tail}"
+    number = line.split(" ", 1)[0] if line.startswith("#") else None
+    if number and number in vertex_item:
+        return vertex_item[number], line
+    return only, line
