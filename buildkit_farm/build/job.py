@@ -26,11 +26,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_farm.build.check import check_pushed, check_registries, check_sources
-from buildkit_farm.build.command import bake_names, dry_run_lines, invocations, redact, render_command
+from buildkit_farm.build.command import Invocation, bake_names, dry_run_lines, invocations, redact, render_command
 from buildkit_farm.build.prepare import BuildOptions, PreparedTarget, credential_warnings, prepare
 from buildkit_farm.build.progress import ProgressTracker
 from buildkit_farm.build.publish import publish_target
@@ -43,7 +44,7 @@ from buildkit_farm.build.report import (
     PlatformReport,
     TargetReport,
 )
-from buildkit_farm.build.run import BakeItem, Echo, registry_trust, run_all, run_bake, stderr_echo
+from buildkit_farm.build.run import BakeItem, Cancel, Echo, registry_trust, run_all, run_bake, stderr_echo
 from buildkit_farm.build.schedule import Assignment, NodeView, node_views, schedule
 from buildkit_farm.build.verify import verify_target
 from buildkit_farm.errors import BuildError, FarmError
@@ -86,54 +87,63 @@ def build(
 
     # python-on-whales (~0.5 s to import) loads while the farm is observed: the builds need it.
     threading.Thread(target=_preload, daemon=True).start()
-    state = _converged_state(config, docker_config=docker_config, up=up, echo=echo)
-    nodes = node_views(config, state)
-    scheduled = {
-        t.name: schedule(t.platforms, nodes, target=t.name, allow_emulation=t.allow_emulation) for t in prepared
-    }
-    for target in prepared:
-        for a in scheduled[target.name]:
-            if a.emulated:
-                echo(
-                    f'farm: target "{target.name}": no node is pinned to {a.platform}; '
-                    f'"{a.node}" will emulate it (allow_emulation)'
-                )
-    check_registries([tag for t in prepared for tag in t.tags])
-    for target in prepared:
-        check_sources(target, docker_config=docker_config, builder=builder)
-
-    reports = [TargetReport(target=t.name, tags=list(t.tags), repo=t.repo, sources=list(t.sources)) for t in prepared]
-    by_name = {n.name: n for n in nodes}
-    for target, report in zip(prepared, reports):
-        report.platforms = [
-            PlatformReport(a.platform, a.node, a.emulated, by_name[a.node].buildkit_version)
-            for a in scheduled[target.name]
-        ]
     echo = _locked(echo)
-    start = time.monotonic()
-    with registry_trust():
-        outcomes = build_all(
-            prepared, scheduled, options=options, builder=builder, docker_config=docker_config, echo=echo
-        )
-        with ThreadPoolExecutor(max_workers=len(prepared)) as pool:
-            futures = [
-                pool.submit(
-                    _finish_target,
-                    target,
-                    outcomes[target.name],
-                    scheduled[target.name],
-                    by_name,
-                    report,
-                    options=options,
-                    builder=builder,
-                    docker_config=docker_config,
-                    echo=echo,
-                    publish=not atomic,
-                    start=start,
-                )
-                for target, report in zip(prepared, reports)
-            ]
-            built = [f.result() for f in futures]
+    file_nodes = tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in config.node_settings())
+    guess = _schedule_all(prepared, file_nodes)
+    # The builds start while the farm is observed (about a second saved) when nothing can
+    # change the schedule: no --up, no emulation, no sources to read first. Their output is
+    # held back until the farm checked out; if it did not, they are stopped before anything
+    # is tagged and nothing of theirs is shown.
+    early = not up and not any(a.emulated for v in guess.values() for a in v) and not any(t.sources for t in prepared)
+    gate = Gate(echo)
+    cancel = Cancel()
+    report_start = time.monotonic()
+    with shared_lock(docker_config), registry_trust(), ThreadPoolExecutor(max_workers=max(1, len(prepared))) as pool:
+        started = None
+        if early:
+            check_registries([tag for t in prepared for tag in t.tags])
+            started = pool.submit(_build_all, prepared, guess, options, builder, docker_config, gate.echo, cancel)
+        try:
+            state = _converged_state(config, docker_config=docker_config, up=up, echo=echo)
+            nodes = node_views(config, state)
+            scheduled = _schedule_all(prepared, nodes)
+        except BaseException:
+            cancel.set()
+            gate.discard()
+            raise
+        gate.open()
+        for target in prepared:
+            for a in scheduled[target.name]:
+                if a.emulated:
+                    echo(
+                        f'farm: target "{target.name}": no node is pinned to {a.platform}; '
+                        f'"{a.node}" will emulate it (allow_emulation)'
+                    )
+        if started is None:
+            check_registries([tag for t in prepared for tag in t.tags])
+            for target in prepared:
+                check_sources(target, docker_config=docker_config, builder=builder)
+            started = pool.submit(_build_all, prepared, scheduled, options, builder, docker_config, echo, cancel)
+        outcomes = started.result()
+        reports = _reports(prepared, scheduled, nodes)
+        futures = [
+            pool.submit(
+                _finish_target,
+                target,
+                outcomes[target.name],
+                scheduled[target.name],
+                {n.name: n for n in nodes},
+                report,
+                options=options,
+                builder=builder,
+                docker_config=docker_config,
+                echo=echo,
+                publish=not atomic,
+                start=report_start,
+            )
+            for target, report in zip(prepared, reports)
+        ]
+        built = [f.result() for f in futures]
     if atomic:
         publish_all(
             [(t, b) for t, b in zip(prepared, built) if b is not None],
@@ -144,6 +154,66 @@ def build(
             echo=echo,
         )
     return reports, run_error(reports, atomic=atomic)
+
+
+def shared_lock(docker_config: str | None) -> AbstractContextManager[object]:
+    """The farm lock, held shared for the whole build, so `farm up`/`down` (exclusive) wait.
+
+    MERGE NOTE (issue 14): reconcile/lock.py gets a reader-writer `lock.hold(dir, shared=True)`
+    on another branch; once merged, return
+    `lock.hold(DockerPaths.resolve(docker_config).farm_dir, shared=True)` here, and let
+    `ensure_converged` stop taking the lock exclusively inside (flock on a second descriptor
+    of the same file would wait for this very process). Until then: no lock here.
+    """
+    return nullcontext()
+
+
+def _schedule_all(prepared: Sequence[PreparedTarget], nodes: Sequence[NodeView]) -> dict[str, tuple[Assignment, ...]]:
+    return {t.name: schedule(t.platforms, nodes, target=t.name, allow_emulation=t.allow_emulation) for t in prepared}
+
+
+def _reports(
+    prepared: Sequence[PreparedTarget], scheduled: Mapping[str, Sequence[Assignment]], nodes: Sequence[NodeView]
+) -> list[TargetReport]:
+    by_name = {n.name: n for n in nodes}
+    reports = []
+    for t in prepared:
+        report = TargetReport(target=t.name, tags=list(t.tags), repo=t.repo, sources=list(t.sources))
+        report.platforms = [
+            PlatformReport(a.platform, a.node, a.emulated, by_name[a.node].buildkit_version) for a in scheduled[t.name]
+        ]
+        reports.append(report)
+    return reports
+
+
+def _build_all(prepared, scheduled, options, builder, docker_config, echo, cancel) -> dict:
+    return build_all(
+        prepared, scheduled, options=options, builder=builder, docker_config=docker_config, echo=echo, cancel=cancel
+    )
+
+
+class Gate:
+    """Holds log lines back until `open` (then shows them, and the rest as they come) or `discard`."""
+
+    def __init__(self, echo: Echo) -> None:
+        self._echo, self._held, self._open, self._lock = echo, [], False, threading.Lock()
+
+    def echo(self, line: str) -> None:
+        with self._lock:
+            if self._open:
+                self._echo(line)
+            elif self._held is not None:
+                self._held.append(line)
+
+    def open(self) -> None:
+        with self._lock:
+            for line in self._held or ():
+                self._echo(line)
+            self._held, self._open = None, True
+
+    def discard(self) -> None:
+        with self._lock:
+            self._held = None
 
 
 def _dry_run(config, prepared, options: BuildOptions, *, docker_config: str | None, out: Echo) -> None:
@@ -309,16 +379,20 @@ def build_all(
     builder: str,
     docker_config: str | None,
     echo: Echo,
+    cancel: Cancel | None = None,
 ) -> dict[str, Results | FarmError]:
     """Build every target at once, pushing by digest: per target its results, or its error.
 
-    First as one `docker buildx bake` (one session: the nodes are reached and each context
-    sent once). bake stops every build at the first failure, so when it fails, the targets
-    that did not fail themselves are built again, each in its own `buildx build`, at once:
-    a failing target never costs another its build.
+    The targets go into one `docker buildx bake` (one session: the nodes are reached and
+    each context sent once). Two kinds are built on their own instead, beside the bake:
+    - a target with an emulated platform: buildx resolves the nodes of a bake as a whole,
+      and one unpinned platform anywhere makes it re-match every platform of every target
+      (seen on the lab: a pinned two-node build then landed on one node);
+    - after a failed bake, every target that did not fail itself: bake stops all builds at
+      the first failure, so a failing target never costs another its build.
     """
     many = len(prepared) > 1
-    items: list[BakeItem] = []
+    outcomes: dict[str, Results | FarmError] = {t.name: [] for t in prepared}
     with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
         plans = {
             t.name: invocations(
@@ -327,40 +401,9 @@ def build_all(
             for t in prepared
         }
         for target in prepared:
-            plan = plans[target.name]
-            for inv in plan:
+            for inv in plans[target.name]:
                 shown = redact(render_command(inv.kwargs, docker_config=docker_config), target.secrets)
                 echo(f'farm: target "{target.name}": {shown}')
-                parts = [p for p in (target.name if many else "", inv.label if len(plan) > 1 else "") if p]
-                items.append(
-                    BakeItem(
-                        name="",
-                        target=target.name,
-                        inv=inv,
-                        assignments=scheduled[target.name],
-                        tracker=ProgressTracker(inv.platforms, start=time.monotonic()),
-                        prefix=f"[{'/'.join(parts)}] " if parts else "",
-                    )
-                )
-        for item, name in zip(items, bake_names([(i.target, i.inv) for i in items])):
-            item.name = name
-        outcomes: dict[str, Results | FarmError] = {t.name: [] for t in prepared}
-        if not items:  # only sources to stitch: nothing to build
-            return outcomes
-        echo(f"farm: building {len(items)} image(s) of {len(prepared)} target(s) at once (one buildx bake)")
-        if run_bake(items, builder=builder, progress=options.progress, docker_config=docker_config, echo=echo):
-            for item in items:
-                digest, durations, _ = item.result  # type: ignore[misc]
-                outcomes[item.target].append(Pushed(item.inv.platforms, digest, durations))  # type: ignore[union-attr]
-            return outcomes
-        failed = {item.target: item.error for item in items if item.error is not None}
-        outcomes.update(failed)  # type: ignore[arg-type]
-        again = [t for t in prepared if t.name not in failed]
-        if again:
-            echo(
-                "farm: bake stopped every build at the first failure; building "
-                f"{', '.join(t.name for t in again)} again, each on its own"
-            )
 
         def alone(target: PreparedTarget) -> Results | FarmError:
             plan = plans[target.name]
@@ -377,10 +420,72 @@ def build_all(
                 return err
             return [Pushed(inv.platforms, digest, durations) for inv, (digest, durations, _) in zip(plan, results)]
 
-        with ThreadPoolExecutor(max_workers=max(1, len(again))) as pool:
-            for target, outcome in zip(again, pool.map(alone, again)):
-                outcomes[target.name] = outcome
+        emulating = [t for t in prepared if plans[t.name] and any(a.emulated for a in scheduled[t.name])]
+        baked = [t for t in prepared if plans[t.name] and t not in emulating]
+        with ThreadPoolExecutor(max_workers=max(1, len(prepared))) as pool:
+            on_their_own = {t.name: pool.submit(alone, t) for t in emulating}
+            if baked:
+                outcomes.update(_bake_all(baked, plans, scheduled, options, builder, docker_config, echo, cancel, many))
+            again = [t for t in baked if outcomes[t.name] is None]
+            if again:
+                echo(
+                    "farm: bake stopped every build at the first failure; building "
+                    f"{', '.join(t.name for t in again)} again, each on its own"
+                )
+                on_their_own.update({t.name: pool.submit(alone, t) for t in again})
+            for name, future in on_their_own.items():
+                outcomes[name] = future.result()
     return outcomes
+
+
+def _bake_all(
+    targets: Sequence[PreparedTarget],
+    plans: Mapping[str, Sequence[Invocation]],
+    scheduled: Mapping[str, Sequence[Assignment]],
+    options: BuildOptions,
+    builder: str,
+    docker_config: str | None,
+    echo: Echo,
+    cancel: Cancel | None,
+    many: bool,
+) -> dict[str, Results | FarmError | None]:
+    """The targets in one bake: per target its results, its own error, or None (cancelled by
+    another's failure: to build again)."""
+    items: list[BakeItem] = []
+    for target in targets:
+        plan = plans[target.name]
+        for inv in plan:
+            parts = [p for p in (target.name if many else "", inv.label if len(plan) > 1 else "") if p]
+            items.append(
+                BakeItem(
+                    name="",
+                    target=target.name,
+                    inv=inv,
+                    assignments=scheduled[target.name],
+                    tracker=ProgressTracker(inv.platforms, start=time.monotonic()),
+                    prefix=f"[{'/'.join(parts)}] " if parts else "",
+                )
+            )
+    for item, name in zip(items, bake_names([(i.target, i.inv) for i in items])):
+        item.name = name
+    echo(f"farm: building {len(items)} image(s) of {len(targets)} target(s) at once (one buildx bake)")
+    ok = run_bake(
+        items, builder=builder, progress=options.progress, docker_config=docker_config, echo=echo, cancel=cancel
+    )
+    out: dict[str, Results | FarmError | None] = {t.name: [] for t in targets}
+    if cancel is not None and cancel.is_set():
+        return {t.name: BuildError("stopped: the farm did not check out") for t in targets}
+    for item in items:
+        if ok:
+            digest, durations, _ = item.result  # type: ignore[misc]
+            out[item.target].append(Pushed(item.inv.platforms, digest, durations))  # type: ignore[union-attr]
+        elif item.error is not None:
+            out[item.target] = item.error
+    if not ok:
+        for name, value in out.items():
+            if not isinstance(value, FarmError):
+                out[name] = None
+    return out
 
 
 def _finish_target(

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -170,6 +171,30 @@ def run_all(
     return [f.result() for f in futures]
 
 
+class Cancel:
+    """Stops a running bake from another thread (`set`), or before it starts."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._proc: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, proc: subprocess.Popen[str]) -> None:
+        with self._lock:
+            self._proc = proc
+            if self._event.is_set():
+                proc.terminate()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.terminate()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+
 @dataclass
 class BakeItem:
     """One bake target of the run: which farm target and invocation it builds, and its outcome."""
@@ -194,6 +219,7 @@ def run_bake(
     progress: str,
     docker_config: str | None,
     echo: Echo = stderr_echo,
+    cancel: Cancel | None = None,
 ) -> bool:
     """Build every item in one `docker buildx bake` (one session, one context upload per
     context, the nodes reached once): True when all built, each item's `result` set.
@@ -227,6 +253,8 @@ def run_bake(
             text=True,
             errors="replace",
         )
+        if cancel is not None:
+            cancel.attach(proc)
         for line in proc.stderr or ():
             line = line.rstrip("\n")
             now = time.monotonic()
