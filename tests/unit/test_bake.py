@@ -76,3 +76,17 @@ def test_a_bake_error_becomes_one_issue_with_buildx_own_message():
     issue = bake._print_issue("#1 [internal] load local bake definitions\nERROR: failed to find target nope\n", _bake())
     assert issue.path == "bake.targets" and issue.message == "failed to find target nope"
     assert '["default"]' in issue.hint
+
+
+def test_the_monorepo_example_takes_its_targets_from_its_bake_file_on_the_lab_farm():
+    from buildkit_farm.farmfile.model import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    example = load_config(root / "examples" / "monorepo" / "farm.toml")
+    lab = load_config(root / "lab" / "farm.toml")
+    assert example.targets == () and example.bake is not None
+    assert [p.name for p in example.bake.files] == ["docker-bake.hcl"] and example.bake.files[0].is_file()
+    assert example.builder.name == lab.builder.name and example.node_settings() == lab.node_settings()
+    text = example.bake.files[0].read_text()
+    assert "variable" in text and "inherits" in text and "matrix" in text
+    assert (root / "examples" / "monorepo" / "README.md").read_text().strip()
