@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from buildkit_farm import docker
 from buildkit_farm.build.prepare import PreparedTarget, SecretSpec
@@ -25,7 +26,7 @@ class Invocation:
 
     platforms: tuple[str, ...]
     dockerfile: Path
-    kwargs: Mapping[str, object]  # for python_on_whales docker.buildx.build
+    kwargs: Mapping[str, Any]  # for python_on_whales docker.buildx.build
     label: str  # how its log lines and errors name it, e.g. "linux/arm64" or "all"
 
 
@@ -66,7 +67,7 @@ def invocations(
     emulated = [a.platform for a in assignments if a.emulated]
     if prepared.sources_only:
         return ()
-    common: dict[str, object] = {
+    common: dict[str, Any] = {
         "context_path": str(prepared.context),
         "builder": builder,
         "build_args": dict(prepared.build_args),
@@ -82,7 +83,8 @@ def invocations(
         "sbom": prepared.sbom,
         "progress": "tty" if progress == "tty" else "plain" if progress == "plain" else "auto",
     }
-    out = []
+    out: list[Invocation] = []
+    groups: list[tuple[str, Path | None, tuple[str, ...]]]
     if prepared.dockerfiles:
         groups = [(p, prepared.dockerfiles[p], (p,)) for p in prepared.platforms]
     else:
@@ -104,11 +106,11 @@ def invocations(
             },
             metadata_file=str(metadata_dir / f"{prepared.name}-{len(out)}.json"),
         )
-        out.append(Invocation(platforms=tuple(platforms), dockerfile=Path(dockerfile), kwargs=kwargs, label=label))
+        out.append(Invocation(platforms=tuple(platforms), dockerfile=Path(str(dockerfile)), kwargs=kwargs, label=label))
     return tuple(out)
 
 
-def render_command(kwargs: Mapping[str, object], *, docker_config: str | None = None) -> list[str]:
+def render_command(kwargs: Mapping[str, Any], *, docker_config: str | None = None) -> list[str]:
     """The argv python-on-whales runs for `docker.buildx.build(**kwargs)`, in its order.
 
     Kept equal to python-on-whales' own (a unit test compares them), so `--dry-run` shows
@@ -212,10 +214,12 @@ def dry_run_lines(
     The registry reads and writes after the build go through `buildkit_farm.registry` (read, publish),
     which runs them as shown (plus reading every source before `create`).
     """
-    opts = {"builder": builder, "docker_config": docker_config}
     lines = [redact(render_command(inv.kwargs, docker_config=docker_config), prepared.secrets) for inv in plan]
     digests = [f"{prepared.repo}@<digest of {inv.label}>" for inv in plan]
-    lines += [shlex.join(inspect_command(ref, **opts)) for ref in list(prepared.sources) + digests]
+    lines += [
+        shlex.join(inspect_command(ref, builder=builder, docker_config=docker_config))
+        for ref in list(prepared.sources) + digests
+    ]
     for platform, context in verify:  # (platform, the context of the node that built it)
         variant = f"{prepared.repo}@<digest of {platform}>"
         docker = _docker(docker_config) + ["--context", context]
@@ -225,9 +229,21 @@ def dry_run_lines(
     if prepared.variant_tags:
         for p in prepared.platforms:
             variant = f"{prepared.repo}@<digest of {p}>"
-            lines.append(shlex.join(publish_command([f"{prepared.repo}:{platform_slug(p)}"], [variant], **opts)))
-    lines.append(shlex.join(publish_command(prepared.tags, digests + list(prepared.sources), **opts)))
-    lines += [shlex.join(inspect_command(tag, **opts)) for tag in prepared.tags]
+            lines.append(
+                shlex.join(
+                    publish_command(
+                        [f"{prepared.repo}:{platform_slug(p)}"], [variant], builder=builder, docker_config=docker_config
+                    )
+                )
+            )
+    lines.append(
+        shlex.join(
+            publish_command(
+                prepared.tags, digests + list(prepared.sources), builder=builder, docker_config=docker_config
+            )
+        )
+    )
+    lines += [shlex.join(inspect_command(tag, builder=builder, docker_config=docker_config)) for tag in prepared.tags]
     return lines
 
 
@@ -256,9 +272,9 @@ def bake_definition(plan: Sequence[tuple[str, Invocation]]) -> dict[str, object]
         spec: dict[str, object] = {
             "context": str(kw["context_path"]),
             "dockerfile": str(kw["file"]),
-            "platforms": list(kw.get("platforms") or []),  # type: ignore[call-overload]
-            "args": dict(kw.get("build_args") or {}),  # type: ignore[call-overload]
-            "labels": dict(kw.get("labels") or {}),  # type: ignore[call-overload]
+            "platforms": list(kw.get("platforms") or []),
+            "args": dict(kw.get("build_args") or {}),
+            "labels": dict(kw.get("labels") or {}),
             "output": [_csv(kw["output"])],
             "attest": [
                 "type=provenance" + ("" if kw.get("provenance") else ",disabled=true"),
@@ -272,11 +288,11 @@ def bake_definition(plan: Sequence[tuple[str, Invocation]]) -> dict[str, object]
         if kw.get("pull"):
             spec["pull"] = True
         if kw.get("secrets"):
-            spec["secret"] = list(kw["secrets"])  # type: ignore[call-overload]
+            spec["secret"] = list(kw["secrets"])
         if kw.get("ssh"):
             spec["ssh"] = [str(kw["ssh"])]
         if kw.get("cache_from"):
-            spec["cache-from"] = [_csv(c) for c in kw["cache_from"]]  # type: ignore[attr-defined]
+            spec["cache-from"] = [_csv(c) for c in kw["cache_from"]]
         if kw.get("cache_to"):
             spec["cache-to"] = [_csv(kw["cache_to"])]
         targets[name] = spec

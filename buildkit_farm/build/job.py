@@ -196,7 +196,8 @@ class Gate:
     """Holds log lines back until `open` (then shows them, and the rest as they come) or `discard`."""
 
     def __init__(self, echo: Echo) -> None:
-        self._echo, self._held, self._open, self._lock = echo, [], False, threading.Lock()
+        self._echo, self._open, self._lock = echo, False, threading.Lock()
+        self._held: list[str] | None = []
 
     def echo(self, line: str) -> None:
         with self._lock:
@@ -259,7 +260,7 @@ def run_error(reports: Sequence[TargetReport], *, atomic: bool = False) -> FarmE
     failed = [r for r in reports if not r.ok]
     if not failed:
         return None
-    if len(reports) == 1 and failed[0].exc is not None:
+    if len(reports) == 1 and isinstance(failed[0].exc, FarmError):
         return failed[0].exc
     lines = [f'target "{r.target}": {r.error}' for r in failed]
     others = [r for r in reports if r.ok]
@@ -425,7 +426,9 @@ def build_all(
         with ThreadPoolExecutor(max_workers=max(1, len(prepared))) as pool:
             on_their_own = {t.name: pool.submit(alone, t) for t in emulating}
             if baked:
-                outcomes.update(_bake_all(baked, plans, scheduled, options, builder, docker_config, echo, cancel, many))
+                # None: cancelled by another's failure, built again just below
+                baked_outcomes = _bake_all(baked, plans, scheduled, options, builder, docker_config, echo, cancel, many)
+                outcomes.update(baked_outcomes)  # type: ignore[arg-type]
             again = [t for t in baked if outcomes[t.name] is None]
             if again:
                 echo(

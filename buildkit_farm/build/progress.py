@@ -69,7 +69,7 @@ class ProgressTracker:
         # buildx prints "------\n > [platform n/m] STEP:\n<last lines>\n------" on failure.
         for i, line in enumerate(lines):
             if _SUMMARY_STEP.match(line):
-                block = []
+                block: list[str] = []
                 for later in lines[i : i + 1 + limit * 2]:
                     if later.startswith("------") and block:
                         break

@@ -126,7 +126,7 @@ def summary_rows(reports: Sequence[TargetReport]) -> list[tuple[str, str, str, s
     rows = []
     for r in reports:
         verified = {v.platform: "yes" if v.exit_code == 0 else f"exit {v.exit_code}" for v in r.verify}
-        for p in r.platforms or [None]:
+        for p in r.platforms or [None]:  # type: ignore[list-item]
             platform = p.platform if p else "-"
             node = (p.node + (" (emulated)" if p.emulated else "")) if p else "-"
             rows.append(

@@ -76,7 +76,7 @@ def run_invocation(
             # buildx draws its own terminal UI; nothing to capture.
             docker.buildx.build(**kwargs)
         else:
-            for line in docker.buildx.build(**kwargs, stream_logs=True):
+            for line in docker.buildx.build(**kwargs, stream_logs=True):  # type: ignore[union-attr]
                 tracker.feed(line, time.monotonic())
                 echo(prefix + line.rstrip("\n"))
     except DockerException as err:

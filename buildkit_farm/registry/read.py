@@ -98,7 +98,7 @@ def inspect_ref(client: DockerClient, ref: str, builder: str | None) -> ImageInd
         cmd += ["--builder", builder]
     cmd += ["--format", "{{json .}}", ref]
     try:
-        out = run(cmd)
+        out = str(run(cmd))
     except DockerException as err:
         raise classify_failure(ref, err.stderr or "") from None
     try:

@@ -384,12 +384,12 @@ def test_dry_run_redacts_secrets_and_shows_every_step(app_dir, tmp_path):
     assert "s3cr3t" not in text and "TOKEN" not in text and "--secret id=tok,env=REDACTED" in text
     assert lines[0].startswith("docker buildx build ") and "--platform linux/amd64,linux/arm64" in lines[0]
     assert (
-        lines[1]
-        == "docker buildx imagetools inspect --builder farm --format '{{json .}}' '127.0.0.1:5000/app@<digest of linux/amd64,linux/arm64>'"
+        lines[1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' "
+        "'127.0.0.1:5000/app@<digest of linux/amd64,linux/arm64>'"
     )
     assert (
-        "imagetools create --builder farm --tag 127.0.0.1:5000/app:linux-arm64 '127.0.0.1:5000/app@<digest of linux/arm64>'"
-        in text
+        "imagetools create --builder farm --tag 127.0.0.1:5000/app:linux-arm64 "
+        "'127.0.0.1:5000/app@<digest of linux/arm64>'" in text
     )
     assert lines[-2].startswith("docker buildx imagetools create --builder farm --tag 127.0.0.1:5000/app:1 ")
     assert lines[-1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' 127.0.0.1:5000/app:1"
@@ -425,7 +425,7 @@ Dockerfile:2
    2 | >>> RUN test "$(uname -m)" != aarch64
 --------------------
 ERROR: failed to solve: process "/bin/sh -c test \\"$(uname -m)\\" != aarch64" did not complete successfully: exit code: 1
-"""
+"""  # noqa: E501 (recorded buildx output)
 
 
 def test_tracker_finds_the_failing_platform_and_its_last_lines():

@@ -204,17 +204,20 @@ def test_a_tag_to_push_cannot_carry_a_digest():
         ("ERROR: 127.0.0.1:5000/nope:latest: not found", ImageNotFound, "not found"),
         ("ERROR: failed to resolve: 127.0.0.1:5000/x: manifest unknown", ImageNotFound, "not found"),
         (
-            'ERROR: Get "https://127.0.0.1:5443/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+            'ERROR: Get "https://127.0.0.1:5443/v2/": tls: failed to verify certificate: '
+            "x509: certificate signed by unknown authority",
             RegistryError,
             "--ca",
         ),
         (
-            'ERROR: Head "http://127.0.0.1:5000/v2/x/manifests/latest": dial tcp 127.0.0.1:5000: connect: connection refused',
+            'ERROR: Head "http://127.0.0.1:5000/v2/x/manifests/latest": '
+            "dial tcp 127.0.0.1:5000: connect: connection refused",
             RegistryError,
             "not reachable",
         ),
         (
-            "ERROR: unexpected status from HEAD request to http://127.0.0.1:5443/v2/x/manifests/latest: 400 Bad Request",
+            "ERROR: unexpected status from HEAD request to "
+            "http://127.0.0.1:5443/v2/x/manifests/latest: 400 Bad Request",
             RegistryError,
             "http = false",
         ),
