@@ -172,8 +172,13 @@ def parse_secret(spec: str) -> SecretSpec:
 
 
 def _redact_secret_spec(spec: str) -> str:
-    # A mistyped spec might hold a value; show only the keys.
-    return ",".join(part.split("=", 1)[0] + ("=…" if "=" in part else "") for part in spec.split(","))
+    # A mistyped spec might hold a value (even a bare one, `--secret ghp_…`): show only the
+    # known key names, everything else as "…".
+    known = ("id", "env", "src", "type")
+    return ",".join(
+        f"{key}=…" if sep and key.strip() in known else "…"
+        for key, sep, _ in (part.partition("=") for part in spec.split(","))
+    )
 
 
 def check_secrets(secrets: Sequence[SecretSpec], *, target: str, env: Mapping[str, str]) -> None:

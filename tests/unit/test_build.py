@@ -123,7 +123,9 @@ def test_parse_secret_env_and_src():
     assert prepare.parse_secret("id=key,src=/tmp/k") == prepare.SecretSpec("key", src="/tmp/k")
 
 
-@pytest.mark.parametrize("spec", ["npm", "id=npm", "id=npm,env=A,src=/b", "env=A", "id=x,value=hunter2"])
+@pytest.mark.parametrize(
+    "spec", ["npm", "id=npm", "id=npm,env=A,src=/b", "env=A", "id=x,value=hunter2", "hunter2", "id=x,hunter2=y"]
+)
 def test_bad_secret_spec_is_refused_without_showing_values(spec):
     with pytest.raises(UsageError) as err:
         prepare.parse_secret(spec)
