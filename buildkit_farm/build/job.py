@@ -111,6 +111,13 @@ def build(
             cancel.set()
             gate.discard()
             raise
+        if started is not None and scheduled != guess:
+            # The farm sends a platform elsewhere than the file said (e.g. a pool's first
+            # choice is down): stop the early builds unseen, and build on the real schedule.
+            cancel.set()
+            gate.discard()
+            started.result()
+            started, cancel = None, Cancel()
         gate.open()
         for target in prepared:
             for a in scheduled[target.name]:
