@@ -24,8 +24,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,21 +34,12 @@ from buildkit_farm.build.check import check_pushed, check_registries, check_sour
 from buildkit_farm.build.command import Invocation, bake_names, dry_run_lines, invocations, redact, render_command
 from buildkit_farm.build.prepare import BuildOptions, PreparedTarget, credential_warnings, prepare
 from buildkit_farm.build.progress import ProgressTracker
-from buildkit_farm.build.publish import publish_target
-from buildkit_farm.build.report import (
-    OUTCOME_FAILED,
-    OUTCOME_HELD,
-    OUTCOME_INTERRUPTED,
-    OUTCOME_PENDING,
-    OUTCOME_PUBLISHED,
-    PlatformReport,
-    TargetReport,
-)
+from buildkit_farm.build.publish import Built, publish_all, publish_target
+from buildkit_farm.build.report import OUTCOME_FAILED, OUTCOME_PUBLISHED, PlatformReport, TargetReport, run_error
 from buildkit_farm.build.run import BakeItem, Cancel, Echo, registry_trust, run_all, run_bake, stderr_echo
 from buildkit_farm.build.schedule import Assignment, NodeView, node_views, schedule
 from buildkit_farm.build.verify import verify_target
 from buildkit_farm.errors import BuildError, FarmError
-from buildkit_farm.registry.index import ImageIndex
 
 
 def build(
@@ -258,113 +249,11 @@ def _locked(echo: Echo) -> Echo:
     return locked
 
 
-def run_error(reports: Sequence[TargetReport], *, atomic: bool = False) -> FarmError | None:
-    """The run's error from its reports: None when every target published.
-
-    One target: its own error (and exit code). Several: one BuildError (exit 1) naming each
-    failed target and what happened to the others' tags.
-    """
-    failed = [r for r in reports if not r.ok]
-    if not failed:
-        return None
-    if len(reports) == 1 and isinstance(failed[0].exc, FarmError):
-        return failed[0].exc
-    lines = [f'target "{r.target}": {r.error}' for r in failed]
-    others = [r for r in reports if r.ok]
-    if atomic:
-        moved = [r.target for r in reports if r.outcome == OUTCOME_PUBLISHED]
-        hint = (
-            f"--atomic: tags moved only for {', '.join(moved)} (interrupted mid-publish); "
-            "rerun the same command to move the rest"
-            if moved
-            else "--atomic: no tag of any target moved; fix the failure and rerun"
-        )
-    elif others:
-        hint = f"the other targets published: {', '.join(r.target for r in others)}; the failed ones' tags did not move"
-    else:
-        hint = "no tag moved"
-    return BuildError(f"{len(failed)} of {len(reports)} target(s) failed:\n" + "\n".join(lines), hint=hint)
-
-
-def publish_all(
-    built: Sequence[tuple[PreparedTarget, Built]],
-    reports: Mapping[str, TargetReport],
-    *,
-    held: bool,
-    docker_config: str | None,
-    builder: str,
-    echo: Echo,
-    publish: Callable[..., None] = publish_target,
-) -> None:
-    """`--atomic`: publish every target together, or (`held`) none of them.
-
-    Lists are created concurrently. On Ctrl-C, no further `imagetools create` starts; the
-    ones in flight finish, and each report says whether its tags moved (outcome
-    "published") or not ("interrupted"), so a rerun of the same command completes it.
-    """
-    if held:
-        for target, _ in built:
-            report = reports[target.name]
-            report.outcome = OUTCOME_HELD
-            echo(f'farm: target "{target.name}": built and checked, tags not moved (--atomic: another target failed)')
-        return
-    stop = threading.Event()
-
-    def one(target: PreparedTarget, result: Built) -> None:
-        report = reports[target.name]
-        if stop.is_set():
-            report.ok, report.outcome, report.error = False, OUTCOME_INTERRUPTED, "interrupted before its tags moved"
-            return
-        try:
-            publish(
-                target,
-                result.refs,
-                result.variant_digest,
-                report,
-                docker_config=docker_config,
-                builder=builder,
-                echo=echo,
-            )
-            report.outcome = OUTCOME_PUBLISHED
-        except FarmError as err:
-            report.ok, report.outcome, report.error, report.exc = False, OUTCOME_FAILED, err.message, err
-
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(built)))) as pool:
-        futures = [pool.submit(one, target, result) for target, result in built]
-        try:
-            for future in futures:
-                future.result()
-        except KeyboardInterrupt:
-            stop.set()
-            echo("farm: interrupted: no further tag moves; waiting for the lists being created now")
-            for future in futures:
-                future.cancel()
-            wait(futures)
-            for target, _ in built:
-                report = reports[target.name]
-                if report.outcome == OUTCOME_PENDING:
-                    report.ok, report.outcome, report.error = (
-                        False,
-                        OUTCOME_INTERRUPTED,
-                        "interrupted before its tags moved",
-                    )
-            raise
-
-
 def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo):
     """The farm as observed once `farm up` has nothing left to do (or after doing it)."""
     from buildkit_farm.reconcile.apply import ensure_converged  # the reconciler's contract
 
     return ensure_converged(config, docker_config=docker_config, up=up, echo=lambda line: echo(f"farm up: {line}"))
-
-
-@dataclass(frozen=True)
-class Built:
-    """What a target pushed by digest and checked: the refs of its lists and each variant's digest."""
-
-    refs: tuple[str, ...]
-    variant_digest: Mapping[str, str]
-    indexes: tuple[ImageIndex, ...] = ()  # what check_pushed read, by digest: publish need not read it again
 
 
 @dataclass(frozen=True)

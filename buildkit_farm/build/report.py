@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from buildkit_farm.errors import UsageError
+from buildkit_farm.errors import BuildError, FarmError, UsageError
 
 # What happened to a target's tags.
 OUTCOME_PENDING = "pending"  # not finished (a run that stopped early)
@@ -163,3 +163,31 @@ def append_step_summary(reports: Sequence[TargetReport], env: Mapping[str, str])
     if path and reports:
         with open(path, "a", encoding="utf-8") as f:
             f.write(summary_markdown(reports))
+
+
+def run_error(reports: Sequence[TargetReport], *, atomic: bool = False) -> FarmError | None:
+    """The run's error from its reports: None when every target published.
+
+    One target: its own error (and exit code). Several: one BuildError (exit 1) naming each
+    failed target and what happened to the others' tags.
+    """
+    failed = [r for r in reports if not r.ok]
+    if not failed:
+        return None
+    if len(reports) == 1 and isinstance(failed[0].exc, FarmError):
+        return failed[0].exc
+    lines = [f'target "{r.target}": {r.error}' for r in failed]
+    others = [r for r in reports if r.ok]
+    if atomic:
+        moved = [r.target for r in reports if r.outcome == OUTCOME_PUBLISHED]
+        hint = (
+            f"--atomic: tags moved only for {', '.join(moved)} (interrupted mid-publish); "
+            "rerun the same command to move the rest"
+            if moved
+            else "--atomic: no tag of any target moved; fix the failure and rerun"
+        )
+    elif others:
+        hint = f"the other targets published: {', '.join(r.target for r in others)}; the failed ones' tags did not move"
+    else:
+        hint = "no tag moved"
+    return BuildError(f"{len(failed)} of {len(reports)} target(s) failed:\n" + "\n".join(lines), hint=hint)

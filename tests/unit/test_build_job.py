@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from buildkit_farm.build import job, report
+from buildkit_farm.build import publish, report
 from buildkit_farm.build.prepare import BuildOptions, prepare
 from buildkit_farm.errors import BuildError, RegistryError, UsageError
 
@@ -37,12 +37,12 @@ def test_bad_shell_quoting_in_verify_cmd_is_a_usage_error():
 
 
 def test_every_target_published_is_no_error():
-    assert job.run_error([_report("a"), _report("b")]) is None
+    assert report.run_error([_report("a"), _report("b")]) is None
 
 
 def test_one_failed_target_among_several_is_exit_1_naming_it_and_the_published_ones():
     failed = _report("b", ok=False, outcome=report.OUTCOME_FAILED, error="build failed for linux/arm64")
-    err = job.run_error([_report("a"), failed, _report("c")])
+    err = report.run_error([_report("a"), failed, _report("c")])
     assert isinstance(err, BuildError) and err.exit_code == 1
     assert "1 of 3 target(s) failed" in err.message and 'target "b": build failed for linux/arm64' in err.message
     assert "published: a, c" in err.hint
@@ -52,27 +52,27 @@ def test_a_single_target_keeps_its_own_error_and_exit_code():
     own = RegistryError("registry down")
     failed = _report("a", ok=False, outcome=report.OUTCOME_FAILED, error=own.message)
     failed.exc = own
-    assert job.run_error([failed]) is own
+    assert report.run_error([failed]) is own
 
 
 def test_atomic_with_a_failure_holds_every_other_target_and_publishes_nothing():
     calls = []
     reports = {"a": _report("a", outcome=report.OUTCOME_PENDING), "b": _report("b", outcome=report.OUTCOME_PENDING)}
-    built = [(_target("a"), job.Built(("r/a@sha256:1",), {})), (_target("b"), job.Built(("r/b@sha256:2",), {}))]
-    job.publish_all(
+    built = [(_target("a"), publish.Built(("r/a@sha256:1",), {})), (_target("b"), publish.Built(("r/b@sha256:2",), {}))]
+    publish.publish_all(
         built, reports, held=True, docker_config=None, builder="f", echo=lambda _: None, publish=calls.append
     )
     assert calls == [] and {r.outcome for r in reports.values()} == {report.OUTCOME_HELD}
     reports["c"] = _report("c", ok=False, outcome=report.OUTCOME_FAILED, error="boom")
-    err = job.run_error(list(reports.values()), atomic=True)
+    err = report.run_error(list(reports.values()), atomic=True)
     assert err is not None and "no tag of any target moved" in err.hint
 
 
 def test_atomic_publishes_all_when_every_target_succeeded():
     moved = []
     reports = {n: _report(n, outcome=report.OUTCOME_PENDING) for n in "abc"}
-    built = [(_target(n), job.Built((f"r/{n}@sha256:1",), {})) for n in "abc"]
-    job.publish_all(
+    built = [(_target(n), publish.Built((f"r/{n}@sha256:1",), {})) for n in "abc"]
+    publish.publish_all(
         built,
         reports,
         held=False,
@@ -89,7 +89,7 @@ def test_ctrl_c_between_two_creates_stops_the_rest_and_the_report_says_which_tag
     """A real SIGINT while b's list is being created (one worker, so in order): b, in flight,
     finishes; c never starts; the reports say exactly which tags moved."""
     reports = {n: _report(n, outcome=report.OUTCOME_PENDING) for n in "abc"}
-    built = [(_target(n), job.Built((f"r/{n}@sha256:1",), {})) for n in "abc"]
+    built = [(_target(n), publish.Built((f"r/{n}@sha256:1",), {})) for n in "abc"]
     moved = []
 
     noticed = threading.Event()
@@ -98,23 +98,23 @@ def test_ctrl_c_between_two_creates_stops_the_rest_and_the_report_says_which_tag
         if "interrupted" in line:
             noticed.set()
 
-    def publish(target, *args, **kwargs):
+    def create(target, *args, **kwargs):
         if target.name == "b":
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: Python raises it in the main thread
             assert noticed.wait(10)  # b is in flight when the run notices
         moved.append(target.name)
 
-    original = job.ThreadPoolExecutor
-    job.ThreadPoolExecutor = lambda max_workers: original(max_workers=1)  # type: ignore[misc,assignment]
+    original = publish.ThreadPoolExecutor
+    publish.ThreadPoolExecutor = lambda max_workers: original(max_workers=1)  # type: ignore[misc,assignment]
     try:
         with pytest.raises(KeyboardInterrupt):
-            job.publish_all(built, reports, held=False, docker_config=None, builder="f", echo=echo, publish=publish)
+            publish.publish_all(built, reports, held=False, docker_config=None, builder="f", echo=echo, publish=create)
     finally:
-        job.ThreadPoolExecutor = original  # type: ignore[misc]
+        publish.ThreadPoolExecutor = original  # type: ignore[misc]
     assert moved == ["a", "b"]
     assert [reports[n].outcome for n in "abc"] == ["published", "published", "interrupted"]
     assert not reports["c"].ok and "interrupted" in reports["c"].error
-    err = job.run_error(list(reports.values()), atomic=True)
+    err = report.run_error(list(reports.values()), atomic=True)
     assert err is not None and "tags moved only for a, b" in err.hint and "rerun" in err.hint
 
 
