@@ -20,6 +20,7 @@ every target got that far, and then all are published together.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import tempfile
 import threading
@@ -31,7 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_farm.build.check import check_pushed, check_registries, check_sources
-from buildkit_farm.build.command import Invocation, bake_names, dry_run_lines, invocations, redact, render_command
+from buildkit_farm.build.command import (
+    Invocation,
+    bake_command,
+    bake_names,
+    dry_run_lines,
+    invocations,
+    redact,
+    render_command,
+)
 from buildkit_farm.build.prepare import BuildOptions, PreparedTarget, credential_warnings, prepare
 from buildkit_farm.build.progress import ProgressTracker
 from buildkit_farm.build.publish import Built, publish_all, publish_target
@@ -220,6 +229,7 @@ def _dry_run(config, prepared, options: BuildOptions, *, docker_config: str | No
     builder = config.builder.name
     nodes = tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in config.node_settings())
     contexts = {n.name: n.context for n in nodes}
+    baked: list[str] = []
     with tempfile.TemporaryDirectory(prefix="farm-build-") as tmp:
         for target in prepared:
             assignments = schedule(target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation)
@@ -232,6 +242,21 @@ def _dry_run(config, prepared, options: BuildOptions, *, docker_config: str | No
                 target, plan, builder=builder, docker_config=docker_config, verify=verify, verify_cmd=options.verify_cmd
             ):
                 out(line)
+            if plan and not any(a.emulated for a in assignments):
+                baked.append(target.name)
+    if baked:
+        # The builds above do not run one by one: they are one bake (the definition is a
+        # temporary file holding exactly their settings); each target's checks and
+        # publishing follow as soon as the bake is done.
+        out(f"# the builds of {', '.join(baked)} run at once, as one bake of those same settings:")
+        argv = bake_command(
+            Path("<run>.json"),
+            builder=builder,
+            metadata_file=Path("<metadata>.json"),
+            progress=options.progress,
+            docker_config=docker_config,
+        )
+        out(shlex.join(argv))
 
 
 def _preload() -> None:
