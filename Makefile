@@ -52,8 +52,8 @@ demo: venv lab
 EXAMPLES_DOCKER_CONFIG ?= /tmp/buildkit-farm-examples/docker-config
 EXAMPLE_FARM = mkdir -p $(EXAMPLES_DOCKER_CONFIG) && $(BIN)/farm
 
-.PHONY: examples example-folder-list example-whoami example-lab-fix example-ci
-examples: example-folder-list example-whoami example-lab-fix example-ci
+.PHONY: examples example-folder-list example-whoami example-lab-fix example-ci example-monorepo
+examples: example-folder-list example-whoami example-lab-fix example-ci example-monorepo
 
 # Per-platform Dockerfiles, each built on its node, stitched into one list (+ variant tags).
 example-folder-list: venv
@@ -78,6 +78,13 @@ example-lab-fix: venv
 	$(EXAMPLE_FARM) up -f examples/lab-fix/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG)
 	$(EXAMPLE_FARM) build -f examples/lab-fix/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG) --verify-run
 	$(BIN)/farm inspect 127.0.0.1:5000/lab-fix:latest
+
+# A monorepo's bake file (variables, inherits, a matrix) built across the farm: four images at once.
+example-monorepo: venv
+	$(BIN)/farm validate -f examples/monorepo/farm.toml
+	$(EXAMPLE_FARM) up -f examples/monorepo/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG)
+	$(EXAMPLE_FARM) build -f examples/monorepo/farm.toml --docker-config $(EXAMPLES_DOCKER_CONFIG) --var VERSION=1.0 --verify-run
+	$(BIN)/farm inspect 127.0.0.1:5000/monorepo/tool-migrate:1.0
 
 # The GitHub Actions example, checked offline: its farm file, its lint, and every farm command it runs.
 example-ci: venv

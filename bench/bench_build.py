@@ -191,7 +191,8 @@ def main() -> None:
         f"median of paired runs {paired:.3f}; farm's fixed cost {farm_m - plain_m:+.2f}s"
     )
     print(
-        f"farm / manual flow   = {speedup:.3f}  (the farm builds both variants at once); median of paired runs {paired_manual:.3f}"
+        f"farm / manual flow   = {speedup:.3f}  (the farm builds both variants at once); "
+        f"median of paired runs {paired_manual:.3f}"
     )
     sys.exit(0 if overhead <= 1.05 else 1)
 

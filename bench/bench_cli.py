@@ -149,7 +149,8 @@ def main() -> None:
         ok = True
         load = os.getloadavg()[0]
         print(
-            f"median of {runs} runs on this machine, rows taking turns (python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.2f}):"
+            f"median of {runs} runs on this machine, rows taking turns "
+            f"(python {sys.version.split()[0]}, {os.cpu_count()} cores, load {load:.2f}):"
         )
         timed = time_rows(rows, runs)
         for label, (wall, cpu, fastest) in timed.items():
@@ -166,12 +167,14 @@ def main() -> None:
         ):
             if timed[floor][0] > TARGETS[label]:
                 print(
-                    f"  note: {floor!r}, with no farm code, took {timed[floor][0]:.3f} s: above the {TARGETS[label]:.2f} s "
-                    f"target of {label!r}; this machine is in a slow phase (python alone {timed['python alone'][0]:.3f} s)"
+                    f"  note: {floor!r}, with no farm code, took {timed[floor][0]:.3f} s: "
+                    f"above the {TARGETS[label]:.2f} s target of {label!r}; this machine is in a slow phase "
+                    f"(python alone {timed['python alone'][0]:.3f} s)"
                 )
         if load > 1.0:
             print(
-                f"  note: other work is running (load {load:.2f} on {os.cpu_count()} cores); wall times are inflated, cpu times less so"
+                f"  note: other work is running (load {load:.2f} on {os.cpu_count()} cores); "
+                "wall times are inflated, cpu times less so"
             )
         for label, command in {**commands, "farm schema": ["schema"]}.items():
             modules = whales_imported(command)

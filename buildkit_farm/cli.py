@@ -59,8 +59,14 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
     from buildkit_farm.errors import ConfigError
     from buildkit_farm.farmfile.load import load_config
 
+    origins: list[str] = []
     try:
         config = load_config(file)
+        if config.bake is not None:  # targets from bake files, resolved by buildx
+            from buildkit_farm.farmfile import bake
+
+            expanded = bake.expand(config)
+            config, origins = expanded.config, bake.describe(expanded)
     except ConfigError as err:
         if not as_json:
             raise
@@ -70,10 +76,15 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
     from buildkit_farm.farmfile.pitfalls import warnings
 
     found = warnings(config)
-    for warning in [] if as_json else found:
-        typer.echo(f"warning: {warning}", err=True)
-    summary = {**config.summary(), "warnings": found} if as_json else None
-    typer.echo(json.dumps(summary, indent=2) if as_json else f"{file}: ok\n{config.describe()}")
+    if as_json:
+        summary = {**config.summary(), "warnings": found}
+        if origins:
+            summary["bake"] = {name: o.describe() for name, o in expanded.origins.items()}
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        for warning in found:
+            typer.echo(f"warning: {warning}", err=True)
+        typer.echo(f"{file}: ok\n{config.describe()}" + "".join(f"\n{line}" for line in origins))
 
 
 @app.command("schema")
@@ -132,7 +143,8 @@ def inspect_cmd(
     """Show the variants of an image in its registry (platform, digest, size), pulling nothing."""
     import json
 
-    from buildkit_farm.registry.images import describe, inspect_image
+    from buildkit_farm.registry.index import describe
+    from buildkit_farm.registry.read import inspect_image
 
     index = inspect_image(image, ca=ca)
     typer.echo(json.dumps(index.to_dict(), indent=2) if as_json else describe(index))
@@ -144,7 +156,9 @@ def build_cmd(
         Optional[list[str]], typer.Argument(help="Targets to build (default: all, in file order).")
     ] = None,
     file: FileOption = DEFAULT_FILE,
-    var: Annotated[list[str], typer.Option("--var", help="Fill a {name} in tags: NAME=VALUE (else $NAME).")] = [],
+    var: Annotated[
+        list[str], typer.Option("--var", help="NAME=VALUE: fills {NAME} in tags, and bake file variables.")
+    ] = [],
     tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tags to push instead of the file's.")] = [],
     build_arg: Annotated[list[str], typer.Option("--build-arg", help="KEY=VALUE, over the file's args.")] = [],
     label: Annotated[list[str], typer.Option("--label", help="KEY=VALUE, over the file's labels.")] = [],
@@ -179,51 +193,62 @@ def build_cmd(
         bool, typer.Option("--dry-run", help="Check inputs and print the docker commands; run nothing.")
     ] = False,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report to FILE.")] = None,
+    atomic: Annotated[
+        bool, typer.Option("--atomic", help="Move no tag of any target unless every selected target succeeded.")
+    ] = False,
     docker_config: Annotated[
         Optional[Path], typer.Option("--docker-config", help="Docker config dir (default $DOCKER_CONFIG or ~/.docker).")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
-    from buildkit_farm.build import run as farm_build
-    from buildkit_farm.farmfile.load import load_config
-
-    config = load_config(file)
-    options = farm_build.BuildOptions(
-        vars=farm_build.parse_pairs(var, flag="--var"),
-        tags=tuple(tag),
-        build_args=farm_build.parse_pairs(build_arg, flag="--build-arg"),
-        labels=farm_build.parse_pairs(label, flag="--label"),
-        target=stage,
-        no_cache=no_cache,
-        pull=pull,
-        secrets=tuple(secret),
-        ssh=tuple(ssh),
-        cache_from=tuple(cache_from),
-        cache_to=tuple(cache_to),
-        provenance=provenance,
-        sbom=sbom,
-        progress=progress,
-        verify_run=verify_run or verify_cmd is not None,
-        verify_cmd=verify_cmd,
-    )
+    from buildkit_farm.build import job as farm_build
+    from buildkit_farm.build import report as build_report
+    from buildkit_farm.build.prepare import BuildOptions, parse_pairs
     from buildkit_farm.docker import DockerPaths
+    from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import lock
 
-    # Shared for the whole build: builds run together, `farm up`/`down` wait (see reconcile/lock.py).
-    with lock.hold(DockerPaths.resolve(docker_config).farm_dir, shared=True, on_wait=lambda m: typer.echo(m, err=True)):
-        reports, error = farm_build.build(
-            config,
-            targets or (),
-            options,
-            docker_config=str(docker_config) if docker_config else None,
-            up=up,
-            dry_run=dry_run,
+    build_report.check_report_path(report)  # before anything runs, so a failed run can still write it
+    reports: list = []
+    try:
+        config = load_config(file)
+        options = BuildOptions(
+            vars=parse_pairs(var, flag="--var"),
+            tags=tuple(tag),
+            build_args=parse_pairs(build_arg, flag="--build-arg"),
+            labels=parse_pairs(label, flag="--label"),
+            target=stage,
+            no_cache=no_cache,
+            pull=pull,
+            secrets=tuple(secret),
+            ssh=tuple(ssh),
+            cache_from=tuple(cache_from),
+            cache_to=tuple(cache_to),
+            provenance=provenance,
+            sbom=sbom,
+            progress=progress,
+            verify_run=verify_run or verify_cmd is not None,
+            verify_cmd=verify_cmd,
         )
+        # Shared for the whole build: builds run together, `farm up`/`down` wait (reconcile/lock.py).
+        farm_dir = DockerPaths.resolve(docker_config).farm_dir
+        with lock.hold(farm_dir, shared=True, on_wait=lambda m: typer.echo(m, err=True)):
+            reports, error = farm_build.build(
+                config,
+                targets or (),
+                options,
+                docker_config=str(docker_config) if docker_config else None,
+                up=up,
+                dry_run=dry_run,
+                atomic=atomic,
+            )
+    except FarmError as err:
+        error = err
     if not dry_run:
-        if report is not None:
-            report.write_text(farm_build.reports_json(reports) + "\n")
-        typer.echo(farm_build.reports_json(reports) if as_json else farm_build.render_text(reports))
+        build_report.finish(reports, error, report_path=report)
+        if reports or as_json:
+            typer.echo(build_report.reports_json(reports, error) if as_json else build_report.render_text(reports))
     if error is not None:
         raise error
 
@@ -381,7 +406,7 @@ def lint_cmd(
     subjects = files.collect_subjects(paths or [], farm_file=file, platforms=platforms)
     inspect = None
     if registry:
-        from buildkit_farm.registry.images import inspect_image
+        from buildkit_farm.registry.read import inspect_image
 
         inspect = functools.lru_cache(maxsize=None)(inspect_image)
     result = rules.lint_subjects(subjects, inspect=inspect)

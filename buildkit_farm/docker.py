@@ -4,7 +4,7 @@ Every Docker client (python-on-whales) and every `docker …` command line in fa
 here, so `--docker-config`, the context or host, and extra environment (a registry CA) are
 applied the same way everywhere. The rule of the house, which this module makes possible:
 - Docker is *read* only by `reconcile.observe` (engines, contexts, builders),
-  `registry.images` (registries) and the build's checks;
+  `registry.read` (registries), the build's checks and `farmfile.bake` (bake --print);
 - Docker is *changed* only by `reconcile.apply` (contexts, builder, BuildKit containers)
   and the build's run and publish steps (images, lists).
 Nothing here runs a command on its own behalf; python-on-whales is imported lazily, so the
@@ -122,14 +122,28 @@ class DockerRead:
         return last_lines(self.stderr, 1) or f"docker exited with code {self.returncode}"
 
 
-def read(paths: DockerPaths, where: str | None, args: Sequence[str]) -> DockerRead:
+def read(
+    paths: DockerPaths,
+    where: str | None,
+    args: Sequence[str],
+    *,
+    cwd: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DockerRead:
     """One read-only docker CLI call straight through subprocess (never raises on exit codes).
 
     The reads on the path of a converged `farm up` skip python-on-whales: importing it
-    alone costs about 0.3 s, and its objects would re-inspect anyway.
+    alone costs about 0.3 s, and its objects would re-inspect anyway. `cwd` and `env`
+    (added to this process's environment) are for `buildx bake --print`.
     """
     proc = subprocess.run(
-        argv(paths, where) + list(args), capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL
+        argv(paths, where) + list(args),
+        capture_output=True,
+        text=True,
+        errors="replace",
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env={**os.environ, **env} if env else None,
     )
     return DockerRead(proc.returncode, proc.stdout, proc.stderr)
 

@@ -10,7 +10,7 @@ nothing reads the TOML or a file it names again.
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from pydantic import BaseModel, ValidationError
 
@@ -19,6 +19,7 @@ from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.credentials import credential_issues
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings, TLSFiles
 from buildkit_farm.farmfile.model import (
+    BakeConfig,
     BuilderConfig,
     FarmConfig,
     NodeConfig,
@@ -93,7 +94,7 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
     credentials: list[ConfigIssue] = []
     credential_paths = credential_issues(doc, credentials)
 
-    allowed = ("builder", "node", "target")
+    allowed = ("builder", "node", "target", "bake")
     for key in doc:
         if key not in allowed:
             if key in credential_paths:
@@ -139,6 +140,7 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
         target.model = _validate(TargetConfig, target, context, issues, credential_paths)
 
     check_farm(builder, nodes, targets, issues)
+    bake = _bake_section(doc, context, issues, credential_paths)
     issues.extend(credentials)
     if issues:
         raise ConfigError(file=shown, issues=_dedupe(issues))
@@ -152,9 +154,36 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
         builder=builder.model,
         nodes=node_models,
         targets=tuple(_complete_target(t.model) for t in targets),
+        bake=bake,
     )
     object.__setattr__(config, "_desired", desired)
     return config
+
+
+def _bake_section(
+    doc: dict[str, Any], context: dict, issues: list[ConfigIssue], skip: set[str]
+) -> Optional[BakeConfig]:
+    """The `[bake]` table checked on its own; its targets are resolved later (farmfile.bake)."""
+    if "bake" not in doc:
+        return None
+    section = Section("bake", doc["bake"])
+    if not isinstance(section.raw, dict):
+        issues.append(
+            ConfigIssue("bake", f"expected a table, got {toml_type(section.raw)}", "write [bake] on its own line")
+        )
+        return None
+    model = _validate(BakeConfig, section, context, issues, skip)
+    return model if section.valid else None
+
+
+def validate_section(model: type[_Model], section: Section, base: str | Path, issues: list[ConfigIssue]) -> Any:
+    """Validate one table from outside the farm file (a resolved bake target) like a file's own table."""
+    return _validate(model, section, {"base": str(base)}, issues, set())
+
+
+def complete_target(t: TargetConfig) -> TargetConfig:
+    """A validated target with the defaults loading fills in (platforms from dockerfiles, dockerfile)."""
+    return _complete_target(t)
 
 
 def _array_of_tables(doc: dict[str, Any], key: str, issues: list[ConfigIssue]) -> list[Section]:
@@ -262,7 +291,7 @@ def _translate(label: str, model: type[BaseModel], error: dict[str, Any]) -> Con
         parent = _model_at(model, loc[:-1])
         allowed = tuple(parent.model_fields) if parent is not None else ()
         if parent is FarmConfig:
-            allowed = ("builder", "node", "target")
+            allowed = ("builder", "node", "target", "bake")
         return ConfigIssue(path, "unknown key", allowed_hint(key, allowed) if allowed else None)
     if kind == "literal_error":
         return ConfigIssue(path, f"must be one of {ctx.get('expected', '')}, not {short(value)}")

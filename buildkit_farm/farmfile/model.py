@@ -40,7 +40,7 @@ from pydantic_core import PydanticCustomError
 from buildkit_farm.errors import UsageError
 from buildkit_farm.farmfile import platforms as platform_names
 from buildkit_farm.farmfile import reference
-from buildkit_farm.farmfile.desired import Desired, NodeSettings
+from buildkit_farm.farmfile.desired import Desired, NodeSettings, pools_of
 from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
 from buildkit_farm.farmfile.words import quote, toml_type
 
@@ -285,6 +285,34 @@ class TargetConfig(_Model):
         return not self.platforms and bool(self.sources)
 
 
+class BakeTargetConfig(_Model):
+    """`[bake.target.<name>]`: farm-only settings for one bake target, by its resolved name."""
+
+    tags: tuple[Tag, ...] = Field((), description="Tags to push instead of the bake target's.")
+    sources: tuple[ImageRef, ...] = Field((), description="Images built elsewhere to stitch into the list.")
+    variant_tags: bool = Field(False, strict=True, description="Also push each variant as repo:os-arch.")
+    allow_emulation: tuple[BuildPlatform, ...] = Field(
+        (), description="Platforms you accept being built under QEMU on an unpinned node."
+    )
+    provenance: Optional[bool] = Field(None, strict=True, description="Attach a provenance attestation.")
+    sbom: Optional[bool] = Field(None, strict=True, description="Attach an SBOM attestation.")
+    secrets: tuple[SecretConfig, ...] = ()
+
+
+class BakeConfig(_Model):
+    """`[bake]`: targets taken from bake files, resolved by `docker buildx bake --print`."""
+
+    files: tuple[FilePath, ...] = Field(
+        ..., min_length=1, description="Bake files (HCL, JSON or compose), relative to the farm file."
+    )
+    targets: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        ("default",), min_length=1, description="Bake targets or groups to build (default: the default group)."
+    )
+    target: dict[str, BakeTargetConfig] = Field(
+        default_factory=dict, description="[bake.target.<name>]: farm-only settings per bake target."
+    )
+
+
 class FarmConfig(_Model):
     """The whole farm file, checked."""
 
@@ -294,6 +322,7 @@ class FarmConfig(_Model):
     builder: BuilderConfig
     nodes: tuple[NodeConfig, ...] = Field((), alias="node", description="[[node]]: the build machines.")
     targets: tuple[TargetConfig, ...] = Field((), alias="target", description="[[target]]: the images.")
+    bake: Optional[BakeConfig] = Field(None, description="[bake]: more targets, from bake files.")
 
     _desired: Optional[Desired] = PrivateAttr(None)
 
@@ -332,11 +361,7 @@ class FarmConfig(_Model):
 
     def pools(self) -> dict[str, tuple[str, ...]]:
         """Platform -> its pool: the nodes pinned to it, in file order (the order of preference)."""
-        out: dict[str, list[str]] = {}
-        for node in self.nodes:
-            for platform in node.platforms:
-                out.setdefault(platform, []).append(node.name)
-        return {platform: tuple(nodes) for platform, nodes in out.items()}
+        return pools_of(self.desired.nodes)
 
     def summary(self) -> dict[str, Any]:
         """Plain data for `farm validate`: nodes and their platforms, targets and theirs."""

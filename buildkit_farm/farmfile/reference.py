@@ -106,3 +106,30 @@ def _why(ref: str) -> str:
 
 def _looks_like_domain(part: str) -> bool:
     return "." in part or ":" in part or part == "localhost" or part != part.lower()
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """`host:5000/app:1.0` -> (`host:5000/app`, `1.0`); the tag defaults to `latest`."""
+    repo = repository(ref)
+    rest = ref[len(repo) :].split("@", 1)[0]
+    return repo, rest[1:] if rest.startswith(":") else "latest"
+
+
+def registry_host(ref: str) -> str:
+    """The registry a reference lives in: `127.0.0.1:5000/app:1` -> `127.0.0.1:5000`; Docker Hub is `docker.io`."""
+    name = ref.split("@", 1)[0]
+    first, _, rest = name.partition("/")
+    if rest and _looks_like_domain(first):
+        return first
+    return "docker.io"
+
+
+def split_host(host: str) -> tuple[str, int | None]:
+    """`127.0.0.1:5000` -> (`127.0.0.1`, 5000); `[::1]:5000` -> (`::1`, 5000); no port -> None."""
+    if host.startswith("["):
+        name, _, port = host[1:].partition("]")
+        return name, int(port[1:]) if port[1:].isdigit() else None
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit() and ":" not in name:
+        return name, int(port)
+    return host, None

@@ -393,6 +393,11 @@ def _check_target_lists(target: Section, tag_owner: dict[str, str], issues: list
         issues.append(ConfigIssue(f"{label}.target", "must not be empty", "the name of a stage: FROM ... AS <name>"))
 
 
+def check_target(target: Section, pinned: dict[str, str], tag_owner: dict[str, str], issues: list[ConfigIssue]) -> None:
+    """Every [[target]] rule, for a target from outside the farm file (a resolved bake target)."""
+    _check_target(target, pinned, tag_owner, issues)
+
+
 def _dockerfile_hint(t: TargetConfig, file: Path) -> str:
     in_context = t.context / file.name
     try:

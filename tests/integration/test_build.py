@@ -200,7 +200,8 @@ def test_run_failing_on_arm64_only_names_it_and_leaves_the_tag(farm, unique_name
         tmp_path,
         "bad",
         f"FROM {farm.lab.base}\n"
-        'RUN echo "building on $(uname -m)"; if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 support in this step"; exit 3; fi\n',
+        'RUN echo "building on $(uname -m)"; '
+        'if [ "$(uname -m)" = aarch64 ]; then echo "no arm64 support in this step"; exit 3; fi\n',
     )
     platforms = ["linux/amd64", "linux/arm64"]
     farm.write(
@@ -399,7 +400,8 @@ def test_per_platform_dockerfiles_built_on_their_nodes_with_variant_tags(farm, u
     for arch in ("amd64", "arm64"):
         (ctx / f"Dockerfile.linux-{arch}").write_text(
             f"FROM {farm.lab.base}\n"
-            f"RUN mkdir /folder-list && echo linux-{arch} > /folder-list/dockerfile.txt && cat /proc/self/cgroup > /folder-list/built-in-cgroup.txt\n"
+            f"RUN mkdir /folder-list && echo linux-{arch} > /folder-list/dockerfile.txt "
+            "&& cat /proc/self/cgroup > /folder-list/built-in-cgroup.txt\n"
             'CMD ["sh", "-c", "echo $(cat /folder-list/dockerfile.txt) on $(uname -m)"]\n'
         )
     farm.write(

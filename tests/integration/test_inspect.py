@@ -11,7 +11,9 @@ import urllib.request
 import pytest
 
 from buildkit_farm.errors import ImageNotFound, RegistryError
-from buildkit_farm.registry.images import CA_ENV, docker_client, inspect_image, publish_list
+from buildkit_farm.registry.access import CA_ENV, docker_client
+from buildkit_farm.registry.publish import publish_list
+from buildkit_farm.registry.read import inspect_image
 
 LISTS = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"
 

@@ -9,7 +9,9 @@ import pytest
 from registry_images import copy_manifest, push_image
 
 from buildkit_farm.errors import ImageNotFound, PlatformConflict
-from buildkit_farm.registry.images import check_sources, docker_client, inspect_image, publish_list
+from buildkit_farm.registry.access import docker_client
+from buildkit_farm.registry.publish import publish_list
+from buildkit_farm.registry.read import check_sources, inspect_image
 
 WIN_VERSION = "10.0.17763.5458"
 

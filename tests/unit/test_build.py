@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from buildkit_farm.build import run as b
+from buildkit_farm.build import check, command, prepare, progress, report, run, schedule
 from buildkit_farm.errors import BuildError, UsageError
+from buildkit_farm.farmfile import reference
 from buildkit_farm.farmfile.model import SecretConfig, TargetConfig
 
 # ------------------------------------------------------------------ fixtures
@@ -29,8 +30,10 @@ def target(app_dir: Path, **fields) -> TargetConfig:
 
 
 NODES = (
-    b.NodeView("node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64", "linux/arm/v7"), "v0.13.2"),
-    b.NodeView("node2", "node2", True, ("linux/arm64",), ("linux/arm64", "linux/arm/v7"), "v0.13.2"),
+    schedule.NodeView(
+        "node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64", "linux/arm/v7"), "v0.13.2"
+    ),
+    schedule.NodeView("node2", "node2", True, ("linux/arm64",), ("linux/arm64", "linux/arm/v7"), "v0.13.2"),
 )
 
 
@@ -41,8 +44,6 @@ NODES = (
     "tags, variables, env, expected",
     [
         (["r:5000/app:{version}"], {"version": "1.2"}, {}, ("r:5000/app:1.2",)),
-        (["r:5000/app:{version}"], {}, {"VERSION": "2.0"}, ("r:5000/app:2.0",)),
-        (["r:5000/app:{version}"], {}, {"version": "3.0"}, ("r:5000/app:3.0",)),
         (["r:5000/app:{version}"], {"version": "cli"}, {"VERSION": "env"}, ("r:5000/app:cli",)),
         (
             ["r:5000/app:{a}-{b}", "r:5000/app:latest"],
@@ -54,12 +55,40 @@ NODES = (
     ],
 )
 def test_fill_tags(tags, variables, env, expected):
-    assert b.fill_tags(tags, target="app", variables=variables, env=env) == expected
+    assert prepare.fill_tags(tags, target="app", variables=variables, env=env) == expected
+
+
+def test_placeholders_are_never_filled_from_the_environment():
+    """`--tag 'app:{NPM_TOKEN}'` must not push a token: the environment is not a source."""
+    env = {"NPM_TOKEN": "npm_s3cr3tvalue", "npm_token": "npm_s3cr3tvalue"}
+    with pytest.raises(UsageError) as err:
+        prepare.fill_tags(["r/app:{NPM_TOKEN}"], target="app", variables={}, env=env)
+    assert "{NPM_TOKEN}" in err.value.message and err.value.exit_code == 2
+    assert "s3cr3t" not in err.value.message + (err.value.hint or "")
+    assert "--var NPM_TOKEN=VALUE" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ghp_" + "a" * 36,
+        "AKIA" + "B" * 16,
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "https://user:hunter2@example.com/x",
+    ],
+)
+def test_a_credential_looking_build_arg_is_warned_about_without_its_value(value):
+    (warning,) = prepare.credential_warnings({"TOKEN": value, "VERSION": "1.0"}, target="app")
+    assert "TOKEN" in warning and value not in warning and "--secret" in warning
+
+
+def test_plain_build_args_are_not_warned_about():
+    assert prepare.credential_warnings({"VERSION": "1.0", "URL": "https://example.com/x"}, target="app") == []
 
 
 def test_unfilled_placeholder_names_it_and_how_to_fill_it():
     with pytest.raises(UsageError) as err:
-        b.fill_tags(["r/app:{version}-{arch}"], target="app", variables={"arch": "x"}, env={})
+        prepare.fill_tags(["r/app:{version}-{arch}"], target="app", variables={"arch": "x"}, env={})
     assert '"r/app:{version}-{arch}" has unfilled {version}' in err.value.message
     assert "--var version=VALUE" in err.value.hint
     assert err.value.exit_code == 2
@@ -70,7 +99,7 @@ def test_unfilled_placeholder_names_it_and_how_to_fill_it():
 )
 def test_malformed_tag_is_refused(tag):
     with pytest.raises(UsageError) as err:
-        b.fill_tags([tag], target="app", variables={}, env={})
+        prepare.fill_tags([tag], target="app", variables={}, env={})
     assert 'target "app"' in err.value.message
 
 
@@ -83,47 +112,49 @@ def test_malformed_tag_is_refused(tag):
     ],
 )
 def test_split_tag(ref, repo, tag):
-    assert b.split_tag(ref) == (repo, tag)
+    assert reference.split_tag(ref) == (repo, tag)
 
 
 # ------------------------------------------------------------------ secrets and pairs
 
 
 def test_parse_secret_env_and_src():
-    assert b.parse_secret("id=npm,env=NPM_TOKEN") == b.SecretSpec("npm", env="NPM_TOKEN")
-    assert b.parse_secret("id=key,src=/tmp/k") == b.SecretSpec("key", src="/tmp/k")
+    assert prepare.parse_secret("id=npm,env=NPM_TOKEN") == prepare.SecretSpec("npm", env="NPM_TOKEN")
+    assert prepare.parse_secret("id=key,src=/tmp/k") == prepare.SecretSpec("key", src="/tmp/k")
 
 
-@pytest.mark.parametrize("spec", ["npm", "id=npm", "id=npm,env=A,src=/b", "env=A", "id=x,value=hunter2"])
+@pytest.mark.parametrize(
+    "spec", ["npm", "id=npm", "id=npm,env=A,src=/b", "env=A", "id=x,value=hunter2", "hunter2", "id=x,hunter2=y"]
+)
 def test_bad_secret_spec_is_refused_without_showing_values(spec):
     with pytest.raises(UsageError) as err:
-        b.parse_secret(spec)
+        prepare.parse_secret(spec)
     assert "hunter2" not in err.value.message and "/b" not in err.value.message
 
 
 def test_unset_secret_env_is_refused_before_build(app_dir):
     t = target(app_dir, secrets=(SecretConfig(id="token", env="FARM_TEST_TOKEN"),))
     with pytest.raises(UsageError) as err:
-        b.prepare_target(t, b.BuildOptions(), env={})
+        prepare.prepare_target(t, prepare.BuildOptions(), env={})
     assert 'secret "token" reads $FARM_TEST_TOKEN, which is not set' in err.value.message
-    b.prepare_target(t, b.BuildOptions(), env={"FARM_TEST_TOKEN": "s3cr3t"})
+    prepare.prepare_target(t, prepare.BuildOptions(), env={"FARM_TEST_TOKEN": "s3cr3t"})
 
 
 def test_missing_secret_file_is_refused(app_dir):
     with pytest.raises(UsageError, match="does not exist"):
-        b.prepare_target(target(app_dir), b.BuildOptions(secrets=("id=k,src=/nonexistent/k",)), env={})
+        prepare.prepare_target(target(app_dir), prepare.BuildOptions(secrets=("id=k,src=/nonexistent/k",)), env={})
 
 
 def test_cli_secret_replaces_file_secret_with_same_id(app_dir):
     t = target(app_dir, secrets=(SecretConfig(id="token", env="A"),))
-    prepared = b.prepare_target(t, b.BuildOptions(secrets=("id=token,env=B",)), env={"B": "x"})
-    assert prepared.secrets == (b.SecretSpec("token", env="B"),)
+    prepared = prepare.prepare_target(t, prepare.BuildOptions(secrets=("id=token,env=B",)), env={"B": "x"})
+    assert prepared.secrets == (prepare.SecretSpec("token", env="B"),)
 
 
 def test_parse_pairs():
-    assert b.parse_pairs(["a=1", "b=x=y", "c="], flag="--build-arg") == {"a": "1", "b": "x=y", "c": ""}
+    assert prepare.parse_pairs(["a=1", "b=x=y", "c="], flag="--build-arg") == {"a": "1", "b": "x=y", "c": ""}
     with pytest.raises(UsageError, match='--var "oops" is not KEY=VALUE'):
-        b.parse_pairs(["oops"], flag="--var")
+        prepare.parse_pairs(["oops"], flag="--var")
 
 
 # ------------------------------------------------------------------ targets and inputs
@@ -139,19 +170,19 @@ class _Config:
 def test_select_targets(app_dir):
     one, two = target(app_dir, name="one"), target(app_dir, name="two")
     config = _Config(one, two)
-    assert b.select_targets(config, []) == [one, two]
-    assert b.select_targets(config, ["two"]) == [two]
+    assert prepare.select_targets(config, []) == [one, two]
+    assert prepare.select_targets(config, ["two"]) == [two]
     with pytest.raises(UsageError) as err:
-        b.select_targets(config, ["three"])
+        prepare.select_targets(config, ["three"])
     assert "unknown target 'three'" in err.value.message and "one, two" in err.value.hint
 
 
 def test_missing_context_and_dockerfile(app_dir):
     with pytest.raises(UsageError, match="context directory .* does not exist"):
-        b.prepare_target(target(app_dir, context=app_dir / "nope"), b.BuildOptions(), env={})
+        prepare.prepare_target(target(app_dir, context=app_dir / "nope"), prepare.BuildOptions(), env={})
     (app_dir / "Dockerfile").unlink()
     with pytest.raises(UsageError, match="Dockerfile .* does not exist"):
-        b.prepare_target(target(app_dir), b.BuildOptions(), env={})
+        prepare.prepare_target(target(app_dir), prepare.BuildOptions(), env={})
 
 
 def test_dockerfiles_must_match_platforms(app_dir):
@@ -161,13 +192,15 @@ def test_dockerfiles_must_match_platforms(app_dir):
         dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"},
         platforms=(),
     )
-    prepared = b.prepare_target(t, b.BuildOptions(), env={})
+    prepared = prepare.prepare_target(t, prepare.BuildOptions(), env={})
     assert prepared.platforms == ("linux/amd64", "linux/arm64")
     with pytest.raises(UsageError, match="no Dockerfile for linux/arm/v7"):
-        b.prepare_target(replace_platforms(t, ("linux/amd64", "linux/arm64", "linux/arm/v7")), b.BuildOptions(), env={})
+        prepare.prepare_target(
+            replace_platforms(t, ("linux/amd64", "linux/arm64", "linux/arm/v7")), prepare.BuildOptions(), env={}
+        )
     with pytest.raises(UsageError, match=r"Dockerfile for linux/arm64 \(.*\) does not exist"):
         (app_dir / "Dockerfile.arm64").unlink()
-        b.prepare_target(t, b.BuildOptions(), env={})
+        prepare.prepare_target(t, prepare.BuildOptions(), env={})
 
 
 def replace_platforms(t: TargetConfig, platforms) -> TargetConfig:
@@ -178,7 +211,7 @@ def test_cli_overrides_file(app_dir):
     t = target(
         app_dir, args={"A": "1", "B": "2"}, labels={"x": "1"}, target="prod", provenance=True, cache_from=("r/c:1",)
     )
-    opts = b.BuildOptions(
+    opts = prepare.BuildOptions(
         tags=("r/app:cli",),
         build_args={"B": "3"},
         labels={"y": "2"},
@@ -186,7 +219,7 @@ def test_cli_overrides_file(app_dir):
         provenance=False,
         cache_from=("r/c:2",),
     )
-    p = b.prepare_target(t, opts, env={})
+    p = prepare.prepare_target(t, opts, env={})
     assert p.tags == ("r/app:cli",) and p.repo == "r/app"
     assert p.build_args == {"A": "1", "B": "3"} and p.labels == {"x": "1", "y": "2"}
     assert p.stage == "dev" and p.provenance is False and p.cache_from == ("r/c:2",)
@@ -194,91 +227,94 @@ def test_cli_overrides_file(app_dir):
 
 def test_sources_only_target_needs_no_context(tmp_path):
     t = TargetConfig(name="win", context=tmp_path / "none", sources=("r/app:windows-amd64",), tags=("r/app:1",))
-    p = b.prepare_target(t, b.BuildOptions(), env={})
+    p = prepare.prepare_target(t, prepare.BuildOptions(), env={})
     assert p.sources_only and p.repo is None
-    assert b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto") == ()
+    assert command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto") == ()
 
 
 def test_nothing_to_build(app_dir):
     with pytest.raises(UsageError, match="nothing to build"):
-        b.prepare_target(target(app_dir, platforms=()), b.BuildOptions(), env={})
+        prepare.prepare_target(target(app_dir, platforms=()), prepare.BuildOptions(), env={})
 
 
 def test_bad_progress_mode(app_dir):
     with pytest.raises(UsageError, match="--progress"):
-        b.prepare(_Config(target(app_dir)), [], b.BuildOptions(progress="fancy"), env={})
+        prepare.prepare(_Config(target(app_dir)), [], prepare.BuildOptions(progress="fancy"), env={})
 
 
 def test_verify_run_is_refused_where_nodes_have_no_docker_engine(app_dir):
     config = _Config(target(app_dir))
     config.builder = types.SimpleNamespace(driver="remote", name="farm")
     with pytest.raises(UsageError) as err:
-        b.prepare(config, [], b.BuildOptions(verify_run=True), env={})
+        prepare.prepare(config, [], prepare.BuildOptions(verify_run=True), env={})
     assert (
         "remote driver's nodes are BuildKit daemons" in err.value.message and "docker run --platform" in err.value.hint
     )
-    assert b.prepare(config, [], b.BuildOptions(), env={})  # without --verify-run it builds
+    assert prepare.prepare(config, [], prepare.BuildOptions(), env={})  # without --verify-run it builds
 
 
 # ------------------------------------------------------------------ scheduling
 
 
 def test_every_platform_on_its_pinned_node():
-    got = b.schedule(["linux/amd64", "linux/arm64"], NODES, target="app")
-    assert got == (b.Assignment("linux/amd64", "node1", False), b.Assignment("linux/arm64", "node2", False))
+    got = schedule.schedule(["linux/amd64", "linux/arm64"], NODES, target="app")
+    assert got == (
+        schedule.Assignment("linux/amd64", "node1", False),
+        schedule.Assignment("linux/arm64", "node2", False),
+    )
 
 
 def test_unpinned_platform_is_refused_naming_who_would_emulate():
     with pytest.raises(UsageError) as err:
-        b.schedule(["linux/amd64", "linux/arm/v7"], NODES, target="app")
+        schedule.schedule(["linux/amd64", "linux/arm/v7"], NODES, target="app")
     assert "no node is pinned to linux/arm/v7" in err.value.message
     assert 'would emulate it on "node1"' in err.value.message
     assert 'allow_emulation = ["linux/arm/v7"]' in err.value.hint
 
 
 def test_allowed_emulation_says_which_node():
-    got = b.schedule(["linux/arm/v7"], NODES, target="app", allow_emulation=["linux/arm/v7"])
-    assert got == (b.Assignment("linux/arm/v7", "node1", True),)
+    got = schedule.schedule(["linux/arm/v7"], NODES, target="app", allow_emulation=["linux/arm/v7"])
+    assert got == (schedule.Assignment("linux/arm/v7", "node1", True),)
 
 
 def test_emulation_goes_to_first_node_reporting_it_else_first_node():
     nodes = (
-        b.NodeView("a", "a", True, ("linux/amd64",), ("linux/amd64",)),
-        b.NodeView("b", "b", True, ("linux/arm64",), ("linux/arm64", "linux/s390x")),
+        schedule.NodeView("a", "a", True, ("linux/amd64",), ("linux/amd64",)),
+        schedule.NodeView("b", "b", True, ("linux/arm64",), ("linux/arm64", "linux/s390x")),
     )
-    assert b.schedule(["linux/s390x"], nodes, target="t", allow_emulation=["linux/s390x"])[0].node == "b"
-    assert b.schedule(["linux/ppc64le"], nodes, target="t", allow_emulation=["linux/ppc64le"])[0].node == "a"
+    assert schedule.schedule(["linux/s390x"], nodes, target="t", allow_emulation=["linux/s390x"])[0].node == "b"
+    assert schedule.schedule(["linux/ppc64le"], nodes, target="t", allow_emulation=["linux/ppc64le"])[0].node == "a"
 
 
 def test_pinned_node_down_fails_the_build():
-    nodes = (NODES[0], b.NodeView("node2", "node2", False, ("linux/arm64",), status="stopped"))
+    nodes = (NODES[0], schedule.NodeView("node2", "node2", False, ("linux/arm64",), status="stopped"))
     with pytest.raises(BuildError) as err:
-        b.schedule(["linux/arm64"], nodes, target="app")
+        schedule.schedule(["linux/arm64"], nodes, target="app")
     assert 'linux/arm64 is pinned to node "node2", which is stopped' in err.value.message
     assert err.value.exit_code == 1
 
 
 def test_platform_pinned_twice_goes_to_the_first_node_as_buildx_does():
-    up = (b.NodeView("n1", "n1", True, ("linux/amd64",)), b.NodeView("n3", "n3", True, ("linux/amd64",)))
-    assert b.schedule(["linux/amd64"], up, target="t")[0].node == "n1"
-    first_down = (b.NodeView("n1", "n1", False, ("linux/amd64",), status="unreachable"), up[1])
+    up = (schedule.NodeView("n1", "n1", True, ("linux/amd64",)), schedule.NodeView("n3", "n3", True, ("linux/amd64",)))
+    assert schedule.schedule(["linux/amd64"], up, target="t")[0].node == "n1"
+    first_down = (schedule.NodeView("n1", "n1", False, ("linux/amd64",), status="unreachable"), up[1])
     with pytest.raises(BuildError, match='pinned to node "n1", which is unreachable'):
-        b.schedule(["linux/amd64"], first_down, target="t")
+        schedule.schedule(["linux/amd64"], first_down, target="t")
 
 
 # ------------------------------------------------------------------ commands
 
 
 def prepared(app_dir, **fields):
-    return b.prepare_target(target(app_dir, **fields), b.BuildOptions(), env={"TOKEN": "s3cr3t"})
+    return prepare.prepare_target(target(app_dir, **fields), prepare.BuildOptions(), env={"TOKEN": "s3cr3t"})
 
 
 def test_one_invocation_pushes_by_digest(app_dir, tmp_path):
-    (inv,) = b.invocations(prepared(app_dir), builder="farm", metadata_dir=tmp_path, progress="auto")
+    (inv,) = command.invocations(prepared(app_dir), builder="farm", metadata_dir=tmp_path, progress="auto")
     assert inv.kwargs["platforms"] == ["linux/amd64", "linux/arm64"]
     assert inv.kwargs["output"] == {
         "type": "image",
-        "name": f"127.0.0.1:5000/app:{b.STAGING_TAG}",
+        "name": f"127.0.0.1:5000/app:{command.STAGING_TAG}",
         "push-by-digest": "true",
         "name-canonical": "true",
         "push": "true",
@@ -294,7 +330,7 @@ def test_per_platform_dockerfiles_give_one_invocation_each(app_dir, tmp_path):
         dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"},
         platforms=(),
     )
-    invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
+    invs = command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
     assert {i.kwargs["output"]["name"] for i in invs} == {"127.0.0.1:5000/app"}
     assert [(i.label, i.kwargs["platforms"], Path(i.kwargs["file"]).name) for i in invs] == [
         ("linux/amd64", ["linux/amd64"], "Dockerfile"),
@@ -312,7 +348,7 @@ def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeyp
     monkeypatch.setattr(
         wrapper, "stream_buildx_logs", lambda cmd, env=None: captured.append([str(c) for c in cmd]) or iter(())
     )
-    p = b.prepare_target(
+    p = prepare.prepare_target(
         target(
             app_dir,
             args={"A": "1"},
@@ -324,42 +360,45 @@ def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeyp
             sbom=True,
             secrets=(SecretConfig(id="tok", env="TOKEN"),),
         ),
-        b.BuildOptions(no_cache=True, pull=True),
+        prepare.BuildOptions(no_cache=True, pull=True),
         env={"TOKEN": "x"},
     )
-    (inv,) = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
+    (inv,) = command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
     list(DockerClient(config=str(tmp_path)).buildx.build(**inv.kwargs, stream_logs=True))
-    rendered = b.render_command(inv.kwargs, docker_config=str(tmp_path))
+    rendered = command.render_command(inv.kwargs, docker_config=str(tmp_path))
     assert len(captured) == 1 and Path(captured[0][0]).name == "docker"
     assert captured[0][1:] == rendered[1:]
 
 
 def test_dry_run_redacts_secrets_and_shows_every_step(app_dir, tmp_path):
-    p = b.prepare_target(
+    p = prepare.prepare_target(
         target(app_dir, secrets=(SecretConfig(id="tok", env="TOKEN"),), variant_tags=True),
-        b.BuildOptions(),
+        prepare.BuildOptions(),
         env={"TOKEN": "s3cr3t"},
     )
-    lines = b.dry_run_lines(
-        p, b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto"), builder="farm", docker_config=None
+    lines = command.dry_run_lines(
+        p,
+        command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto"),
+        builder="farm",
+        docker_config=None,
     )
     text = "\n".join(lines)
     assert "s3cr3t" not in text and "TOKEN" not in text and "--secret id=tok,env=REDACTED" in text
     assert lines[0].startswith("docker buildx build ") and "--platform linux/amd64,linux/arm64" in lines[0]
     assert (
-        lines[1]
-        == "docker buildx imagetools inspect --builder farm --format '{{json .}}' '127.0.0.1:5000/app@<digest of linux/amd64,linux/arm64>'"
+        lines[1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' "
+        "'127.0.0.1:5000/app@<digest of linux/amd64,linux/arm64>'"
     )
     assert (
-        "imagetools create --builder farm --tag 127.0.0.1:5000/app:linux-arm64 '127.0.0.1:5000/app@<digest of linux/arm64>'"
-        in text
+        "imagetools create --builder farm --tag 127.0.0.1:5000/app:linux-arm64 "
+        "'127.0.0.1:5000/app@<digest of linux/arm64>'" in text
     )
     assert lines[-2].startswith("docker buildx imagetools create --builder farm --tag 127.0.0.1:5000/app:1 ")
     assert lines[-1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' 127.0.0.1:5000/app:1"
 
 
 def test_platform_slug():
-    assert b.platform_slug("linux/arm/v7") == "linux-arm-v7"
+    assert command.platform_slug("linux/arm/v7") == "linux-arm-v7"
 
 
 # ------------------------------------------------------------------ progress
@@ -392,7 +431,7 @@ ERROR: failed to solve: process "/bin/sh -c test \\"$(uname -m)\\" != aarch64" d
 
 
 def test_tracker_finds_the_failing_platform_and_its_last_lines():
-    t = b.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
+    t = progress.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
     for i, line in enumerate(MULTI_FAIL.splitlines()):
         t.feed(line, float(i))
     assert t.failed_platform() == "linux/arm64"
@@ -403,14 +442,14 @@ def test_tracker_finds_the_failing_platform_and_its_last_lines():
 
 
 def test_tracker_durations_per_platform():
-    t = b.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
+    t = progress.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
     for i, line in enumerate(MULTI_FAIL.splitlines()[:10]):
         t.feed(line, float(i))
     assert t.durations(end=99.0) == {"linux/amd64": 8.0, "linux/arm64": 9.0}
 
 
 def test_tracker_single_platform_steps_have_no_platform_prefix():
-    t = b.ProgressTracker(["linux/arm64"], start=0.0)
+    t = progress.ProgressTracker(["linux/arm64"], start=0.0)
     for line in [
         "#4 [1/2] FROM x",
         "#5 [2/2] RUN false",
@@ -421,11 +460,11 @@ def test_tracker_single_platform_steps_have_no_platform_prefix():
 
 
 def test_build_failure_names_target_platform_node():
-    t = b.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
+    t = progress.ProgressTracker(["linux/amd64", "linux/arm64"], start=0.0)
     for line in MULTI_FAIL.splitlines():
         t.feed(line, 1.0)
-    inv = b.Invocation(("linux/amd64", "linux/arm64"), Path("Dockerfile"), {}, "all")
-    err = b._build_failure("app", inv, t, b.schedule(["linux/amd64", "linux/arm64"], NODES, target="app"), 1)
+    inv = command.Invocation(("linux/amd64", "linux/arm64"), Path("Dockerfile"), {}, "all")
+    err = run.build_failure("app", inv, t, schedule.schedule(["linux/amd64", "linux/arm64"], NODES, target="app"), 1)
     assert err.message.startswith('target "app": build failed for linux/arm64 on node "node2" (buildx exit 1):')
     assert "about to fail on arm64" in err.message and "nothing was tagged" in err.hint
 
@@ -433,19 +472,19 @@ def test_build_failure_names_target_platform_node():
 def test_digest_from_metadata(tmp_path):
     f = tmp_path / "m.json"
     f.write_text(json.dumps({"containerimage.digest": "sha256:" + "1" * 64}))
-    assert b.digest_from_metadata(f) == "sha256:" + "1" * 64
+    assert run.digest_from_metadata(f) == "sha256:" + "1" * 64
     f.write_text("{}")
     with pytest.raises(BuildError, match="no containerimage.digest"):
-        b.digest_from_metadata(f)
+        run.digest_from_metadata(f)
 
 
 # ------------------------------------------------------------------ reports
 
 
 def test_report_json_has_per_platform_facts():
-    r = b.TargetReport(target="app", tags=["r/app:1"], digest="sha256:x")
-    r.platforms.append(b.PlatformReport("linux/arm64", "node2", False, "v0.13.2", 3.5, "sha256:y"))
-    data = json.loads(b.reports_json([r]))
+    r = report.TargetReport(target="app", tags=["r/app:1"], digest="sha256:x")
+    r.platforms.append(report.PlatformReport("linux/arm64", "node2", False, "v0.13.2", 3.5, "sha256:y"))
+    data = json.loads(report.reports_json([r]))
     assert data["targets"][0]["platforms"][0] == {
         "platform": "linux/arm64",
         "node": "node2",
@@ -454,17 +493,20 @@ def test_report_json_has_per_platform_facts():
         "duration_s": 3.5,
         "digest": "sha256:y",
     }
-    assert "linux/arm64" in b.render_text([r])
+    assert "linux/arm64" in report.render_text([r])
 
 
 def test_emulated_platforms_get_their_own_build_so_pinned_ones_stay_pinned(app_dir, tmp_path):
     p = prepared(app_dir, platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"), allow_emulation=("linux/arm/v7",))
-    assignments = b.schedule(p.platforms, NODES, target="app", allow_emulation=p.allow_emulation)
-    invs = b.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto", assignments=assignments)
+    assignments = schedule.schedule(p.platforms, NODES, target="app", allow_emulation=p.allow_emulation)
+    invs = command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto", assignments=assignments)
     assert [i.kwargs["platforms"] for i in invs] == [["linux/amd64", "linux/arm64"], ["linux/arm/v7"]]
     # two nodes: buildx merges and pushes under the name, so it carries the staging tag;
     # one node: BuildKit pushes by digest only and refuses a tagged name
-    assert [i.kwargs["output"]["name"] for i in invs] == [f"127.0.0.1:5000/app:{b.STAGING_TAG}", "127.0.0.1:5000/app"]
+    assert [i.kwargs["output"]["name"] for i in invs] == [
+        f"127.0.0.1:5000/app:{command.STAGING_TAG}",
+        "127.0.0.1:5000/app",
+    ]
     assert len({i.kwargs["metadata_file"] for i in invs}) == 2
 
 
@@ -488,8 +530,8 @@ def test_node_views_join_file_pins_with_observed_status():
             ),
         )
     )
-    views = b.node_views(config, status)
-    assert views[0] == b.NodeView(
+    views = schedule.node_views(config, status)
+    assert views[0] == schedule.NodeView(
         "node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64"), "v0.13.2", "running"
     )
     assert views[1].up is False and views[1].status == "missing"
@@ -502,20 +544,20 @@ def test_check_registries_names_a_registry_that_does_not_answer():
         listening.bind(("127.0.0.1", 0))
         listening.listen(1)
         up = listening.getsockname()[1]
-        b.check_registries([f"127.0.0.1:{up}/app:1", "library/app:1"])  # Docker Hub is not probed
+        check.check_registries([f"127.0.0.1:{up}/app:1", "library/app:1"])  # Docker Hub is not probed
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         down = s.getsockname()[1]
     with pytest.raises(BuildError) as err:
-        b.check_registries([f"127.0.0.1:{down}/app:1"])
+        check.check_registries([f"127.0.0.1:{down}/app:1"])
     assert f'registry 127.0.0.1:{down} (for tag "127.0.0.1:{down}/app:1") does not answer' in err.value.message
 
 
 def test_sources_only_target_runs_no_build():
-    assert b._run_all((), target="t", assignments=(), docker_config=None, echo=print) == []
+    assert run.run_all((), target="t", assignments=(), docker_config=None, echo=print) == []
 
 
 def test_tty_progress_needs_a_terminal(app_dir):
     with pytest.raises(UsageError, match="--progress tty needs a terminal"):
-        b.prepare(_Config(target(app_dir)), [], b.BuildOptions(progress="tty"), env={}, terminal=False)
-    assert b.prepare(_Config(target(app_dir)), [], b.BuildOptions(progress="tty"), env={}, terminal=True)
+        prepare.prepare(_Config(target(app_dir)), [], prepare.BuildOptions(progress="tty"), env={}, terminal=False)
+    assert prepare.prepare(_Config(target(app_dir)), [], prepare.BuildOptions(progress="tty"), env={}, terminal=True)

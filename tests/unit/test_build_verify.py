@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from buildkit_farm.build import verify
+from buildkit_farm.build import check, verify
 
 
 def test_missing_platforms():
-    assert verify.missing_platforms(["linux/amd64", "linux/arm64"], ["linux/amd64"]) == ["linux/arm64"]
-    assert verify.missing_platforms(["linux/amd64"], ["linux/amd64", "unknown/unknown"]) == []
+    assert check.missing_platforms(["linux/amd64", "linux/arm64"], ["linux/amd64"]) == ["linux/arm64"]
+    assert check.missing_platforms(["linux/amd64"], ["linux/amd64", "unknown/unknown"]) == []
 
 
 def test_verify_run_reports_each_exit_code_and_runs_by_digest():

@@ -372,7 +372,7 @@ def test_load_config_text_resolves_against_base(farm_dir):
 
 def test_schema_describes_the_files_keys():
     schema = json_schema()
-    assert set(schema["properties"]) == {"builder", "node", "target"}
+    assert set(schema["properties"]) == {"builder", "node", "target", "bake"}
     assert schema["required"] == ["builder"]
     node = schema["$defs"]["NodeConfig"]
     assert node["additionalProperties"] is False

@@ -72,7 +72,7 @@ def test_schema_is_json_for_editors():
     assert done.returncode == 0
     schema = json.loads(done.stdout)
     assert schema["$schema"].startswith("https://json-schema.org/")
-    assert set(schema["properties"]) == {"builder", "node", "target"}
+    assert set(schema["properties"]) == {"builder", "node", "target", "bake"}
 
 
 def test_init_writes_a_valid_starter_and_refuses_to_overwrite(tmp_path):

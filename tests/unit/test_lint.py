@@ -27,7 +27,7 @@ from buildkit_farm.lint.findings import RULES
 from buildkit_farm.lint.names import parse_platform, read_image_name, target_from_name
 from buildkit_farm.lint.report import render_text
 from buildkit_farm.lint.rules import lint_subjects, lint_text
-from buildkit_farm.registry.images import ImageIndex, Variant
+from buildkit_farm.registry.index import ImageIndex, Variant
 
 CASES = Path(__file__).parent / "lint_cases"
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from buildkit_farm.errors import UsageError
-from buildkit_farm.registry.images import CA_ENV, cert_env, docker_client, resolve_ca, speaks_tls
+from buildkit_farm.registry.access import CA_ENV, cert_env, docker_client, resolve_ca, speaks_tls
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

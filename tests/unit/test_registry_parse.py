@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from buildkit_farm.registry.images import ImageIndex, Variant, create_passes, parse_inspect, plan_list
+from buildkit_farm.registry.index import ImageIndex, Variant, create_passes, parse_inspect, plan_list
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from buildkit_farm.errors import ImageNotFound, PlatformConflict, RegistryError, UsageError
-from buildkit_farm.registry.images import (
+from buildkit_farm.farmfile.reference import registry_host
+from buildkit_farm.registry.index import (
     ImageIndex,
     Variant,
     check_plan,
@@ -14,7 +15,6 @@ from buildkit_farm.registry.images import (
     describe,
     is_loopback,
     plan_list,
-    registry_host,
 )
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -204,17 +204,20 @@ def test_a_tag_to_push_cannot_carry_a_digest():
         ("ERROR: 127.0.0.1:5000/nope:latest: not found", ImageNotFound, "not found"),
         ("ERROR: failed to resolve: 127.0.0.1:5000/x: manifest unknown", ImageNotFound, "not found"),
         (
-            'ERROR: Get "https://127.0.0.1:5443/v2/": tls: failed to verify certificate: x509: certificate signed by unknown authority',
+            'ERROR: Get "https://127.0.0.1:5443/v2/": tls: failed to verify certificate: '
+            "x509: certificate signed by unknown authority",
             RegistryError,
             "--ca",
         ),
         (
-            'ERROR: Head "http://127.0.0.1:5000/v2/x/manifests/latest": dial tcp 127.0.0.1:5000: connect: connection refused',
+            'ERROR: Head "http://127.0.0.1:5000/v2/x/manifests/latest": '
+            "dial tcp 127.0.0.1:5000: connect: connection refused",
             RegistryError,
             "not reachable",
         ),
         (
-            "ERROR: unexpected status from HEAD request to http://127.0.0.1:5443/v2/x/manifests/latest: 400 Bad Request",
+            "ERROR: unexpected status from HEAD request to "
+            "http://127.0.0.1:5443/v2/x/manifests/latest: 400 Bad Request",
             RegistryError,
             "http = false",
         ),

@@ -1,0 +1,171 @@
+"""Bench many targets on the lab: `farm build` against `docker buildx bake` of the same definitions.
+
+One bake file defines N small two-platform targets (groups g1, g6, g12); the farm file takes
+its targets from that same file (`[bake]`), so both sides build exactly the same
+definitions on the same builder, `--no-cache`, runs alternated (farm, bake, farm, ...) so
+drift on the shared machine hits both alike. For N = 1 plain `docker buildx build --push`
+runs too. Targets: 6 and 12 targets at most 1.10x bake, 1 target at most 1.05x plain buildx.
+
+Prints per N the medians and ratios, and farm's fixed cost: per run (the N = 1 gap to plain
+buildx) and per extra target (how the gap to bake grows from 1 to 12 targets).
+
+Usage: .venv/bin/python bench/bench_targets.py [--runs N] [--sizes 1,6,12]
+Needs the lab (`make lab`). Uses a private DOCKER_CONFIG and its own builder, removed at
+the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+import tomli_w
+
+ROOT = Path(__file__).resolve().parents[1]
+FARM = str(Path(sys.executable).with_name("farm"))
+PLATFORMS = ["linux/amd64", "linux/arm64"]
+DOCKERFILE = """\
+FROM 127.0.0.1:5000/base:latest
+ARG NAME
+ARG LOOP=2000
+RUN echo "$NAME on $(uname -m)" > /banner && i=0; while [ $i -lt $LOOP ]; do i=$((i + 1)); done
+CMD ["cat", "/banner"]
+"""
+
+
+def run(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    start = time.monotonic()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return elapsed
+
+
+def bake_definition(repo: str, sizes: list[int], loop: int = 2000) -> dict:
+    biggest = max(sizes)
+    targets = {
+        f"t{i}": {
+            "context": "ctx",
+            "platforms": PLATFORMS,
+            "args": {"NAME": f"t{i}", "LOOP": str(loop)},
+            "tags": [f"{repo}-t{i}:bench"],
+        }
+        for i in range(1, biggest + 1)
+    }
+    groups = {f"g{n}": {"targets": [f"t{i}" for i in range(1, n + 1)]} for n in sizes}
+    return {"group": groups, "target": targets}
+
+
+def farm_file(tmp: Path, builder: str, group: str) -> Path:
+    data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
+    data["builder"]["name"] = builder
+    for table in [data["builder"], *data.get("node", [])]:
+        if isinstance(table.get("buildkitd_config"), str):
+            table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
+    data.pop("target", None)
+    data["bake"] = {"files": ["docker-bake.json"], "targets": [group]}
+    path = tmp / f"farm-{group}.toml"
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per side and size (default 3)")
+    parser.add_argument("--sizes", default="1,6,12", help="numbers of targets (default 1,6,12)")
+    parser.add_argument(
+        "--loop", type=int, default=2000, help="shell loop per image (default 2000: small targets, ~1 s amd64)"
+    )
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.sizes.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="farm-bench-targets-") as tmp_name:
+        tmp = Path(tmp_name)
+        builder = f"bench{uuid.uuid4().hex[:8]}"
+        repo = f"127.0.0.1:5000/bench-targets-{builder}"
+        (tmp / "ctx").mkdir()
+        (tmp / "ctx" / "Dockerfile").write_text(DOCKERFILE)
+        (tmp / "docker-bake.json").write_text(json.dumps(bake_definition(repo, sizes, args.loop), indent=2))
+        files = {n: farm_file(tmp, builder, f"g{n}") for n in sizes}
+        env = {**os.environ, "DOCKER_CONFIG": str(tmp / "docker")}
+        farm_cmd = {n: [FARM, "build", "-f", str(files[n]), "--no-cache", "--progress", "plain"] for n in sizes}
+        bake_cmd = {
+            n: ["docker", "buildx", "bake", "--builder", builder, "-f", "docker-bake.json", "--no-cache", "--push"]
+            + ["--progress", "plain", "--set", "*.attest=type=provenance,disabled=true", f"g{n}"]
+            for n in sizes
+        }
+        plain_cmd = ["docker", "buildx", "build", "--builder", builder, "--platform", ",".join(PLATFORMS)]
+        plain_cmd += ["--provenance=false", "--no-cache", "--progress", "plain", "--build-arg", "NAME=t1"]
+        plain_cmd += ["--build-arg", f"LOOP={args.loop}"]
+        plain_cmd += ["--tag", f"{repo}-plain:bench", "--push", "ctx"]
+        times: dict[tuple[str, int], list[float]] = {}
+        try:
+            print(f"farm up ({builder}) ...", flush=True)
+            run([FARM, "up", "-f", str(files[sizes[0]])], env, tmp)
+            print("warm-up (base image on both nodes) ...", flush=True)
+            run(farm_cmd[sizes[0]], env, tmp)
+            run(bake_cmd[sizes[0]], env, tmp)
+            for i in range(args.runs):
+                for n in sizes:
+                    sides = [("farm", farm_cmd[n]), ("bake", bake_cmd[n])] + ([("plain", plain_cmd)] if n == 1 else [])
+                    if i % 2:  # alternate who goes first
+                        sides.reverse()
+                    line = []
+                    for side, cmd in sides:
+                        seconds = run(cmd, env, tmp)
+                        times.setdefault((side, n), []).append(seconds)
+                        line.append(f"{side} {seconds:.2f}s")
+                    print(f"run {i + 1}, {n:>2} target(s): " + "  ".join(line), flush=True)
+        finally:
+            subprocess.run(["docker", "buildx", "rm", "--force", builder], env=env, capture_output=True)
+
+    print()
+    print(f"{'':28}{'median':>9}{'min':>9}{'max':>9}{'ratio':>8}{'paired':>8}  target")
+    ok = True
+    med = {key: statistics.median(value) for key, value in times.items()}
+    for n in sizes:
+        for side, base, limit in (("bake", "bake", None), ("farm", "bake", 1.10 if n > 1 else None)):
+            t = times[(side, n)]
+            ratio = med[(side, n)] / med[(base, n)]
+            paired = statistics.median(a / b for a, b in zip(t, times[(base, n)]))
+            verdict = ""
+            if limit and side == "farm":
+                verdict = f"<= {limit:.2f}x bake: {'PASS' if ratio <= limit else 'FAIL'}"
+                ok &= ratio <= limit
+            name = f"{side} ({n} target{'s' if n > 1 else ''})"
+            print(f"{name:28}{med[(side, n)]:8.2f}s{min(t):8.2f}s{max(t):8.2f}s{ratio:8.3f}{paired:8.3f}  {verdict}")
+        if n == 1:
+            t = times[("plain", 1)]
+            ratio = med[("farm", 1)] / med[("plain", 1)]
+            paired = statistics.median(a / b for a, b in zip(times[("farm", 1)], t))
+            print(
+                f"{'plain buildx build (1)':28}{med[('plain', 1)]:8.2f}s{min(t):8.2f}s{max(t):8.2f}s"
+                f"{'':8}{'':8}  farm/plain {ratio:.3f} (paired {paired:.3f}): "
+                f"<= 1.05: {'PASS' if ratio <= 1.05 else 'FAIL'}"
+            )
+            ok &= ratio <= 1.05
+    print()
+    if 1 in sizes:
+        print(f"farm's fixed cost per run (1 target, vs plain buildx): {med[('farm', 1)] - med[('plain', 1)]:+.2f}s")
+    if len(sizes) > 1:
+        lo, hi = min(sizes), max(sizes)
+        per_target = ((med[("farm", hi)] - med[("bake", hi)]) - (med[("farm", lo)] - med[("bake", lo)])) / (hi - lo)
+        print(f"farm's cost per extra target (gap to bake, {lo} -> {hi} targets): {per_target:+.2f}s")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Publishing: one manifest list from many images, pushed under the user's tags, then read back.
+
+This is the only registry write besides the build's own push by digest; it is the moment a
+user's tag moves (`docker buildx imagetools create`, registry to registry, nothing pulled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from buildkit_farm.errors import RegistryError, UsageError
+from buildkit_farm.registry.access import session
+from buildkit_farm.registry.index import (
+    ImageIndex,
+    ListPlan,
+    canonical_platform,
+    check_plan,
+    check_ref,
+    classify_failure,
+    create_passes,
+    plan_list,
+)
+from buildkit_farm.registry.read import inspect_ref, inspect_sources
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+
+def publish_list(
+    tags: Sequence[str],
+    sources: Sequence[str],
+    *,
+    ca: str | Path | None = None,
+    docker_config: str | Path | None = None,
+    builder: str | None = None,
+    known: Sequence[ImageIndex] = (),
+) -> str:
+    """Join `sources` into one manifest list pushed under every tag; return its digest.
+
+    `sources` are `repo@sha256:...` digests or `repo:tag` references already in a registry;
+    each may itself be a list (its images are all taken). Before anything is pushed, every
+    source is read from the registry: missing ones are named together (ImageNotFound) and
+    two images of one platform are refused (PlatformConflict). After the push, every tag is
+    read back: it must show the same digest and every planned image (digest, platform,
+    os.version). `known`: sources already read by digest (immutable), not read again.
+    """
+    if not tags:
+        raise UsageError("publishing a list needs at least one tag")
+    if not sources:
+        raise UsageError("publishing a list needs at least one source image")
+    for tag in tags:
+        check_ref(tag, what="tag", allow_digest=False)
+    for source in sources:
+        check_ref(source, what="source")
+    from python_on_whales.exceptions import DockerException
+
+    with session([*tags, *sources], ca=ca, docker_config=docker_config, builder=builder) as (client, name):
+        have = {ix.ref: ix for ix in known if "@" in ix.ref}
+        read = iter(inspect_sources(client, [s for s in sources if s not in have], name))
+        indexes = [have[s] if s in have else next(read) for s in dict.fromkeys(sources)]
+        plan = plan_list(indexes)
+        check_plan(plan)
+        first, fixups = create_passes(tags, indexes)
+        try:
+            client.buildx.imagetools.create(sources=first, tags=list(tags), builder=name)
+            for tag, extra in fixups:
+                client.buildx.imagetools.create(sources=[tag, *extra], tags=[tag], builder=name)
+        except DockerException as err:
+            raise classify_failure(tags[0], err.stderr or "", action="push the list to") from None
+        return _verify_published(client, tags, plan, name)
+
+
+def _verify_published(client: DockerClient, tags: Sequence[str], plan: ListPlan, builder: str | None) -> str:
+    """Read every tag back: each must hold every planned image (digest, platform, os.version)
+    and all must show one digest."""
+    digests = {}
+    for tag in tags:
+        index = inspect_ref(client, tag, builder)
+        held = {(v.digest, canonical_platform(v.platform), v.os_version) for v in index.images}
+        missing = [e for e in plan.entries if (e.digest, e.platform, e.os_version) not in held]
+        if missing:
+            what = ", ".join(f"{e.platform} from {e.source}" for e in missing)
+            raise RegistryError(
+                f"the list pushed to {tag} lacks {what}", hint="rerun; if it persists, inspect the sources"
+            )
+        digests[tag] = index.digest
+    if len(set(digests.values())) != 1:
+        shown = ", ".join(f"{t} -> {d}" for t, d in digests.items())
+        raise RegistryError(
+            f"the tags point at different lists after the push: {shown}", hint="another push raced this one; rerun"
+        )
+    return next(iter(digests.values()))

@@ -1,0 +1,107 @@
+"""Reading images from their registries: `farm inspect`, the build's checks, lint's FROM checks.
+
+Everything goes through `docker buildx imagetools`, which talks to the registry only:
+nothing is pulled into an engine, like `docker manifest inspect`. The answer is copied out
+into plain frozen data (`registry.index`) before anything else looks at it.
+
+Why not python-on-whales' `imagetools.inspect`: it runs `--raw` and parses into a model that
+drops `os.version`, the descriptors' annotations (which mark attestation manifests) and the
+digest of the index itself. `--format '{{json .}}'` carries all three, so that one command
+runs through python-on-whales' command runner with the same client settings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from buildkit_farm.errors import ImageNotFound, RegistryError
+from buildkit_farm.registry.access import session
+from buildkit_farm.registry.index import (
+    ImageIndex,
+    ListPlan,
+    check_plan,
+    check_ref,
+    classify_failure,
+    parse_inspect,
+    plan_list,
+)
+
+if TYPE_CHECKING:
+    from python_on_whales import DockerClient
+
+
+def inspect_image(
+    ref: str,
+    *,
+    ca: str | Path | None = None,
+    docker_config: str | Path | None = None,
+    builder: str | None = None,
+) -> ImageIndex:
+    """The variants of `ref` as its registry holds them, read without pulling anything.
+
+    `ca`: a CA file or directory to trust (default `$FARM_REGISTRY_CA`); `docker_config`:
+    the Docker config dir (auth, builders); `builder`: the builder whose buildkitd config
+    carries the registry settings (http/https). Raises ImageNotFound, RegistryError, or
+    UsageError for a malformed reference.
+    """
+    check_ref(ref)
+    with session([ref], ca=ca, docker_config=docker_config, builder=builder) as (client, name):
+        return inspect_ref(client, ref, name)
+
+
+def check_sources(
+    sources: Sequence[str],
+    *,
+    building: Sequence[str] = (),
+    ca: str | Path | None = None,
+    docker_config: str | Path | None = None,
+    builder: str | None = None,
+) -> ListPlan:
+    """Read every source from its registry before anything is built or pushed.
+
+    Raises ImageNotFound naming all missing sources at once, and PlatformConflict when two
+    sources, or a source and a platform in `building`, carry the same platform. Returns the
+    plan (the sources' images, after the `building` platforms).
+    """
+    for source in sources:
+        check_ref(source, what="source")
+    with session(list(sources), ca=ca, docker_config=docker_config, builder=builder) as (client, name):
+        plan = plan_list(inspect_sources(client, sources, name), building=building)
+    check_plan(plan)
+    return plan
+
+
+def inspect_sources(client: DockerClient, sources: Sequence[str], builder: str | None) -> list[ImageIndex]:
+    indexes, missing = [], []
+    for source in dict.fromkeys(sources):
+        try:
+            indexes.append(inspect_ref(client, source, builder))
+        except ImageNotFound:
+            missing.append(source)
+    if missing:
+        raise ImageNotFound(
+            "source image(s) not found: " + ", ".join(f'"{m}"' for m in missing),
+            hint="push each variant first: the images must be in the registry before the list is made",
+        )
+    return indexes
+
+
+def inspect_ref(client: DockerClient, ref: str, builder: str | None) -> ImageIndex:
+    from python_on_whales.exceptions import DockerException
+    from python_on_whales.utils import run
+
+    cmd = client.client_config.docker_cmd + ["buildx", "imagetools", "inspect"]
+    if builder:
+        cmd += ["--builder", builder]
+    cmd += ["--format", "{{json .}}", ref]
+    try:
+        out = str(run(cmd))
+    except DockerException as err:
+        raise classify_failure(ref, err.stderr or "") from None
+    try:
+        return parse_inspect(ref, json.loads(out))
+    except (ValueError, TypeError, AttributeError) as err:
+        raise RegistryError(f"could not read the imagetools answer for {ref}: {err}") from None

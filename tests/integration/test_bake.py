@@ -1,0 +1,163 @@
+"""Targets from bake files, on the real lab: buildx resolves them (`bake --print`), farm
+builds them across the farm with every farm rule, and bad bake files exit 2 naming the file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import tomli_w
+from test_build import FARM, Farm, _repo  # the lab farm helper of the single-target tests
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+MONOREPO = ROOT / "examples" / "monorepo"
+
+BAKE = """
+variable "REPO" {{ default = "{repo}" }}
+variable "VERSION" {{ default = "dev" }}
+group "default" {{ targets = ["app", "tools"] }}
+target "_common" {{
+  platforms = ["linux/amd64", "linux/arm64"]
+  args = {{ BASE = "{base}" }}
+}}
+target "app" {{
+  inherits = ["_common"]
+  context = "app"
+  tags = ["${{REPO}}-app:${{VERSION}}"]
+}}
+target "tools" {{
+  name = "tool-${{t}}"
+  matrix = {{ t = ["a", "b"] }}
+  inherits = ["_common"]
+  context = "app"
+  args = {{ WHAT = t }}
+  tags = ["${{REPO}}-tool-${{t}}:${{VERSION}}"]
+}}
+"""
+DOCKERFILE = "ARG BASE\nFROM ${BASE}\nARG WHAT=app\nRUN echo $WHAT > /what\nCMD cat /what\n"
+
+
+@pytest.fixture
+def farm(tmp_path, docker_config, unique_name, lab):
+    f = Farm(tmp_path, Path(docker_config), f"k{unique_name}".replace("-", ""), lab)
+    yield f
+    f.down()
+
+
+def _write(farm: Farm, bake: dict) -> Path:
+    data = farm.lab.farm_data(farm.builder)
+    data.pop("target", None)  # the lab file's own demo target: this farm file builds only the bake targets
+    data["bake"] = bake
+    farm.file.write_text(tomli_w.dumps(data))
+    return farm.file
+
+
+def _bake_project(farm: Farm, repo: str) -> None:
+    (farm.tmp / "app").mkdir(exist_ok=True)
+    (farm.tmp / "app" / "Dockerfile").write_text(DOCKERFILE)
+    (farm.tmp / "docker-bake.hcl").write_text(BAKE.format(repo=repo, base=farm.lab.base))
+
+
+def test_a_bake_file_with_a_variable_inherits_and_a_matrix_builds_across_the_farm(farm, unique_name):
+    repo = _repo(farm.lab, unique_name)
+    _bake_project(farm, repo)
+    _write(farm, {"files": ["docker-bake.hcl"], "target": {"tool-b": {"variant_tags": True}}})
+
+    validated = farm.run("validate", "-f", str(farm.file))
+    assert validated.returncode == 0, validated.stderr
+    for name in ("app", "tool-a", "tool-b"):
+        assert f'target {name} <- docker-bake.hcl target "{name}"' in validated.stdout
+    assert "linux/arm64 on node2" in validated.stdout
+
+    farm.up()
+    result = farm.build("--json", "--var", "VERSION=1.5", "--verify-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert sorted(t["target"] for t in report["targets"]) == ["app", "tool-a", "tool-b"]
+    for target in report["targets"]:
+        (tag,) = target["tags"]
+        assert tag.endswith(":1.5")  # the bake variable, from --var
+        index = farm.inspect(tag)
+        assert index is not None and index["digest"] == target["digest"]
+        assert {v["platform"] for v in index["variants"] if not v["is_attestation"]} == {"linux/amd64", "linux/arm64"}
+        assert {p["platform"]: p["node"] for p in target["platforms"]} == {
+            "linux/amd64": "node1",
+            "linux/arm64": "node2",
+        }
+        runs = {v["platform"]: v["output"].strip() for v in target["verify"]}
+        want = "app" if target["target"] == "app" else target["target"].removeprefix("tool-")  # the matrix arg
+        assert runs == {"linux/amd64": want, "linux/arm64": want}
+    assert farm.inspect(f"{repo}-tool-b:linux-arm64") is not None  # [bake.target.tool-b] variant_tags
+    assert farm.inspect(f"{repo}-tool-a:linux-arm64") is None
+
+
+def _refused(farm: Farm, *needles: str) -> None:
+    for args in (("validate",), ("build", "--dry-run")):
+        result = farm.run(*args, "-f", str(farm.file))
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        for needle in needles:
+            assert needle in result.stderr, (args, needle, result.stderr)
+
+
+def test_bad_bake_files_exit_2_naming_the_file(farm, unique_name):
+    repo = _repo(farm.lab, unique_name)
+    _bake_project(farm, repo)
+
+    _write(farm, {"files": ["missing.hcl"]})
+    _refused(farm, "missing.hcl does not exist", "bake.files[0]")
+
+    (farm.tmp / "broken.hcl").write_text('target "x" {\n  context = "app"\n')
+    _write(farm, {"files": ["broken.hcl"]})
+    _refused(farm, "broken.hcl", "Unclosed configuration block")
+
+    _write(farm, {"files": ["docker-bake.hcl"], "targets": ["nope"]})
+    _refused(farm, "docker-bake.hcl", "bake.targets", "failed to find target nope")
+
+    _write(farm, {"files": ["docker-bake.hcl"], "target": {"ghost": {"variant_tags": True}}})
+    _refused(farm, "docker-bake.hcl", 'bake.target."ghost"', "is not a target of the bake files")
+
+
+def test_a_bake_platform_no_node_is_pinned_to_is_refused_unless_allowed_by_name(farm, unique_name):
+    repo = _repo(farm.lab, unique_name)
+    _bake_project(farm, repo)
+    text = (farm.tmp / "docker-bake.hcl").read_text().replace('"linux/arm64"]', '"linux/arm64", "linux/s390x"]')
+    (farm.tmp / "docker-bake.hcl").write_text(text)
+    _write(farm, {"files": ["docker-bake.hcl"], "targets": ["app"]})
+    _refused(farm, "docker-bake.hcl", 'bake target "app".platforms[2]', "linux/s390x is pinned to no node")
+
+    _write(
+        farm,
+        {"files": ["docker-bake.hcl"], "targets": ["app"], "target": {"app": {"allow_emulation": ["linux/s390x"]}}},
+    )
+    result = farm.run("validate", "-f", str(farm.file))
+    assert result.returncode == 0, result.stderr
+    assert "linux/s390x under QEMU" in result.stdout
+
+
+def test_the_monorepo_example_reuses_its_bake_file(farm, unique_name):
+    """examples/monorepo as a user runs it (its farm file validates as is), then built on this
+    test's own builder, the bake file copied unchanged."""
+    validated = subprocess.run(
+        [FARM, "validate", "-f", str(MONOREPO / "farm.toml")], capture_output=True, text=True, env=farm.env
+    )
+    assert validated.returncode == 0, validated.stderr
+    assert validated.stdout.count(" <- docker-bake.hcl target ") == 4
+
+    for item in ("docker-bake.hcl", "services"):
+        src = MONOREPO / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, farm.tmp / item)
+    repo = _repo(farm.lab, unique_name)
+    _write(farm, {"files": ["docker-bake.hcl"], "target": {"api": {"variant_tags": True}}})
+    farm.up()
+    result = farm.build("--json", "--var", f"REGISTRY={repo}", "--var", "VERSION=1.0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert sorted(t["target"] for t in report["targets"]) == ["api", "tool-lint", "tool-migrate", "worker"]
+    assert all(t["outcome"] == "published" and t["tags"][0].startswith(repo) for t in report["targets"])
+    assert farm.inspect(f"{repo}/api:linux-arm64") is not None

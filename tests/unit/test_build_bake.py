@@ -1,0 +1,107 @@
+"""The run as one bake (pure parts): the generated definition carries each build's exact
+settings, bake target names are safe, and bake's interleaved log is routed per target."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from buildkit_farm.build import command, run
+from buildkit_farm.build.prepare import BuildOptions, prepare_target
+from buildkit_farm.build.progress import ProgressTracker
+from buildkit_farm.build.schedule import NodeView, schedule
+from buildkit_farm.farmfile.model import SecretConfig, TargetConfig
+
+NODES = (
+    NodeView("node1", "node1", True, ("linux/amd64",)),
+    NodeView("node2", "node2", True, ("linux/arm64",)),
+)
+
+
+def _plan(tmp_path: Path, name: str, **fields):
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "Dockerfile").write_text("FROM 127.0.0.1:5000/base\n")
+    values = dict(
+        name=name, context=tmp_path / name, platforms=("linux/amd64", "linux/arm64"), tags=(f"127.0.0.1:5000/{name}:1",)
+    )
+    values.update(fields)
+    prepared = prepare_target(TargetConfig(**values), BuildOptions(no_cache=True), env={"TOKEN": "x"})
+    assignments = schedule(prepared.platforms, NODES, target=name)
+    return [
+        (name, inv)
+        for inv in command.invocations(
+            prepared, builder="farm", metadata_dir=tmp_path, progress="plain", assignments=assignments
+        )
+    ]
+
+
+def test_the_bake_definition_has_each_build_with_its_push_by_digest_output(tmp_path):
+    plan = _plan(tmp_path, "api", args={"A": "1"}, target="prod", secrets=(SecretConfig(id="tok", env="TOKEN"),))
+    plan += _plan(tmp_path, "web.v2", cache_from=("r/cache:1",))
+    definition = command.bake_definition(plan)
+    assert definition["group"] == {"default": {"targets": ["api", "web_v2"]}}  # `.` is not a bake name
+    api = definition["target"]["api"]
+    (_, inv) = plan[0]
+    assert api["context"] == inv.kwargs["context_path"] and api["dockerfile"] == inv.kwargs["file"]
+    assert api["platforms"] == ["linux/amd64", "linux/arm64"] and api["args"] == {"A": "1"} and api["target"] == "prod"
+    assert api["output"] == [
+        "type=image,name=127.0.0.1:5000/api:buildkit-farm-staging,push-by-digest=true,name-canonical=true,push=true"
+    ]
+    assert api["secret"] == ["id=tok,env=TOKEN"] and api["no-cache"] is True
+    assert "type=provenance,disabled=true" in api["attest"]
+    assert definition["target"]["web_v2"]["cache-from"] == ["type=registry,ref=r/cache:1"]
+
+
+def test_bake_names_tell_apart_the_builds_of_one_target():
+    inv = lambda label: command.Invocation((label,), Path("D"), {}, label)  # noqa: E731
+    names = command.bake_names([("app", inv("linux/amd64")), ("app", inv("linux/arm64")), ("db", inv("x"))])
+    assert names == ["app_linux_amd64", "app_linux_arm64", "db"]
+
+
+def test_bake_command_comes_from_the_docker_door(tmp_path):
+    argv = command.bake_command(
+        Path("run.json"), builder="farm", metadata_file=Path("m.json"), progress="plain", docker_config=str(tmp_path)
+    )
+    assert argv == [
+        "docker",
+        "--config",
+        str(tmp_path),
+        "buildx",
+        "bake",
+        "--file",
+        "run.json",
+        "--builder",
+        "farm",
+    ] + [
+        "--metadata-file",
+        "m.json",
+        "--progress",
+        "plain",
+    ]
+
+
+def test_bake_log_lines_are_routed_to_their_target_without_the_bake_name():
+    items = {
+        name: run.BakeItem(
+            name, name, None, (), ProgressTracker(("linux/amd64", "linux/arm64"), start=time.monotonic())
+        )  # type: ignore[arg-type]
+        for name in ("api", "db")
+    }
+    vertices: dict = {}
+    item, line = run._route("#12 [api linux/arm64 2/3] RUN make", items, vertices, only=None)
+    assert item is items["api"] and line == "#12 [linux/arm64 2/3] RUN make"
+    item, line = run._route("#12 0.52 compiling", items, vertices, only=None)  # a later line of that step
+    assert item is items["api"] and line == "#12 0.52 compiling"
+    item, line = run._route("#3 [db internal] load build definition from Dockerfile", items, vertices, only=None)
+    assert item is items["db"] and line == "#3 [internal] load build definition from Dockerfile"
+    assert run._route("#1 [internal] load local bake definitions", items, vertices, only=None)[0] is None
+
+
+def test_a_step_cancelled_by_another_failure_is_not_a_failure():
+    failing = ProgressTracker(("linux/arm64",), start=0.0)
+    cancelled = ProgressTracker(("linux/amd64",), start=0.0)
+    for line in ("#9 [2/2] RUN exit 3", "#9 ERROR: process did not complete successfully: exit code: 3"):
+        failing.feed(line, 1.0)
+    for line in ("#8 [2/2] RUN sleep 6", "#8 ERROR: context canceled", "#8 CANCELED"):
+        cancelled.feed(line, 1.0)
+    assert failing.failed_vertex == "9" and cancelled.failed_vertex is None
