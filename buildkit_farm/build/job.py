@@ -92,10 +92,17 @@ def build(
     file_nodes = tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in config.node_settings())
     guess = _schedule_all(prepared, file_nodes)
     # The builds start while the farm is observed (about a second saved) when nothing can
-    # change the schedule: no --up, no emulation, no sources to read first. Their output is
-    # held back until the farm checked out; if it did not, they are stopped before anything
-    # is tagged and nothing of theirs is shown.
-    early = not up and not any(a.emulated for v in guess.values() for a in v) and not any(t.sources for t in prepared)
+    # change the schedule: no --up, no emulation, no sources to read first, and no pool (the
+    # check may move a pin in buildx under a running bake: it would build on the old node
+    # and the report would name the new one). Their output is held back until the farm
+    # checked out; if it did not, they are stopped before anything is tagged and unseen.
+    pooled = any(len(members) > 1 for members in config.pools().values())
+    early = (
+        not up
+        and not pooled
+        and not any(a.emulated for v in guess.values() for a in v)
+        and not any(t.sources for t in prepared)
+    )
     gate = Gate(echo)
     cancel = Cancel()
     report_start = time.monotonic()
@@ -145,6 +152,7 @@ def build(
             docker_config=docker_config,
             echo=echo,
         )
+        outcomes = _with_causes(outcomes, config)
         reports = _reports(prepared, scheduled, nodes)
         futures = [
             pool.submit(
@@ -301,6 +309,21 @@ def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo,
         needed=needed,
         exclude=exclude,
     )
+
+
+def _with_causes(outcomes: dict, config) -> dict:
+    """Each failed build's hint names its real cause where BuildKit's log shows it
+    (`causes.push_hint`): e.g. a loopback registry that BuildKit's own container cannot reach."""
+    from buildkit_farm.causes import push_hint
+
+    host_network = all(dict(s.driver_opts).get("network") == "host" for s in config.node_settings())
+    for outcome in outcomes.values():
+        if isinstance(outcome, BuildError):
+            cause = push_hint(outcome.message, driver=config.builder.driver, host_network=host_network)
+            if cause:
+                rest = (outcome.hint or "").split(". ", 1)[-1] if outcome.hint else ""
+                outcome.hint = f"{cause}; {rest}" if rest else cause
+    return outcomes
 
 
 def _retry_on_pools(config, prepared, outcomes, scheduled, nodes, *, needed, options, builder, docker_config, echo):
