@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from buildkit_farm.errors import shown
 from buildkit_farm.reconcile.pools import Pool
 from buildkit_farm.reconcile.status import NodeStatus
 from buildkit_farm.reconcile.steps import Action, Plan
@@ -30,7 +31,8 @@ def plan_text(plan: Plan, *, title: str | None = None) -> str:
             lines.append(f"{'':>6}{'':{width}}    {field}: {arrow}")
     lines.append("")
     lines.append(plan_summary(plan))
-    return "\n".join(lines)
+    # What Docker reported (hosts, errors) is shown as the user may see it: no credential, no control character.
+    return shown("\n".join(lines), keep="\n")
 
 
 def plan_summary(plan: Plan) -> str:
@@ -73,7 +75,7 @@ def status_text(builder: str, nodes: tuple[NodeStatus, ...], pools: tuple[Pool, 
         if n.error and n.status != "running":
             out.append(f"  {n.name}: {n.error}")
     out.extend(pools_text(pools))
-    return "\n".join(out)
+    return shown("\n".join(out), keep="\n")
 
 
 def pools_text(pools: tuple[Pool, ...]) -> list[str]:

@@ -74,3 +74,11 @@ def test_status_marks_emulated_platforms():
     assert header.split() == ["NODE", "ENDPOINT", "STATUS", "BUILDKIT", "PINNED", "DETECTED"]
     assert "linux/amd64, linux/arm64 (emulated)" in row and "v0.13.2" in row
     assert json.loads(status_json("ch16", (NODE2,)))["nodes"][0]["emulated"] == ["linux/arm64"]
+
+
+def test_what_docker_reported_is_shown_without_credentials_or_control_characters():
+    step = Step("context", "node1", Action.UPDATE, "endpoint changed", (("endpoint", "tcp://u:hunter2@h:2376", "x"),))
+    text = plan_text(Plan(builder="b", driver="docker-container", steps=(step,)))
+    assert "hunter2" not in text
+    step = Step("context", "node1\x1b[31m", Action.NOOP, "ok")
+    assert "\x1b" not in plan_text(Plan(builder="b", driver="docker-container", steps=(step,)))
