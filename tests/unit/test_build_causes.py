@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+from farms import ONE_NODE
+
 from buildkit_farm.build.job import _with_causes
 from buildkit_farm.errors import BuildError
 from buildkit_farm.farmfile.load import load_config_text
 
-FARM = """
-[builder]
-name = "farm"
-[[node]]
-name = "node1"
-endpoint = "unix:///var/run/docker.sock"
-platforms = ["linux/amd64"]
-{opts}
-"""
+FARM = ONE_NODE + "{opts}\n"
 LOG = (
     'target "app": build failed for linux/amd64 on node "node1" (buildx exit 1):\n'
     '  | ERROR: failed to push 127.0.0.1:5000/app: failed to do request: Head "http://127.0.0.1:5000/v2/app/blobs/x": '
