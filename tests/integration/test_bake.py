@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import tomli_w
-from test_build import FARM, Farm, _repo  # the lab farm helper of the single-target tests
+
+from integration.test_build import FARM, Farm, _repo  # the lab farm helper of the single-target tests
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_build import Farm, _repo  # the lab farm helper of the single-target tests
+
+from integration.test_build import Farm, _repo  # the lab farm helper of the single-target tests
 
 pytestmark = pytest.mark.integration
 

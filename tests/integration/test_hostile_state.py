@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_up import FARM, Farm
+
+from integration.test_up import FARM, Farm
 
 pytestmark = pytest.mark.integration
 
