@@ -26,11 +26,9 @@ import time
 import uuid
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 import tomli_w
+
+from buildkit_farm.farmfile.toml import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FARM = str(Path(sys.executable).with_name("farm"))
@@ -97,51 +95,37 @@ def main() -> None:
             print(f"farm up ({builder}) ...", flush=True)
             run([FARM, "up", "-f", str(farm_file)], env)
             farm_cmd = [FARM, "build", "-f", str(farm_file), "--no-cache", "--progress", "plain"]
-            plain_cmd = docker + [
-                "build",
-                "--builder",
-                builder,
-                "--platform",
-                ",".join(PLATFORMS),
-                "--provenance=false",
-                "--no-cache",
-                "--progress",
-                "plain",
-                "--build-arg",
-                f"WORK={args.work}",
-                "--build-arg",
-                f"FACTOR={args.factor}",
-                "--tag",
-                f"{repo}:plain",
-                "--push",
-                str(ctx),
-            ]
+
+            def buildx_build(platforms: list[str], tag: str) -> list[str]:
+                """The plain `docker buildx build --push` of the same Dockerfile and arguments."""
+                return docker + [
+                    "build",
+                    "--builder",
+                    builder,
+                    "--platform",
+                    ",".join(platforms),
+                    "--provenance=false",
+                    "--no-cache",
+                    "--progress",
+                    "plain",
+                    "--build-arg",
+                    f"WORK={args.work}",
+                    "--build-arg",
+                    f"FACTOR={args.factor}",
+                    "--tag",
+                    f"{repo}:{tag}",
+                    "--push",
+                    str(ctx),
+                ]
+
+            plain_cmd = buildx_build(PLATFORMS, "plain")
 
             def manual() -> float:
                 # The book's manual flow: each variant in turn on its node, then one list.
                 total = 0.0
                 for platform in PLATFORMS:
                     total += run(
-                        docker
-                        + [
-                            "build",
-                            "--builder",
-                            builder,
-                            "--platform",
-                            platform,
-                            "--provenance=false",
-                            "--no-cache",
-                            "--progress",
-                            "plain",
-                            "--build-arg",
-                            f"WORK={args.work}",
-                            "--build-arg",
-                            f"FACTOR={args.factor}",
-                            "--tag",
-                            f"{repo}:{platform.replace('/', '-')}",
-                            "--push",
-                            str(ctx),
-                        ],
+                        buildx_build([platform], platform.replace("/", "-")),
                         env,
                     )
                 total += run(

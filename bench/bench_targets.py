@@ -27,11 +27,9 @@ import time
 import uuid
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 import tomli_w
+
+from buildkit_farm.farmfile.toml import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FARM = str(Path(sys.executable).with_name("farm"))
