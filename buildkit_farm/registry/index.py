@@ -8,6 +8,7 @@ looks at it.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ CA_ENV = "FARM_REGISTRY_CA"
 ATTESTATION_TYPE = "attestation-manifest"
 _REFERENCE_TYPE = "vnd.docker.reference.type"
 _REFERENCE_DIGEST = "vnd.docker.reference.digest"
-_LIST_TYPES = (
+LIST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
@@ -127,7 +128,7 @@ def parse_inspect(ref: str, data: dict[str, Any]) -> ImageIndex:
     manifest = data.get("manifest") or {}
     media_type = manifest.get("mediaType", "")
     digest, size = manifest.get("digest", ""), int(manifest.get("size") or 0)
-    if "manifests" in manifest or media_type in _LIST_TYPES:
+    if "manifests" in manifest or media_type in LIST_TYPES:
         variants = tuple(_variant(d) for d in manifest.get("manifests") or ())
         return ImageIndex(ref, digest, media_type, size, True, variants)
     config = data.get("image") or {}
@@ -136,6 +137,25 @@ def parse_inspect(ref: str, data: dict[str, Any]) -> ImageIndex:
     platform = _platform_text(config)
     variant = Variant(platform, digest, size, media_type, os_version=config.get("os.version") or None)
     return ImageIndex(ref, digest, media_type, size, False, (variant,))
+
+
+def parse_list(ref: str, body: bytes, media_type: str) -> ImageIndex | None:
+    """A manifest list (or OCI index) as the registry serves it, read into an ImageIndex;
+    None for anything else (a single image needs its config to name its platform)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("manifests"), list):
+        return None
+    if (data.get("mediaType") or media_type) not in LIST_TYPES:
+        return None
+    try:
+        variants = tuple(_variant(d) for d in data["manifests"])
+    except (AttributeError, TypeError, ValueError):  # not the shape of a list: imagetools says what it is
+        return None
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    return ImageIndex(ref, digest, data.get("mediaType") or media_type, len(body), True, variants)
 
 
 BUILT = "this build"  # the source named for platforms a build is about to produce

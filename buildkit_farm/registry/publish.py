@@ -2,6 +2,9 @@
 
 This is the only registry write besides the build's own push by digest; it is the moment a
 user's tag moves (`docker buildx imagetools create`, registry to registry, nothing pulled).
+The common case of a build, one list pushed by digest and tags in its own repository, is
+done over the registry's HTTP API when it is open to anonymous requests
+(`registry.distribution`): the tags get that list's exact bytes, so its digest.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from buildkit_farm.errors import RegistryError, UsageError
+from buildkit_farm.farmfile.reference import repository
+from buildkit_farm.registry import distribution
 from buildkit_farm.registry.access import session
 from buildkit_farm.registry.index import (
     ImageIndex,
@@ -54,6 +59,9 @@ def publish_list(
         check_ref(tag, what="tag", allow_digest=False)
     for source in sources:
         check_ref(source, what="source")
+    direct = _publish_direct(tags, sources, ca=ca)
+    if direct is not None:
+        return direct
     from python_on_whales.exceptions import DockerException
 
     with session([*tags, *sources], ca=ca, docker_config=docker_config, builder=builder) as (client, name):
@@ -70,6 +78,35 @@ def publish_list(
         except DockerException as err:
             raise classify_failure(tags[0], err.stderr or "", action="push the list to") from None
         return _verify_published(client, tags, plan, name)
+
+
+def _publish_direct(tags: Sequence[str], sources: Sequence[str], *, ca: str | Path | None) -> str | None:
+    """One list pushed by digest, every tag in its repository, the registry open to anonymous
+    requests: each tag gets the list's exact bytes, then is read back. None when that does
+    not apply (nothing was changed, or only tags imagetools then sets again)."""
+    if len(sources) != 1 or "@" not in sources[0]:
+        return None
+    source = sources[0]
+    if any(repository(tag) != repository(source) for tag in tags):
+        return None
+    manifest = distribution.get(source, ca=ca)
+    index = manifest.index() if manifest is not None else None
+    if manifest is None or index is None:
+        return None
+    check_plan(plan_list([index]))
+    for tag in tags:
+        if not distribution.put(tag, manifest, ca=ca):
+            return None
+    for tag in tags:
+        back = distribution.get(tag, ca=ca)
+        if back is None:
+            return None
+        if back.digest != manifest.digest:
+            raise RegistryError(
+                f"{tag} points at {back.digest} after the push, not {manifest.digest}",
+                hint="another push raced this one; rerun",
+            )
+    return manifest.digest
 
 
 def _verify_published(client: DockerClient, tags: Sequence[str], plan: ListPlan, builder: str | None) -> str:

@@ -1,7 +1,8 @@
 """Reading images from their registries: `farm inspect`, the build's checks, lint's FROM checks.
 
-Everything goes through `docker buildx imagetools`, which talks to the registry only:
-nothing is pulled into an engine, like `docker manifest inspect`. The answer is copied out
+A list that the registry serves anonymously is read over its HTTP API in this process
+(`registry.distribution`); everything else goes through `docker buildx imagetools`, which
+talks to the registry only: nothing is pulled into an engine, like `docker manifest inspect`. The answer is copied out
 into plain frozen data (`registry.index`) before anything else looks at it.
 
 Why not python-on-whales' `imagetools.inspect`: it runs `--raw` and parses into a model that
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from buildkit_farm.errors import ImageNotFound, RegistryError
+from buildkit_farm.registry import distribution
 from buildkit_farm.registry.access import session
 from buildkit_farm.registry.index import (
     ImageIndex,
@@ -48,6 +50,10 @@ def inspect_image(
     UsageError for a malformed reference.
     """
     check_ref(ref)
+    direct = distribution.get(ref, ca=ca)  # a list read anonymously: no process to start
+    index = direct.index() if direct is not None else None
+    if index is not None:
+        return index
     with session([ref], ca=ca, docker_config=docker_config, builder=builder) as (client, name):
         return inspect_ref(client, ref, name)
 
