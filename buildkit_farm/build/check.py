@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from buildkit_farm.build.prepare import PreparedTarget
 from buildkit_farm.errors import BuildError
 from buildkit_farm.farmfile import reference
-from buildkit_farm.registry import read
 from buildkit_farm.registry.index import ImageIndex
 
 
@@ -36,6 +35,8 @@ def check_sources(target: PreparedTarget, *, docker_config: str | None, builder:
     """Before building: every source exists, and no two images (built or stitched) share
     a platform. Reads the registry only."""
     if target.sources:
+        from buildkit_farm.registry import read  # after the build starts: not on its path
+
         read.check_sources(target.sources, building=target.platforms, docker_config=docker_config, builder=builder)
 
 
@@ -43,6 +44,8 @@ def check_pushed(
     ref: str, requested: Sequence[str], *, target: str, docker_config: str | None = None, builder: str | None = None
 ) -> ImageIndex:
     """Inspect the pushed list by reference; every requested platform must be there."""
+    from buildkit_farm.registry import read
+
     index = read.inspect_image(ref, docker_config=docker_config, builder=builder)
     present = [v.platform for v in index.variants if not v.is_attestation]
     missing = missing_platforms(requested, present)

@@ -23,7 +23,6 @@ import os
 import shlex
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,9 +46,9 @@ from buildkit_farm.build.publish import Built, publish_all, publish_target
 from buildkit_farm.build.report import OUTCOME_FAILED, OUTCOME_PUBLISHED, PlatformReport, TargetReport, run_error
 from buildkit_farm.build.run import BakeItem, Cancel, Echo, registry_trust, run_all, run_bake, stderr_echo
 from buildkit_farm.build.schedule import Assignment, NodeView, node_views, schedule
+from buildkit_farm.build.threads import Gate, background, locked_echo
 from buildkit_farm.build.verify import verify_target
 from buildkit_farm.errors import BuildError, FarmError
-from buildkit_farm.registry.distribution import SWITCH_ENV
 
 
 def build(
@@ -87,8 +86,8 @@ def build(
         return [], None
 
     # python-on-whales (~0.5 s to import) loads while the farm is observed: the builds need it.
-    threading.Thread(target=_preload, daemon=True).start()
-    echo = _locked(echo)
+    background(_preload, daemon=True)
+    echo = locked_echo(echo)
     needed = {p for t in prepared for p in t.platforms}  # a down node no target needs does not stop the build
     file_nodes = tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in config.node_settings())
     guess = _schedule_all(prepared, file_nodes)
@@ -113,7 +112,12 @@ def build(
             check_registries([tag for t in prepared for tag in t.tags])
             started = pool.submit(_build_all, prepared, guess, options, builder, docker_config, gate.echo, cancel)
         try:
-            state = _converged_state(config, docker_config=docker_config, up=up, echo=echo, needed=needed)
+            if started is not None:  # beside the build: at a lower priority, so the build keeps the CPU
+                state = background(  # read only (no --up, no pool to move): a daemon, never waited for on exit
+                    _converged_state, config, daemon=True, docker_config=docker_config, up=up, echo=echo, needed=needed
+                ).result()
+            else:
+                state = _converged_state(config, docker_config=docker_config, up=up, echo=echo, needed=needed)
             nodes = node_views(config, state)
             scheduled = _schedule_all(prepared, nodes)
         except BaseException:
@@ -221,31 +225,6 @@ def _build_all(prepared, scheduled, options, builder, docker_config, echo, cance
     )
 
 
-class Gate:
-    """Holds log lines back until `open` (then shows them, and the rest as they come) or `discard`."""
-
-    def __init__(self, echo: Echo) -> None:
-        self._echo, self._open, self._lock = echo, False, threading.Lock()
-        self._held: list[str] | None = []
-
-    def echo(self, line: str) -> None:
-        with self._lock:
-            if self._open:
-                self._echo(line)
-            elif self._held is not None:
-                self._held.append(line)
-
-    def open(self) -> None:
-        with self._lock:
-            for line in self._held or ():
-                self._echo(line)
-            self._held, self._open = None, True
-
-    def discard(self) -> None:
-        with self._lock:
-            self._held = None
-
-
 def _dry_run(config, prepared, options: BuildOptions, *, docker_config: str | None, out: Echo) -> None:
     # Pins come from the file alone; the farm is not asked whether nodes are up.
     builder = config.builder.name
@@ -280,6 +259,8 @@ def _dry_run(config, prepared, options: BuildOptions, *, docker_config: str | No
         )
         out(shlex.join(argv))
     if prepared:
+        from buildkit_farm.registry.distribution import SWITCH_ENV
+
         out(
             "# a registry that answers without credentials gets the reads and the tag moves above as "
             f"requests to its HTTP API instead (the same effect, no process each); {SWITCH_ENV}=off runs them as shown"
@@ -287,18 +268,12 @@ def _dry_run(config, prepared, options: BuildOptions, *, docker_config: str | No
 
 
 def _preload() -> None:
+    # What the farm's check and the steps after the build import, loaded beside the build
+    # rather than before it starts.
     import python_on_whales  # noqa: F401
 
-
-def _locked(echo: Echo) -> Echo:
-    """`echo` made safe for the targets' threads: whole lines, never interleaved mid-line."""
-    lock = threading.Lock()
-
-    def locked(line: str) -> None:
-        with lock:
-            echo(line)
-
-    return locked
+    import buildkit_farm.registry.publish
+    import buildkit_farm.registry.read  # noqa: F401
 
 
 def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo, needed=None, exclude=()):

@@ -23,7 +23,6 @@ from buildkit_farm.build.report import (
 )
 from buildkit_farm.errors import FarmError
 from buildkit_farm.registry.index import ImageIndex
-from buildkit_farm.registry.publish import publish_list
 
 
 def publish_target(
@@ -41,6 +40,8 @@ def publish_target(
 
     `known`: the pushed lists as the check read them (by digest), so they are not read again.
     """
+    from buildkit_farm.registry.publish import publish_list  # after the build: not on its path
+
     if target.variant_tags:
         variants = {v.digest: v for ix in known for v in ix.images}
         for platform, digest in variant_digest.items():
