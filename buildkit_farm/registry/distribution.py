@@ -32,6 +32,7 @@ from buildkit_farm.registry.index import LIST_TYPES, ImageIndex, is_loopback, pa
 
 SWITCH_ENV = "FARM_REGISTRY_API"
 _TIMEOUT = 5.0
+MAX_MANIFEST = 4 * 1024 * 1024  # the limit registries set on a manifest (distribution, OCI)
 _ACCEPT = ", ".join(
     [
         *LIST_TYPES,
@@ -141,7 +142,10 @@ def _send(request: urllib.request.Request, ca: str | Path | None) -> tuple[int, 
     opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(request, timeout=_TIMEOUT) as response:
-            return response.status, response.read(), response.headers.get("Content-Type", "")
+            body = response.read(MAX_MANIFEST + 1)
+            if len(body) > MAX_MANIFEST:  # no manifest is that big: a registry this path should not trust
+                return None
+            return response.status, body, response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as err:
         err.close()
         return err.code, b"", ""

@@ -83,3 +83,29 @@ def test_a_remote_registry_is_https_and_the_path_splits_host_repository_referenc
     )
     digest = "sha256:" + "b" * 64
     assert distribution._where(f"ghcr.io/org/app@{digest}") == ("https://ghcr.io", "org/app", digest)
+
+
+def test_an_answer_bigger_than_any_manifest_is_declined(tmp_path):
+    import http.server
+    import threading
+
+    big = b"{" + b" " * distribution.MAX_MANIFEST + b"}"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.index.v1+json")
+            self.send_header("Content-Length", str(len(big)))
+            self.end_headers()
+            self.wfile.write(big)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert distribution.get(f"127.0.0.1:{server.server_address[1]}/app:1") is None
+    finally:
+        server.shutdown()
+        server.server_close()
