@@ -79,7 +79,7 @@ def get(ref: str, *, ca: str | Path | None = None) -> Manifest | None:
         return None
     _, body, media_type = answer
     manifest = Manifest(ref, body, media_type.split(";", 1)[0].strip())
-    if reference.startswith("sha256:") and manifest.digest != reference:
+    if "@" in ref and manifest.digest != reference:  # another algorithm than sha256 is left to imagetools too
         return None
     return manifest
 
