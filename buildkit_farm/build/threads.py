@@ -17,9 +17,9 @@ T = TypeVar("T")
 def background(fn: Callable[..., T], *args: object, daemon: bool = False, **kwargs: object) -> Future[T]:
     """`fn` in a thread of its own at a lower CPU priority, inherited by the processes it starts.
 
-    farm's own work beside a running build (importing python-on-whales, observing the
-    nodes over ssh) then takes only the CPU the build leaves: on a small machine it
-    otherwise slows the build it runs beside. Linux sets priorities per thread; elsewhere
+    farm's own work beside a running build (observing the nodes, over ssh for some;
+    loading the modules needed after it) then takes only the CPU the build leaves: on a
+    small machine it otherwise slows the build it runs beside. Linux sets priorities per thread; elsewhere
     the thread runs at the normal priority.
     """
     future: Future[T] = Future()
