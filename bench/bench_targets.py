@@ -2,9 +2,9 @@
 
 One bake file defines N small two-platform targets (groups g1, g6, g12); the farm file takes
 its targets from that same file (`[bake]`), so both sides build exactly the same
-definitions on the same builder, `--no-cache`, runs alternated (farm, bake, farm, ...) so
-drift on the shared machine hits both alike. For N = 1 plain `docker buildx build --push`
-runs too, beside `farm build` of a farm file with that one target as its own [[target]] (what
+definitions on the same builder, `--no-cache`, the order of the sides rotated from run to
+run, so drift on the shared machine (and whatever a run leaves to the next) hits all
+alike. For N = 1 plain `docker buildx build --push` runs too, beside `farm build` of a farm file with that one target as its own [[target]] (what
 a single-image user writes: no bake file to resolve). Targets: 6 and 12 targets at most
 1.10x bake, 1 target at most 1.05x plain buildx.
 
@@ -142,8 +142,8 @@ def main() -> None:
                     sides = [("farm", farm_cmd[n]), ("bake", bake_cmd[n])]
                     if n == 1:
                         sides += [("farm-own", own_cmd), ("plain", plain_cmd)]
-                    if i % 2:  # alternate who goes first
-                        sides.reverse()
+                    shift = i % len(sides)  # rotate: over the runs each side takes every position alike
+                    sides = sides[shift:] + sides[:shift]
                     line = []
                     for side, cmd in sides:
                         seconds = run(cmd, env, tmp)
