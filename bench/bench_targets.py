@@ -4,8 +4,9 @@ One bake file defines N small two-platform targets (groups g1, g6, g12); the far
 its targets from that same file (`[bake]`), so both sides build exactly the same
 definitions on the same builder, `--no-cache`, the order of the sides rotated from run to
 run, so drift on the shared machine (and whatever a run leaves to the next) hits all
-alike. For N = 1 plain `docker buildx build --push` runs too, beside `farm build` of a farm file with that one target as its own [[target]] (what
-a single-image user writes: no bake file to resolve). Targets: 6 and 12 targets at most
+alike. For N = 1 plain `docker buildx build --push` runs too, beside `farm build` of a farm
+file with that one target as its own [[target]] (what a single-image user writes: no bake
+file to resolve). Targets: 6 and 12 targets at most
 1.10x bake, 1 target at most 1.05x plain buildx.
 
 Prints per N the medians and ratios, and farm's fixed cost: per run (the N = 1 gap to plain
