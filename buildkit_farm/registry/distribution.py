@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from buildkit_farm.farmfile.reference import BadReference, registry_host, repository, split_tag
-from buildkit_farm.registry.access import resolve_ca
+from buildkit_farm.registry.access import resolve_ca, speaks_tls
 from buildkit_farm.registry.index import LIST_TYPES, ImageIndex, is_loopback, parse_list
 
 SWITCH_ENV = "FARM_REGISTRY_API"
@@ -126,8 +126,6 @@ def _scheme(host: str) -> str:
         return "https"
     with _lock:
         if host not in _schemes:
-            from buildkit_farm.registry.access import speaks_tls
-
             _schemes[host] = "https" if speaks_tls(host) else "http"
         return _schemes[host]
 
