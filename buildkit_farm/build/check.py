@@ -35,7 +35,7 @@ def check_sources(target: PreparedTarget, *, docker_config: str | None, builder:
     """Before building: every source exists, and no two images (built or stitched) share
     a platform. Reads the registry only."""
     if target.sources:
-        from buildkit_farm.registry import read  # after the build starts: not on its path
+        from buildkit_farm.registry import read  # on first use: an early build starts without it
 
         read.check_sources(target.sources, building=target.platforms, docker_config=docker_config, builder=builder)
 

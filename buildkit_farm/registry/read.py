@@ -2,8 +2,9 @@
 
 A list that the registry serves anonymously is read over its HTTP API in this process
 (`registry.distribution`); everything else goes through `docker buildx imagetools`, which
-talks to the registry only: nothing is pulled into an engine, like `docker manifest inspect`. The answer is copied out
-into plain frozen data (`registry.index`) before anything else looks at it.
+talks to the registry only: nothing is pulled into an engine, like `docker manifest
+inspect`. The answer is copied out into plain frozen data (`registry.index`) before anything
+else looks at it.
 
 Why not python-on-whales' `imagetools.inspect`: it runs `--raw` and parses into a model that
 drops `os.version`, the descriptors' annotations (which mark attestation manifests) and the
