@@ -89,7 +89,12 @@ def main() -> None:
             }
         ]
         farm_file.write_text(tomli_w.dumps(data))
-        env = {**os.environ, "DOCKER_CONFIG": str(tmp_path / "docker")}
+        # As installed, Python caches compiled modules (.pyc); a session that sets
+        # PYTHONDONTWRITEBYTECODE would time the compiler on every farm run. The warm-up writes them.
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+            "DOCKER_CONFIG": str(tmp_path / "docker"),
+        }
         docker = ["docker", "buildx"]
         try:
             print(f"farm up ({builder}) ...", flush=True)

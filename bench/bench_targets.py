@@ -110,7 +110,12 @@ def main() -> None:
         (tmp / "ctx" / "Dockerfile").write_text(DOCKERFILE)
         (tmp / "docker-bake.json").write_text(json.dumps(bake_definition(repo, sizes, args.loop), indent=2))
         files = {n: farm_file(tmp, builder, f"g{n}") for n in sizes}
-        env = {**os.environ, "DOCKER_CONFIG": str(tmp / "docker")}
+        # As installed, Python caches compiled modules (.pyc); a session that sets
+        # PYTHONDONTWRITEBYTECODE would time the compiler on every farm run. The warm-up writes them.
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
+            "DOCKER_CONFIG": str(tmp / "docker"),
+        }
         farm_cmd = {n: [FARM, "build", "-f", str(files[n]), "--no-cache", "--progress", "plain"] for n in sizes}
         # For one target, also the farm file a single-image user writes: one [[target]],
         # the same settings as bake's t1 (no bake file to resolve), beside plain buildx build.
@@ -138,6 +143,8 @@ def main() -> None:
             print("warm-up (base image on both nodes) ...", flush=True)
             run(farm_cmd[sizes[0]], env, tmp)
             run(bake_cmd[sizes[0]], env, tmp)
+            if 1 in sizes:
+                run(own_cmd, env, tmp)
             for i in range(args.runs):
                 for n in sizes:
                     sides = [("farm", farm_cmd[n]), ("bake", bake_cmd[n])]
