@@ -148,11 +148,13 @@ def main() -> None:
                 print(f"  {p['platform']:<12} on {p['node']}: {p['duration_s']:.1f}s (balance check)", flush=True)
             run(plain_cmd, env)
             farm_t, plain_t, manual_t = [], [], []
+            sides = [(farm_t, lambda: run(farm_cmd, env)), (plain_t, lambda: run(plain_cmd, env)), (manual_t, manual)]
             for i in range(args.runs):
-                # interleaved, so drift on the shared machine hits both sides alike
-                farm_t.append(run(farm_cmd, env))
-                plain_t.append(run(plain_cmd, env))
-                manual_t.append(manual())
+                # Interleaved, so drift on the shared machine hits every side alike, and the order
+                # rotated from run to run, so no side always follows the same one.
+                shift = i % len(sides)
+                for times, side in sides[shift:] + sides[:shift]:
+                    times.append(side())
                 print(
                     f"run {i + 1}: farm {farm_t[-1]:.2f}s  plain buildx {plain_t[-1]:.2f}s  manual {manual_t[-1]:.2f}s",
                     flush=True,
