@@ -427,7 +427,6 @@ def _interrupt(signum, frame) -> None:
 
 def main() -> None:
     """Entry point: one handler turns a FarmError into a message and its exit code."""
-    import gc
     import signal
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when SIGINT is ignored (nohup, &)
@@ -440,11 +439,6 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         sys.exit(130)
-    finally:
-        # Nothing is left to collect: the interpreter's last collections then skip the
-        # ~10^5 objects of pydantic (and python-on-whales, where loaded): ~0.07 s a run here.
-        # Flushes, atexit handlers and thread joins still run as usual.
-        gc.freeze()
 
 
 def _report(err: FarmError) -> None:

@@ -19,8 +19,8 @@ def background(fn: Callable[..., T], *args: object, daemon: bool = False, **kwar
 
     farm's own work beside a running build (observing the nodes, over ssh for some;
     loading the modules needed after it) then takes only the CPU the build leaves: on a
-    small machine it otherwise slows the build it runs beside. Linux sets priorities per thread; elsewhere
-    the thread runs at the normal priority.
+    small machine it otherwise slows the build it runs beside. Linux sets priorities per
+    thread; elsewhere the thread runs at the normal priority.
     """
     future: Future[T] = Future()
 
