@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import uuid
 from pathlib import Path
 
 import tomli_w
+from installed import environment
 
 from buildkit_farm.farmfile.toml import tomllib
 
@@ -89,12 +89,7 @@ def main() -> None:
             }
         ]
         farm_file.write_text(tomli_w.dumps(data))
-        # As installed, Python caches compiled modules (.pyc); a session that sets
-        # PYTHONDONTWRITEBYTECODE would time the compiler on every farm run. The warm-up writes them.
-        env = {
-            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-            "DOCKER_CONFIG": str(tmp_path / "docker"),
-        }
+        env = environment(DOCKER_CONFIG=str(tmp_path / "docker"))
         docker = ["docker", "buildx"]
         try:
             print(f"farm up ({builder}) ...", flush=True)

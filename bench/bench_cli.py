@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import environment
+
 # The installed console script, as users run it (its entry point tunes the collector).
 SCRIPT = Path(sys.executable).with_name("farm")
 FARM = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "buildkit_farm"]
@@ -59,9 +61,7 @@ def big_farm_file(folder: Path, nodes: int = 200, targets: int = 50) -> Path:
     return path
 
 
-# As installed, Python caches compiled modules (.pyc); a session that sets
-# PYTHONDONTWRITEBYTECODE would time the compiler instead of farm. One warm-up run writes them.
-ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+ENV = environment()
 
 
 def time_rows(rows: dict[str, list[str]], runs: int) -> dict[str, tuple[float, float, float]]:

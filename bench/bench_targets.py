@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 
 import tomli_w
+from installed import environment
 
 from buildkit_farm.farmfile.toml import tomllib
 
@@ -91,6 +92,19 @@ def farm_file(tmp: Path, builder: str, group: str, *, own: dict | None = None) -
     return path
 
 
+def single_target(tmp: Path, builder: str, repo: str, name: str, loop: int) -> tuple[list[str], list[str]]:
+    """`farm build` of a farm file with `name` as its own [[target]], as bake_definition
+    writes it, and the identical plain `docker buildx build --push`."""
+    args = {"NAME": name, "LOOP": str(loop)}
+    own = {"name": name, "context": "ctx", "platforms": PLATFORMS, "args": args, "tags": [f"{repo}-{name}:bench"]}
+    farm = [FARM, "build", "-f", str(farm_file(tmp, builder, name, own=own)), "--no-cache", "--progress", "plain"]
+    plain = ["docker", "buildx", "build", "--builder", builder, "--platform", ",".join(PLATFORMS)]
+    plain += ["--provenance=false", "--no-cache", "--progress", "plain"]
+    plain += [word for key, value in args.items() for word in ("--build-arg", f"{key}={value}")]
+    plain += ["--tag", f"{repo}-plain-{name}:bench", "--push", "ctx"]
+    return farm, plain
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="timed runs per side and size (default 3)")
@@ -120,50 +134,17 @@ def main() -> None:
         (tmp / "ctx" / "Dockerfile").write_text(DOCKERFILE)
         (tmp / "docker-bake.json").write_text(json.dumps(bake_definition(repo, sizes, args.loop), indent=2))
         files = {n: farm_file(tmp, builder, f"g{n}") for n in sizes}
-        # As installed, Python caches compiled modules (.pyc); a session that sets
-        # PYTHONDONTWRITEBYTECODE would time the compiler on every farm run. The warm-up writes them.
-        env = {
-            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-            "DOCKER_CONFIG": str(tmp / "docker"),
-        }
+        env = environment(DOCKER_CONFIG=str(tmp / "docker"))
         farm_cmd = {n: [FARM, "build", "-f", str(files[n]), "--no-cache", "--progress", "plain"] for n in sizes}
         # For one target, also the farm file a single-image user writes: one [[target]],
         # the same settings as bake's t1 (no bake file to resolve), beside plain buildx build.
-        t1 = bake_definition(repo, sizes, args.loop)["target"]["t1"]
-        own = farm_file(
-            tmp,
-            builder,
-            "g1",
-            own={"name": "t1", "context": "ctx", "platforms": PLATFORMS, "args": t1["args"], "tags": t1["tags"]},
-        )
-        own_cmd = [FARM, "build", "-f", str(own), "--no-cache", "--progress", "plain"]
-        long_args = {"NAME": "long", "LOOP": str(args.loop_one)}
-        long_file = farm_file(
-            tmp,
-            builder,
-            "long",
-            own={
-                "name": "long",
-                "context": "ctx",
-                "platforms": PLATFORMS,
-                "args": long_args,
-                "tags": [f"{repo}-long:bench"],
-            },
-        )
-        long_cmd = [FARM, "build", "-f", str(long_file), "--no-cache", "--progress", "plain"]
+        own_cmd, plain_cmd = single_target(tmp, builder, repo, "t1", args.loop)
+        long_cmd, plain_long_cmd = single_target(tmp, builder, repo, "long", args.loop_one)
         bake_cmd = {
             n: ["docker", "buildx", "bake", "--builder", builder, "-f", "docker-bake.json", "--no-cache", "--push"]
             + ["--progress", "plain", "--set", "*.attest=type=provenance,disabled=true", f"g{n}"]
             for n in sizes
         }
-        plain_cmd = ["docker", "buildx", "build", "--builder", builder, "--platform", ",".join(PLATFORMS)]
-        plain_cmd += ["--provenance=false", "--no-cache", "--progress", "plain", "--build-arg", "NAME=t1"]
-        plain_cmd += ["--build-arg", f"LOOP={args.loop}"]
-        plain_cmd += ["--tag", f"{repo}-plain:bench", "--push", "ctx"]
-        plain_long_cmd = [
-            {"NAME=t1": "NAME=long", f"LOOP={args.loop}": f"LOOP={args.loop_one}"}.get(word, word) for word in plain_cmd
-        ]
-        plain_long_cmd[plain_long_cmd.index(f"{repo}-plain:bench")] = f"{repo}-plain-long:bench"
         # Each size's sides, run in turn; "long" is the one longer target (N = 1 on the long build).
         rounds: list[tuple[int | str, list[tuple[str, list[str]]]]] = []
         for n in sizes:
