@@ -202,9 +202,9 @@ def build_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
-    from buildkit_farm.build import job as farm_build
-    from buildkit_farm.build import report as build_report
-    from buildkit_farm.build.prepare import BuildOptions, parse_pairs
+    from buildkit_farm.builds import job as farm_build
+    from buildkit_farm.builds import report as build_report
+    from buildkit_farm.builds.prepare import BuildOptions, parse_pairs
     from buildkit_farm.docker import DockerPaths
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import lock

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from buildkit_farm.build import check, command, prepare, progress, report, run, schedule
+from buildkit_farm.builds import check, command, prepare, progress, report, run, schedule
 from buildkit_farm.errors import BuildError, UsageError
 from buildkit_farm.farmfile import reference
 from buildkit_farm.farmfile.model import SecretConfig, TargetConfig

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from buildkit_farm.build import command, run
-from buildkit_farm.build.prepare import BuildOptions, prepare_target
-from buildkit_farm.build.progress import ProgressTracker
-from buildkit_farm.build.schedule import NodeView, schedule
+from buildkit_farm.builds import command, run
+from buildkit_farm.builds.prepare import BuildOptions, prepare_target
+from buildkit_farm.builds.progress import ProgressTracker
+from buildkit_farm.builds.schedule import NodeView, schedule
 from buildkit_farm.farmfile.model import SecretConfig, TargetConfig
 
 NODES = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from farms import ONE_NODE
 
-from buildkit_farm.build.job import _with_causes
+from buildkit_farm.builds.job import _with_causes
 from buildkit_farm.errors import BuildError
 from buildkit_farm.farmfile.load import load_config_text
 

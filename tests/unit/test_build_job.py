@@ -11,8 +11,8 @@ import types
 
 import pytest
 
-from buildkit_farm.build import publish, report
-from buildkit_farm.build.prepare import BuildOptions, prepare
+from buildkit_farm.builds import publish, report
+from buildkit_farm.builds.prepare import BuildOptions, prepare
 from buildkit_farm.errors import BuildError, RegistryError, UsageError
 
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from buildkit_farm.build.threads import Gate, background, locked_echo
+from buildkit_farm.builds.threads import Gate, background, locked_echo
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
 

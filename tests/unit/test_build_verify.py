@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from buildkit_farm.build import check, verify
+from buildkit_farm.builds import check, verify
 
 
 def test_missing_platforms():

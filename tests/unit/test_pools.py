@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from test_plan import HOST1, HOST2, cfg, converged_state, lines, node, running, stored
 
-from buildkit_farm.build.schedule import NodeView, schedule
+from buildkit_farm.builds.schedule import NodeView, schedule
 from buildkit_farm.errors import EngineUnreachable, NoHealthyNode
 from buildkit_farm.farmfile.load import load_config_text
 from buildkit_farm.reconcile import pools

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 
-from buildkit_farm.build.prepare import PreparedTarget
+from buildkit_farm.builds.prepare import PreparedTarget
 from buildkit_farm.errors import BuildError
 from buildkit_farm.farmfile import reference
 from buildkit_farm.registry.index import ImageIndex

@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from buildkit_farm.build.command import platform_slug
-from buildkit_farm.build.prepare import PreparedTarget
-from buildkit_farm.build.report import (
+from buildkit_farm.builds.command import platform_slug
+from buildkit_farm.builds.prepare import PreparedTarget
+from buildkit_farm.builds.report import (
     OUTCOME_FAILED,
     OUTCOME_HELD,
     OUTCOME_INTERRUPTED,

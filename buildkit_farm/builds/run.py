@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit_farm.build.command import Invocation
-from buildkit_farm.build.progress import ProgressTracker
-from buildkit_farm.build.schedule import Assignment
+from buildkit_farm.builds.command import Invocation
+from buildkit_farm.builds.progress import ProgressTracker
+from buildkit_farm.builds.schedule import Assignment
 from buildkit_farm.errors import BuildError
 
 Echo = Callable[[str], None]
@@ -228,7 +228,7 @@ def run_bake(
     themselves carry an `error`; the others were cancelled and must be built again. Each
     log line is given its farm target's prefix (`[target] #12 [linux/arm64 2/3] RUN …`).
     """
-    from buildkit_farm.build.command import bake_command, bake_definition
+    from buildkit_farm.builds.command import bake_command, bake_definition
 
     by_name = {item.name: item for item in items}
     vertex_item: dict[str, BakeItem] = {}

@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from buildkit_farm.build.report import VerifyReport
+from buildkit_farm.builds.report import VerifyReport
 from buildkit_farm.docker import last_lines
 from buildkit_farm.errors import BuildError
 

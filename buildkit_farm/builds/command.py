@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from buildkit_farm import docker
-from buildkit_farm.build.prepare import PreparedTarget, SecretSpec
-from buildkit_farm.build.schedule import Assignment
+from buildkit_farm.builds.prepare import PreparedTarget, SecretSpec
+from buildkit_farm.builds.schedule import Assignment
 
 STAGING_TAG = "buildkit-farm-staging"
 

@@ -30,8 +30,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from buildkit_farm.build.check import check_pushed, check_registries, check_sources
-from buildkit_farm.build.command import (
+from buildkit_farm.builds.check import check_pushed, check_registries, check_sources
+from buildkit_farm.builds.command import (
     Invocation,
     bake_command,
     bake_names,
@@ -40,14 +40,14 @@ from buildkit_farm.build.command import (
     redact,
     render_command,
 )
-from buildkit_farm.build.prepare import BuildOptions, PreparedTarget, credential_warnings, prepare
-from buildkit_farm.build.progress import ProgressTracker
-from buildkit_farm.build.publish import Built, publish_all, publish_target
-from buildkit_farm.build.report import OUTCOME_FAILED, OUTCOME_PUBLISHED, PlatformReport, TargetReport, run_error
-from buildkit_farm.build.run import BakeItem, Cancel, Echo, registry_trust, run_all, run_bake, stderr_echo
-from buildkit_farm.build.schedule import Assignment, NodeView, node_views, schedule
-from buildkit_farm.build.threads import Gate, background, locked_echo
-from buildkit_farm.build.verify import verify_target
+from buildkit_farm.builds.prepare import BuildOptions, PreparedTarget, credential_warnings, prepare
+from buildkit_farm.builds.progress import ProgressTracker
+from buildkit_farm.builds.publish import Built, publish_all, publish_target
+from buildkit_farm.builds.report import OUTCOME_FAILED, OUTCOME_PUBLISHED, PlatformReport, TargetReport, run_error
+from buildkit_farm.builds.run import BakeItem, Cancel, Echo, registry_trust, run_all, run_bake, stderr_echo
+from buildkit_farm.builds.schedule import Assignment, NodeView, node_views, schedule
+from buildkit_farm.builds.threads import Gate, background, locked_echo
+from buildkit_farm.builds.verify import verify_target
 from buildkit_farm.errors import BuildError, FarmError
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TypeVar
 
-from buildkit_farm.build.run import Echo
+from buildkit_farm.builds.run import Echo
 
 T = TypeVar("T")
 
