@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 from buildkit_farm.builds import command, run
-from buildkit_farm.builds.prepare import BuildOptions, prepare_target
 from buildkit_farm.builds.progress import ProgressTracker
+from buildkit_farm.builds.resolve import BuildOptions, resolve_target
 from buildkit_farm.builds.schedule import NodeView, schedule
 from buildkit_farm.farmfile.model import SecretConfig, TargetConfig
+from buildkit_farm.farmfile.targets import target_spec
 
 NODES = (
     NodeView("node1", "node1", True, ("linux/amd64",)),
@@ -25,14 +26,9 @@ def _plan(tmp_path: Path, name: str, **fields):
         name=name, context=tmp_path / name, platforms=("linux/amd64", "linux/arm64"), tags=(f"127.0.0.1:5000/{name}:1",)
     )
     values.update(fields)
-    prepared = prepare_target(TargetConfig(**values), BuildOptions(no_cache=True), env={"TOKEN": "x"})
+    prepared = resolve_target(target_spec(TargetConfig(**values), {}), BuildOptions(no_cache=True), env={"TOKEN": "x"})
     assignments = schedule(prepared.platforms, NODES, target=name)
-    return [
-        (name, inv)
-        for inv in command.invocations(
-            prepared, builder="farm", metadata_dir=tmp_path, progress="plain", assignments=assignments
-        )
-    ]
+    return [(name, inv) for inv in command.invocations(prepared, assignments)]
 
 
 def test_the_bake_definition_has_each_build_with_its_push_by_digest_output(tmp_path):
@@ -42,7 +38,9 @@ def test_the_bake_definition_has_each_build_with_its_push_by_digest_output(tmp_p
     assert definition["group"] == {"default": {"targets": ["api", "web_v2"]}}  # `.` is not a bake name
     api = definition["target"]["api"]
     (_, inv) = plan[0]
-    assert api["context"] == inv.kwargs["context_path"] and api["dockerfile"] == inv.kwargs["file"]
+    assert (
+        api["context"] == inv.spec["context"] == str(tmp_path / "api") and api["dockerfile"] == inv.spec["dockerfile"]
+    )
     assert api["platforms"] == ["linux/amd64", "linux/arm64"] and api["args"] == {"A": "1"} and api["target"] == "prod"
     assert api["output"] == [
         "type=image,name=127.0.0.1:5000/api:buildkit-farm-staging,push-by-digest=true,name-canonical=true,push=true"
@@ -105,3 +103,31 @@ def test_a_step_cancelled_by_another_failure_is_not_a_failure():
     for line in ("#8 [2/2] RUN sleep 6", "#8 ERROR: context canceled", "#8 CANCELED"):
         cancelled.feed(line, 1.0)
     assert failing.failed_vertex == "9" and cancelled.failed_vertex is None
+
+
+def test_the_run_plan_puts_every_pinned_build_in_one_bake_and_each_emulated_build_in_its_own(tmp_path):
+    from buildkit_farm.builds import plan
+
+    def resolved(name: str, **fields):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM 127.0.0.1:5000/base\n")
+        values = dict(name=name, context=tmp_path / name, platforms=("linux/amd64",), tags=(f"r/{name}:1",))
+        values.update(fields)
+        return resolve_target(target_spec(TargetConfig(**values), {}), BuildOptions(), env={})
+
+    targets = [
+        resolved("api", platforms=("linux/amd64", "linux/arm64")),
+        resolved("arm", platforms=("linux/amd64", "linux/arm/v7"), allow_emulation=("linux/arm/v7",)),
+        resolved("db"),
+    ]
+    the_plan = plan.make_plan(targets, NODES, BuildOptions(verify_run=True), builder="farm", docker_config=None)
+    shared, *alone = the_plan.bakes
+    assert shared.targets == ("api", "db") and [b.targets for b in alone] == [("arm",), ("arm",)]
+    assert [list(b.definition()["target"]) for b in alone] == [["arm_linux_amd64"], ["arm_linux_arm_v7"]]
+    assert [a.emulated for a in the_plan.targets[1].assignments] == [False, True]
+    assert [(j.platform, j.node, j.context) for j in the_plan.targets[0].verify] == [
+        ("linux/amd64", "node1", "node1"),
+        ("linux/arm64", "node2", "node2"),
+    ]
+    # after a shared bake stopped at another's failure: each build of the innocent in a bake of its own
+    assert [list(b.definition()["target"]) for b in the_plan.alone(["db"])] == [["db"]]
