@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import types
 from pathlib import Path
 
@@ -344,6 +345,13 @@ def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeyp
     import python_on_whales.components.buildx.cli_wrapper as wrapper
     from python_on_whales import DockerClient
 
+    # python-on-whales looks its binary up on PATH even though nothing runs: give it a stand-in
+    # (the unit suite runs with no docker at all).
+    stand_in = tmp_path / "bin" / "docker"
+    stand_in.parent.mkdir()
+    stand_in.write_text("#!/bin/sh\nexit 1\n")
+    stand_in.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ.get('PATH', '')}")
     captured = []
     monkeypatch.setattr(
         wrapper, "stream_buildx_logs", lambda cmd, env=None: captured.append([str(c) for c in cmd]) or iter(())
