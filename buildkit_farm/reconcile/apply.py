@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
 from buildkit_farm.causes import engine_hint
-from buildkit_farm.docker import DockerPaths, failure_detail
+from buildkit_farm.docker import DockerFailed, DockerPaths, failure_detail
 from buildkit_farm.errors import ApplyError, FarmError, Interrupted
 from buildkit_farm.reconcile import buildx
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, file_node_name
@@ -91,7 +91,7 @@ def _bootstrap(run: _Run, report: Report | None) -> None:
         t0 = time.monotonic()
         try:
             buildx.buildx_bootstrap(paths, plan.builder)
-        except _docker_exception() as err:
+        except DockerFailed as err:
             raise ApplyError(
                 step=f'bootstrapping builder "{plan.builder}"',
                 detail=failure_detail(err),
@@ -159,20 +159,21 @@ def _description(step: Step) -> str:
 
 
 def create_context(run: _Run, step: Step) -> None:
-    from python_on_whales import DockerContextConfig
-
     s = _settings(step)
     tls = s.tls
-    cfg = DockerContextConfig(
-        host=s.endpoint,
-        certificate_authority=tls.ca if tls else None,
-        certificate=tls.cert if tls else None,
-        key=tls.key if tls else None,
-    )
     claim(run.paths, run.plan.builder)  # first, so a kill right after still knows the context is the farm's
     _note_context(run.paths, run.plan.builder, step.name, add=True)
     _docker(
-        step, lambda: docker.client(run.paths).context.create(step.name, description=_description(step), docker=cfg)
+        step,
+        lambda: docker.create_context(
+            run.paths,
+            step.name,
+            description=_description(step),
+            host=s.endpoint,
+            ca=tls.ca if tls else None,
+            cert=tls.cert if tls else None,
+            key=tls.key if tls else None,
+        ),
     )
 
 
@@ -198,13 +199,7 @@ def update_context(run: _Run, step: Step) -> None:
 
 
 def remove_context(run: _Run, step: Step) -> None:
-    from python_on_whales.exceptions import DockerException
-
-    try:
-        docker.client(run.paths).context.remove(step.name, force=True)
-    except DockerException as err:
-        if "not found" not in (err.stderr or "") and "does not exist" not in (err.stderr or ""):
-            raise ApplyError(step=_label(step), detail=failure_detail(err)) from None
+    _docker(step, lambda: docker.remove_context(run.paths, step.name))  # one already gone is fine
     _note_context(run.paths, run.plan.builder, step.name, add=False)
 
 
@@ -303,13 +298,9 @@ def remove_buildkit(run: _Run, step: Step) -> None:
 
 def _remove_container(run: _Run, where: str, buildx_node: str, *, strict: bool, step: Step | None = None) -> None:
     """Remove a node's BuildKit container; its state volume is a named volume and stays."""
-    from python_on_whales.exceptions import DockerException, NoSuchContainer
-
     try:
-        docker.client(run.paths, where).container.remove(container_name(buildx_node), force=True)
-    except NoSuchContainer:
-        pass
-    except DockerException as err:
+        docker.remove_container(run.paths, where, container_name(buildx_node))  # one already gone is fine
+    except DockerFailed as err:
         if strict:
             raise ApplyError(
                 step=_label(step) if step else f"removing {container_name(buildx_node)}", detail=failure_detail(err)
@@ -415,7 +406,7 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
                 _atomic_write(inst, before)
         else:
             restored = ""
-        if isinstance(err, _docker_exception()):
+        if isinstance(err, DockerFailed):
             detail = failure_detail(err)
             # buildx contacts every node on each change: name the one that did not answer.
             m = re.search(r"failed to initialize builder \S+ \((\S+)\): (.*)", detail)
@@ -431,14 +422,8 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
 def _docker(step: Step, action: Callable[[], object]) -> None:
     try:
         action()
-    except _docker_exception() as err:
+    except DockerFailed as err:
         raise ApplyError(step=_label(step), detail=failure_detail(err)) from None
-
-
-def _docker_exception():
-    from python_on_whales.exceptions import DockerException
-
-    return DockerException
 
 
 def _label(step: Step) -> str:

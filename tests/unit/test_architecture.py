@@ -74,3 +74,58 @@ def test_planning_and_the_file_model_never_import_python_on_whales():
     for name in pure:
         text = MODULES[name].read_text()
         assert "python_on_whales" not in text.replace("# lazy", ""), f"{name} imports python_on_whales"
+
+
+# Processes start only at the door. builds/run.py and builds/verify.py move to the door on
+# the h21-build branch (issue 21); the lead empties this set once both branches are merged.
+PENDING_DOOR_MIGRATION = {"buildkit_farm.builds.run", "buildkit_farm.builds.verify"}
+DOOR = "buildkit_farm.docker"
+PROCESS_IMPORTS = ("subprocess", "python_on_whales", "pty", "multiprocessing")
+PROCESS_CALLS = re.compile(r"^(system|popen|exec\w*|spawn\w*|fork\w*|posix_spawn\w*)$")
+
+
+def process_starters(path: Path) -> set[str]:
+    """What in `path` can start a process: imports of subprocess or python_on_whales (at the
+    top, in functions, or for type checking alike) and calls such as os.system or os.execv."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+            names += [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os":
+            names = [f"os.{node.attr}"] if PROCESS_CALLS.match(node.attr) else []
+        found |= {n for n in names if n.startswith("os.") or n.split(".")[0] in PROCESS_IMPORTS}
+    return found
+
+
+def test_only_the_door_starts_processes():
+    outside = {
+        name: sorted(found)
+        for name, path in MODULES.items()
+        if name != DOOR and name not in PENDING_DOOR_MIGRATION and (found := process_starters(path))
+    }
+    assert not outside, f"processes started outside {DOOR} (go through its verbs): {outside}"
+
+
+def test_the_pending_door_migrations_are_still_pending():
+    done = sorted(name for name in PENDING_DOOR_MIGRATION if name not in MODULES or not process_starters(MODULES[name]))
+    assert not done, f"{done} no longer start processes themselves: remove them from PENDING_DOOR_MIGRATION"
+
+
+def test_the_door_check_sees_every_way_in(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from typing import TYPE_CHECKING\nimport os\nif TYPE_CHECKING:\n    from python_on_whales import DockerClient\n"
+        "def f():\n    import subprocess\n    from python_on_whales.utils import run\n    os.execvp('x', ['x'])\n"
+    )
+    assert process_starters(sample) == {
+        "python_on_whales",
+        "python_on_whales.DockerClient",
+        "subprocess",
+        "python_on_whales.utils",
+        "python_on_whales.utils.run",
+        "os.execvp",
+    }
