@@ -37,7 +37,7 @@ from buildkit_farm.reconcile.observe import (
     RecordEntry,
     read_record,
 )
-from buildkit_farm.reconcile.steps import Action, Plan, Step
+from buildkit_farm.reconcile.steps import Action, Plan, Step, StepKind, StepMode, assert_never
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import Desired, NodeSettings
@@ -99,7 +99,8 @@ def _bootstrap(run: _Run, report: Report | None) -> None:
             ) from None
         if report:
             report(
-                Step("bootstrap", plan.builder, Action.UPDATE, "every node's BuildKit started"), time.monotonic() - t0
+                Step(StepKind.BOOTSTRAP, plan.builder, Action.UPDATE, "every node's BuildKit started"),
+                time.monotonic() - t0,
             )
 
 
@@ -229,7 +230,7 @@ def remove_builder(run: _Run, step: Step) -> None:
     _buildx(
         run,
         step,
-        lambda: buildx.buildx_rm(run.paths, run.plan.builder, keep_state=step.mode == "keep-state"),
+        lambda: buildx.buildx_rm(run.paths, run.plan.builder, keep_state=step.mode is StepMode.KEEP_STATE),
         restore=False,
     )
     for f in (run.paths.record_file(run.plan.builder), _instance_backup(run.paths, run.plan.builder)):
@@ -269,8 +270,17 @@ def create_node(run: _Run, step: Step) -> None:
 
 
 def update_node(run: _Run, step: Step) -> None:
-    if step.mode == "rejoin":
-        _buildx(run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=_buildx_node(step)))
+    match step.mode:
+        case StepMode.REJOIN:  # what --append cannot change: leave, then join again
+            _buildx(
+                run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=_buildx_node(step))
+            )
+        case StepMode.APPEND | StepMode.PIN | StepMode.JOIN | StepMode.NONE:
+            pass
+        case StepMode.LEAVE | StepMode.START | StepMode.RESTART | StepMode.MOVE | StepMode.KEEP_STATE:
+            raise AssertionError(f"no node ~ step runs in mode {step.mode.value!r}")
+        case _:
+            assert_never(step.mode)
     _join(run, step)
 
 
@@ -285,11 +295,19 @@ def create_buildkit(run: _Run, step: Step) -> None:
 
 
 def update_buildkit(run: _Run, step: Step) -> None:
-    if step.mode == "restart":
-        _remove_container(run, _where(step), _buildx_node(step), strict=True, step=step)
+    match step.mode:
+        case StepMode.RESTART:  # removed here, started again by the bootstrap: a new container
+            _remove_container(run, _where(step), _buildx_node(step), strict=True, step=step)
+            run.touched.add(_buildx_node(step))
+        case StepMode.MOVE | StepMode.NONE:  # a new container on its (new) engine
+            run.touched.add(_buildx_node(step))
+        case StepMode.START:  # the same container, started: its recorded settings stay
+            pass
+        case StepMode.JOIN | StepMode.APPEND | StepMode.REJOIN | StepMode.PIN | StepMode.LEAVE | StepMode.KEEP_STATE:
+            raise AssertionError(f"no buildkit ~ step runs in mode {step.mode.value!r}")
+        case _:
+            assert_never(step.mode)
     run.boot = True
-    if step.mode != "start":
-        run.touched.add(_buildx_node(step))
 
 
 def remove_buildkit(run: _Run, step: Step) -> None:
@@ -307,19 +325,19 @@ def _remove_container(run: _Run, where: str, buildx_node: str, *, strict: bool, 
             ) from None
 
 
-_HANDLERS: dict[tuple[str, Action], Callable[[_Run, Step], None]] = {
-    ("context", Action.CREATE): create_context,
-    ("context", Action.UPDATE): update_context,
-    ("context", Action.REMOVE): remove_context,
-    ("builder", Action.CREATE): create_builder,
-    ("builder", Action.REPLACE): replace_builder,
-    ("builder", Action.REMOVE): remove_builder,
-    ("node", Action.CREATE): create_node,
-    ("node", Action.UPDATE): update_node,
-    ("node", Action.REMOVE): remove_node,
-    ("buildkit", Action.CREATE): create_buildkit,
-    ("buildkit", Action.UPDATE): update_buildkit,
-    ("buildkit", Action.REMOVE): remove_buildkit,
+_HANDLERS: dict[tuple[StepKind, Action], Callable[[_Run, Step], None]] = {
+    (StepKind.CONTEXT, Action.CREATE): create_context,
+    (StepKind.CONTEXT, Action.UPDATE): update_context,
+    (StepKind.CONTEXT, Action.REMOVE): remove_context,
+    (StepKind.BUILDER, Action.CREATE): create_builder,
+    (StepKind.BUILDER, Action.REPLACE): replace_builder,
+    (StepKind.BUILDER, Action.REMOVE): remove_builder,
+    (StepKind.NODE, Action.CREATE): create_node,
+    (StepKind.NODE, Action.UPDATE): update_node,
+    (StepKind.NODE, Action.REMOVE): remove_node,
+    (StepKind.BUILDKIT, Action.CREATE): create_buildkit,
+    (StepKind.BUILDKIT, Action.UPDATE): update_buildkit,
+    (StepKind.BUILDKIT, Action.REMOVE): remove_buildkit,
 }
 
 
