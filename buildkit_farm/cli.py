@@ -107,10 +107,13 @@ def init_cmd(
     """Write a starter farm file for the local engine: one node, its native platform."""
     import json
 
+    from buildkit_farm import docker
     from buildkit_farm.farmfile.load import load_config
-    from buildkit_farm.farmfile.starter import write_starter
+    from buildkit_farm.farmfile.starter import check_writable, local_engine, write_starter
 
-    engine = write_starter(file, force=force)
+    check_writable(file, force=force)
+    engine = local_engine(docker.engine_platform(docker.DockerPaths.resolve()))
+    write_starter(file, engine)
     config = load_config(file)  # the starter must be valid as written
     if as_json:
         typer.echo(

@@ -1,23 +1,30 @@
-"""The one door to Docker: where its state lives, and how a client or a docker argv is made.
+"""The one door for processes: every docker, buildx (and through them ssh) process farm starts.
 
-Every Docker client (python-on-whales) and every `docker …` command line in farm is made
-here, so `--docker-config`, the context or host, and extra environment (a registry CA) are
-applied the same way everywhere. The rule of the house, which this module makes possible:
-- Docker is *read* only by `reconcile.observe` (engines, contexts, builders),
-  `registry.read` (registries), the build's checks and `farmfile.bake` (bake --print);
-- Docker is *changed* only by `reconcile.apply` (contexts, builder, BuildKit containers)
-  and the build's run and publish steps (images, lists).
-Nothing here runs a command on its own behalf; python-on-whales is imported lazily, so the
-commands that never talk to Docker never pay for it.
+Here, and only here (tests/unit/test_architecture.py checks it), are:
+- the command line: `--docker-config`, the context or host, extra environment (a registry CA);
+- one timeout policy (QUICK, SLOW; builds stream unbounded), a hung engine never hangs farm;
+- one error mapping: a failed command, a missing docker binary and a timeout are all
+  `DockerFailed` (command, exit code, stdout, stderr), which callers turn into their FarmError;
+- one place that keeps secrets out of messages (`mask`);
+- narrow verbs (create a context, remove a container, push a list…), each one argv.
+Who may do what through it: Docker is *read* only by `reconcile.observe` (engines, contexts,
+builders), `registry.read` (registries), the build's checks and `farmfile.bake`'s caller
+(bake --print); Docker is *changed* only by `reconcile.apply` (contexts, builder, BuildKit
+containers) and the build's run and publish steps (images, lists).
+Nothing here runs a command on its own behalf. python-on-whales is imported lazily, only for
+the clients the build still streams through (`client`), so the commands that never talk
+to Docker never pay for it; `run` and `read` call subprocess directly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import subprocess
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,13 +108,82 @@ def argv(paths: DockerPaths, where: str | None = None, *, program: str | None = 
     return cmd
 
 
-def run(
-    paths: DockerPaths, args: Sequence[str], *, where: str | None = None, env: Mapping[str, str] | None = None
-) -> str:
-    """Run `docker … ARGS` through python-on-whales' runner: its stdout, or its `DockerException`."""
-    from python_on_whales.utils import run as pow_run
+# ---------------------------------------------------------------------------- the timeout policy
+# One policy for every process farm waits on. A process that outlives its bound is killed and
+# fails like any other command (DockerFailed, or a DockerRead saying so), so a hung engine or
+# ssh hop never hangs farm. Builds and variant runs stream for as long as they take: no bound.
+QUICK = 120.0  # the CLI's own files, one engine or registry answer (contexts, inspect, info, rm)
+SLOW = 1800.0  # work that may pull BuildKit or talk to every node: builder writes, bootstrap, list pushes
 
-    return str(pow_run(client(paths, where, env=env).client_config.docker_cmd + list(args)))
+
+class DockerFailed(Exception):
+    """A docker command that failed: the one error the door raises, whatever went wrong.
+
+    `command` is the argv with secrets masked; `returncode` is None when the command did not
+    start (no docker binary) or was killed at its timeout. stdout/stderr are masked too.
+    """
+
+    def __init__(self, command: Sequence[str], returncode: int | None, stdout: str, stderr: str) -> None:
+        self.command = tuple(mask(str(a)) for a in command)
+        self.returncode, self.stdout, self.stderr = returncode, mask(stdout), mask(stderr)
+        super().__init__(self.detail)
+
+    @property
+    def detail(self) -> str:
+        """docker's own message: its last lines, else how it ended."""
+        text = self.stderr.strip() or self.stdout.strip()
+        return last_lines(text) or f"exit code {self.returncode}"
+
+
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]+):[^/\s@]+@")
+_SECRET_ASSIGNMENT = re.compile(r"\b([\w.-]*(?:PASSWORD|PASSWD|TOKEN|SECRET|APIKEY|API_KEY|AUTH)[\w.-]*)=[^\s,]+", re.I)
+
+
+def mask(text: str) -> str:
+    """`text` with what looks like a secret replaced by ***: a URL's password, a
+    `NAME=value` whose name says password, token, secret or auth. The one place that keeps
+    secrets out of the messages farm prints."""
+    return _SECRET_ASSIGNMENT.sub(r"\1=***", _URL_PASSWORD.sub(r"\1:***@", text))
+
+
+def _env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    return {**os.environ, **env} if env else None
+
+
+def run(
+    paths: DockerPaths,
+    args: Sequence[str],
+    *,
+    where: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = QUICK,
+) -> str:
+    """Run `docker … ARGS` (a change, or a read whose failure is an error): its stdout, or DockerFailed.
+
+    `env` is added to this process's environment for the call (e.g. SSL_CERT_DIR).
+    """
+    cmd = argv(paths, where) + list(args)
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            env=_env(env),
+            timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise DockerFailed(cmd, None, "", f"{cmd[0]}: not found; install the Docker CLI") from None
+    except subprocess.TimeoutExpired as err:
+        raise DockerFailed(cmd, None, _text(err.stdout), f"no answer in {timeout:.0f} s: killed") from None
+    if proc.returncode != 0:
+        raise DockerFailed(cmd, proc.returncode, proc.stdout, proc.stderr)
+    return proc.stdout.removesuffix("\n")
+
+
+def _text(out: str | bytes | None) -> str:
+    return out.decode(errors="replace") if isinstance(out, bytes) else out or ""
 
 
 @dataclass(frozen=True)
@@ -124,6 +200,9 @@ class DockerRead:
         return last_lines(self.stderr, 1) or f"docker exited with code {self.returncode}"
 
 
+_NOT_STARTED = 127  # what a shell says for a command it cannot find
+
+
 def read(
     paths: DockerPaths,
     where: str | None,
@@ -131,6 +210,7 @@ def read(
     *,
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
+    timeout: float = QUICK,
 ) -> DockerRead:
     """One read-only docker CLI call straight through subprocess (never raises on exit codes).
 
@@ -138,33 +218,140 @@ def read(
     alone costs about 0.3 s, and its objects would re-inspect anyway. `cwd` and `env`
     (added to this process's environment) are for `buildx bake --print`.
     """
-    proc = subprocess.run(
-        argv(paths, where) + list(args),
-        capture_output=True,
-        text=True,
-        errors="replace",
-        stdin=subprocess.DEVNULL,
-        cwd=cwd,
-        env={**os.environ, **env} if env else None,
-    )
-    return DockerRead(proc.returncode, proc.stdout, proc.stderr)
+    cmd = argv(paths, where) + list(args)
+    try:
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=_env(env),
+            timeout=timeout,
+        )
+    except FileNotFoundError:
+        return DockerRead(_NOT_STARTED, "", f"{cmd[0]}: not found; install the Docker CLI")
+    except subprocess.TimeoutExpired as err:
+        return DockerRead(-9, _text(err.stdout), f"no answer in {timeout:.0f} s: killed")
+    return DockerRead(proc.returncode, proc.stdout, mask(proc.stderr))  # stdout is data: kept whole
 
 
-def start_read(paths: DockerPaths, where: str | None, args: Sequence[str]) -> subprocess.Popen[str]:
+class PendingRead:
+    """A read started in the background (`start_read`); `finish` collects it, `cancel` reaps it."""
+
+    def __init__(self, cmd: list[str], timeout: float) -> None:
+        self._cmd, self._timeout, self._deadline = cmd, timeout, time.monotonic() + timeout
+        try:
+            self._proc: subprocess.Popen[str] | None = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+            )
+        except FileNotFoundError:
+            self._proc = None
+
+    def finish(self) -> DockerRead:
+        if self._proc is None:
+            return DockerRead(_NOT_STARTED, "", f"{self._cmd[0]}: not found; install the Docker CLI")
+        try:
+            out, err = self._proc.communicate(timeout=max(0.0, self._deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.cancel()
+            return DockerRead(-9, "", f"no answer in {self._timeout:.0f} s: killed")
+        return DockerRead(self._proc.returncode, out, mask(err))
+
+    def cancel(self) -> None:
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.communicate()
+
+
+def start_read(paths: DockerPaths, where: str | None, args: Sequence[str], *, timeout: float = QUICK) -> PendingRead:
     """The same read, started in the background; `finish_read` collects it."""
-    return subprocess.Popen(
-        argv(paths, where) + list(args),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        errors="replace",
+    return PendingRead(argv(paths, where) + list(args), timeout)
+
+
+def finish_read(pending: PendingRead) -> DockerRead:
+    return pending.finish()
+
+
+# ---------------------------------------------------------------------------- verbs
+# Narrow verbs: each is one docker command, its argv written once, run through `run`.
+def engine_platform(paths: DockerPaths) -> tuple[str, str] | None:
+    """The default engine's (architecture, OS type), e.g. ("x86_64", "linux"); None when it does not answer."""
+    got = read(paths, None, ["system", "info", "--format", "{{.Architecture}} {{.OSType}}"])
+    words = got.stdout.split()
+    if got.returncode != 0 or not words:
+        return None
+    return words[0], words[1] if len(words) > 1 else "linux"
+
+
+def create_context(
+    paths: DockerPaths,
+    name: str,
+    *,
+    description: str,
+    host: str | None,
+    ca: Path | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+) -> None:
+    """`docker context create NAME --description D --docker host=…,ca=…,cert=…,key=…`."""
+    run(
+        paths, ["context", "create", "--description", description, "--docker", endpoint_spec(host, ca, cert, key), name]
     )
 
 
-def finish_read(proc: subprocess.Popen[str]) -> DockerRead:
-    out, err = proc.communicate()
-    return DockerRead(proc.returncode, out, err)
+def endpoint_spec(host: str | None, ca: Path | None, cert: Path | None, key: Path | None) -> str:
+    """The `--docker` value of `context create/update`: host and TLS files, TLS verified."""
+    fields = [("host", host), ("ca", ca), ("cert", cert), ("key", key)]
+    return ",".join([*(f"{k}={v}" for k, v in fields if v is not None), "skip-tls-verify=False"])
+
+
+def remove_context(paths: DockerPaths, name: str) -> bool:
+    """`docker context rm --force NAME`; False when there was no such context."""
+    try:
+        run(paths, ["context", "rm", "--force", name])
+    except DockerFailed as err:
+        if "not found" in err.stderr or "does not exist" in err.stderr:
+            return False
+        raise
+    return True
+
+
+def remove_container(paths: DockerPaths, where: str | None, name: str) -> bool:
+    """`docker container rm --force NAME` on one engine; False when there was no such container."""
+    try:
+        run(paths, ["container", "rm", "--force", name], where=where)
+    except DockerFailed as err:
+        if "no such container" in err.stderr.lower():
+            return False
+        raise
+    return True
+
+
+def record_builder(paths: DockerPaths, name: str, config: Path, *, env: Mapping[str, str]) -> None:
+    """`buildx create --name NAME --driver docker-container --config FILE`: a builder record
+    (never started) in the BUILDX_CONFIG that `env` names."""
+    run(paths, ["buildx", "create", "--name", name, "--driver", "docker-container", "--config", str(config)], env=env)
+
+
+def imagetools_inspect(paths: DockerPaths, ref: str, *, builder: str | None, env: Mapping[str, str]) -> str:
+    """`buildx imagetools inspect --format '{{json .}}' REF`: the registry's answer as JSON text."""
+    args = ["buildx", "imagetools", "inspect", *(["--builder", builder] if builder else [])]
+    return run(paths, [*args, "--format", "{{json .}}", ref], env=env, timeout=SLOW)
+
+
+def imagetools_create(
+    paths: DockerPaths, sources: Sequence[str], tags: Sequence[str], *, builder: str | None, env: Mapping[str, str]
+) -> None:
+    """`buildx imagetools create -t TAG… SOURCE…`: one list pushed under every tag (a tag moves)."""
+    args = ["buildx", "imagetools", "create", *(["--builder", builder] if builder else [])]
+    run(paths, [*args, *(a for t in tags for a in ("--tag", t)), *sources], env=env, timeout=SLOW)
 
 
 def last_lines(text: str | None, n: int = 3, *, sep: str = " / ") -> str:
@@ -177,9 +364,12 @@ def last_lines(text: str | None, n: int = 3, *, sep: str = " / ") -> str:
 
 
 def failure_detail(err: BaseException) -> str:
-    """What a python-on-whales `DockerException` says: its last lines, else its exit code."""
+    """What a failed docker command says (DockerFailed, or python-on-whales' DockerException
+    where builds still use it): its last lines, else its exit code."""
+    if isinstance(err, DockerFailed):
+        return err.detail
     text = (getattr(err, "stderr", None) or "").strip() or (getattr(err, "stdout", None) or "").strip()
-    return last_lines(text) or f"exit code {getattr(err, 'return_code', '?')}"
+    return mask(last_lines(text)) or f"exit code {getattr(err, 'return_code', '?')}"
 
 
 # --------------------------------------------------------------------------- the build's verbs

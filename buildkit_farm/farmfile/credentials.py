@@ -34,31 +34,47 @@ def credential_issues(doc: dict[str, Any], issues: list[ConfigIssue]) -> set[str
         prefix, value, depth = stack.pop()
         if depth > 50:
             continue
-        children: list[tuple[str, Any, int]] = []
         if isinstance(value, dict):
-            for key, item in value.items():
-                container = isinstance(item, (dict, list))
-                suspect = not container and (CREDENTIAL_KEY.search(key) is not None or credential_in(key) is not None)
-                in_value = credential_in(item) if isinstance(item, str) and not suspect else None
-                if not (container or suspect or in_value):
-                    continue  # most keys: no path to build
-                path = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
-                if suspect or in_value:
-                    found.add(path)
-                    issues.append(ConfigIssue(path, in_value or "looks like a credential", CREDENTIAL_HINT))
-                else:
-                    children.append((path, item, depth + 1))
+            children = _table_children(prefix, value, found, issues)
         elif isinstance(value, list):
-            labels = (
-                table_labels(prefix, value)
-                if prefix in ("node", "target")
-                else [f"{prefix}[{i}]" for i in range(len(value))]
-            )
-            for label, item in zip(labels, value):
-                if isinstance(item, (dict, list)):
-                    children.append((label, item, depth + 1))
-                elif isinstance(item, str) and credential_in(item):
-                    found.add(label)
-                    issues.append(ConfigIssue(label, credential_in(item) or "", CREDENTIAL_HINT))
-        stack.extend(reversed(children))
+            children = _array_children(prefix, value, found, issues)
+        else:
+            children = []
+        stack.extend((path, item, depth + 1) for path, item in reversed(children))
     return found
+
+
+def _flag(path: str, message: str, found: set[str], issues: list[ConfigIssue]) -> None:
+    found.add(path)
+    issues.append(ConfigIssue(path, message, CREDENTIAL_HINT))
+
+
+def _table_children(prefix: str, table: dict, found: set[str], issues: list[ConfigIssue]) -> list[tuple[str, Any]]:
+    """Flag a table's suspect keys and values; return its sub-tables and arrays, to walk next."""
+    children = []
+    for key, item in table.items():
+        container = isinstance(item, (dict, list))
+        suspect = not container and (CREDENTIAL_KEY.search(key) is not None or credential_in(key) is not None)
+        in_value = credential_in(item) if isinstance(item, str) and not suspect else None
+        if not (container or suspect or in_value):
+            continue  # most keys: no path to build
+        path = f"{prefix}.{key_name(key)}" if prefix else key_name(key)
+        if suspect or in_value:
+            _flag(path, in_value or "looks like a credential", found, issues)
+        else:
+            children.append((path, item))
+    return children
+
+
+def _array_children(prefix: str, array: list, found: set[str], issues: list[ConfigIssue]) -> list[tuple[str, Any]]:
+    """Flag an array's suspect strings; return its tables and arrays, to walk next."""
+    labels = (
+        table_labels(prefix, array) if prefix in ("node", "target") else [f"{prefix}[{i}]" for i in range(len(array))]
+    )
+    children = []
+    for label, item in zip(labels, array):
+        if isinstance(item, (dict, list)):
+            children.append((label, item))
+        elif isinstance(item, str) and credential_in(item):
+            _flag(label, credential_in(item) or "", found, issues)
+    return children

@@ -23,17 +23,14 @@ class LocalEngine:
     note: str = ""  # what was guessed and how to change it, when the machine was not recognised
 
 
-def detect_engine() -> LocalEngine:
-    """Ask the local engine for its OS/arch; fall back to this machine's when it does not answer."""
+def local_engine(reported: tuple[str, str] | None) -> LocalEngine:
+    """The local engine from what it `reported` (architecture, OS type), asked by the caller
+    through the process door; None (no engine answering) is fine: this machine's own says as much."""
     endpoint = os.environ.get("DOCKER_HOST") or DEFAULT_ENDPOINT
-    try:
-        from buildkit_farm import docker  # lazy: only `farm init` talks to Docker here
-
-        info = docker.client(docker.DockerPaths.resolve()).info()
-        machine, os_name, source = info.architecture or "", info.os_type or "linux", "engine"
-    except Exception:  # no engine answering is fine: the host's own machine says as much
-        machine, os_name, source = host.machine(), "linux", "machine"
-    return engine_for(endpoint, machine, os_name, source)
+    if reported is None:
+        return engine_for(endpoint, host.machine(), "linux", "machine")
+    machine, os_name = reported
+    return engine_for(endpoint, machine, os_name or "linux", "engine")
 
 
 def engine_for(endpoint: str, machine: str, os_name: str, source: str) -> LocalEngine:
@@ -92,8 +89,8 @@ platforms = ["{engine.platform}"]          # the native platform ({engine.source
 {target}"""
 
 
-def write_starter(file: Path, *, force: bool = False) -> LocalEngine:
-    """Write the starter farm file at `file` (refusing to overwrite unless `force`)."""
+def check_writable(file: Path, *, force: bool = False) -> None:
+    """Refuse to write the starter at `file`: a folder, a file there (unless `force`), no folder for it."""
     if file.is_dir():
         raise UsageError(f"{file} is a folder", hint="name the file to write, e.g. -f ./multiarch.toml")
     if file.exists() and not force:
@@ -102,10 +99,12 @@ def write_starter(file: Path, *, force: bool = False) -> LocalEngine:
         raise UsageError(
             f"folder {file.parent} does not exist", hint="create it first, or write the file elsewhere with -f"
         )
-    engine = detect_engine()
+
+
+def write_starter(file: Path, engine: LocalEngine) -> None:
+    """Write the starter farm file for `engine` at `file` (checked first with `check_writable`)."""
     text = starter_text(engine, with_target=(file.parent / "Dockerfile").is_file())
     try:
         file.write_text(text, encoding="utf-8")
     except OSError as err:
         raise FarmError(f"cannot write {file}: {err.strerror or err}", hint="check the folder's permissions") from None
-    return engine

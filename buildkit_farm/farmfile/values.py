@@ -85,36 +85,38 @@ def check_values(builder: Section, nodes: list[Section], targets: list[Section],
     if builder.model is not None:
         _check_daemon_values("builder", builder.model, issues)
     for node in nodes:
-        n = node.model
-        if n is None:
-            continue
-        _check_daemon_values(node.label, n, issues)
-        if n.endpoint is not None and node.has("endpoint"):
-            _refuse_breakers(
-                f"{node.label}.endpoint", n.endpoint, issues, "an endpoint is one URL, e.g. tcp://host:2376"
-            )
-        if n.tls is not None and node.has("tls"):
-            for field in ("ca", "cert", "key"):
-                path = getattr(n.tls, field)
-                if path is not None:
-                    _refuse_breakers(f"{node.label}.tls.{field}", str(path), issues, "rename the file or its folder")
-        for key, value in n.nodeselector.items() if node.has("nodeselector") else ():
-            for text in (key, value):
-                _refuse_breakers(f"{node.label}.nodeselector.{key_name(key)}", text, issues, None)
+        if node.model is not None:
+            _check_node_values(node, node.model, issues)
     for target in targets:
-        t = target.model
-        if t is None:
-            continue
-        for field in ("cache_from", "cache_to"):
-            for index, entry in enumerate(getattr(t, field) if target.has(field) else ()):
-                found = cache_entry_issue(entry)
-                if found:
-                    issues.append(ConfigIssue(target.at(field, index), found[0], found[1]))
-        for index, secret in enumerate(t.secrets if target.has("secrets") else ()):
-            if secret.src is not None:
-                _refuse_breakers(f"{target.at('secrets', index)}.src", str(secret.src), issues, "rename the file")
-        for index, entry in enumerate(t.ssh if target.has("ssh") else ()):
-            _refuse_breakers(target.at("ssh", index), entry, issues, 'e.g. ssh = ["default"] or ["id=~/.ssh/key"]')
+        if target.model is not None:
+            _check_target_values(target, target.model, issues)
+
+
+def _check_node_values(node: Section, n: Any, issues: list[ConfigIssue]) -> None:
+    _check_daemon_values(node.label, n, issues)
+    if n.endpoint is not None and node.has("endpoint"):
+        _refuse_breakers(f"{node.label}.endpoint", n.endpoint, issues, "an endpoint is one URL, e.g. tcp://host:2376")
+    if n.tls is not None and node.has("tls"):
+        for field in ("ca", "cert", "key"):
+            path = getattr(n.tls, field)
+            if path is not None:
+                _refuse_breakers(f"{node.label}.tls.{field}", str(path), issues, "rename the file or its folder")
+    for key, value in n.nodeselector.items() if node.has("nodeselector") else ():
+        for text in (key, value):
+            _refuse_breakers(f"{node.label}.nodeselector.{key_name(key)}", text, issues, None)
+
+
+def _check_target_values(target: Section, t: Any, issues: list[ConfigIssue]) -> None:
+    for field in ("cache_from", "cache_to"):
+        for index, entry in enumerate(getattr(t, field) if target.has(field) else ()):
+            found = cache_entry_issue(entry)
+            if found:
+                issues.append(ConfigIssue(target.at(field, index), found[0], found[1]))
+    for index, secret in enumerate(t.secrets if target.has("secrets") else ()):
+        if secret.src is not None:
+            _refuse_breakers(f"{target.at('secrets', index)}.src", str(secret.src), issues, "rename the file")
+    for index, entry in enumerate(t.ssh if target.has("ssh") else ()):
+        _refuse_breakers(target.at("ssh", index), entry, issues, 'e.g. ssh = ["default"] or ["id=~/.ssh/key"]')
 
 
 def _check_daemon_values(label: str, model: Any, issues: list[ConfigIssue]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from bisect import bisect_right
+from dataclasses import dataclass
 
 from buildkit_farm.lint.dockerfile import Dockerfile, Instruction, Stage, arg_declarations, env_declarations
 from buildkit_farm.lint.findings import Check
@@ -39,7 +40,7 @@ _PLATFORM_AWARE = re.compile(
 
 
 @functools.lru_cache(maxsize=64)  # each instruction is asked by several rules
-def _platform_aware(text: str) -> bool:
+def platform_aware(text: str) -> bool:
     """True when the text maps the architecture itself: TARGETARCH, `uname -m`, `dpkg --print-architecture`…"""
     return _PLATFORM_AWARE.search(text) is not None
 
@@ -52,13 +53,13 @@ _COMPILERS = re.compile(
     r"|dotnet\s+(?:publish|build)|zig\s+(?:build|cc)|mvn|gradle|javac)(?![\w-])|GOARCH="
 )
 _NATIVE_COMPILERS = re.compile(r"(?:go|cargo|rustc|gcc|g\+\+|clang|clang\+\+|cc|c\+\+|dotnet|zig)(?![\w-])|GOARCH=")
-_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 def _word_search(pattern: re.Pattern, text: str) -> re.Match | None:
     """The first match of `pattern` that starts a word (not preceded by a letter, digit, _ or -)."""
     for match in pattern.finditer(text):
-        if match.start() == 0 or text[match.start() - 1] not in _WORD_CHARS:
+        if match.start() == 0 or text[match.start() - 1] not in WORD_CHARS:
             return match
     return None
 
@@ -153,44 +154,70 @@ class _Places:
 def check_hard_coded_arch(check: Check) -> None:
     """hard-coded-arch (warning) anywhere; wrong-arch-binary (error) where the final image gets the file."""
     arch_vars, url_vars = _variables(check)
-    final = check.final_chain
     flagged_vars: set[str] = set()
     for stage in check.df.stages:
-        in_final = stage.index in final
-        # A stage the final image copies from: `apk --arch x86_64 --root /out` there lands in the image.
-        feeds_final = in_final or bool(check.df.users.get(stage.index, set()) & final)
-        pinned_to_builder = "BUILDPLATFORM" in platform_of(check.df, stage)
-        cross = pinned_to_builder or any(_CROSS_STAGE.search(i.text) for i in stage.instructions)
-        pinned = parse_platform_quiet(stage.platform) if stage.platform and "$" not in stage.platform else None
-        own = {pinned.arch} if pinned and pinned.arch else set()
+        at = _StageFacts.of(check, stage)
         for ins in stage.instructions:
-            if ins.keyword not in ("RUN", "ADD") or _platform_aware(ins.text):
+            if ins.keyword not in ("RUN", "ADD") or platform_aware(ins.text):
                 continue
             places = _Places(ins.text, url_vars)
-            words = [
-                m
-                for m in _foreign_words(check, ins.text, cross)
-                if arch_key(m.group(1)) not in own and not places.reads_a_value(m.start())
-            ]
-            fetched = [
-                m
-                for m in words
-                if in_final and places.fetches(m.start()) or feeds_final and places.arch_option(m.start())
-            ]
-            where = "" if in_final else f"stage {stage.label}, which the final image copies from,"
-            if fetched:
-                _wrong_binary(check, ins, fetched[0].group(1), ins.line_at(fetched[0].start()), where=where)
-            elif words:
-                _warn(check, ins, words, ins.line_at(words[0].start()))
-            if feeds_final and arch_vars:
-                for use in _VARIABLE_USE.finditer(ins.text):
-                    name = use.group(1)
-                    reaches = in_final and places.fetches(use.start()) or places.arch_option(use.start())
-                    if name in arch_vars and name not in flagged_vars and reaches:
-                        flagged_vars.add(name)
-                        _wrong_binary(check, ins, arch_vars[name], ins.line_at(use.start()), via=name, where=where)
+            _check_words(check, ins, places, at)
+            if at.feeds_final and arch_vars:
+                _check_arch_variables(check, ins, places, at, arch_vars, flagged_vars)
     flagged_vars |= _copy_sources(check, arch_vars)
     _declarations(check, flagged_vars)
+
+
+@dataclass(frozen=True)
+class _StageFacts:
+    """What the rule needs to know of one stage."""
+
+    in_final: bool
+    feeds_final: bool  # the final image copies from it: `apk --arch x86_64 --root /out` there lands in the image
+    cross: bool  # it runs on the build machine, or installs a cross toolchain
+    own: frozenset[str]  # the arch it is pinned to
+    where: str  # how messages name it ("" for the final image's own stages)
+
+    @classmethod
+    def of(cls, check: Check, stage: Stage) -> _StageFacts:
+        final = check.final_chain
+        in_final = stage.index in final
+        pinned = parse_platform_quiet(stage.platform) if stage.platform and "$" not in stage.platform else None
+        return cls(
+            in_final=in_final,
+            feeds_final=in_final or bool(check.df.users.get(stage.index, set()) & final),
+            cross="BUILDPLATFORM" in platform_of(check.df, stage)
+            or any(_CROSS_STAGE.search(i.text) for i in stage.instructions),
+            own=frozenset({pinned.arch} if pinned and pinned.arch else ()),
+            where="" if in_final else f"stage {stage.label}, which the final image copies from,",
+        )
+
+
+def _check_words(check: Check, ins: Instruction, places: _Places, at: _StageFacts) -> None:
+    """Architecture words written into a RUN or ADD: an error where the final image gets the file."""
+    words = _foreign_words(check, ins.text, at.cross)
+    words = [m for m in words if arch_key(m.group(1)) not in at.own and not places.reads_a_value(m.start())]
+    fetched = [
+        m
+        for m in words
+        if at.in_final and places.fetches(m.start()) or at.feeds_final and places.arch_option(m.start())
+    ]
+    if fetched:
+        _wrong_binary(check, ins, fetched[0].group(1), ins.line_at(fetched[0].start()), where=at.where)
+    elif words:
+        _warn(check, ins, words, ins.line_at(words[0].start()))
+
+
+def _check_arch_variables(
+    check: Check, ins: Instruction, places: _Places, at: _StageFacts, arch_vars: dict[str, str], flagged: set[str]
+) -> None:
+    """A variable holding an architecture word, used where the final image gets the file (each flagged once)."""
+    for use in _VARIABLE_USE.finditer(ins.text):
+        name = use.group(1)
+        reaches = at.in_final and places.fetches(use.start()) or places.arch_option(use.start())
+        if name in arch_vars and name not in flagged and reaches:
+            flagged.add(name)
+            _wrong_binary(check, ins, arch_vars[name], ins.line_at(use.start()), via=name, where=at.where)
 
 
 def _foreign_words(check: Check, text: str, cross: bool) -> list[ArchWord]:
@@ -250,7 +277,7 @@ def _declarations(check: Check, flagged_vars: set[str]) -> None:
         else:
             pairs = env_declarations(ins.text)
         text = " ".join(value for name, value in pairs if name not in flagged_vars)
-        if not text.strip() or _platform_aware(ins.text):
+        if not text.strip() or platform_aware(ins.text):
             continue
         words = _foreign_words(check, text, cross=False)
         if words:
@@ -265,7 +292,7 @@ def _copy_sources(check: Check, arch_vars: dict[str, str]) -> set[str]:
     for stage in check.df.stages:
         hits: list[tuple[Instruction, ArchWord, str]] = []
         for ins in stage.instructions:
-            if ins.keyword not in ("COPY", "ADD") or "<<" in ins.text or _platform_aware(ins.text):
+            if ins.keyword not in ("COPY", "ADD") or "<<" in ins.text or platform_aware(ins.text):
                 continue
             sources = ins.exec_form[:-1] if ins.exec_form else tuple(ins.text.split()[:-1])
             for source in sources:
@@ -469,106 +496,3 @@ def check_pinned_stage(check: Check, stage: Stage, pinned: Target | None) -> Non
 
 
 _INSTALLS = re.compile(r"(?:apk\s+add|apt-get\s+install|apt\s+install|dnf\s+install|yum\s+install|curl|wget)(?![\w-])")
-_CASE_WORDS = re.compile(r"(case|esac)(?![\w-])")
-_CASE_HEAD = re.compile(r"case\s+\S[^\n]{0,200}?\s+in(?![\w-])")
-_CASE_LIMIT = 20_000  # characters: a longer `case` is not an arch switch worth reading
-
-
-def _cases(text: str) -> list[tuple[int, str]]:
-    """(offset, body after `in`) of each `case … in … esac` in a shell script, in one pass."""
-    found: list[tuple[int, str]] = []
-    opened: list[int] = []
-    for match in _CASE_WORDS.finditer(text):
-        if match.start() and text[match.start() - 1] in _WORD_CHARS:
-            continue  # `lowercase`, `showcase`
-        if match.group(1) == "case":
-            opened.append(match.start())
-        elif opened:
-            start = opened.pop()
-            if match.start() - start <= _CASE_LIMIT:
-                head = _CASE_HEAD.match(text, start, match.start())
-                if head:
-                    found.append((start, text[head.end() : match.start()]))
-    return found
-
-
-_BRANCH = re.compile(r"^\s*\(?\s*([^()]+?)\s*\)(.*)$", re.S)
-_FAILS = re.compile(r"^(?:exit\s+(?:[1-9]\d*|\S*\$\S*)|false|return\s+[1-9]\d*)$")
-_SAYS = re.compile(r"^(?:echo|printf|>&2|1>&2)(?:\s|$)")
-
-
-def _only_fails(body: str) -> bool:
-    """A `*)` branch that only reports and fails (`echo >&2 "unsupported"; exit 1`), not a fallback
-    that builds from source."""
-    commands = [c.strip() for c in re.split(r";|&&|\|\||\n", body) if c.strip()]
-    fails = [c for c in commands if _FAILS.match(c)]
-    return bool(fails) and all(_FAILS.match(c) or _SAYS.match(c) for c in commands)
-
-
-_APK = re.compile(r"apk\s+--print-arch|/etc/apk/arch")
-# Names used by package managers (dpkg, apk) that no platform vocabulary spells the same way.
-_DISTRO_ARCHES = {"ppc64el": "ppc64le", "armel": "arm/v6", "x86": "386", "mips64el": "mips64le"}
-
-
-def check_supported_arches(check: Check) -> None:
-    """A `case` over the architecture whose `*)` branch fails supports only the arches it lists:
-    a platform being built that is not among them fails the build (unsupported-platform)."""
-    targets = [check.bound] if check.bound else list(check.platforms)
-    wanted = [t for t in targets if t and t.arch]
-    if not wanted:
-        return
-    for stage in check.df.stages:
-        on_builder = "BUILDPLATFORM" in platform_of(check.df, stage)
-        for ins in stage.instructions:
-            if ins.keyword != "RUN" or "case" not in ins.text or not _platform_aware(ins.text):
-                continue
-            if on_builder and not re.search(r"TARGET(?:ARCH|PLATFORM)", ins.text):
-                continue  # a case over the build machine's arch, not the target's
-            for start, body in _cases(ins.text):
-                supported = _case_arches(body, apk=bool(_APK.search(ins.text)))
-                if not supported:
-                    continue
-                missing = [t.platform for t in wanted if not _covers(supported, t.arch or "")]
-                if missing:
-                    names = ", ".join(sorted(supported))
-                    check.add(
-                        "unsupported-platform",
-                        ins.line_at(start),
-                        f"the `case` over the architecture supports only {names} (its `*)` branch fails): "
-                        f"the {', '.join(missing)} build fails here",
-                        "add a branch for it, or drop the platform from the target",
-                    )
-
-
-def _case_arches(body: str, *, apk: bool) -> set[str]:
-    arches: set[str] = set()
-    fails = False
-    for branch in body.split(";;"):
-        match = _BRANCH.match(branch)
-        if not match:
-            continue
-        labels = [w.strip().strip("\"'") for w in match.group(1).split("|")]
-        if "*" in labels:
-            fails = _only_fails(match.group(2))
-            continue
-        arches.update(a for a in (_label_arch(label, apk=apk) for label in labels) if a)
-    return arches if fails else set()
-
-
-def _label_arch(label: str, *, apk: bool) -> str | None:
-    """The arch a `case` label names: `x86_64`, `armhf`, `linux/arm/v7`, `*/arm64`, `arm*` (any 32-bit ARM)."""
-    word = label.lower().strip("*")
-    if "/" in word:
-        word = "/".join(part for part in word.split("/") if part and part != "linux")
-    if apk and word == "armhf":
-        return "arm/v6"  # Alpine's armhf is ARMv6 (Debian's is ARMv7)
-    if word in _DISTRO_ARCHES:
-        return _DISTRO_ARCHES[word]
-    if word in ("arm", "armv"):
-        return "arm"  # every 32-bit ARM
-    key = arch_key(word)
-    return key if key in ARCH_KEYS else None
-
-
-def _covers(supported: set[str], arch: str) -> bool:
-    return arch in supported or (arch.startswith("arm/") and "arm" in supported)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from buildkit_farm.errors import FarmError, UsageError
-from buildkit_farm.lint import arch
+from buildkit_farm.lint import arch, cases
 from buildkit_farm.lint.dockerfile import Dockerfile, Instruction, Stage, parse, substitute
 from buildkit_farm.lint.files import Subject, display_path, read_dockerfile
 from buildkit_farm.lint.findings import SEVERITIES, Check, Finding
@@ -75,7 +75,7 @@ def lint_text(
     arch.check_hard_coded_arch(check)
     arch.check_platform_args(check)
     arch.check_cross_compile(check)
-    arch.check_supported_arches(check)
+    cases.check_supported_arches(check)
     arch.check_workdir_copy(check)
     return _apply_suppressions(text, df, sorted(set(check.findings), key=_order))
 
@@ -109,57 +109,72 @@ def _target_oses(check: Check) -> tuple[frozenset[str], str]:
 
 
 def _check_from(check: Check) -> None:
-    per_platform = check.bound is not None
-    bound = check.bound
     for stage in check.df.stages:
         if stage.parent is not None or stage.base.lower() == "scratch":
             continue
         image = substitute(stage.base, check.variables)
+        if _pinned_stage_checked(check, stage) or "$" in image:
+            continue  # said already, or can't tell without the build args
         via = f" (from {stage.base})" if image != stage.base else ""
-        if stage.platform and "$" not in substitute(stage.platform, check.variables):
-            pinned = parse_platform_quiet(substitute(stage.platform, check.variables))
-            if bound and pinned and not same_platform(pinned, bound):
-                check.add(
-                    "from-platform-mismatch",
-                    stage.line,
-                    f"stage {stage.label} is pinned to {stage.platform} but {check.os_reason}",
-                    f"use --platform={bound.platform}, or drop --platform",
-                )
-                continue
-            if not per_platform:
-                arch.check_pinned_stage(check, stage, pinned)
-                continue
-        if "$" in image:
-            continue  # can't tell without the build args
-        name = read_image_name(image)
-        if bound:
-            if "BUILDPLATFORM" in (stage.platform or ""):
-                continue  # runs on the build machine, whatever the file's platform
-            if name.arch and bound.arch and name.arch != bound.arch or name.os and name.os != bound.os:
-                says = name.arch_word or name.os
-                check.add(
-                    "from-platform-mismatch",
-                    stage.line,
-                    f"FROM {image}{via} names {says}, but {check.os_reason}",
-                    f"start FROM the {bound.platform} variant (or a multi-arch image with "
-                    f"FROM --platform={bound.platform})",
-                )
-        elif check.platforms and name.os and name.os not in {t.os for t in check.platforms}:
-            check.add(
-                "from-platform-mismatch",
-                stage.line,
-                f"FROM {image}{via} is a {name.os.capitalize()} image, but {check.os_reason}",
-                f"start FROM a multi-arch image that has the {', '.join(t.platform for t in check.platforms)} variants",
-            )
-        elif name.arch:
-            check.add(
-                "arch-specific-from",
-                stage.line,
-                f"FROM {image}{via} names one architecture in its {name.where} (`{name.arch_word}`): "
-                f"every platform would start from the {name.arch} image",
-                "use the multi-arch image (without the architecture) so each platform gets its own variant; "
-                f"or a per-platform Dockerfile.{_file_suffix(name)} joined with `dockerfiles`",
-            )
+        if check.bound is not None:
+            _check_from_on(check, stage, image, via, check.bound)
+        else:
+            _check_from_for_all(check, stage, image, via)
+
+
+def _pinned_stage_checked(check: Check, stage: Stage) -> bool:
+    """A stage pinned with FROM --platform: checked against the file's platform. True: nothing more to say."""
+    if not stage.platform or "$" in substitute(stage.platform, check.variables):
+        return False
+    pinned = parse_platform_quiet(substitute(stage.platform, check.variables))
+    bound = check.bound
+    if bound and pinned and not same_platform(pinned, bound):
+        check.add(
+            "from-platform-mismatch",
+            stage.line,
+            f"stage {stage.label} is pinned to {stage.platform} but {check.os_reason}",
+            f"use --platform={bound.platform}, or drop --platform",
+        )
+        return True
+    if bound is None:
+        arch.check_pinned_stage(check, stage, pinned)
+        return True
+    return False
+
+
+def _check_from_on(check: Check, stage: Stage, image: str, via: str, bound: Target) -> None:
+    """A per-platform Dockerfile: its FROM image must be of that platform."""
+    if "BUILDPLATFORM" in (stage.platform or ""):
+        return  # runs on the build machine, whatever the file's platform
+    name = read_image_name(image)
+    if name.arch and bound.arch and name.arch != bound.arch or name.os and name.os != bound.os:
+        check.add(
+            "from-platform-mismatch",
+            stage.line,
+            f"FROM {image}{via} names {name.arch_word or name.os}, but {check.os_reason}",
+            f"start FROM the {bound.platform} variant (or a multi-arch image with FROM --platform={bound.platform})",
+        )
+
+
+def _check_from_for_all(check: Check, stage: Stage, image: str, via: str) -> None:
+    """A Dockerfile built for every platform: its FROM image must not name one OS or architecture."""
+    name = read_image_name(image)
+    if check.platforms and name.os and name.os not in {t.os for t in check.platforms}:
+        check.add(
+            "from-platform-mismatch",
+            stage.line,
+            f"FROM {image}{via} is a {name.os.capitalize()} image, but {check.os_reason}",
+            f"start FROM a multi-arch image that has the {', '.join(t.platform for t in check.platforms)} variants",
+        )
+    elif name.arch:
+        check.add(
+            "arch-specific-from",
+            stage.line,
+            f"FROM {image}{via} names one architecture in its {name.where} (`{name.arch_word}`): "
+            f"every platform would start from the {name.arch} image",
+            "use the multi-arch image (without the architecture) so each platform gets its own variant; "
+            f"or a per-platform Dockerfile.{_file_suffix(name)} joined with `dockerfiles`",
+        )
 
 
 def _file_suffix(name: ImageName) -> str:
@@ -174,14 +189,9 @@ def _check_registry(check: Check, inspect: Callable[[str], Any]) -> None:
         if stage.parent is not None or image.lower() == "scratch" or "$" in image:
             continue
         pin = substitute(stage.platform or "", check.variables)
-        if "BUILDPLATFORM" in pin:
-            needed: tuple[Target, ...] = ()
-        elif pin and "$" not in pin:
-            if check.bound is None:
-                continue  # arch-specific-from said it already
-            needed = tuple(t for t in [parse_platform_quiet(pin)] if t)
-        else:
-            needed = (check.bound,) if check.bound else check.platforms
+        needed = _needed_platforms(check, pin)
+        if needed is None:
+            continue  # arch-specific-from said it already
         try:
             index = inspect(image)
         except (FarmError, OSError, ValueError) as err:
@@ -193,25 +203,41 @@ def _check_registry(check: Check, inspect: Callable[[str], Any]) -> None:
                 "check the registry and your login (`docker login`), or lint without --registry",
             )
             continue
-        variants = [v for v in (parse_platform_quiet(p) for p in index.platforms) if v is not None]
-        if not index.is_list and check.bound is None and not pin:
-            plat = variants[0].platform if variants else "one platform"
-            check.add(
-                "from-not-multiarch",
-                stage.line,
-                f"{image} is a single image ({plat}), not a manifest list",
-                "use a multi-arch tag, or publish one (`farm build` or `docker buildx imagetools create`)",
-            )
-            continue
-        missing = [t.platform for t in needed if not any(same_platform(t, v) and v.arch == t.arch for v in variants)]
-        if missing:
-            rule = "from-missing-platform"
-            check.add(
-                rule,
-                stage.line,
-                f"{image} has no {', '.join(missing)} variant (it has {', '.join(index.platforms) or 'none'})",
-                "pick a base image that has every platform you build, or drop that platform",
-            )
+        _check_variants(check, stage.line, image, index, needed, single_ok=check.bound is not None or bool(pin))
+
+
+def _needed_platforms(check: Check, pin: str) -> tuple[Target, ...] | None:
+    """The platforms a stage's FROM image must have (None: the stage is not checked here)."""
+    if "BUILDPLATFORM" in pin:
+        return ()
+    if pin and "$" not in pin:
+        if check.bound is None:
+            return None
+        return tuple(t for t in [parse_platform_quiet(pin)] if t)
+    return (check.bound,) if check.bound else check.platforms
+
+
+def _check_variants(
+    check: Check, line: int, image: str, index: Any, needed: tuple[Target, ...], *, single_ok: bool
+) -> None:
+    variants = [v for v in (parse_platform_quiet(p) for p in index.platforms) if v is not None]
+    if not index.is_list and not single_ok:
+        plat = variants[0].platform if variants else "one platform"
+        check.add(
+            "from-not-multiarch",
+            line,
+            f"{image} is a single image ({plat}), not a manifest list",
+            "use a multi-arch tag, or publish one (`farm build` or `docker buildx imagetools create`)",
+        )
+        return
+    missing = [t.platform for t in needed if not any(same_platform(t, v) and v.arch == t.arch for v in variants)]
+    if missing:
+        check.add(
+            "from-missing-platform",
+            line,
+            f"{image} has no {', '.join(missing)} variant (it has {', '.join(index.platforms) or 'none'})",
+            "pick a base image that has every platform you build, or drop that platform",
+        )
 
 
 def _check_os_syntax(check: Check) -> None:

@@ -2,6 +2,6 @@
 
     observe (reads) → plan (pure) → render → apply (writes) → observe again → the plan is empty
 
-Docker is read only in `observe` and changed only in `apply` (through `buildx` for the verbs
-python-on-whales lacks); both make their clients and argv through `buildkit_farm.docker`.
+Docker is read only in `observe` and changed only in `apply` (through `buildx`'s verbs);
+every process both start goes through the door, `buildkit_farm.docker`.
 """

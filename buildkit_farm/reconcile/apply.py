@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
 from buildkit_farm.causes import engine_hint
-from buildkit_farm.docker import DockerPaths, failure_detail
+from buildkit_farm.docker import DockerFailed, DockerPaths, failure_detail
 from buildkit_farm.errors import ApplyError, FarmError, Interrupted
 from buildkit_farm.reconcile import buildx
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, file_node_name
@@ -37,7 +37,7 @@ from buildkit_farm.reconcile.observe import (
     RecordEntry,
     read_record,
 )
-from buildkit_farm.reconcile.steps import Action, Plan, Step
+from buildkit_farm.reconcile.steps import Action, Plan, Step, StepKind, StepMode, assert_never
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import Desired, NodeSettings
@@ -91,7 +91,7 @@ def _bootstrap(run: _Run, report: Report | None) -> None:
         t0 = time.monotonic()
         try:
             buildx.buildx_bootstrap(paths, plan.builder)
-        except _docker_exception() as err:
+        except DockerFailed as err:
             raise ApplyError(
                 step=f'bootstrapping builder "{plan.builder}"',
                 detail=failure_detail(err),
@@ -99,7 +99,8 @@ def _bootstrap(run: _Run, report: Report | None) -> None:
             ) from None
         if report:
             report(
-                Step("bootstrap", plan.builder, Action.UPDATE, "every node's BuildKit started"), time.monotonic() - t0
+                Step(StepKind.BOOTSTRAP, plan.builder, Action.UPDATE, "every node's BuildKit started"),
+                time.monotonic() - t0,
             )
 
 
@@ -159,20 +160,21 @@ def _description(step: Step) -> str:
 
 
 def create_context(run: _Run, step: Step) -> None:
-    from python_on_whales import DockerContextConfig
-
     s = _settings(step)
     tls = s.tls
-    cfg = DockerContextConfig(
-        host=s.endpoint,
-        certificate_authority=tls.ca if tls else None,
-        certificate=tls.cert if tls else None,
-        key=tls.key if tls else None,
-    )
     claim(run.paths, run.plan.builder)  # first, so a kill right after still knows the context is the farm's
     _note_context(run.paths, run.plan.builder, step.name, add=True)
     _docker(
-        step, lambda: docker.client(run.paths).context.create(step.name, description=_description(step), docker=cfg)
+        step,
+        lambda: docker.create_context(
+            run.paths,
+            step.name,
+            description=_description(step),
+            host=s.endpoint,
+            ca=tls.ca if tls else None,
+            cert=tls.cert if tls else None,
+            key=tls.key if tls else None,
+        ),
     )
 
 
@@ -198,13 +200,7 @@ def update_context(run: _Run, step: Step) -> None:
 
 
 def remove_context(run: _Run, step: Step) -> None:
-    from python_on_whales.exceptions import DockerException
-
-    try:
-        docker.client(run.paths).context.remove(step.name, force=True)
-    except DockerException as err:
-        if "not found" not in (err.stderr or "") and "does not exist" not in (err.stderr or ""):
-            raise ApplyError(step=_label(step), detail=failure_detail(err)) from None
+    _docker(step, lambda: docker.remove_context(run.paths, step.name))  # one already gone is fine
     _note_context(run.paths, run.plan.builder, step.name, add=False)
 
 
@@ -234,7 +230,7 @@ def remove_builder(run: _Run, step: Step) -> None:
     _buildx(
         run,
         step,
-        lambda: buildx.buildx_rm(run.paths, run.plan.builder, keep_state=step.mode == "keep-state"),
+        lambda: buildx.buildx_rm(run.paths, run.plan.builder, keep_state=step.mode is StepMode.KEEP_STATE),
         restore=False,
     )
     for f in (run.paths.record_file(run.plan.builder), _instance_backup(run.paths, run.plan.builder)):
@@ -274,8 +270,17 @@ def create_node(run: _Run, step: Step) -> None:
 
 
 def update_node(run: _Run, step: Step) -> None:
-    if step.mode == "rejoin":
-        _buildx(run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=_buildx_node(step)))
+    match step.mode:
+        case StepMode.REJOIN:  # what --append cannot change: leave, then join again
+            _buildx(
+                run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=_buildx_node(step))
+            )
+        case StepMode.APPEND | StepMode.PIN | StepMode.JOIN | StepMode.NONE:
+            pass
+        case StepMode.LEAVE | StepMode.START | StepMode.RESTART | StepMode.MOVE | StepMode.KEEP_STATE:
+            raise AssertionError(f"no node ~ step runs in mode {step.mode.value!r}")
+        case _:
+            assert_never(step.mode)
     _join(run, step)
 
 
@@ -290,11 +295,19 @@ def create_buildkit(run: _Run, step: Step) -> None:
 
 
 def update_buildkit(run: _Run, step: Step) -> None:
-    if step.mode == "restart":
-        _remove_container(run, _where(step), _buildx_node(step), strict=True, step=step)
+    match step.mode:
+        case StepMode.RESTART:  # removed here, started again by the bootstrap: a new container
+            _remove_container(run, _where(step), _buildx_node(step), strict=True, step=step)
+            run.touched.add(_buildx_node(step))
+        case StepMode.MOVE | StepMode.NONE:  # a new container on its (new) engine
+            run.touched.add(_buildx_node(step))
+        case StepMode.START:  # the same container, started: its recorded settings stay
+            pass
+        case StepMode.JOIN | StepMode.APPEND | StepMode.REJOIN | StepMode.PIN | StepMode.LEAVE | StepMode.KEEP_STATE:
+            raise AssertionError(f"no buildkit ~ step runs in mode {step.mode.value!r}")
+        case _:
+            assert_never(step.mode)
     run.boot = True
-    if step.mode != "start":
-        run.touched.add(_buildx_node(step))
 
 
 def remove_buildkit(run: _Run, step: Step) -> None:
@@ -303,32 +316,28 @@ def remove_buildkit(run: _Run, step: Step) -> None:
 
 def _remove_container(run: _Run, where: str, buildx_node: str, *, strict: bool, step: Step | None = None) -> None:
     """Remove a node's BuildKit container; its state volume is a named volume and stays."""
-    from python_on_whales.exceptions import DockerException, NoSuchContainer
-
     try:
-        docker.client(run.paths, where).container.remove(container_name(buildx_node), force=True)
-    except NoSuchContainer:
-        pass
-    except DockerException as err:
+        docker.remove_container(run.paths, where, container_name(buildx_node))  # one already gone is fine
+    except DockerFailed as err:
         if strict:
             raise ApplyError(
                 step=_label(step) if step else f"removing {container_name(buildx_node)}", detail=failure_detail(err)
             ) from None
 
 
-_HANDLERS: dict[tuple[str, Action], Callable[[_Run, Step], None]] = {
-    ("context", Action.CREATE): create_context,
-    ("context", Action.UPDATE): update_context,
-    ("context", Action.REMOVE): remove_context,
-    ("builder", Action.CREATE): create_builder,
-    ("builder", Action.REPLACE): replace_builder,
-    ("builder", Action.REMOVE): remove_builder,
-    ("node", Action.CREATE): create_node,
-    ("node", Action.UPDATE): update_node,
-    ("node", Action.REMOVE): remove_node,
-    ("buildkit", Action.CREATE): create_buildkit,
-    ("buildkit", Action.UPDATE): update_buildkit,
-    ("buildkit", Action.REMOVE): remove_buildkit,
+_HANDLERS: dict[tuple[StepKind, Action], Callable[[_Run, Step], None]] = {
+    (StepKind.CONTEXT, Action.CREATE): create_context,
+    (StepKind.CONTEXT, Action.UPDATE): update_context,
+    (StepKind.CONTEXT, Action.REMOVE): remove_context,
+    (StepKind.BUILDER, Action.CREATE): create_builder,
+    (StepKind.BUILDER, Action.REPLACE): replace_builder,
+    (StepKind.BUILDER, Action.REMOVE): remove_builder,
+    (StepKind.NODE, Action.CREATE): create_node,
+    (StepKind.NODE, Action.UPDATE): update_node,
+    (StepKind.NODE, Action.REMOVE): remove_node,
+    (StepKind.BUILDKIT, Action.CREATE): create_buildkit,
+    (StepKind.BUILDKIT, Action.UPDATE): update_buildkit,
+    (StepKind.BUILDKIT, Action.REMOVE): remove_buildkit,
 }
 
 
@@ -415,7 +424,7 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
                 _atomic_write(inst, before)
         else:
             restored = ""
-        if isinstance(err, _docker_exception()):
+        if isinstance(err, DockerFailed):
             detail = failure_detail(err)
             # buildx contacts every node on each change: name the one that did not answer.
             m = re.search(r"failed to initialize builder \S+ \((\S+)\): (.*)", detail)
@@ -431,14 +440,8 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
 def _docker(step: Step, action: Callable[[], object]) -> None:
     try:
         action()
-    except _docker_exception() as err:
+    except DockerFailed as err:
         raise ApplyError(step=_label(step), detail=failure_detail(err)) from None
-
-
-def _docker_exception():
-    from python_on_whales.exceptions import DockerException
-
-    return DockerException
 
 
 def _label(step: Step) -> str:

@@ -1,13 +1,13 @@
-"""The few docker CLI calls python-on-whales lacks, in one place; one function per verb.
+"""The buildx verbs of `farm up`, one function per verb, each one argv through the door (`docker.run`).
 
-- `context update` (python-on-whales raises NotImplementedError);
-- `buildx create` with `--node` and `--leave` (its wrapper has neither, and re-inspects the
-  builder afterwards, which contacts every node);
-- `buildx rm --keep-state` (its wrapper has no such flag);
-- `buildx inspect --bootstrap` (its wrapper adds a `buildx ls` round trip to every node).
+- `context update`;
+- `buildx create` with `--node`, `--append` and `--leave` (no re-inspect afterwards, which
+  would contact every node);
+- `buildx rm --keep-state`;
+- `buildx inspect --bootstrap` (no extra `buildx ls` round trip to every node).
 
-They run through python-on-whales' own runner, so failures are its `DockerException`
-(command, exit code, stdout, stderr) like everywhere else.
+Failures are the door's `DockerFailed` (command, exit code, stdout, stderr) like everywhere
+else; the buildx verbs may start BuildKit on every node, so they wait the door's SLOW bound.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from buildkit_farm.docker import DockerPaths
 
 
 def _run(paths: DockerPaths, args: list[str]) -> str:
-    return docker.run(paths, args)
+    return docker.run(paths, args, timeout=docker.SLOW if args[0] == "buildx" else docker.QUICK)
 
 
 def context_update(

@@ -28,7 +28,7 @@ from buildkit_farm.reconcile.observe import (
 from buildkit_farm.reconcile.plan import Plan, make_down_plan, make_plan
 from buildkit_farm.reconcile.pools import pool_view
 from buildkit_farm.reconcile.status import NodeStatus, node_statuses, verify
-from buildkit_farm.reconcile.steps import Step
+from buildkit_farm.reconcile.steps import Step, StepKind, StepMode
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import Desired
@@ -272,10 +272,10 @@ def pool_moves(the_plan: Plan) -> tuple[Step, ...]:
     out = []
     rejoining = set()
     for step in the_plan.changes:
-        if step.kind == "node" and step.mode in ("pin", "leave", "join"):
+        if step.kind is StepKind.NODE and step.mode in (StepMode.PIN, StepMode.LEAVE, StepMode.JOIN):
             out.append(step)
-            if step.mode == "join":
+            if step.mode is StepMode.JOIN:
                 rejoining.add(step.name)
-        elif step.kind == "buildkit" and (step.mode == "start" or step.name in rejoining):
+        elif step.kind is StepKind.BUILDKIT and (step.mode is StepMode.START or step.name in rejoining):
             out.append(step)
     return tuple(out)

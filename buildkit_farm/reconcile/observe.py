@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shlex
-import subprocess
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -306,7 +305,7 @@ class Prefetch:
 
     def __init__(self, paths: DockerPaths) -> None:
         self.paths = paths
-        self._started: dict[tuple[str | None, ...], subprocess.Popen[str]] = {}
+        self._started: dict[tuple[str | None, ...], docker.PendingRead] = {}
 
     @classmethod
     def for_file(cls, paths: DockerPaths, farm_file: str | Path) -> Prefetch:
@@ -339,9 +338,8 @@ class Prefetch:
     def discard(self) -> None:
         """Reap the reads nobody took (a wrong guess)."""
         while self._started:
-            _, proc = self._started.popitem()
-            proc.kill()
-            proc.communicate()
+            _, pending = self._started.popitem()
+            pending.cancel()
 
 
 def docker_read(paths: DockerPaths, where: str | None, args: list[str], prefetch: Prefetch | None = None) -> DockerRead:

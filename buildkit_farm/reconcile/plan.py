@@ -29,7 +29,7 @@ from buildkit_farm.farmfile.desired import Desired, NodeSettings
 from buildkit_farm.reconcile import pools
 from buildkit_farm.reconcile.names import buildx_node_name, file_node_name
 from buildkit_farm.reconcile.observe import FarmState, ObservedBuildkit, ObservedNode
-from buildkit_farm.reconcile.steps import Action, Plan, Step
+from buildkit_farm.reconcile.steps import Action, Plan, Step, StepKind, StepMode
 
 
 # ---------------------------------------------------------------------------- what buildx makes of settings
@@ -135,7 +135,9 @@ def plan_contexts(desired: Desired, state: FarmState, problems: list[FarmError])
                 )
                 continue
             steps.append(
-                Step("context", s.context, Action.NOOP, f"the user's context, used as is ({ctx.host})", settings=s)
+                Step(
+                    StepKind.CONTEXT, s.context, Action.NOOP, f"the user's context, used as is ({ctx.host})", settings=s
+                )
             )
             continue
         want_tls = _tls_wanted(s, state)
@@ -144,7 +146,7 @@ def plan_contexts(desired: Desired, state: FarmState, problems: list[FarmError])
             if want_tls:
                 changes.append(("tls", "", ", ".join(k for k, _ in want_tls)))
             steps.append(
-                Step("context", s.context, Action.CREATE, f"node {s.name} needs it", tuple(changes), settings=s)
+                Step(StepKind.CONTEXT, s.context, Action.CREATE, f"node {s.name} needs it", tuple(changes), settings=s)
             )
             continue
         if not ctx.owned:
@@ -162,7 +164,7 @@ def plan_contexts(desired: Desired, state: FarmState, problems: list[FarmError])
         if changes:
             steps.append(
                 Step(
-                    "context",
+                    StepKind.CONTEXT,
                     s.context,
                     Action.UPDATE,
                     "endpoint or TLS changed; updated in place",
@@ -172,10 +174,14 @@ def plan_contexts(desired: Desired, state: FarmState, problems: list[FarmError])
             )
         else:
             steps.append(
-                Step("context", s.context, Action.NOOP, f"{s.endpoint}, owned by the farm, up to date", settings=s)
+                Step(
+                    StepKind.CONTEXT, s.context, Action.NOOP, f"{s.endpoint}, owned by the farm, up to date", settings=s
+                )
             )
     for name in _stale_contexts(desired.nodes, state):
-        steps.append(Step("context", name, Action.REMOVE, "the farm created it for a node no longer in the file"))
+        steps.append(
+            Step(StepKind.CONTEXT, name, Action.REMOVE, "the farm created it for a node no longer in the file")
+        )
     return steps, moved
 
 
@@ -202,7 +208,7 @@ def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) 
     """The builder's step, and whether it is (re)created, which recreates every node with it."""
     bname, driver, observed = desired.builder.name, desired.builder.driver, state.builder
     if observed is None:
-        return [Step("builder", bname, Action.CREATE, f"new, driver {driver}; claimed for the farm")], False
+        return [Step(StepKind.BUILDER, bname, Action.CREATE, f"new, driver {driver}; claimed for the farm")], False
     if state.record is None:
         problems.append(
             ForeignResource(
@@ -213,15 +219,15 @@ def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) 
         return [], True
     if observed.driver != driver:
         why = "the driver changed; buildx cannot change it in place (state volumes kept)"
-        return [Step("builder", bname, Action.REPLACE, why, (("driver", observed.driver, driver),))], True
+        return [Step(StepKind.BUILDER, bname, Action.REPLACE, why, (("driver", observed.driver, driver),))], True
     wanted = {buildx_node_name(bname, s.name): s for s in desired.nodes}
     staying = [n for n in observed.nodes if n.name in wanted]
     must_rejoin = [n for n in staying if _node_diff(wanted[n.name], n, state)[1]]
     # buildx cannot leave its last node: then recreating the builder is the only way.
     if not staying or (must_rejoin and len(staying) == 1):
         why = "buildx cannot leave or rejoin its only node; recreated (state volumes kept)"
-        return [Step("builder", bname, Action.REPLACE, why)], True
-    return [Step("builder", bname, Action.NOOP, f"exists with driver {driver}")], False
+        return [Step(StepKind.BUILDER, bname, Action.REPLACE, why)], True
+    return [Step(StepKind.BUILDER, bname, Action.NOOP, f"exists with driver {driver}")], False
 
 
 def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, replace: bool) -> list[Step]:
@@ -232,7 +238,7 @@ def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, repl
     wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
     steps = [
         Step(
-            "node",
+            StepKind.NODE,
             file_node_name(bname, n.name),
             Action.REMOVE,
             "no longer in the file; it leaves the builder",
@@ -256,9 +262,9 @@ def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, repl
             # A node the farm had, rejoining (it left while down): a build may do it by itself.
             known = observed is not None and state.record is not None and bn in state.record.nodes
             why = f"joins the builder as {bn}"
-            mode = "join" if known else ""
+            mode = StepMode.JOIN if known else StepMode.NONE
             steps.append(
-                Step("node", s.name, Action.CREATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
+                Step(StepKind.NODE, s.name, Action.CREATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
             )
             continue
         changes, rejoin = _node_diff(s, on, state)
@@ -266,14 +272,14 @@ def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, repl
         if pool_step is not None:
             steps.append(pool_step)
         elif changes:
-            mode = "rejoin" if rejoin else "append"
+            mode = StepMode.REJOIN if rejoin else StepMode.APPEND
             why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
             steps.append(
-                Step("node", s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
+                Step(StepKind.NODE, s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
             )
         else:
             why = "endpoint, platforms and settings match"
-            steps.append(Step("node", s.name, Action.NOOP, why, settings=s, buildx_node=bn))
+            steps.append(Step(StepKind.NODE, s.name, Action.NOOP, why, settings=s, buildx_node=bn))
     return steps
 
 
@@ -299,7 +305,7 @@ def plan_buildkits(
         elif bk is not None and bk.status != "missing":
             why = "its node leaves; container removed, state volume kept"
             name = file_node_name(bname, n.name)
-            steps.append(Step("buildkit", name, Action.REMOVE, why, buildx_node=n.name, where=n.endpoint))
+            steps.append(Step(StepKind.BUILDKIT, name, Action.REMOVE, why, buildx_node=n.name, where=n.endpoint))
     for s in desired.nodes:
         if s.driver != "docker-container":
             continue  # only docker-container nodes have a BuildKit container the farm can see
@@ -308,44 +314,53 @@ def plan_buildkits(
         if not replace and s.context not in moved and s.name in view.spare:
             down = bk is not None and bk.status == "unreachable"
             why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
-            steps.append(Step("buildkit", s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s))
+            steps.append(
+                Step(StepKind.BUILDKIT, s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s)
+            )
             continue
         if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:
             problems.append(_unreachable(s.name, bk, s.endpoint or s.context))
             continue
         action, why, mode, changes = _buildkit_change(s, bk, replace=replace, moved=s.context in moved)
         steps.append(
-            Step("buildkit", s.name, action, why, changes, mode=mode, settings=s, buildx_node=bn, where=s.context)
+            Step(
+                StepKind.BUILDKIT, s.name, action, why, changes, mode=mode, settings=s, buildx_node=bn, where=s.context
+            )
         )
     return steps
 
 
 def _buildkit_change(
     s: NodeSettings, bk: ObservedBuildkit | None, *, replace: bool, moved: bool
-) -> tuple[Action, str, str, tuple[tuple[str, str, str], ...]]:
+) -> tuple[Action, str, StepMode, tuple[tuple[str, str, str], ...]]:
     """(action, reason, apply's mode, changes) for one node's BuildKit container."""
     fp = s.fingerprint
     if replace:
-        return Action.CREATE, "started with the new builder (state volume reused)", "", ()
+        return Action.CREATE, "started with the new builder (state volume reused)", StepMode.NONE, ()
     if moved:
-        return Action.UPDATE, "its endpoint moves: started on the new engine (the old container is removed)", "move", ()
+        return (
+            Action.UPDATE,
+            "its endpoint moves: started on the new engine (the old container is removed)",
+            StepMode.MOVE,
+            (),
+        )
     if bk is None or bk.status == "missing":
-        return Action.CREATE, "no BuildKit container yet; bootstrapped", "", ()
+        return Action.CREATE, "no BuildKit container yet; bootstrapped", StepMode.NONE, ()
     if bk.status != "running" and bk.settings == fp:
-        return Action.UPDATE, f"container is {bk.status}; started", "start", ()
+        return Action.UPDATE, f"container is {bk.status}; started", StepMode.START, ()
     if bk.settings == fp and (drift := runs_differently(s, bk)):
         why = f"runs with other settings than the file's ({drift}); restarted, state volume kept"
-        return Action.UPDATE, why, "restart", ()
+        return Action.UPDATE, why, StepMode.RESTART, ()
     if bk.settings != fp:
         why = (
             "settings changed; restarted alone, state volume kept"
             if bk.settings
             else "the settings it was created with are unknown; restarted, state volume kept"
         )
-        return Action.UPDATE, why, "restart", (("settings", bk.settings or "(unknown)", fp),)
+        return Action.UPDATE, why, StepMode.RESTART, (("settings", bk.settings or "(unknown)", fp),)
     container = (bk.container_id or "")[:12]
     why = f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {container})"
-    return Action.NOOP, why, "", ()
+    return Action.NOOP, why, StepMode.NONE, ()
 
 
 def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list[str]:
@@ -397,21 +412,21 @@ def _kv(pairs) -> str:
 
 
 _ORDER = {
-    ("context", Action.CREATE): 0,
-    ("context", Action.UPDATE): 0,
-    ("context", Action.NOOP): 0,
-    ("context", Action.REMOVE): 8,
-    ("builder", Action.REPLACE): 1,
-    ("builder", Action.CREATE): 1,
-    ("builder", Action.NOOP): 1,
-    ("node", Action.REMOVE): 2,
-    ("node", Action.UPDATE): 4,
-    ("node", Action.CREATE): 4,
-    ("node", Action.NOOP): 4,
-    ("buildkit", Action.REMOVE): 5,
-    ("buildkit", Action.UPDATE): 6,
-    ("buildkit", Action.CREATE): 6,
-    ("buildkit", Action.NOOP): 6,
+    (StepKind.CONTEXT, Action.CREATE): 0,
+    (StepKind.CONTEXT, Action.UPDATE): 0,
+    (StepKind.CONTEXT, Action.NOOP): 0,
+    (StepKind.CONTEXT, Action.REMOVE): 8,
+    (StepKind.BUILDER, Action.REPLACE): 1,
+    (StepKind.BUILDER, Action.CREATE): 1,
+    (StepKind.BUILDER, Action.NOOP): 1,
+    (StepKind.NODE, Action.REMOVE): 2,
+    (StepKind.NODE, Action.UPDATE): 4,
+    (StepKind.NODE, Action.CREATE): 4,
+    (StepKind.NODE, Action.NOOP): 4,
+    (StepKind.BUILDKIT, Action.REMOVE): 5,
+    (StepKind.BUILDKIT, Action.UPDATE): 6,
+    (StepKind.BUILDKIT, Action.CREATE): 6,
+    (StepKind.BUILDKIT, Action.NOOP): 6,
 }
 
 
@@ -426,18 +441,18 @@ def make_down_plan(desired: Desired, state: FarmState, *, keep_state: bool = Fal
     bname = desired.builder.name
     steps: list[Step] = []
     if state.builder is None:
-        steps.append(Step("builder", bname, Action.NOOP, "does not exist"))
+        steps.append(Step(StepKind.BUILDER, bname, Action.NOOP, "does not exist"))
     elif state.record is None:
-        steps.append(Step("builder", bname, Action.NOOP, "not created by buildkit-farm; left alone"))
+        steps.append(Step(StepKind.BUILDER, bname, Action.NOOP, "not created by buildkit-farm; left alone"))
     else:
         what = "state volumes kept" if keep_state else "state volumes removed"
         steps.append(
             Step(
-                "builder",
+                StepKind.BUILDER,
                 bname,
                 Action.REMOVE,
                 f"its BuildKit containers removed, {what}",
-                mode="keep-state" if keep_state else "",
+                mode=StepMode.KEEP_STATE if keep_state else StepMode.NONE,
             )
         )
     for s in desired.nodes:
@@ -445,18 +460,20 @@ def make_down_plan(desired: Desired, state: FarmState, *, keep_state: bool = Fal
         if ctx is None:
             continue
         if not s.owns_context or not ctx.owned:
-            steps.append(Step("context", s.context, Action.NOOP, "not owned by the farm; left alone"))
+            steps.append(Step(StepKind.CONTEXT, s.context, Action.NOOP, "not owned by the farm; left alone"))
         elif state.context_users.get(s.context):
             steps.append(
                 Step(
-                    "context",
+                    StepKind.CONTEXT,
                     s.context,
                     Action.NOOP,
                     f"still used by builder {', '.join(state.context_users[s.context])}; left",
                 )
             )
         else:
-            steps.append(Step("context", s.context, Action.REMOVE, "owned by the farm", settings=s))
+            steps.append(Step(StepKind.CONTEXT, s.context, Action.REMOVE, "owned by the farm", settings=s))
     for name in _stale_contexts(desired.nodes, state):
-        steps.append(Step("context", name, Action.REMOVE, "the farm created it for a node no longer in the file"))
+        steps.append(
+            Step(StepKind.CONTEXT, name, Action.REMOVE, "the farm created it for a node no longer in the file")
+        )
     return Plan(builder=bname, driver=desired.builder.driver, steps=tuple(steps))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from buildkit_farm.errors import NoHealthyNode
 from buildkit_farm.farmfile.desired import Desired, NodeSettings, pools_of
 from buildkit_farm.reconcile.names import buildx_node_name
-from buildkit_farm.reconcile.steps import Action, Step
+from buildkit_farm.reconcile.steps import Action, Step, StepKind, StepMode
 
 if TYPE_CHECKING:
     from buildkit_farm.reconcile.observe import FarmState, ObservedNode
@@ -187,11 +187,11 @@ def spare_node_step(
     bk = state.buildkits.get(bn)
     down = f"down ({bk.error})" if bk is not None and bk.status == "unreachable" else "left out of this run"
     if on is None:
-        return Step("node", s.name, Action.NOOP, f"{down}; joins when it answers; {standing_in(s.name, view)}")
+        return Step(StepKind.NODE, s.name, Action.NOOP, f"{down}; joins when it answers; {standing_in(s.name, view)}")
     taken = pins_taken(s.name, on.platforms, desired)
     moves = ", ".join(f"{p} to {n}" for p, n in taken.items())
     return Step(
-        "node",
+        StepKind.NODE,
         s.name,
         Action.NOOP,
         f"{down}; " + (f"its pins move ({moves})" if moves else standing_in(s.name, view)),
@@ -214,7 +214,7 @@ def pool_pin_step(s: NodeSettings, on: ObservedNode, changes, desired, view: Poo
     if new <= old and set(taken) == old - new:
         moves = ", ".join(f"{p} to {n}" for p, n in taken.items())
         return Step(
-            "node",
+            StepKind.NODE,
             s.name,
             Action.NOOP,
             f"its pool pins move ({moves}) with that node's --append",
@@ -225,12 +225,12 @@ def pool_pin_step(s: NodeSettings, on: ObservedNode, changes, desired, view: Poo
         return None
     active = ", ".join(sorted(new - old))
     return Step(
-        "node",
+        StepKind.NODE,
         s.name,
         Action.UPDATE,
         f"pool: now the active node for {active or 'fewer platforms'}; the pin moves in place (--append)",
         tuple(changes),
-        mode="pin",
+        mode=StepMode.PIN,
         settings=s,
         buildx_node=bn,
     )
@@ -244,7 +244,7 @@ def leave_if_blocking(steps: list[Step], state: FarmState, view: PoolView) -> No
     for i, st in enumerate(steps):
         bk = state.buildkits.get(st.buildx_node or "")
         if (
-            st.kind == "node"
+            st.kind is StepKind.NODE
             and st.name in view.spare
             and st.buildx_node
             and bk is not None
@@ -253,7 +253,7 @@ def leave_if_blocking(steps: list[Step], state: FarmState, view: PoolView) -> No
             steps[i] = replace(
                 st,
                 action=Action.REMOVE,
-                mode="leave",
+                mode=StepMode.LEAVE,
                 reason="down; leaves the builder so the others can change (buildx loads every node), "
                 f"rejoins when it answers; {standing_in(st.name, view)}",
             )

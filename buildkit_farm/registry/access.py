@@ -1,11 +1,11 @@
-"""How farm reaches a registry: which CA to trust, whether it speaks TLS, and a client set up for it.
+"""How farm reaches a registry: which CA to trust, whether it speaks TLS, and the calls set up for it.
 
 The buildx client reads the system certificates, so a CA given with `ca=` (or
 `$FARM_REGISTRY_CA`) is handed to it through `SSL_CERT_DIR`. buildx speaks plain http to any
 loopback registry unless a builder's buildkitd config says `http = false`; for a loopback
 registry that answers TLS (the lab's 127.0.0.1:5443) and no builder given, a throw-away
 builder record carrying that setting is made in a private `BUILDX_CONFIG` (no container is
-started: imagetools only reads the record's config). Every client comes from
+started: imagetools only reads the record's config). Every docker call goes through
 `buildkit_farm.docker`, the one door.
 """
 
@@ -16,21 +16,18 @@ import shutil
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import MappingProxyType
 
 from buildkit_farm import docker
-from buildkit_farm.docker import last_lines
 from buildkit_farm.errors import RegistryError, UsageError
 from buildkit_farm.farmfile.reference import registry_host, split_host
 from buildkit_farm.registry.index import CA_ENV, is_loopback
 
-if TYPE_CHECKING:  # python_on_whales is imported lazily, where Docker is called
-    from python_on_whales import DockerClient
-
-__all__ = ["CA_ENV", "cert_env", "docker_client", "resolve_ca", "session", "speaks_tls"]
+__all__ = ["CA_ENV", "Reach", "cert_env", "reach", "resolve_ca", "session", "speaks_tls"]
 
 _PROBE_TIMEOUT = 2.0
 _SCRATCH_BUILDER = "farm-registry"
@@ -93,39 +90,55 @@ def speaks_tls(host: str) -> bool:
         return False
 
 
-def docker_client(*, docker_config: str | Path | None = None, env: dict[str, str] | None = None) -> DockerClient:
-    """A client for registry calls: this Docker config, every call carrying `env` (e.g. SSL_CERT_DIR)."""
-    return docker.client(docker.DockerPaths.resolve(docker_config), env=env)
+@dataclass(frozen=True)
+class Reach:
+    """How one session reaches its registries: the Docker config, the environment every
+    call carries (SSL_CERT_DIR, a private BUILDX_CONFIG) and the builder to name."""
+
+    paths: docker.DockerPaths
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    builder: str | None = None
+
+    def inspect(self, ref: str) -> str:
+        """The registry's answer for `ref` (imagetools' JSON); DockerFailed when it has none."""
+        return docker.imagetools_inspect(self.paths, ref, builder=self.builder, env=self.env)
+
+    def create(self, sources: Sequence[str], tags: Sequence[str]) -> None:
+        """Push one list made of `sources` under every tag."""
+        docker.imagetools_create(self.paths, sources, tags, builder=self.builder, env=self.env)
+
+
+def reach(
+    *, docker_config: str | Path | None = None, env: Mapping[str, str] | None = None, builder: str | None = None
+) -> Reach:
+    """A Reach for this Docker config, every call carrying `env` (e.g. SSL_CERT_DIR)."""
+    return Reach(docker.DockerPaths.resolve(docker_config), MappingProxyType(dict(env or {})), builder)
 
 
 @contextmanager
 def session(
     refs: Sequence[str], *, ca: str | Path | None, docker_config: str | Path | None, builder: str | None
-) -> Iterator[tuple[DockerClient, str | None]]:
-    """A client (and the builder to name) able to reach every registry of `refs`."""
+) -> Iterator[Reach]:
+    """A Reach (and the builder it names) able to reach every registry of `refs`."""
     with ExitStack() as stack:
         env = dict(stack.enter_context(cert_env(ca)))
         if builder is None:
             tls_hosts = sorted({h for h in map(registry_host, refs) if is_loopback(h) and speaks_tls(h)})
             if tls_hosts:
                 env["BUILDX_CONFIG"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="farm-buildx-"))
-                builder = _scratch_builder(
-                    docker_client(docker_config=docker_config, env=env), tls_hosts, env["BUILDX_CONFIG"]
-                )
-        yield docker_client(docker_config=docker_config, env=env), builder
+                builder = _scratch_builder(reach(docker_config=docker_config, env=env), tls_hosts)
+        yield reach(docker_config=docker_config, env=env, builder=builder)
 
 
-def _scratch_builder(client: DockerClient, tls_hosts: Sequence[str], where: str) -> str:
+def _scratch_builder(where: Reach, tls_hosts: Sequence[str]) -> str:
     """Record a builder (never started) whose config tells buildx to use https for `tls_hosts`."""
-    from python_on_whales.exceptions import DockerException
-
-    config = Path(where) / "buildkitd.toml"
+    config = Path(where.env["BUILDX_CONFIG"]) / "buildkitd.toml"
     config.write_text("".join(f'[registry."{h}"]\n  http = false\n' for h in tls_hosts))
     try:
-        client.buildx.create(name=_SCRATCH_BUILDER, driver="docker-container", config=config)
-    except DockerException as err:
+        docker.record_builder(where.paths, _SCRATCH_BUILDER, config, env=where.env)
+    except docker.DockerFailed as err:
         raise RegistryError(
-            f"could not prepare buildx to speak https to {', '.join(tls_hosts)}: {last_lines(err.stderr or '')}",
+            f"could not prepare buildx to speak https to {', '.join(tls_hosts)}: {docker.last_lines(err.stderr)}",
             hint="buildx records a builder for this; check that the Docker engine answers",
         ) from None
     return _SCRATCH_BUILDER

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from buildkit_farm.docker import DockerFailed
 from buildkit_farm.errors import RegistryError, UsageError
 from buildkit_farm.farmfile.reference import repository
 from buildkit_farm.registry import distribution
-from buildkit_farm.registry.access import session
+from buildkit_farm.registry.access import Reach, session
 from buildkit_farm.registry.index import (
     ImageIndex,
     ListPlan,
@@ -28,9 +28,6 @@ from buildkit_farm.registry.index import (
     plan_list,
 )
 from buildkit_farm.registry.read import inspect_ref, inspect_sources
-
-if TYPE_CHECKING:
-    from python_on_whales import DockerClient
 
 
 def publish_list(
@@ -62,22 +59,20 @@ def publish_list(
     direct = _publish_direct(tags, sources, ca=ca)
     if direct is not None:
         return direct
-    from python_on_whales.exceptions import DockerException
-
-    with session([*tags, *sources], ca=ca, docker_config=docker_config, builder=builder) as (client, name):
+    with session([*tags, *sources], ca=ca, docker_config=docker_config, builder=builder) as where:
         have = {ix.ref: ix for ix in known if "@" in ix.ref}
-        read = iter(inspect_sources(client, [s for s in sources if s not in have], name))
+        read = iter(inspect_sources(where, [s for s in sources if s not in have]))
         indexes = [have[s] if s in have else next(read) for s in dict.fromkeys(sources)]
         plan = plan_list(indexes)
         check_plan(plan)
         first, fixups = create_passes(tags, indexes)
         try:
-            client.buildx.imagetools.create(sources=first, tags=list(tags), builder=name)
+            where.create(first, tags)
             for tag, extra in fixups:
-                client.buildx.imagetools.create(sources=[tag, *extra], tags=[tag], builder=name)
-        except DockerException as err:
-            raise classify_failure(tags[0], err.stderr or "", action="push the list to") from None
-        return _verify_published(client, tags, plan, name)
+                where.create([tag, *extra], [tag])
+        except DockerFailed as err:
+            raise classify_failure(tags[0], err.stderr, action="push the list to") from None
+        return _verify_published(where, tags, plan)
 
 
 def _publish_direct(tags: Sequence[str], sources: Sequence[str], *, ca: str | Path | None) -> str | None:
@@ -109,12 +104,12 @@ def _publish_direct(tags: Sequence[str], sources: Sequence[str], *, ca: str | Pa
     return manifest.digest
 
 
-def _verify_published(client: DockerClient, tags: Sequence[str], plan: ListPlan, builder: str | None) -> str:
+def _verify_published(where: Reach, tags: Sequence[str], plan: ListPlan) -> str:
     """Read every tag back: each must hold every planned image (digest, platform, os.version)
     and all must show one digest."""
     digests = {}
     for tag in tags:
-        index = inspect_ref(client, tag, builder)
+        index = inspect_ref(where, tag)
         held = {(v.digest, canonical_platform(v.platform), v.os_version) for v in index.images}
         missing = [e for e in plan.entries if (e.digest, e.platform, e.os_version) not in held]
         if missing:

@@ -8,8 +8,8 @@ else looks at it.
 
 Why not python-on-whales' `imagetools.inspect`: it runs `--raw` and parses into a model that
 drops `os.version`, the descriptors' annotations (which mark attestation manifests) and the
-digest of the index itself. `--format '{{json .}}'` carries all three, so that one command
-runs through python-on-whales' command runner with the same client settings.
+digest of the index itself. `--format '{{json .}}'` carries all three; that one command
+runs through the process door (`buildkit_farm.docker`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from buildkit_farm.docker import DockerFailed
 from buildkit_farm.errors import ImageNotFound, RegistryError
 from buildkit_farm.registry import distribution
-from buildkit_farm.registry.access import session
+from buildkit_farm.registry.access import Reach, session
 from buildkit_farm.registry.index import (
     ImageIndex,
     ListPlan,
@@ -31,9 +31,6 @@ from buildkit_farm.registry.index import (
     parse_inspect,
     plan_list,
 )
-
-if TYPE_CHECKING:
-    from python_on_whales import DockerClient
 
 
 def inspect_image(
@@ -55,8 +52,8 @@ def inspect_image(
     index = direct.index() if direct is not None else None
     if index is not None:
         return index
-    with session([ref], ca=ca, docker_config=docker_config, builder=builder) as (client, name):
-        return inspect_ref(client, ref, name)
+    with session([ref], ca=ca, docker_config=docker_config, builder=builder) as where:
+        return inspect_ref(where, ref)
 
 
 def check_sources(
@@ -75,17 +72,17 @@ def check_sources(
     """
     for source in sources:
         check_ref(source, what="source")
-    with session(list(sources), ca=ca, docker_config=docker_config, builder=builder) as (client, name):
-        plan = plan_list(inspect_sources(client, sources, name), building=building)
+    with session(list(sources), ca=ca, docker_config=docker_config, builder=builder) as where:
+        plan = plan_list(inspect_sources(where, sources), building=building)
     check_plan(plan)
     return plan
 
 
-def inspect_sources(client: DockerClient, sources: Sequence[str], builder: str | None) -> list[ImageIndex]:
+def inspect_sources(where: Reach, sources: Sequence[str]) -> list[ImageIndex]:
     indexes, missing = [], []
     for source in dict.fromkeys(sources):
         try:
-            indexes.append(inspect_ref(client, source, builder))
+            indexes.append(inspect_ref(where, source))
         except ImageNotFound:
             missing.append(source)
     if missing:
@@ -96,18 +93,11 @@ def inspect_sources(client: DockerClient, sources: Sequence[str], builder: str |
     return indexes
 
 
-def inspect_ref(client: DockerClient, ref: str, builder: str | None) -> ImageIndex:
-    from python_on_whales.exceptions import DockerException
-    from python_on_whales.utils import run
-
-    cmd = client.client_config.docker_cmd + ["buildx", "imagetools", "inspect"]
-    if builder:
-        cmd += ["--builder", builder]
-    cmd += ["--format", "{{json .}}", ref]
+def inspect_ref(where: Reach, ref: str) -> ImageIndex:
     try:
-        out = str(run(cmd))
-    except DockerException as err:
-        raise classify_failure(ref, err.stderr or "") from None
+        out = where.inspect(ref)
+    except DockerFailed as err:
+        raise classify_failure(ref, err.stderr) from None
     try:
         return parse_inspect(ref, json.loads(out))
     except (ValueError, TypeError, AttributeError) as err:

@@ -10,8 +10,9 @@ import urllib.request
 
 import pytest
 
+from buildkit_farm import docker
 from buildkit_farm.errors import ImageNotFound, RegistryError
-from buildkit_farm.registry.access import CA_ENV, docker_client
+from buildkit_farm.registry.access import CA_ENV
 from buildkit_farm.registry.publish import publish_list
 from buildkit_farm.registry.read import inspect_image
 
@@ -94,7 +95,7 @@ def test_attestation_manifests_of_a_buildx_build_are_marked(lab, registry, docke
     (tmp_path / "Dockerfile").write_text(f"FROM {lab.base}\nCOPY hello.txt /hello.txt\n")
     (tmp_path / "hello.txt").write_text(unique_name + "\n")
     ref = f"{registry.repo(unique_name('inspect-att'))}:latest"
-    client = docker_client(docker_config=docker_config)
+    client = docker.client(docker.DockerPaths.resolve(docker_config))  # a test tool: python-on-whales
     builder = client.buildx.create(
         lab.node1,
         name=unique_name("b"),

@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 from registry_images import copy_manifest, push_image
 
+from buildkit_farm import docker
 from buildkit_farm.errors import ImageNotFound, PlatformConflict
-from buildkit_farm.registry.access import docker_client
 from buildkit_farm.registry.publish import publish_list
 from buildkit_farm.registry.read import check_sources, inspect_image
 
@@ -75,7 +75,7 @@ def test_built_digests_and_a_list_source_are_joined(lab, registry, docker_config
     repo = registry.repo(unique_name("stitch"))
     base_repo = lab.base.rsplit(":", 1)[0]
     amd64 = next(v for v in base.images if v.platform == "linux/amd64")
-    client = docker_client(docker_config=docker_config)
+    client = docker.client(docker.DockerPaths.resolve(docker_config))  # a test tool: python-on-whales
     client.buildx.imagetools.create(sources=[f"{base_repo}@{amd64.digest}"], tags=[f"{repo}:amd64"])
     win = push_image(
         registry.address,

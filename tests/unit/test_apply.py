@@ -1,6 +1,6 @@
 """Apply, without Docker: each plan step becomes the buildx command it must, and a failed
 command leaves buildx's instance file as it was. The docker CLI is replaced at the one door
-(`docker.run`) by a recorder that plays buildx's part on the instance file."""
+(conftest's `fake_docker`), playing buildx's part on the instance file."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ from types import MappingProxyType
 
 import pytest
 from observed import converged_state
-from python_on_whales.exceptions import DockerException
 
-from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import ApplyError
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings
@@ -34,24 +32,17 @@ def desired(*nodes: NodeSettings) -> Desired:
     return Desired(Path("farm.toml"), BuilderSettings("ch16", "docker-container"), tuple(nodes))
 
 
-class FakeDocker:
-    """Records every docker argv; `fail` maps a word of the argv to the stderr it fails with."""
+def _buildx_writes_its_instance_file(paths: DockerPaths, args: list[str]) -> None:
+    # buildx rewrites its instance file before it contacts the nodes
+    instance = paths.instance_file("ch16")
+    instance.parent.mkdir(parents=True, exist_ok=True)
+    instance.write_text(json.dumps({"Name": "ch16", "Driver": "docker-container", "Nodes": []}))
 
-    def __init__(self, paths: DockerPaths, fail: dict[str, str] | None = None) -> None:
-        self.paths, self.fail, self.calls = paths, fail or {}, []
 
-    def __call__(self, paths: DockerPaths, args, *, where=None, env=None) -> str:
-        args = list(args)
-        self.calls.append(args)
-        instance = paths.instance_file("ch16")
-        if args[:2] == ["buildx", "create"]:
-            # buildx rewrites its instance file before it contacts the nodes
-            instance.parent.mkdir(parents=True, exist_ok=True)
-            instance.write_text(json.dumps({"Name": "ch16", "Driver": "docker-container", "Nodes": []}))
-        for word, stderr in self.fail.items():
-            if word in args:
-                raise DockerException(["docker", *args], 1, b"", stderr.encode())
-        return ""
+@pytest.fixture
+def fake(fake_docker):
+    """Every docker argv recorded; `buildx create` rewrites the instance file as buildx does."""
+    return fake_docker.on("buildx", "create", effect=_buildx_writes_its_instance_file)
 
 
 @pytest.fixture
@@ -63,9 +54,7 @@ def observed(paths: DockerPaths, *nodes: NodeSettings):
     return replace(converged_state(*nodes), paths=paths)
 
 
-def test_an_in_place_platform_change_is_one_append_with_the_new_pins(paths, monkeypatch):
-    fake = FakeDocker(paths)
-    monkeypatch.setattr(docker, "run", fake)
+def test_an_in_place_platform_change_is_one_append_with_the_new_pins(paths, fake):
     wanted = replace(N2, platforms=("linux/arm64", "linux/arm/v7"))
     plan = make_plan(desired(N1, wanted), observed(paths, N1, N2))
     paths.instance_file("ch16").parent.mkdir(parents=True)
@@ -81,13 +70,11 @@ def test_an_in_place_platform_change_is_one_append_with_the_new_pins(paths, monk
     assert touched == frozenset()  # no BuildKit was (re)created: nothing to bootstrap
 
 
-def test_a_new_node_with_a_buildkitd_config_joins_and_the_farm_bootstraps(paths, monkeypatch):
-    fake = FakeDocker(paths)
-    monkeypatch.setattr(docker, "run", fake)
+def test_a_new_node_with_a_buildkitd_config_joins_and_the_farm_bootstraps(paths, fake, monkeypatch):
     n3 = replace(N2, name="node3", context="node3", buildkitd_config="debug = true\n")
     plan = make_plan(desired(N1, N2, n3), observed(paths, N1, N2))
     calls_before = len(fake.calls)
-    # the new context is made with python-on-whales' own wrapper; stand in for it here
+    # the new context's own step is not what this test is about: skip it
     monkeypatch.setitem(apply._HANDLERS, ("context", apply.Action.CREATE), lambda run, step: None)
     touched = apply.apply_plan(plan, paths)
     join = fake.calls[calls_before]
@@ -98,9 +85,9 @@ def test_a_new_node_with_a_buildkitd_config_joins_and_the_farm_bootstraps(paths,
     assert touched == frozenset({"ch16-node3"})
 
 
-def test_a_failed_append_puts_the_instance_file_back_and_names_the_node(paths, monkeypatch):
+def test_a_failed_append_puts_the_instance_file_back_and_names_the_node(paths, fake_docker):
     stderr = "ERROR: failed to initialize builder ch16 (ch16-node2): ssh: connect to host 127.0.0.1 port 2222: refused"
-    monkeypatch.setattr(docker, "run", FakeDocker(paths, fail={"--append": stderr}))
+    fake_docker.on("--append", returncode=1, stderr=stderr, effect=_buildx_writes_its_instance_file)
     instance = paths.instance_file("ch16")
     instance.parent.mkdir(parents=True)
     instance.write_bytes(b'{"Name":"ch16","as":"before"}')

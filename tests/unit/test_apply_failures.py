@@ -1,8 +1,8 @@
 """apply_plan when a step fails or is interrupted: a replaced builder is put back, the error
 says which steps were applied, and Ctrl-C becomes `Interrupted` (exit 130).
 
-The buildx verbs are replaced at the `reconcile.buildx` boundary by fakes that act on the
-instance file as buildx does (`rm` deletes it, `create` writes it) or fail like it.
+The docker CLI is replaced at the one door (conftest's `fake_docker`) by rules that act on
+the instance file as buildx does (`rm` deletes it, `create` writes it) or fail like it.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import json
 
 import pytest
 from farms import ONE_NODE
-from python_on_whales.exceptions import DockerException
 
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import ApplyError, Interrupted
 from buildkit_farm.farmfile.load import load_config_text
-from buildkit_farm.reconcile import apply, buildx
+from buildkit_farm.reconcile import apply
 from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 FARM = ONE_NODE
@@ -44,17 +43,17 @@ def _replace_plan() -> Plan:
     )
 
 
-def _fake_rm(paths, builder, *, keep_state):
-    paths.instance_file(builder).unlink()  # what `buildx rm` does to the file
+def _fake_rm(paths, args):
+    paths.instance_file(args[-1]).unlink()  # what `buildx rm` does to the file
 
 
-def _failing_create(paths, **kwargs):
-    raise DockerException(["docker", "buildx", "create"], 1, b"", b"ERROR: boom: no such engine")
+def _failing_create(fake_docker):
+    fake_docker.on("buildx", "create", returncode=1, stderr="ERROR: boom: no such engine")
 
 
-def test_a_failed_create_after_the_replace_puts_the_old_builder_back(paths, monkeypatch):
-    monkeypatch.setattr(buildx, "buildx_rm", _fake_rm)
-    monkeypatch.setattr(buildx, "buildx_create", _failing_create)
+def test_a_failed_create_after_the_replace_puts_the_old_builder_back(paths, fake_docker):
+    fake_docker.on("buildx", "rm", effect=_fake_rm)
+    _failing_create(fake_docker)
     with pytest.raises(ApplyError) as caught:
         apply.apply_plan(_replace_plan(), paths)
     assert paths.instance_file("farm").read_bytes() == OLD_INSTANCE
@@ -66,12 +65,12 @@ def test_a_failed_create_after_the_replace_puts_the_old_builder_back(paths, monk
     assert "instance file was restored" not in hint  # it was not, by the failing step itself
 
 
-def test_the_instance_backup_is_kept_and_named_when_interrupted(paths, monkeypatch):
-    def interrupted_create(paths, **kwargs):
+def test_the_instance_backup_is_kept_and_named_when_interrupted(paths, fake_docker):
+    def interrupted_create(paths, args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(buildx, "buildx_rm", _fake_rm)
-    monkeypatch.setattr(buildx, "buildx_create", interrupted_create)
+    fake_docker.on("buildx", "rm", effect=_fake_rm)
+    fake_docker.on("buildx", "create", effect=interrupted_create)
     with pytest.raises(Interrupted) as caught:
         apply.apply_plan(_replace_plan(), paths)
     err = caught.value
@@ -83,23 +82,22 @@ def test_the_instance_backup_is_kept_and_named_when_interrupted(paths, monkeypat
     assert paths.instance_file("farm").read_bytes() == OLD_INSTANCE
 
 
-def test_a_successful_replace_is_not_undone(paths, monkeypatch):
+def test_a_successful_replace_is_not_undone(paths, fake_docker):
     new = b'{"Name": "farm", "Driver": "docker-container", "Nodes": []}'
 
-    def create(paths, **kwargs):
-        paths.instance_file(kwargs["builder"]).write_bytes(new)
+    def create(paths, args):
+        paths.instance_file(args[args.index("--name") + 1]).write_bytes(new)
 
-    monkeypatch.setattr(buildx, "buildx_rm", _fake_rm)
-    monkeypatch.setattr(buildx, "buildx_create", create)
-    monkeypatch.setattr(buildx, "buildx_bootstrap", lambda paths, builder: "")
+    fake_docker.on("buildx", "rm", effect=_fake_rm)
+    fake_docker.on("buildx", "create", effect=create)
     apply.apply_plan(_replace_plan(), paths)
     assert paths.instance_file("farm").read_bytes() == new
 
 
-def test_a_failed_first_create_leaves_no_half_made_builder(tmp_path, monkeypatch):
+def test_a_failed_first_create_leaves_no_half_made_builder(tmp_path, fake_docker):
     paths = DockerPaths.resolve(tmp_path / "docker")
     plan = Plan("farm", "docker-container", (_replace_plan().steps[1],))
-    monkeypatch.setattr(buildx, "buildx_create", _failing_create)
+    _failing_create(fake_docker)
     with pytest.raises(ApplyError) as caught:
         apply.apply_plan(plan, paths)
     assert not paths.instance_file("farm").exists()

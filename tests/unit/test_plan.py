@@ -370,27 +370,12 @@ def test_a_node_on_the_default_context_matches_its_stored_host():
     assert make_plan(cfg(mine), observed).converged
 
 
-def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypatch):
+def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, fake_docker):
     """A converged `farm up` overlaps its per-engine inspects with loading the file; the
     guess from raw TOML must produce the very command lines `observe` runs."""
-    import subprocess
-
     from buildkit_farm.reconcile import observe as st
 
-    started = []
-
-    class FakePopen:
-        def __init__(self, cmd, **kw):
-            started.append(cmd)
-            self.returncode = 0
-
-        def kill(self):
-            pass
-
-        def communicate(self):
-            return "", ""
-
-    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+    started = fake_docker.argvs
     farm_file = tmp_path / "farm.toml"
     farm_file.write_text(
         '[builder]\nname = "Lab"\n[[node]]\nname = "node1"\nendpoint = "unix:///var/run/docker.sock"\n'
@@ -404,6 +389,7 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypat
     ]
     assert started == expected
     assert st.docker_read(paths, "mine", expected[1][-5:], prefetch).returncode == 0  # taken from the prefetch
+    assert started == expected  # so no second docker call
     assert prefetch.take("mine", expected[1][-5:]) is None  # each read is used once
     prefetch.discard()
     assert prefetch.take("node1", expected[0][-5:]) is None

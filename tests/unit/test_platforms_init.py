@@ -17,6 +17,28 @@ def test_known_machines_are_pinned_without_a_note(machine, platform):
     assert (engine.platform, engine.source, engine.note) == (platform, "machine", "")
 
 
+def test_the_engine_answer_comes_from_the_caller_and_no_answer_means_this_machine(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://engine:2376")
+    monkeypatch.setattr(starter.host, "machine", lambda: "aarch64")
+    asked = starter.local_engine(("x86_64", "linux"))
+    assert (asked.endpoint, asked.platform, asked.source) == ("tcp://engine:2376", "linux/amd64", "engine")
+    silent = starter.local_engine(None)
+    assert (silent.platform, silent.source) == ("linux/arm64", "machine")
+
+
+def test_farm_init_asks_the_engine_through_the_door(tmp_path, fake_docker, monkeypatch):
+    from typer.testing import CliRunner
+
+    from buildkit_farm.cli import app
+
+    fake_docker.on("system", "info", stdout="aarch64 linux\n")
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(app, ["init", "--json"])
+    assert done.exit_code == 0, done.output
+    assert '"platform": "linux/arm64"' in done.output and '"detected_from": "engine"' in done.output
+    assert fake_docker.calls == [["system", "info", "--format", "{{.Architecture}} {{.OSType}}"]]
+
+
 def test_armv8l_is_not_pinned_to_amd64():
     # A 32-bit userland on a 64-bit ARM kernel runs arm/v7 images.
     engine = starter.engine_for("unix:///var/run/docker.sock", "armv8l", "linux", "engine")

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from buildkit_farm.docker import DockerPaths, argv
 from buildkit_farm.errors import UsageError
-from buildkit_farm.registry.access import CA_ENV, cert_env, docker_client, resolve_ca, speaks_tls
+from buildkit_farm.registry.access import CA_ENV, cert_env, reach, resolve_ca, speaks_tls
 
 PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -58,12 +59,22 @@ def test_a_ca_without_a_certificate_is_refused_without_showing_its_content(tmp_p
 
 
 def test_the_client_carries_the_env_and_the_docker_config(tmp_path):
-    client = docker_client(docker_config=tmp_path, env={"SSL_CERT_DIR": "/a:/b"})
-    cmd = [str(x) for x in client.client_config.docker_cmd]
-    assert cmd[0].endswith("/env") and cmd[1:3] == ["SSL_CERT_DIR=/a:/b", "docker"]
-    assert cmd[3:] == ["--config", str(tmp_path)]
-    plain = [str(x) for x in docker_client().client_config.docker_cmd]
-    assert plain[0].endswith("/docker") and len(plain) == 1
+    where = reach(docker_config=tmp_path, env={"SSL_CERT_DIR": "/a:/b"})
+    assert dict(where.env) == {"SSL_CERT_DIR": "/a:/b"}
+    cmd = argv(where.paths)
+    assert Path(cmd[0]).name == "docker" and cmd[1:] == ["--config", str(tmp_path)]
+    plain = reach()
+    assert dict(plain.env) == {} and [Path(x).name for x in argv(plain.paths)] == ["docker"]
+
+
+def test_a_registry_call_carries_the_env_through_the_door(tmp_path, fake_docker):
+    fake_docker.on("imagetools", stdout="{}")
+    assert reach(docker_config=tmp_path, env={"SSL_CERT_DIR": "/a:/b"}, builder="b").inspect("r/x:1") == "{}"
+    assert fake_docker.argvs == [
+        [*argv(DockerPaths.resolve(tmp_path)), "buildx", "imagetools", "inspect", "--builder", "b"]
+        + ["--format", "{{json .}}", "r/x:1"]
+    ]
+    assert fake_docker.envs == [{"SSL_CERT_DIR": "/a:/b"}]
 
 
 def test_probe_says_no_tls_for_a_plain_server_and_a_closed_port():

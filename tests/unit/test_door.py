@@ -1,0 +1,96 @@
+"""The process door itself: its error mapping, its timeout, its secret masking, a few verbs.
+
+The processes here are stand-ins written into a scratch PATH (no Docker is involved)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from buildkit_farm import docker
+from buildkit_farm.docker import DockerFailed, DockerPaths
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> DockerPaths:
+    return DockerPaths(tmp_path / "dc", tmp_path / "dc" / "buildx", True)
+
+
+def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """A `docker` on PATH that runs `script` (sh)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(f"#!/bin/sh\n{script}\n")
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def test_mask_hides_url_passwords_and_secret_assignments():
+    text = "ssh://farm:hunter2@10.0.0.1:22 REGISTRY_TOKEN=abc,MY_PASSWORD=p user@host id=tok,env=TOKEN"
+    assert (
+        docker.mask(text) == "ssh://farm:***@10.0.0.1:22 REGISTRY_TOKEN=***,MY_PASSWORD=*** user@host id=tok,env=TOKEN"
+    )
+
+
+def test_a_failure_is_docker_failed_with_its_message_masked(paths, tmp_path, monkeypatch):
+    stand_in(tmp_path, monkeypatch, 'echo "ERROR: cannot reach ssh://u:s3cret@h" >&2; exit 3')
+    with pytest.raises(DockerFailed) as caught:
+        docker.run(paths, ["context", "create", "x", "--docker", "host=tcp://u:s3cret@h:2376"])
+    err = caught.value
+    assert err.returncode == 3 and err.detail == "cannot reach ssh://u:***@h"
+    assert "s3cret" not in " ".join(err.command) and "s3cret" not in str(err)
+    assert docker.failure_detail(err) == "cannot reach ssh://u:***@h"
+
+
+def test_no_docker_binary_is_docker_failed_not_a_crash(paths, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing there
+    with pytest.raises(DockerFailed) as caught:
+        docker.run(paths, ["info"])
+    assert caught.value.returncode is None and "install the Docker CLI" in caught.value.detail
+    got = docker.read(paths, None, ["info"])
+    assert got.returncode == 127 and "install the Docker CLI" in got.message
+    assert docker.start_read(paths, None, ["info"]).finish().returncode == 127
+
+
+def test_a_command_past_its_timeout_is_killed_and_fails(paths, tmp_path, monkeypatch):
+    stand_in(tmp_path, monkeypatch, "exec sleep 30")
+    with pytest.raises(DockerFailed) as caught:
+        docker.run(paths, ["buildx", "inspect"], timeout=0.3)
+    assert caught.value.returncode is None and "no answer in" in caught.value.detail
+    assert docker.read(paths, None, ["info"], timeout=0.3).returncode != 0
+    assert "no answer in" in docker.start_read(paths, None, ["info"], timeout=0.3).finish().stderr
+
+
+def test_run_returns_stdout_and_passes_the_env(paths, tmp_path, monkeypatch):
+    stand_in(tmp_path, monkeypatch, 'echo "$SSL_CERT_DIR $*"')
+    assert docker.run(paths, ["version"], where="node2", env={"SSL_CERT_DIR": "/a"}) == (
+        f"/a --config {paths.docker_config} --context node2 version"
+    )
+
+
+def test_the_verbs_are_one_argv_each(paths, fake_docker):
+    fake_docker.on("system", "info", stdout="aarch64 linux\n")
+    fake_docker.on("container", "rm", returncode=1, stderr="Error response from daemon: No such container: c1")
+    assert docker.engine_platform(paths) == ("aarch64", "linux")
+    assert docker.remove_container(paths, "node2", "c1") is False
+    docker.create_context(paths, "n1", description="d", host="tcp://h:2376", ca=Path("/ca.pem"))
+    assert fake_docker.calls[1:] == [
+        ["container", "rm", "--force", "c1"],
+        [
+            "context",
+            "create",
+            "--description",
+            "d",
+            "--docker",
+            "host=tcp://h:2376,ca=/ca.pem,skip-tls-verify=False",
+            "n1",
+        ],
+    ]
+    assert fake_docker.wheres[1] == "node2"
+
+
+def test_an_engine_that_does_not_answer_has_no_platform(paths, fake_docker):
+    fake_docker.on("info", returncode=1, stderr="Cannot connect to the Docker daemon")
+    assert docker.engine_platform(paths) is None
