@@ -14,9 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m compileall -q buildkit_farm
 	touch $@
 
-# Every test, integration included: needs the lab (`make lab`).
+# Every test, integration included: needs the lab (`make lab`). The integration suite runs
+# twice, once per buildx the lab has (docs/lab.md): the system's 0.13 and sid's 0.29.
 test: venv
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/integration
+	@echo "== integration tests, buildx 0.13 (FARM_LAB_BUILDX=0.13)"
+	FARM_LAB_BUILDX=0.13 $(BIN)/pytest -q tests/integration
+	@echo "== integration tests, buildx 0.29 (FARM_LAB_BUILDX=0.29)"
+	FARM_LAB_BUILDX=0.29 $(BIN)/pytest -q tests/integration
 
 # The habits CI holds us to: formatted, lint-clean, type-checked.
 check: venv
