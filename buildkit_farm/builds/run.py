@@ -228,14 +228,16 @@ def run_bake(
     themselves carry an `error`; the others were cancelled and must be built again. Each
     log line is given its farm target's prefix (`[target] #12 [linux/arm64 2/3] RUN …`).
     """
-    from buildkit_farm.builds.command import bake_command, bake_definition
+    from buildkit_farm import buildx_version
+    from buildkit_farm.builds.command import bake_allow, bake_command, bake_definition
 
     by_name = {item.name: item for item in items}
     vertex_item: dict[str, BakeItem] = {}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="farm-bake-") as tmp:
         definition, metadata = Path(tmp) / "bake.json", Path(tmp) / "metadata.json"
-        definition.write_text(json.dumps(bake_definition([(i.target, i.inv) for i in items]), indent=2))
+        spec = bake_definition([(i.target, i.inv) for i in items])
+        definition.write_text(json.dumps(spec, indent=2))
         argv = bake_command(
             definition,
             builder=builder,
@@ -243,6 +245,7 @@ def run_bake(
             progress=progress,
             docker_config=docker_config,
             program=None,
+            allow=bake_allow(spec) if buildx_version.require(docker_config).bake_needs_allow else (),
         )
         tty = progress == "tty"
         proc = subprocess.Popen(

@@ -21,7 +21,7 @@ PRINTED = {
             "cache-from": ["type=registry,ref=r/c"],
             "secret": ["id=npm,env=NPM", "id=key,src=key.txt"],
             "platforms": ["linux/amd64", "linux/arm64"],
-            "output": ["type=docker"],
+            "output": ["type=registry"],
         },
         "tool-a": {"context": ".", "dockerfile": "Dockerfile.a", "tags": ["r/tool-a:latest"]},
     },
@@ -42,7 +42,7 @@ def test_resolved_bake_targets_become_target_tables():
     assert app["args"] == {"A": "1"}  # an unset bake arg is left out
     assert app["secrets"] == [{"id": "npm", "env": "NPM"}, {"id": "key", "src": "key.txt"}]
     assert app["cache_from"] == ["type=registry,ref=r/c"] and app["sbom"] is True
-    assert "output" not in app  # farm pushes by digest and moves the tags itself
+    assert "output" not in app  # farm pushes by digest and moves the tags itself (what type=registry asks)
     assert tables["tool-a"]["dockerfile"] == "Dockerfile.a"
 
 
@@ -90,3 +90,22 @@ def test_the_monorepo_example_takes_its_targets_from_its_bake_file_on_the_lab_fa
     text = example.bake.files[0].read_text()
     assert "variable" in text and "inherits" in text and "matrix" in text
     assert (root / "examples" / "monorepo" / "README.md").read_text().strip()
+
+
+def test_an_output_farm_does_not_give_is_refused_by_name():
+    printed = {"target": {"app": {"context": ".", "output": ["type=docker"]}, "obj": {"output": [{"type": "local"}]}}}
+    _, issues = bake.to_targets(printed, _bake())
+    assert {i.path for i in issues} == {'bake target "app".output[0]', 'bake target "obj".output[0]'}
+    assert "type=docker" in issues[0].message
+
+
+def test_a_key_farm_does_not_know_is_refused_not_dropped():
+    printed = {"target": {"app": {"context": ".", "policy": [{"filename": "p.rego"}], "network": "default"}}}
+    _, issues = bake.to_targets(printed, _bake())
+    assert [i.path for i in issues] == ['bake target "app".policy']  # network = "default" asks for nothing
+
+
+def test_a_secret_without_an_id_is_refused_not_dropped():
+    printed = {"target": {"app": {"context": ".", "secret": [{"src": "x.txt"}]}}}
+    _, issues = bake.to_targets(printed, _bake())
+    assert [i.path for i in issues] == ['bake target "app".secret[0]']
