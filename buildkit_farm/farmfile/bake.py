@@ -264,20 +264,21 @@ def _text(value: Any) -> str:
 
 
 def _entries(label: str, key: str, spec: Mapping[str, Any], issues: list[ConfigIssue]) -> list[str]:
-    """A cache setting as the `type=…,ref=…` text farm passes on (type first)."""
+    """A cache setting as the text farm passes on, the same from either shape: `type=…` first,
+    then the other attributes sorted (as buildx >= 0.20 prints them). A bare ref stays as it is."""
     out = []
     for i, item in enumerate(_listed(spec.get(key))):
-        if isinstance(item, str):
-            out.append(item)
+        if isinstance(item, str) and ("=" not in item or '"' in item):
+            out.append(item)  # a bare registry ref, or CSV quoting farm leaves to buildx
             continue
         fields = _fields(item)
-        if any("," in v or '"' in v for v in fields.values()):
+        if not isinstance(item, str) and any("," in v or '"' in v for v in fields.values()):
             issues.append(
                 ConfigIssue(f"{label}.{key}[{i}]", "has a value with a comma or quote, which farm cannot pass on")
             )
             continue
         ordered = {"type": fields.pop("type")} if "type" in fields else {}
-        out.append(",".join(f"{k}={v}" for k, v in {**ordered, **fields}.items()))
+        out.append(",".join(f"{k}={v}" for k, v in {**ordered, **dict(sorted(fields.items()))}.items()))
     return out
 
 

@@ -54,13 +54,11 @@ def test_every_setting_farm_carries_reaches_the_target_table(version):
     (cache_to,) = carried["cache_to"]
     assert _attrs(cache_from) == {"type": "registry", "ref": "127.0.0.1:5000/record/cache:carried"}
     assert _attrs(cache_to) == {"type": "registry", "ref": "127.0.0.1:5000/record/cache:carried", "mode": "max"}
-    assert cache_to.startswith("type=registry,")
+    assert cache_to == "type=registry,mode=max,ref=127.0.0.1:5000/record/cache:carried"  # one text from both shapes
 
 
 def test_both_versions_give_the_same_target_table():
     old, new = (_tables(v)[0]["carried"] for v in VERSIONS)
-    for key in ("cache_from", "cache_to"):  # the same attributes; buildx 0.29 sorts them
-        old[key], new[key] = [_attrs(c) for c in old[key]], [_attrs(c) for c in new[key]]
     assert old == new
 
 
