@@ -238,6 +238,7 @@ def test_cache_secrets_and_provenance_of_a_bake_file_reach_the_build_the_same_on
     farm.up()
     result = farm.build("--json", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "at once (one buildx bake)" in result.stderr  # the generated definition: --allow on buildx >= 0.20
     report = json.loads(result.stdout)
     assert sorted(t["target"] for t in report["targets"]) == ["app", "side"]
     index = farm.inspect(f"{repo}-app:1")
