@@ -310,15 +310,22 @@ def bake_allow(definition: Mapping[str, Any]) -> list[str]:
     read: set[str] = set()
     write: set[str] = set()
     for spec in dict(definition.get("target") or {}).values():
-        read.add(str(spec["context"]))
-        read.add(os.path.dirname(str(spec["dockerfile"])))
-        read.update(_csv_dict(s)["src"] for s in spec.get("secret") or () if "src=" in s)
-        for ssh in spec.get("ssh") or ():
-            read.update(p for p in ssh.partition("=")[2].split(",") if p)
-        read.update(c.get("src", "") for c in map(_csv_dict, spec.get("cache-from") or ()) if c.get("type") == "local")
-        write.update(c.get("dest", "") for c in map(_csv_dict, spec.get("cache-to") or ()) if c.get("type") == "local")
+        read.update(_read_paths(spec))
+        caches = map(_csv_dict, spec.get("cache-to") or ())
+        write.update(c.get("dest", "") for c in caches if c.get("type") == "local")
     flags = [f"--allow=fs.read={os.path.abspath(p)}" for p in sorted(read) if p]
     return flags + [f"--allow=fs.write={os.path.abspath(p)}" for p in sorted(write) if p]
+
+
+def _read_paths(spec: Mapping[str, Any]) -> set[str]:
+    """The local paths one bake target reads: context, Dockerfile folder, secret files, ssh keys, local caches."""
+    read = {str(spec["context"]), os.path.dirname(str(spec["dockerfile"]))}
+    read.update(_csv_dict(s)["src"] for s in spec.get("secret") or () if "src=" in s)
+    for ssh in spec.get("ssh") or ():
+        read.update(p for p in ssh.partition("=")[2].split(",") if p)
+    caches = map(_csv_dict, spec.get("cache-from") or ())
+    read.update(c.get("src", "") for c in caches if c.get("type") == "local")
+    return read
 
 
 def bake_command(
