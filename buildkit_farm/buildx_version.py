@@ -9,6 +9,7 @@ anything. What differs between the supported versions is decided here, by versio
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +67,23 @@ def check(version: BuildxVersion | None, *, detail: str = "") -> BuildxVersion:
 
 
 _seen: dict[Path, BuildxVersion] = {}
+_started: dict[Path, subprocess.Popen[str]] = {}
+
+
+def start(docker_config: str | Path | None = None) -> None:
+    """Ask buildx its version in the background; `require` collects the answer (read-only
+    commands overlap it with their own reads)."""
+    paths = docker.DockerPaths.resolve(docker_config)
+    if paths.docker_config not in _seen and paths.docker_config not in _started:
+        _started[paths.docker_config] = docker.start_read(paths, None, ["buildx", "version"])
 
 
 def require(docker_config: str | Path | None = None) -> BuildxVersion:
     """The buildx this Docker config runs, checked (one `docker buildx version` per config and run)."""
     paths = docker.DockerPaths.resolve(docker_config)
     if paths.docker_config not in _seen:
-        got = docker.read(paths, None, ["buildx", "version"])
+        proc = _started.pop(paths.docker_config, None)
+        got = docker.finish_read(proc) if proc else docker.read(paths, None, ["buildx", "version"])
         version = parse(got.stdout) if got.returncode == 0 else None
         _seen[paths.docker_config] = check(version, detail=got.message if got.returncode else got.stdout.strip())
     return _seen[paths.docker_config]

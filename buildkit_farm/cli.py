@@ -281,8 +281,11 @@ def plan_cmd(
     from buildkit_farm.reconcile import converge, render
 
     desired = load_config(file).desired
-    buildx_version.require(docker_config)
-    the_plan, _ = converge.plan(desired, docker_config=docker_config)
+    buildx_version.start(docker_config)  # read-only: buildx answers while the farm is read
+    try:
+        the_plan, _ = converge.plan(desired, docker_config=docker_config)
+    finally:  # an unsupported buildx is the error to show, even when reading the farm failed
+        buildx_version.require(docker_config)
     typer.echo(render.plan_json(the_plan) if as_json else render.plan_text(the_plan))
 
 
@@ -345,8 +348,11 @@ def status_cmd(
     from buildkit_farm.reconcile import converge, render
 
     desired = load_config(file).desired
-    buildx = buildx_version.require(docker_config)
-    st = converge.status(desired, docker_config=docker_config)
+    buildx_version.start(docker_config)  # read-only: buildx answers while the nodes are read
+    try:
+        st = converge.status(desired, docker_config=docker_config)
+    finally:  # an unsupported buildx is the error to show, even when reading the farm failed
+        buildx = buildx_version.require(docker_config)
     if as_json:
         data = json.loads(render.status_json(st.builder, st.nodes, docker_config=st.docker_config, pools=st.pools))
         typer.echo(json.dumps({"buildx": buildx.text, **data}, indent=2))
