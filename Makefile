@@ -16,12 +16,13 @@ $(VENV)/.installed: pyproject.toml
 
 # Every test, integration included: needs the lab (`make lab`). The integration suite runs
 # twice, once per buildx the lab has (docs/lab.md): the system's 0.13 and sid's 0.29.
+# Both runs go to the end even when the first fails; any failure fails `make test`.
 test: venv
 	$(BIN)/pytest -q --ignore=tests/integration
-	@echo "== integration tests, buildx 0.13 (FARM_LAB_BUILDX=0.13)"
-	FARM_LAB_BUILDX=0.13 $(BIN)/pytest -q tests/integration
-	@echo "== integration tests, buildx 0.29 (FARM_LAB_BUILDX=0.29)"
-	FARM_LAB_BUILDX=0.29 $(BIN)/pytest -q tests/integration
+	@rc=0; for v in 0.13 0.29; do \
+		echo "== integration tests, buildx $$v (FARM_LAB_BUILDX=$$v)"; \
+		FARM_LAB_BUILDX=$$v $(BIN)/pytest -q tests/integration || rc=$$?; \
+	done; exit $$rc
 
 # The habits CI holds us to: formatted, lint-clean, type-checked.
 check: venv
