@@ -7,9 +7,12 @@ target becomes a farm target and goes through every [[target]] rule (pinned plat
 `[bake.target.<name>]`, by the target's resolved name. Bad bake files, unknown targets and
 broken rules raise `ConfigError` (exit 2) naming the bake file and target.
 
-What a bake target may say and farm does not take over (`output`, `no-cache`, `pull`, named
-`contexts`, `dockerfile-inline`, a remote context) is refused or ignored as documented in
-docs/farm-file.md: farm always pushes by digest and moves the tags itself.
+`bake --print` has two shapes: buildx < 0.20 prints cache-from, cache-to, output, secret,
+ssh and attest as strings, 0.20 and later as objects; both read the same (the recorded
+outputs of 0.13.1 and 0.29.1 are in tests/unit/data/buildx). What a bake target says and
+farm does not carry (`no-cache`, `pull`, `network`, `annotations`, an output other than a
+push, an unknown key, ...) is refused by name, never dropped: see docs/farm-file.md. Farm
+always pushes by digest and moves the tags itself.
 """
 
 from __future__ import annotations
