@@ -9,8 +9,9 @@ anything. What differs between the supported versions is decided here, by versio
 from __future__ import annotations
 
 import re
-import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from buildkit_farm import docker
@@ -67,7 +68,7 @@ def check(version: BuildxVersion | None, *, detail: str = "") -> BuildxVersion:
 
 
 _seen: dict[Path, BuildxVersion] = {}
-_started: dict[Path, subprocess.Popen[str]] = {}
+_started: dict[Path, Callable[[], docker.DockerRead]] = {}  # the answer, once buildx gives it
 
 
 def start(docker_config: str | Path | None = None) -> None:
@@ -75,15 +76,16 @@ def start(docker_config: str | Path | None = None) -> None:
     commands overlap it with their own reads)."""
     paths = docker.DockerPaths.resolve(docker_config)
     if paths.docker_config not in _seen and paths.docker_config not in _started:
-        _started[paths.docker_config] = docker.start_read(paths, None, ["buildx", "version"])
+        pending = docker.start_read(paths, None, ["buildx", "version"])
+        _started[paths.docker_config] = partial(docker.finish_read, pending)
 
 
 def require(docker_config: str | Path | None = None) -> BuildxVersion:
     """The buildx this Docker config runs, checked (one `docker buildx version` per config and run)."""
     paths = docker.DockerPaths.resolve(docker_config)
     if paths.docker_config not in _seen:
-        proc = _started.pop(paths.docker_config, None)
-        got = docker.finish_read(proc) if proc else docker.read(paths, None, ["buildx", "version"])
+        answer = _started.pop(paths.docker_config, None)
+        got = answer() if answer else docker.read(paths, None, ["buildx", "version"])
         version = parse(got.stdout) if got.returncode == 0 else None
         _seen[paths.docker_config] = check(version, detail=got.message if got.returncode else got.stdout.strip())
     return _seen[paths.docker_config]
