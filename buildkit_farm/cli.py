@@ -279,10 +279,13 @@ def plan_cmd(
     file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
 ) -> None:
     """Show what `farm up` would change: + create, ~ update, - remove, and why each thing is unchanged."""
+    from buildkit_farm import buildx_version
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge, render
 
-    the_plan, _ = converge.plan(load_config(file).desired, docker_config=docker_config)
+    desired = load_config(file).desired
+    with buildx_version.checked(docker_config):  # read-only: buildx answers while the farm is read
+        the_plan, _ = converge.plan(desired, docker_config=docker_config)
     typer.echo(render.plan_json(the_plan) if as_json else render.plan_text(the_plan))
 
 
@@ -297,7 +300,10 @@ def up_cmd(
     """Make the contexts and the builder match the file, bootstrap every node and verify it."""
     import json
 
+    from buildkit_farm import buildx_version
     from buildkit_farm.reconcile import converge, render
+
+    buildx_version.require(docker_config)
 
     def show(the_plan) -> None:
         if not as_json:
@@ -335,13 +341,21 @@ def status_cmd(
     file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
 ) -> None:
     """Each node: endpoint, status, BuildKit version, pinned and detected platforms (emulated marked)."""
+    import json
+
+    from buildkit_farm import buildx_version
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge, render
 
-    st = converge.status(load_config(file).desired, docker_config=docker_config)
+    desired = load_config(file).desired
+    with buildx_version.checked(docker_config):  # read-only: buildx answers while the nodes are read
+        st = converge.status(desired, docker_config=docker_config)
+    buildx = buildx_version.require(docker_config)  # answered already: no second call
     if as_json:
-        typer.echo(render.status_json(st.builder, st.nodes, docker_config=st.docker_config, pools=st.pools))
+        data = json.loads(render.status_json(st.builder, st.nodes, docker_config=st.docker_config, pools=st.pools))
+        typer.echo(json.dumps({"buildx": buildx.text, **data}, indent=2))
     else:
+        typer.echo(f"buildx {buildx.text}")
         typer.echo(render.status_text(st.builder, st.nodes, st.pools))
     if any(n.status not in STATUS_OK for n in st.nodes):
         raise typer.Exit(STATUS_NODE_DOWN)  # scripts: `farm status >/dev/null || farm up`
@@ -359,11 +373,14 @@ def down_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Remove the farm's builder and the contexts it owns, and nothing else."""
+    from buildkit_farm import buildx_version
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge, render
 
+    desired = load_config(file).desired
+    buildx_version.require(docker_config)
     the_plan = converge.down(
-        load_config(file).desired,
+        desired,
         docker_config=docker_config,
         keep_state=keep_state,
         dry_run=dry_run,

@@ -151,6 +151,26 @@ class CorruptState(FarmError):
         super().__init__(f"{file}: {what} is corrupt ({detail})", hint=hint)
 
 
+class BuildxUnsupported(FarmError):
+    """The Docker config runs no buildx, or one older than farm supports (exit 2: fix the machine, then rerun)."""
+
+    exit_code = 2
+
+    def __init__(self, *, found: str | None, needed: str, tested: str, detail: str = "") -> None:
+        self.found, self.needed = found, needed
+        if found is None:
+            message = (
+                f"no buildx answers `docker buildx version`{f' ({detail})' if detail else ''}; farm needs {needed}"
+            )
+        else:
+            message = f"buildx {found} is older than farm supports: it needs buildx {needed}"
+        super().__init__(
+            message,
+            hint=f"install or upgrade the docker-buildx plugin (farm is tested with buildx {tested}); "
+            "`docker buildx version` shows the one this Docker config runs",
+        )
+
+
 class Interrupted(FarmError):
     """Ctrl-C (SIGINT) stopped a run that changes Docker; says what was already applied."""
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The lab: a real build farm of three engines on this one machine (see docs/lab.md).
 #
-#   lab/lab.sh install        packages, QEMU, BuildKit binaries (cached, machine-wide)
+#   lab/lab.sh install        packages, QEMU, BuildKit binaries, buildx 0.29 beside the system's (cached, machine-wide)
 #   lab/lab.sh up [PART]      start node1, node2, node3, sshd, registries, images (idempotent)
 #   lab/lab.sh down [PART]    stop what the lab started, by pid file; remove its mounts/bridge
 #   lab/lab.sh status         one line per part; exit 0 when all are up
@@ -75,6 +75,14 @@ GO_PKGS=(golang-$GO_VERSION-go golang-github-docker-docker-dev
          golang-github-tonistiigi-vt100-dev)
 GO_SKIP_RE='^golang-github-aws-aws-sdk-go-v2-dev$'
 BUILDKIT_SRC=usr/share/gocode/src/github.com/moby/buildkit
+# A newer buildx beside the system's 0.13.1 (docs/lab.md): sid's, unpacked into a folder of its
+# own that a docker config names in "cliPluginsExtraDirs". Pinned: tests ask for this version.
+BUILDX_NEW=0.29
+BUILDX_NEW_DEB=0.29.1+ds1-4
+BUILDX_NEW_DIR=$LAB_CACHE/buildx-$BUILDX_NEW
+SID_APT=(-o Dir::Etc::SourceList="$LAB_CACHE/apt/sid.list" -o Dir::Etc::SourceParts=/dev/null
+         -o Dir::State::Lists="$LAB_CACHE/apt/sid-lists" -o Dir::Cache="$LAB_CACHE/apt/sid-cache"
+         -o APT::Sandbox::User=root -o APT::Architectures::=amd64)
 
 # ---------------------------------------------------------------- output and timing
 log() { printf '%s\n' "lab: $*"; }
@@ -286,6 +294,36 @@ install_cli_plugin() {
     # The 28.x client in /usr/local/bin looks for plugins here; docker-buildx puts it there too.
     docker buildx version || die "the docker CLI finds no buildx plugin (looked in /usr/libexec/docker/cli-plugins and the other plugin folders)"
 }
+# ---------------------------------------------------------------- install: buildx 0.29 from sid
+# Its own apt list, index and cache (the trixie ones stay as they are); only the plugin binary
+# is kept, in $BUILDX_NEW_DIR. The system's buildx is not touched.
+buildx_new_ok() { [[ -x $BUILDX_NEW_DIR/docker-buildx && $(cat "$BUILDX_NEW_DIR/version" 2>/dev/null) == "$BUILDX_NEW_DEB" ]]; }
+install_buildx_new() {
+    if buildx_new_ok; then log "buildx $BUILDX_NEW_DEB cached in $BUILDX_NEW_DIR"; return 0; fi
+    mkdir -p "$LAB_CACHE/apt/sid-lists/partial" "$LAB_CACHE/apt/sid-cache/archives/partial" "$LAB_CACHE/debs/sid"
+    printf '%s\n' "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $DEBIAN_URI sid main" >"$LAB_CACHE/apt/sid.list"
+    local deb="$LAB_CACHE/debs/sid/docker-buildx_${BUILDX_NEW_DEB//:/%3a}_amd64.deb"
+    if [[ ! -s $deb ]]; then
+        apt-get "${SID_APT[@]}" update -qq || log "sid index update reported errors; carrying on"
+        apt-get "${SID_APT[@]}" download --print-uris -qq "docker-buildx=$BUILDX_NEW_DEB" >"$LAB_CACHE/debs/sid/uris.txt" \
+            || die "sid has no docker-buildx $BUILDX_NEW_DEB (apt-cache ${SID_APT[*]} policy docker-buildx shows what it has)"
+        fetch_uris "$LAB_CACHE/debs/sid" "$LAB_CACHE/debs/sid/uris.txt"
+    fi
+    local tmp; tmp=$(mktemp -d)
+    dpkg-deb -x "$deb" "$tmp"
+    mkdir -p "$BUILDX_NEW_DIR"
+    install -m 0755 "$tmp/usr/libexec/docker/cli-plugins/docker-buildx" "$BUILDX_NEW_DIR/docker-buildx"
+    rm -rf "$tmp"
+    printf '%s\n' "$BUILDX_NEW_DEB" >"$BUILDX_NEW_DIR/version"
+    # Prove it: a throwaway config that names the folder must report the new version.
+    local cfg; cfg=$(mktemp -d)
+    printf '{"cliPluginsExtraDirs": ["%s"]}\n' "$BUILDX_NEW_DIR" >"$cfg/config.json"
+    local v; v=$(docker --config "$cfg" buildx version 2>&1) || true
+    rm -rf "$cfg"
+    [[ $v == *" $BUILDX_NEW."* ]] || die "buildx in $BUILDX_NEW_DIR reports '$v', not $BUILDX_NEW"
+    log "buildx: $v (in $BUILDX_NEW_DIR; the system's stays $(docker buildx version 2>/dev/null | awk '{print $2}'))"
+}
+
 install_binfmt() {
     if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
         mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
@@ -449,6 +487,7 @@ cmd_install() {
     step bookworm-packages install_bookworm
     step docker-packages install_trixie
     step buildx-plugin install_cli_plugin
+    step buildx-$BUILDX_NEW install_buildx_new
     step busybox install_busybox
     local rc=0
     wait "$gopid" || rc=$?
@@ -886,7 +925,14 @@ cmd_status() {
     if [[ $n1 != missing && $n2 != missing && $n3 != missing ]]; then status_line buildkit-image up "$BUILDKIT_TAG node1=$n1 node2=$n2 node3=$n3, $BUILDKIT_LAB_REF"
     else status_line buildkit-image down "$BUILDKIT_TAG node1=$n1 node2=$n2 node3=$n3"; bad=1; fi
     if registry_ok && registry_has base latest; then status_line base up "$BASE_REF"; else status_line base down "$BASE_REF"; bad=1; fi
+    status_buildx
     return $bad
+}
+# Installed, not started: shown, but not counted as a part that is down.
+status_buildx() {
+    local sys; sys=$(docker buildx version 2>/dev/null | awk '{print $2}')
+    if buildx_new_ok; then status_line buildx up "system ${sys:-none}; $(cat "$BUILDX_NEW_DIR/version") in $BUILDX_NEW_DIR (FARM_LAB_BUILDX=$BUILDX_NEW)"
+    else status_line buildx down "system ${sys:-none}; no buildx $BUILDX_NEW in $BUILDX_NEW_DIR (lab/lab.sh install)"; fi
 }
 cmd_env() {
     cat <<ENV
@@ -908,6 +954,7 @@ export FARM_LAB_BUILDKIT_IMAGE=$BUILDKIT_TAG
 export FARM_LAB_BUILDKIT_REF=$BUILDKIT_LAB_REF
 export FARM_LAB_FARM_FILE=$LAB_DIR/farm.toml
 export FARM_LAB_POOL_FILE=$LAB_DIR/pool.toml
+export FARM_LAB_BUILDX_029_DIR=$BUILDX_NEW_DIR
 ENV
 }
 

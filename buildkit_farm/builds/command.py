@@ -7,6 +7,7 @@ from anything shown to people.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Collection, Mapping, Sequence
@@ -192,6 +193,34 @@ def bake_definition(plan: Sequence[tuple[str, Invocation]], *, shown: bool = Fal
     return {"group": {"default": {"targets": list(targets)}}, "target": targets}
 
 
+def bake_allow(definition: Mapping[str, Any]) -> list[str]:
+    """The `--allow` flags buildx >= 0.20 wants for a generated definition (pure).
+
+    The definition is written to a temporary folder, so every local path it names is outside
+    bake's working folder: fs.read for each context, Dockerfile folder, secret file, ssh key
+    and local cache read; fs.write for each local cache written. Farm passes them itself.
+    """
+    read: set[str] = set()
+    write: set[str] = set()
+    for spec in dict(definition.get("target") or {}).values():
+        read.update(_read_paths(spec))
+        caches = map(_csv_dict, spec.get("cache-to") or ())
+        write.update(c.get("dest", "") for c in caches if c.get("type") == "local")
+    flags = [f"--allow=fs.read={os.path.abspath(p)}" for p in sorted(read) if p]
+    return flags + [f"--allow=fs.write={os.path.abspath(p)}" for p in sorted(write) if p]
+
+
+def _read_paths(spec: Mapping[str, Any]) -> set[str]:
+    """The local paths one bake target reads: context, Dockerfile folder, secret files, ssh keys, local caches."""
+    read = {str(spec["context"]), os.path.dirname(str(spec["dockerfile"]))}
+    read.update(_csv_dict(s)["src"] for s in spec.get("secret") or () if "src=" in s)
+    for ssh in spec.get("ssh") or ():
+        read.update(p for p in ssh.partition("=")[2].split(",") if p)
+    caches = map(_csv_dict, spec.get("cache-from") or ())
+    read.update(c.get("src", "") for c in caches if c.get("type") == "local")
+    return read
+
+
 def bake_command(
     definition: Path,
     *,
@@ -200,13 +229,15 @@ def bake_command(
     progress: str,
     docker_config: str | None = None,
     program: str | None = "docker",
+    allow: Sequence[str] = (),
 ) -> list[str]:
     """`docker buildx bake` of the run's definition: the argv the build runs (`program=None`:
-    the docker binary on PATH) and --dry-run shows."""
+    the docker binary on PATH) and --dry-run shows. `allow`: its `--allow` flags (`bake_allow`)."""
     mode = "tty" if progress == "tty" else "plain" if progress == "plain" else "auto"
     return docker.argv(docker.DockerPaths.resolve(docker_config), program=program) + [
         "buildx",
         "bake",
+        *allow,
         "--file",
         str(definition),
         "--builder",

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
+from buildkit_farm import buildx_version
 from buildkit_farm.builds.check import check_registries, check_sources
 from buildkit_farm.builds.plan import RunPlan, TargetPlan, file_nodes, make_plan, render
 from buildkit_farm.builds.publish import Built, publish_all, publish_target
@@ -69,6 +70,7 @@ def build(
         for warning in credential_warnings(target.build_args, target=target.name):
             echo(f"farm: warning: {warning}")
     # Pins from the file alone: what --dry-run shows, and what an early start builds on.
+    # --dry-run asks no process, so it shows the command without buildx 0.20's --allow flags.
     guess = make_plan(
         resolved,
         file_nodes(desired.nodes),
@@ -76,6 +78,7 @@ def build(
         builder=desired.builder.name,
         docker_config=docker_config,
         atomic=atomic,
+        fs_allow=not dry_run and buildx_version.require(docker_config).bake_needs_allow,
     )
     if dry_run:
         for line in render(guess):
@@ -168,6 +171,7 @@ def _start(
             builder=guess.builder,
             docker_config=guess.docker_config,
             atomic=guess.atomic,
+            fs_allow=guess.fs_allow,
         )
     except BaseException:
         cancel.set()
@@ -267,7 +271,14 @@ def _retry_on_pools(
         echo(f"farm: no retry: {why.message}")
         return outcomes, plan, nodes
     nodes = node_views(desired.nodes, state)
-    again = make_plan([t.target for t in retry], nodes, options, builder=plan.builder, docker_config=plan.docker_config)
+    again = make_plan(
+        [t.target for t in retry],
+        nodes,
+        options,
+        builder=plan.builder,
+        docker_config=plan.docker_config,
+        fs_allow=plan.fs_allow,
+    )
     redone = {t.name: t for t in again.targets}
     plan = RunPlan(
         plan.builder,
@@ -276,6 +287,7 @@ def _retry_on_pools(
         plan.verify_cmd,
         plan.atomic,
         tuple(redone.get(t.name, t) for t in plan.targets),
+        plan.fs_allow,
     )
     return {**outcomes, **run_builds(again, echo=echo, cancel=Cancel())}, plan, nodes
 

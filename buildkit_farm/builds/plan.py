@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm.builds.command import (
     Invocation,
+    bake_allow,
     bake_command,
     bake_definition,
     inspect_command,
@@ -89,6 +90,8 @@ class RunPlan:
     verify_cmd: str | None
     atomic: bool
     targets: tuple[TargetPlan, ...]
+    # buildx >= 0.20 wants `--allow fs.*` for the generated definition's paths (outside its folder)
+    fs_allow: bool = False
 
     @property
     def schedule(self) -> dict[str, tuple[Assignment, ...]]:
@@ -105,7 +108,7 @@ class RunPlan:
         wanted = set(names)
         return tuple(Bake(((t.name, b),)) for t in self.targets if t.name in wanted for b in t.builds)
 
-    def command(self, definition: Path, metadata: Path, *, program: str | None = None) -> list[str]:
+    def command(self, bake: Bake, definition: Path, metadata: Path, *, program: str | None = None) -> list[str]:
         """The exact `docker buildx bake` argv of one bake (`program=None`: the docker binary on PATH)."""
         return bake_command(
             definition,
@@ -114,6 +117,7 @@ class RunPlan:
             progress=self.progress,
             docker_config=self.docker_config,
             program=program,
+            allow=bake_allow(bake.definition()) if self.fs_allow else (),
         )
 
 
@@ -125,6 +129,7 @@ def make_plan(
     builder: str,
     docker_config: str | None,
     atomic: bool = False,
+    fs_allow: bool = False,
 ) -> RunPlan:
     """The run plan (pure): every platform scheduled on its node, every build and check written out.
 
@@ -138,7 +143,7 @@ def make_plan(
         verify = tuple(VerifyJob(a.platform, a.node, contexts[a.node], a.emulated) for a in assignments)
         builds = invocations(target, assignments)
         plans.append(TargetPlan(target, assignments, builds, verify if options.verify_run and builds else ()))
-    return RunPlan(builder, docker_config, options.progress, options.verify_cmd, atomic, tuple(plans))
+    return RunPlan(builder, docker_config, options.progress, options.verify_cmd, atomic, tuple(plans), fs_allow)
 
 
 def file_nodes(nodes: Sequence[NodeSettings]) -> tuple[NodeView, ...]:
@@ -158,7 +163,9 @@ def render(plan: RunPlan) -> list[str]:
         lines.append(f"# target {t.name}: {where or 'nothing to build'}" + _sources(t.target))
     for number, bake in enumerate(plan.bakes, 1):
         lines.append(f"# build {number} of {len(plan.bakes)}: one bake of {', '.join(bake.targets)}, pushed by digest")
-        argv = plan.command(Path(f"<run>/bake-{number}.json"), Path(f"<run>/metadata-{number}.json"), program="docker")
+        argv = plan.command(
+            bake, Path(f"<run>/bake-{number}.json"), Path(f"<run>/metadata-{number}.json"), program="docker"
+        )
         lines.append(shlex.join(argv))
         lines.append(f"# <run>/bake-{number}.json:")
         lines += json.dumps(bake.definition(shown=True), indent=2).splitlines()

@@ -312,12 +312,13 @@ def expand_bake(config: FarmConfig, *, variables: Mapping[str, str], docker_conf
     process door, in the farm file's folder; `--var` values are bake's variables) and added to
     the desired state. The loader's caller runs it, once, right after loading; it is the
     only process before the build's own."""
-    from buildkit_farm import docker
+    from buildkit_farm import buildx_version, docker
 
     if config.bake is None:
         return bake.Expanded(config, {})
     base = config.file.parent
     args = bake.print_args(config.bake, base=base)
+    buildx_version.require(docker_config)  # one `buildx version` per run; stops below the floor
     done = docker.print_bake(docker.DockerPaths.resolve(docker_config), args, cwd=base, variables=variables)
     printed = bake.read_printed(done.returncode, done.stdout, done.stderr, config.bake, base=base)
     return bake.expand(config, printed)

@@ -270,7 +270,7 @@ def _stream(
     with tempfile.TemporaryDirectory(prefix="farm-bake-") as tmp:
         definition, metadata = Path(tmp) / "bake.json", Path(tmp) / "metadata.json"
         definition.write_text(json.dumps(bake.definition(), indent=2))
-        proc = docker.start_bake(plan.command(definition, metadata), tty=plan.progress == "tty")
+        proc = docker.start_bake(plan.command(bake, definition, metadata), tty=plan.progress == "tty")
         if cancel is not None:
             cancel.attach(proc)
         for line in proc.lines():

@@ -8,9 +8,12 @@ files). Farm-only settings for a bake target go in
 `[bake.target.<name>]`, by the target's resolved name. Bad bake files, unknown targets and
 broken rules raise `ConfigError` (exit 2) naming the bake file and target.
 
-What a bake target may say and farm does not take over (`output`, `no-cache`, `pull`, named
-`contexts`, `dockerfile-inline`, a remote context) is refused or ignored as documented in
-docs/farm-file.md: farm always pushes by digest and moves the tags itself.
+`bake --print` has two shapes: buildx < 0.20 prints cache-from, cache-to, output, secret,
+ssh and attest as strings, 0.20 and later as objects; both read the same (the recorded
+outputs of 0.13.1 and 0.29.1 are in tests/unit/data/buildx). What a bake target says and
+farm does not carry (`no-cache`, `pull`, `network`, `annotations`, an output other than a
+push, an unknown key, ...) is refused by name, never dropped: see docs/farm-file.md. Farm
+always pushes by digest and moves the tags itself.
 """
 
 from __future__ import annotations
@@ -28,11 +31,30 @@ from buildkit_farm.farmfile.section import Section
 from buildkit_farm.farmfile.targets import target_spec
 from buildkit_farm.farmfile.words import quote
 
+# A bake target key farm does not carry is refused by name when set (never dropped): key -> hint.
 _REFUSED = {
     "dockerfile-inline": "write the Dockerfile to a file and name it with dockerfile",
     "contexts": "named build contexts are not supported by farm; copy what you need into the context",
+    "no-cache": "remove it and run `farm build --no-cache`",
+    "no-cache-filter": "remove it; `farm build --no-cache` disables the cache of the whole build",
+    "pull": "remove it and run `farm build --pull`",
+    "entitlements": "farm grants a build no entitlement; remove it",
+    "network": "farm builds with the default network; remove it",
+    "extra-hosts": "farm does not pass extra hosts to the build; remove them",
+    "shm-size": "farm does not pass a /dev/shm size to the build; remove it",
+    "ulimits": "farm does not pass ulimits to the build; remove them",
+    "annotations": "farm does not pass annotations to the build; use labels",
+    "call": 'farm builds images (call = "build"); run other calls with `docker buildx bake --call`',
 }
-_IGNORED = ("output", "no-cache", "pull", "description", "call", "entitlements", "network", "shm-size", "ulimits")
+# Set to these, a refused key asks for nothing farm would not do anyway.
+_HARMLESS = {"network": ("default",), "call": ("build",)}
+# Read into the [[target]] table (below), or text that does not change the build.
+_CARRIED = (
+    "context", "dockerfile", "platforms", "tags", "args", "labels", "target",
+    "cache-from", "cache-to", "secret", "ssh", "attest", "output", "description",
+)  # fmt: skip
+# Outputs farm's own push by digest (then the tag moves) already gives.
+_PUSHED_OUTPUTS = ("registry", "image")
 
 
 @dataclass(frozen=True)
@@ -154,9 +176,7 @@ def _target_table(
     name: str, spec: Mapping[str, Any], settings: BakeTargetConfig | None, issues: list[ConfigIssue]
 ) -> dict[str, Any] | None:
     label = f"bake target {quote(name)}"
-    for key, hint in _REFUSED.items():
-        if spec.get(key):
-            issues.append(ConfigIssue(f"{label}.{key}", "is not supported by farm", hint))
+    issues.extend(_refused_keys(label, spec))
     context = str(spec.get("context") or ".")
     if "://" in context or context.startswith("git@"):
         issues.append(
@@ -173,48 +193,172 @@ def _target_table(
         "tags": list(spec.get("tags") or []),
         "args": {k: str(v) for k, v in (spec.get("args") or {}).items() if v is not None},
         "labels": {k: str(v) for k, v in (spec.get("labels") or {}).items() if v is not None},
-        "cache_from": list(_strings(spec.get("cache-from"))),
-        "cache_to": list(_strings(spec.get("cache-to"))),
-        "ssh": list(_strings(spec.get("ssh"))),
-        "secrets": [s for s in (_secret(item) for item in _strings(spec.get("secret"))) if s],
+        "cache_from": _entries(label, "cache-from", spec, issues),
+        "cache_to": _entries(label, "cache-to", spec, issues),
+        "ssh": [_ssh(item) for item in _listed(spec.get("ssh"))],
+        "secrets": _secrets(label, spec, issues),
     }
     if spec.get("target"):
         raw["target"] = spec["target"]
-    for attest in _strings(spec.get("attest")):
-        kind = dict(part.split("=", 1) for part in attest.split(",") if "=" in part).get("type")
-        if kind in ("provenance", "sbom"):
-            raw[kind] = "disabled=true" not in attest
+    raw.update(_attestations(label, spec, issues))
+    issues.extend(_output_issues(label, spec, raw["tags"]))
     if settings is not None:
-        if settings.tags:
-            raw["tags"] = list(settings.tags)
-        raw["sources"] = list(settings.sources)
-        raw["variant_tags"] = settings.variant_tags
-        raw["allow_emulation"] = list(settings.allow_emulation)
-        for key in ("provenance", "sbom"):
-            if getattr(settings, key) is not None:
-                raw[key] = getattr(settings, key)
-        ids = {s.id for s in settings.secrets}
-        raw["secrets"] = [s for s in raw["secrets"] if s["id"] not in ids] + [
-            {k: str(v) for k, v in s.model_dump(exclude_none=True).items()} for s in settings.secrets
-        ]
+        _apply_settings(raw, settings)
     return raw
 
 
-def _strings(value: Any) -> Sequence[str]:
+def _refused_keys(label: str, spec: Mapping[str, Any]) -> list[ConfigIssue]:
+    """A key farm does not carry, set to something that matters: named, with what to do instead."""
+    out = []
+    for key, value in spec.items():
+        if value in (None, False, "", [], {}) or value in _HARMLESS.get(key, ()):
+            continue
+        if key in _REFUSED:
+            out.append(ConfigIssue(f"{label}.{key}", "is not supported by farm", _REFUSED[key]))
+        elif key not in _CARRIED:
+            out.append(
+                ConfigIssue(
+                    f"{label}.{key}",
+                    "is a bake setting farm does not carry to the build",
+                    "remove it, or build this target with `docker buildx bake`",
+                )
+            )
+    return out
+
+
+def _apply_settings(raw: dict[str, Any], settings: BakeTargetConfig) -> None:
+    """`[bake.target.<name>]` over what the bake file says."""
+    if settings.tags:
+        raw["tags"] = list(settings.tags)
+    raw["sources"] = list(settings.sources)
+    raw["variant_tags"] = settings.variant_tags
+    raw["allow_emulation"] = list(settings.allow_emulation)
+    for key in ("provenance", "sbom"):
+        if getattr(settings, key) is not None:
+            raw[key] = getattr(settings, key)
+    ids = {s.id for s in settings.secrets}
+    raw["secrets"] = [s for s in raw["secrets"] if s["id"] not in ids] + [
+        {k: str(v) for k, v in s.model_dump(exclude_none=True).items()} for s in settings.secrets
+    ]
+
+
+# ---------------------------------------------------------------- both shapes of `bake --print`
+# buildx < 0.20 prints cache-from, cache-to, output, secret, ssh and attest as lists of
+# strings ("type=registry,ref=r"); 0.20 and later as lists of objects ({"type": "registry",
+# "ref": "r"}). Each reader takes both.
+
+
+def _listed(value: Any) -> list[Any]:
     if value is None:
-        return ()
-    return [value] if isinstance(value, str) else [str(v) for v in value]
+        return []
+    return [value] if isinstance(value, (str, Mapping)) else list(value)
 
 
-def _secret(spec: str) -> dict[str, str] | None:
-    fields = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
-    if "id" not in fields:
-        return None
+def _fields(item: Any) -> dict[str, str]:
+    """One entry as its attributes: "type=registry,ref=r" or {"type": "registry", "ref": "r"}."""
+    if isinstance(item, Mapping):
+        return {str(k): _text(v) for k, v in item.items() if v is not None}
+    pairs = (part.partition("=") for part in str(item).split(",") if part)
+    return {key: value for key, _, value in pairs}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (list, tuple)):
+        return ",".join(_text(v) for v in value)
+    return str(value)
+
+
+def _entries(label: str, key: str, spec: Mapping[str, Any], issues: list[ConfigIssue]) -> list[str]:
+    """A cache setting as the text farm passes on, the same from either shape: `type=…` first,
+    then the other attributes sorted (as buildx >= 0.20 prints them). A bare ref stays as it is."""
+    out = []
+    for i, item in enumerate(_listed(spec.get(key))):
+        if isinstance(item, str) and ("=" not in item or '"' in item):
+            out.append(item)  # a bare registry ref, or CSV quoting farm leaves to buildx
+            continue
+        fields = _fields(item)
+        if not isinstance(item, str) and any("," in v or '"' in v for v in fields.values()):
+            issues.append(
+                ConfigIssue(f"{label}.{key}[{i}]", "has a value with a comma or quote, which farm cannot pass on")
+            )
+            continue
+        ordered = {"type": fields.pop("type")} if "type" in fields else {}
+        out.append(",".join(f"{k}={v}" for k, v in {**ordered, **dict(sorted(fields.items()))}.items()))
+    return out
+
+
+def _ssh(item: Any) -> str:
+    """`default`, `id=path[,path]`; in the object form {"id": "default", "paths": [...]}."""
+    if isinstance(item, str):
+        return item
+    ident, paths = str(item.get("id") or "default"), _listed(item.get("paths"))
+    return f"{ident}={','.join(str(p) for p in paths)}" if paths else ident
+
+
+def _secrets(label: str, spec: Mapping[str, Any], issues: list[ConfigIssue]) -> list[dict[str, str]]:
+    out = []
+    for i, item in enumerate(_listed(spec.get("secret"))):
+        fields = _fields(item)
+        if not fields.get("id"):
+            issues.append(ConfigIssue(f"{label}.secret[{i}]", "has no id", "give the secret an id, e.g. id=npm"))
+            continue
+        out.append(_secret(fields))
+    return out
+
+
+def _secret(fields: Mapping[str, str]) -> dict[str, str]:
     if fields.get("type") == "env" or "env" in fields:
         return {"id": fields["id"], "env": fields.get("env") or fields["id"].upper()}
     if "src" in fields or "source" in fields:
         return {"id": fields["id"], "src": fields.get("src") or fields["source"]}
     return {"id": fields["id"], "env": fields["id"].upper()}
+
+
+def _attestations(label: str, spec: Mapping[str, Any], issues: list[ConfigIssue]) -> dict[str, bool]:
+    """`provenance` and `sbom` as farm's on/off; an attribute farm cannot pass on is refused, not lost."""
+    out: dict[str, bool] = {}
+    for i, item in enumerate(_listed(spec.get("attest"))):
+        fields = _fields(item)
+        kind = fields.pop("type", "")
+        if kind not in ("provenance", "sbom"):
+            issues.append(
+                ConfigIssue(f"{label}.attest[{i}]", f"type={kind or '(none)'} is not an attestation farm attaches",
+                            "farm attaches type=provenance and type=sbom")
+            )  # fmt: skip
+            continue
+        disabled = fields.pop("disabled", "false").lower() == "true"
+        if fields and not disabled:
+            extra = ",".join(f"{k}={v}" for k, v in fields.items())
+            issues.append(
+                ConfigIssue(f"{label}.attest[{i}]", f"{extra} is not carried by farm (it attaches {kind} with "
+                            "buildx's defaults)", f"remove {extra}, or build this target with `docker buildx bake`")
+            )  # fmt: skip
+        out[kind] = not disabled
+    return out
+
+
+def _output_issues(label: str, spec: Mapping[str, Any], tags: Sequence[str]) -> list[ConfigIssue]:
+    """An output farm's push already is passes; any other is refused by name."""
+    out = []
+    for i, item in enumerate(_listed(spec.get("output"))):
+        fields = _fields(item)
+        kind = fields.get("type") or ("registry" if fields else "")
+        names = [n for n in fields.get("name", "").split(",") if n] if "name" in fields else []
+        pushed = fields.get("push", "true" if kind == "registry" else "") == "true"
+        if kind in _PUSHED_OUTPUTS and pushed and all(n in tags for n in names):
+            continue
+        out.append(
+            ConfigIssue(
+                f"{label}.output[{i}]",
+                f"{_text(item) if isinstance(item, str) else ','.join(f'{k}={v}' for k, v in fields.items())} "
+                "is not what farm does (it pushes every build to the registry of its tags)",
+                "remove output (farm pushes by digest and moves the tags), or build this target with "
+                "`docker buildx bake`",
+            )
+        )
+    return out
 
 
 def _print_issue(stderr: str, bake: BakeConfig) -> ConfigIssue:

@@ -2,8 +2,11 @@
 
 - `lab`: the lab's facts (endpoints, registries, CA, base image, env for subprocesses).
   Skips every test that uses it when the lab does not answer, but FAILS when CI=true.
-- `docker_config`: a private, empty DOCKER_CONFIG folder (a Path). buildx is still found
-  (the CLI also looks in /usr/libexec/docker/cli-plugins). Builders left in it are removed
+- `buildx`: the buildx this run tests, chosen by FARM_LAB_BUILDX (0.13, the system's, by
+  default; 0.29, the lab's copy from sid). Checked once per session with `buildx version`:
+  a different version fails the run; a missing 0.29 skips it, but FAILS when CI=true.
+- `docker_config`: a private DOCKER_CONFIG folder (a Path), empty but for a config.json naming
+  the chosen buildx's folder (`cliPluginsExtraDirs`) when it is not the system's. Builders left in it are removed
   after the test, with their BuildKit containers and volumes; so is every BuildKit container
   or state volume on the lab's engines whose name carries one of the test's `unique_name`s.
 - `unique_name`: a short, lowercase, unique name (a str); call it with a prefix for more,
@@ -60,6 +63,7 @@ DEFAULT_FACTS = {
     "FARM_LAB_BUILDKIT_IMAGE": "moby/buildkit:buildx-stable-1",
     "FARM_LAB_BUILDKIT_REF": "127.0.0.1:5000/buildkit:lab",
     "FARM_LAB_FARM_FILE": str(ROOT / "lab" / "farm.toml"),
+    "FARM_LAB_BUILDX_029_DIR": "/var/cache/buildkit-farm-lab/buildx-0.29",
 }
 
 
@@ -297,9 +301,54 @@ def _remove_leftovers(lab: Lab, tokens: list[str]) -> None:
                 pass
 
 
+@dataclass(frozen=True)
+class Buildx:
+    """The buildx a test run uses: its version and the plugin folder a config must name (None: the system's)."""
+
+    version: str  # "0.13" or "0.29": what FARM_LAB_BUILDX asked for
+    plugin_dir: Path | None
+
+    def write_config(self, config: Path) -> None:
+        """Make `config` a Docker config whose buildx is this one."""
+        if self.plugin_dir is not None:
+            (config / "config.json").write_text(json.dumps({"cliPluginsExtraDirs": [str(self.plugin_dir)]}) + "\n")
+
+
+BUILDX_CHOICES = {"0.13": None, "0.29": "FARM_LAB_BUILDX_029_DIR"}
+
+
+def _fail_or_skip(message: str) -> None:
+    if IN_CI:
+        pytest.fail(message + " [CI=true: integration tests must run]", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def buildx(lab, tmp_path_factory) -> Buildx:
+    asked = os.environ.get("FARM_LAB_BUILDX") or "0.13"
+    if asked not in BUILDX_CHOICES:
+        pytest.fail(f"FARM_LAB_BUILDX={asked}: choose one of {', '.join(BUILDX_CHOICES)}", pytrace=False)
+    key = BUILDX_CHOICES[asked]
+    plugin_dir = Path(_facts().get(key, "")) if key else None
+    if plugin_dir is not None and not (plugin_dir / "docker-buildx").is_file():
+        _fail_or_skip(f"no buildx {asked} in {plugin_dir} (run `lab/lab.sh install`)")
+    chosen = Buildx(asked, plugin_dir)
+    config = tmp_path_factory.mktemp("buildx-check")
+    chosen.write_config(config)
+    out = subprocess.run(
+        ["docker", "--config", str(config), "buildx", "version"], capture_output=True, text=True, timeout=30
+    )
+    words = out.stdout.split()
+    found = words[1] if len(words) > 1 else out.stderr.strip()
+    if not found.startswith(asked + "."):
+        pytest.fail(f"FARM_LAB_BUILDX={asked}, but the test configs run buildx {found!r}", pytrace=False)
+    return chosen
+
+
 @pytest.fixture
-def docker_config(tmp_path_factory, lab, unique_name) -> Path:
+def docker_config(tmp_path_factory, lab, buildx, unique_name) -> Path:
     config = tmp_path_factory.mktemp("docker-config")
+    buildx.write_config(config)
     yield config
     _remove_builders(config, lab)
     _remove_leftovers(lab, unique_name.tokens)

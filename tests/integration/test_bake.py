@@ -4,6 +4,7 @@ builds them across the farm with every farm rule, and bad bake files exit 2 nami
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -162,3 +163,89 @@ def test_the_monorepo_example_reuses_its_bake_file(farm, unique_name):
     assert sorted(t["target"] for t in report["targets"]) == ["api", "tool-lint", "tool-migrate", "worker"]
     assert all(t["outcome"] == "published" and t["tags"][0].startswith(repo) for t in report["targets"])
     assert farm.inspect(f"{repo}/api:linux-arm64") is not None
+
+
+# A bake file as users of buildx >= 0.20 write it: a registry cache (mode=max), an env and a
+# file secret both required by the RUN, a provenance attestation, and a second target so the
+# build runs as one generated bake (which buildx >= 0.20 only reads with --allow fs.read=...).
+CARRIED_BAKE = """
+group "default" {{ targets = ["app", "side"] }}
+target "app" {{
+  context = "app"
+  platforms = ["linux/amd64", "linux/arm64"]
+  args = {{ BASE = "{base}" }}
+  tags = ["{repo}-app:1"]
+  cache-from = ["type=registry,ref={repo}-cache:app"]
+  cache-to = ["type=registry,ref={repo}-cache:app,mode=max"]
+  secret = ["id=npm,env=NPM_TOKEN", "id=key,src=key.txt"]
+  attest = ["type=provenance"]
+  output = ["type=registry"]
+}}
+target "side" {{
+  context = "app"
+  platforms = ["linux/amd64", "linux/arm64"]
+  args = {{ BASE = "{base}" }}
+  tags = ["{repo}-side:1"]
+}}
+"""
+SECRET_DOCKERFILE = (
+    "ARG BASE\nFROM ${BASE}\n"
+    "RUN --mount=type=secret,id=npm,required=true --mount=type=secret,id=key,required=true "
+    "test -s /run/secrets/npm && test -s /run/secrets/key && echo ok > /ok\n"
+    'CMD ["cat", "/ok"]\n'
+)
+
+
+def _other_buildx_config(farm: Farm, buildx) -> Path:
+    """A second Docker config running the buildx this session does not test (the lab has both)."""
+    from conftest import BUILDX_CHOICES, Buildx, _facts
+
+    other = next(v for v in BUILDX_CHOICES if v != buildx.version)
+    key = BUILDX_CHOICES[other]
+    folder = Path(_facts()[key]) if key else None
+    if folder is not None and not (folder / "docker-buildx").is_file():
+        pytest.fail(f"no buildx {other} in {folder} (run `lab/lab.sh install`)")
+    config = farm.tmp / f"docker-config-{other}"
+    config.mkdir()
+    Buildx(other, folder).write_config(config)
+    return config
+
+
+def test_cache_secrets_and_provenance_of_a_bake_file_reach_the_build_the_same_on_both_buildx(
+    farm, unique_name, registry, buildx
+):
+    repo = _repo(farm.lab, unique_name)
+    (farm.tmp / "app").mkdir()
+    (farm.tmp / "app" / "Dockerfile").write_text(SECRET_DOCKERFILE)
+    (farm.tmp / "key.txt").write_text("file-secret\n")
+    (farm.tmp / "docker-bake.hcl").write_text(CARRIED_BAKE.format(repo=repo, base=farm.lab.base))
+    _write(farm, {"files": ["docker-bake.hcl"]})
+    env = {"NPM_TOKEN": "env-secret"}
+
+    # the same docker commands from both buildx versions' `bake --print`
+    other = _other_buildx_config(farm, buildx)
+    shown = [
+        farm.run("build", "-f", str(farm.file), "--dry-run", env={**env, "DOCKER_CONFIG": str(config)})
+        for config in (farm.docker_config, other)
+    ]
+    for result in shown:
+        assert result.returncode == 0, result.stderr[-3000:]
+    old, new = (re.sub(r"/farm-build-[^/]+/", "/TMP/", r.stdout) for r in shown)  # each run's own metadata folder
+    assert old == new
+    assert "--cache-to type=registry," in old and "mode=max" in old and "--provenance=true" in old
+    assert "--secret id=npm," in old and "--secret id=key," in old
+
+    farm.up()
+    result = farm.build("--json", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "at once (one buildx bake)" in result.stderr  # the generated definition: --allow on buildx >= 0.20
+    report = json.loads(result.stdout)
+    assert sorted(t["target"] for t in report["targets"]) == ["app", "side"]
+    index = farm.inspect(f"{repo}-app:1")
+    assert index is not None
+    images = [v for v in index["variants"] if not v["is_attestation"]]
+    assert {v["platform"] for v in images} == {"linux/amd64", "linux/arm64"}
+    attested = {v["attests"] for v in index["variants"] if v["is_attestation"]}
+    assert attested == {v["digest"] for v in images}  # provenance on each platform
+    cache_repo = f"{repo}-cache".split("/", 1)[1]
+    assert "app" in registry.tags(cache_repo)  # the registry cache was written

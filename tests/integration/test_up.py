@@ -111,10 +111,11 @@ def _only_read_only(calls: list[str]) -> list[str]:
     return [c for c in calls if not any(v in c for v in READ_ONLY)]
 
 
-def test_up_from_nothing_then_again_changes_nothing(farm):
+def test_up_from_nothing_then_again_changes_nothing(farm, buildx):
     first = farm.ok("up")
     assert "+ builder" in first.stdout and "+ context node1" in first.stdout
     status = farm.status()
+    assert status["buildx"].startswith(buildx.version + ".")  # the buildx this run tests, as farm reads it
     by_name = {n["name"]: n for n in status["nodes"]}
     assert {n["status"] for n in status["nodes"]} == {"running"}
     assert all(n["buildkit_version"] for n in status["nodes"])
@@ -387,3 +388,29 @@ def test_a_users_own_context_is_used_as_is_and_survives_down(farm):
     assert "mine" in contexts and "node2" not in contexts
     description = farm.docker("context", "inspect", "mine", "--format", "{{json .Metadata}}").stdout
     assert "my engine" in description
+
+
+OLD_BUILDX = """#!/bin/sh
+# A buildx plugin that says it is 0.12.1: the docker CLI's plugin protocol, nothing more.
+case "$1" in
+  docker-cli-plugin-metadata) echo '{"SchemaVersion":"0.1.0","Vendor":"Docker Inc.","Version":"v0.12.1"}' ;;
+  *) echo "github.com/docker/buildx v0.12.1 0000000" ;;
+esac
+"""
+
+
+def test_a_buildx_older_than_farm_supports_stops_every_command_with_exit_2(farm):
+    """The real docker CLI with a plugin that answers as buildx 0.12.1 would (the lab has no such buildx)."""
+    plugins = farm.tmp / "old-buildx"
+    plugins.mkdir()
+    (plugins / "docker-buildx").write_text(OLD_BUILDX)
+    (plugins / "docker-buildx").chmod(0o755)
+    (farm.docker_config / "config.json").write_text(json.dumps({"cliPluginsExtraDirs": [str(plugins)]}))
+    assert "v0.12.1" in farm.docker("buildx", "version").stdout
+    for command in ("up", "plan", "status", "down", "build"):
+        result = farm.run(command)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert "buildx 0.12.1 is older than farm supports: it needs buildx 0.13 or newer" in result.stderr, command
+        assert "Traceback" not in result.stderr
+    assert not (farm.docker_config / "contexts").exists()  # nothing was changed
+    assert not (farm.docker_config / "buildx" / "instances").exists()

@@ -22,7 +22,6 @@ MAX_COMPLEXITY = 20  # radon's cyclomatic complexity (it counts boolean operator
 # these sets after merging; test_the_pending_*_are_still_pending says when an entry is stale.
 PENDING_SIZE = {"buildkit_farm.reconcile.observe"}
 PENDING_COMPLEXITY = {
-    "buildkit_farm/farmfile/bake.py:_target_table",
     "buildkit_farm/reconcile/observe.py:observe",
     "buildkit_farm/reconcile/observe.py:parse_buildx_inspect",
     "buildkit_farm/reconcile/plan.py:plan_buildkits",

@@ -22,7 +22,7 @@ PRINTED = {
             "cache-from": ["type=registry,ref=r/c"],
             "secret": ["id=npm,env=NPM", "id=key,src=key.txt"],
             "platforms": ["linux/amd64", "linux/arm64"],
-            "output": ["type=docker"],
+            "output": ["type=registry"],
         },
         "tool-a": {"context": ".", "dockerfile": "Dockerfile.a", "tags": ["r/tool-a:latest"]},
     },
@@ -43,7 +43,7 @@ def test_resolved_bake_targets_become_target_tables():
     assert app["args"] == {"A": "1"}  # an unset bake arg is left out
     assert app["secrets"] == [{"id": "npm", "env": "NPM"}, {"id": "key", "src": "key.txt"}]
     assert app["cache_from"] == ["type=registry,ref=r/c"] and app["sbom"] is True
-    assert "output" not in app  # farm pushes by digest and moves the tags itself
+    assert "output" not in app  # farm pushes by digest and moves the tags itself (what type=registry asks)
     assert tables["tool-a"]["dockerfile"] == "Dockerfile.a"
 
 
@@ -125,3 +125,22 @@ def test_loading_starts_no_process_and_expand_adds_frozen_specs_with_their_origi
     assert spec.name == "app" and spec.platforms == ("linux/amd64",) and spec.pools == (("linux/amd64", ("node1",)),)
     assert spec.dockerfile == tmp_path / "app" / "Dockerfile" and spec.origin == 'docker-bake.hcl target "app"'
     assert config.desired.targets == ()  # the loaded value is frozen: expand made a new one
+
+
+def test_an_output_farm_does_not_give_is_refused_by_name():
+    printed = {"target": {"app": {"context": ".", "output": ["type=docker"]}, "obj": {"output": [{"type": "local"}]}}}
+    _, issues = bake.to_targets(printed, _bake())
+    assert {i.path for i in issues} == {'bake target "app".output[0]', 'bake target "obj".output[0]'}
+    assert "type=docker" in issues[0].message
+
+
+def test_a_key_farm_does_not_know_is_refused_not_dropped():
+    printed = {"target": {"app": {"context": ".", "policy": [{"filename": "p.rego"}], "network": "default"}}}
+    _, issues = bake.to_targets(printed, _bake())
+    assert [i.path for i in issues] == ['bake target "app".policy']  # network = "default" asks for nothing
+
+
+def test_a_secret_without_an_id_is_refused_not_dropped():
+    printed = {"target": {"app": {"context": ".", "secret": [{"src": "x.txt"}]}}}
+    _, issues = bake.to_targets(printed, _bake())
+    assert [i.path for i in issues] == ['bake target "app".secret[0]']

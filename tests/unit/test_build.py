@@ -379,7 +379,7 @@ def test_the_build_is_written_once_and_dry_run_prints_what_runs(app_dir, tmp_pat
     assert spec["cache-to"] == ["type=registry,ref=r/cache:1,mode=max"] and spec["ssh"] == ["default"]
     assert spec["attest"] == ["type=provenance,disabled=true", "type=sbom"] and spec["secret"] == ["id=tok,env=TOKEN"]
     assert spec["no-cache"] is True and spec["pull"] is True
-    argv = the_plan.command(Path("<run>/bake-1.json"), Path("<run>/metadata-1.json"), program="docker")
+    argv = the_plan.command(bake, Path("<run>/bake-1.json"), Path("<run>/metadata-1.json"), program="docker")
     assert argv[:3] == ["docker", "--config", str(tmp_path)] and argv[3:5] == ["buildx", "bake"]
     shown = "\n".join(plan.render(the_plan))
     assert shlex.join(argv) in shown

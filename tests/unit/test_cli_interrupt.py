@@ -28,13 +28,19 @@ def test_ctrl_c_while_farm_up_waits_for_the_lock(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(docker_config / "buildkit-farm")], stdout=subprocess.PIPE, text=True
     )
+    # `farm up` asks buildx its version before the lock; a stand-in answers (the unit half runs
+    # with no docker at all, and this test is about the lock, not about Docker).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\necho 'github.com/docker/buildx v0.13.1 0.13.1'\n")
+    (bin_dir / "docker").chmod(0o755)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         up = subprocess.Popen(
             [sys.executable, "-m", "buildkit_farm", "up", "-f", str(farm), "--docker-config", str(docker_config)],
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "NO_COLOR": "1"},
+            env={**os.environ, "NO_COLOR": "1", "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"},
         )
         assert up.stderr is not None
         line = up.stderr.readline()  # the wait is announced before the first sleep
