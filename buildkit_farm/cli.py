@@ -32,6 +32,13 @@ FileOption = Annotated[
 ]
 DEFAULT_FILE = Path("multiarch.toml")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DockerConfigOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--docker-config",
+        help="Docker config dir: registry logins, contexts and builders (default $DOCKER_CONFIG or ~/.docker).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -139,6 +146,7 @@ def inspect_cmd(
         Optional[Path],
         typer.Option("--ca", envvar="FARM_REGISTRY_CA", help="CA certificate (PEM file or dir) of a TLS registry."),
     ] = None,
+    docker_config: DockerConfigOption = None,
 ) -> None:
     """Show the variants of an image in its registry (platform, digest, size), pulling nothing."""
     import json
@@ -146,7 +154,7 @@ def inspect_cmd(
     from buildkit_farm.registry.index import describe
     from buildkit_farm.registry.read import inspect_image
 
-    index = inspect_image(image, ca=ca)
+    index = inspect_image(image, ca=ca, docker_config=docker_config)
     typer.echo(json.dumps(index.to_dict(), indent=2) if as_json else describe(index))
 
 
@@ -196,9 +204,7 @@ def build_cmd(
     atomic: Annotated[
         bool, typer.Option("--atomic", help="Move no tag of any target unless every selected target succeeded.")
     ] = False,
-    docker_config: Annotated[
-        Optional[Path], typer.Option("--docker-config", help="Docker config dir (default $DOCKER_CONFIG or ~/.docker).")
-    ] = None,
+    docker_config: DockerConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
@@ -253,12 +259,6 @@ def build_cmd(
         raise error
 
 
-DockerConfigOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--docker-config", help="Docker config dir for contexts and builders (default $DOCKER_CONFIG or ~/.docker)."
-    ),
-]
 LockTimeoutOption = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another farm run on this Docker config.")
 ]
@@ -393,6 +393,7 @@ def lint_cmd(
             "--registry", help="Also read each FROM image from its registry: a manifest list with every platform built?"
         ),
     ] = False,
+    docker_config: DockerConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check Dockerfiles for multi-arch readiness (the book's two rules). Exit 1 on errors."""
@@ -408,7 +409,7 @@ def lint_cmd(
     if registry:
         from buildkit_farm.registry.read import inspect_image
 
-        inspect = functools.lru_cache(maxsize=None)(inspect_image)
+        inspect = functools.lru_cache(maxsize=None)(functools.partial(inspect_image, docker_config=docker_config))
     result = rules.lint_subjects(subjects, inspect=inspect)
     typer.echo(json.dumps(result.to_dict(files.display_path), indent=2) if as_json else lint_report.render_text(result))
     raise typer.Exit(result.exit_code)

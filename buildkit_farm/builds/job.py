@@ -156,7 +156,7 @@ def build(
             docker_config=docker_config,
             echo=echo,
         )
-        outcomes = _with_causes(outcomes, config)
+        outcomes = _with_causes(outcomes, config, docker_config=docker_config)
         reports = _reports(prepared, scheduled, nodes)
         futures = [
             pool.submit(
@@ -290,15 +290,21 @@ def _converged_state(config, *, docker_config: str | None, up: bool, echo: Echo,
     )
 
 
-def _with_causes(outcomes: dict, config) -> dict:
+def _with_causes(outcomes: dict, config, *, docker_config: str | None = None) -> dict:
     """Each failed build's hint names its real cause where BuildKit's log shows it
-    (`causes.push_hint`): e.g. a loopback registry that BuildKit's own container cannot reach."""
-    from buildkit_farm.causes import push_hint
+    (`causes.push_hint`): e.g. a loopback registry that BuildKit's own container cannot reach,
+    or one that wants a login (named with the docker config the login must be in)."""
+    from buildkit_farm.causes import push_hint, refused_push
+    from buildkit_farm.docker import DockerPaths
 
     host_network = all(dict(s.driver_opts).get("network") == "host" for s in config.node_settings())
-    for outcome in outcomes.values():
+    for name, outcome in outcomes.items():
         if isinstance(outcome, BuildError):
             cause = push_hint(outcome.message, driver=config.builder.driver, host_network=host_network)
+            if cause and refused_push(outcome.message):  # said first, in the message: reports keep it too
+                where = DockerPaths.resolve(docker_config).docker_config
+                outcome.message = f'target "{name}": {cause} (farm uses the logins in {where})\n{outcome.message}'
+                cause = None
             if cause:
                 rest = (outcome.hint or "").split(". ", 1)[-1] if outcome.hint else ""
                 outcome.hint = f"{cause}; {rest}" if rest else cause
