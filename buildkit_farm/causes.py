@@ -114,10 +114,10 @@ def push_hint(detail: str, *, driver: str = "docker-container", host_network: bo
         )
     refused = refused_push(detail)
     if refused:
-        registry, name, wanted = refused
+        host, name, wanted = refused
         if wanted:
-            return f"registry {registry} wants credentials to push {name}: run `docker login {registry}` first"
-        return f"registry {registry} refused the push to {name}: `docker login {registry}` with an account that may push there"
+            return f"registry {host} wants credentials to push {name}: run `docker login {host}` first"
+        return f"registry {host} refused the push to {name}: `docker login {host}` with an account that may push there"
     if "401 unauthorized" in low or "insufficient_scope" in low or "denied:" in low:
         return "the registry refused the push: `docker login` to it with an account that may push there"
     if dial or "no such host" in low:
