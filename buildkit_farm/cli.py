@@ -69,10 +69,11 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
     origins: list[str] = []
     try:
         config = load_config(file)
-        if config.bake is not None:  # targets from bake files, resolved by buildx
+        if config.bake is not None:  # targets from bake files, resolved by buildx (a process of its own)
+            from buildkit_farm.builds.resolve import expand_bake
             from buildkit_farm.farmfile import bake
 
-            expanded = bake.expand(config)
+            expanded = expand_bake(config, variables={}, docker_config=None)
             config, origins = expanded.config, bake.describe(expanded)
     except ConfigError as err:
         if not as_json:
@@ -198,7 +199,11 @@ def build_cmd(
         bool, typer.Option("--up", help="Converge the farm first instead of stopping when it drifted.")
     ] = False,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Check inputs and print the docker commands; run nothing.")
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check inputs and print the run plan (the bakes and docker commands that would run); run nothing.",
+        ),
     ] = False,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report to FILE.")] = None,
     atomic: Annotated[
@@ -210,15 +215,12 @@ def build_cmd(
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
     from buildkit_farm.builds import job as farm_build
     from buildkit_farm.builds import report as build_report
-    from buildkit_farm.builds.prepare import BuildOptions, parse_pairs
-    from buildkit_farm.docker import DockerPaths
+    from buildkit_farm.builds.resolve import BuildOptions, expand_bake, parse_pairs
     from buildkit_farm.farmfile.load import load_config
-    from buildkit_farm.reconcile import lock
 
     build_report.check_report_path(report)  # before anything runs, so a failed run can still write it
     reports: list = []
     try:
-        config = load_config(file)
         options = BuildOptions(
             vars=parse_pairs(var, flag="--var"),
             tags=tuple(tag),
@@ -237,18 +239,19 @@ def build_cmd(
             verify_run=verify_run or verify_cmd is not None,
             verify_cmd=verify_cmd,
         )
-        # Shared for the whole build: builds run together, `farm up`/`down` wait (reconcile/lock.py).
-        farm_dir = DockerPaths.resolve(docker_config).farm_dir
-        with lock.hold(farm_dir, shared=True, on_wait=lambda m: typer.echo(m, err=True)):
-            reports, error = farm_build.build(
-                config,
-                targets or (),
-                options,
-                docker_config=str(docker_config) if docker_config else None,
-                up=up,
-                dry_run=dry_run,
-                atomic=atomic,
-            )
+        where = str(docker_config) if docker_config else None
+        # the loader, then its caller's one process: bake files resolved by buildx (--var fills their variables)
+        config = expand_bake(load_config(file), variables=options.vars, docker_config=where).config
+        reports, error = farm_build.build(
+            config.desired,
+            targets or (),
+            options,
+            docker_config=where,
+            up=up,
+            dry_run=dry_run,
+            atomic=atomic,
+            on_wait=lambda m: typer.echo(m, err=True),
+        )
     except FarmError as err:
         error = err
     if not dry_run:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -178,3 +180,91 @@ def failure_detail(err: BaseException) -> str:
     """What a python-on-whales `DockerException` says: its last lines, else its exit code."""
     text = (getattr(err, "stderr", None) or "").strip() or (getattr(err, "stdout", None) or "").strip()
     return last_lines(text) or f"exit code {getattr(err, 'return_code', '?')}"
+
+
+# --------------------------------------------------------------------------- the build's verbs
+# (`farm build` and `farm validate`: narrow verbs, one per kind of process the build starts)
+
+
+def print_bake(paths: DockerPaths, args: Sequence[str], *, cwd: Path, variables: Mapping[str, str]) -> DockerRead:
+    """`docker buildx bake --print …` in the farm file's folder, bake's variables in its environment (read only)."""
+    return read(paths, None, args, cwd=cwd, env=variables)
+
+
+class BakeProcess:
+    """A running `docker buildx bake`: its progress lines as they come, its exit code; `stop`
+    (from another thread) ends it."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._proc = proc
+
+    def lines(self) -> Iterator[str]:
+        """buildx's progress (stderr), line by line, without the newline; nothing with a tty display."""
+        for line in self._proc.stderr or ():
+            yield line.rstrip("\n")
+
+    def wait(self) -> int:
+        return self._proc.wait()
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+
+
+def start_bake(argv_: Sequence[str], *, tty: bool) -> BakeProcess:
+    """Start `docker buildx bake …` (`argv_` from `argv`): with `tty`, buildx draws on the terminal itself."""
+    proc = subprocess.Popen(
+        list(argv_),
+        stdin=subprocess.DEVNULL,
+        stdout=None if tty else subprocess.DEVNULL,
+        stderr=None if tty else subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
+    return BakeProcess(proc)
+
+
+def pull_variant_argv(
+    paths: DockerPaths, where: str, image: str, platform: str, *, program: str | None = None
+) -> list[str]:
+    """`docker --context NODE pull --quiet --platform P IMAGE@DIGEST`: one variant onto a node's engine."""
+    return argv(paths, where, program=program) + ["pull", "--quiet", "--platform", platform, image]
+
+
+def run_variant_argv(
+    paths: DockerPaths, where: str, image: str, platform: str, command: str | None, *, program: str | None = None
+) -> list[str]:
+    """`docker --context NODE run --rm --platform P --pull never IMAGE@DIGEST [COMMAND]`."""
+    cmd = shlex.split(command) if command else []
+    return argv(paths, where, program=program) + ["run", "--rm", "--platform", platform, "--pull", "never", image, *cmd]
+
+
+def pull_variant(paths: DockerPaths, where: str, image: str, platform: str) -> DockerRead:
+    """Pull one variant onto a node's engine, quietly (never raises on exit codes)."""
+    proc = subprocess.run(
+        pull_variant_argv(paths, where, image, platform),
+        capture_output=True,
+        text=True,
+        errors="replace",
+        stdin=subprocess.DEVNULL,
+    )
+    return DockerRead(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_variant(
+    paths: DockerPaths, where: str, image: str, platform: str, command: str | None, *, keep: int = 20
+) -> tuple[int, list[str]]:
+    """Run one variant once on a node's engine: (exit code, its last `keep` output lines, stdout and
+    stderr together, as they came)."""
+    proc = subprocess.Popen(
+        run_variant_argv(paths, where, image, platform, command),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    tail: deque[str] = deque(maxlen=keep)
+    for line in proc.stdout or ():
+        tail.append(line.rstrip("\n"))
+    return proc.wait(), list(tail)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 
-from buildkit_farm.builds.prepare import PreparedTarget
+from buildkit_farm.builds.resolve import ResolvedTarget
 from buildkit_farm.errors import BuildError
 from buildkit_farm.farmfile import reference
 from buildkit_farm.registry.index import ImageIndex
@@ -31,7 +31,7 @@ def check_registries(tags: Sequence[str], *, timeout: float = 3.0) -> None:
             ) from None
 
 
-def check_sources(target: PreparedTarget, *, docker_config: str | None, builder: str) -> None:
+def check_sources(target: ResolvedTarget, *, docker_config: str | None, builder: str) -> None:
     """Before building: every source exists, and no two images (built or stitched) share
     a platform. Reads the registry only."""
     if target.sources:

@@ -1,4 +1,5 @@
-"""The exact Docker commands of a build (pure): buildx arguments, and the lines `--dry-run` shows.
+"""The exact Docker commands of a build (pure): each build as a bake target, the bake and
+imagetools command lines. Part of stage 2 (plan the run).
 
 Every argv starts from `buildkit_farm.docker.argv` (the one door); secrets are redacted
 from anything shown to people.
@@ -8,13 +9,13 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from buildkit_farm import docker
-from buildkit_farm.builds.prepare import PreparedTarget, SecretSpec
+from buildkit_farm.builds.resolve import ResolvedTarget, SecretSpec
 from buildkit_farm.builds.schedule import Assignment
 
 STAGING_TAG = "buildkit-farm-staging"
@@ -22,12 +23,17 @@ STAGING_TAG = "buildkit-farm-staging"
 
 @dataclass(frozen=True)
 class Invocation:
-    """One `docker buildx build`: the python-on-whales arguments plus what it builds."""
+    """One image build of a target, written one way: the bake target buildx is given.
+
+    Every build of a run goes into a `docker buildx bake` definition as `spec`, under `key`;
+    `--dry-run` prints that same definition, so what is shown is what runs.
+    """
 
     platforms: tuple[str, ...]
     dockerfile: Path
-    kwargs: Mapping[str, Any]  # for python_on_whales docker.buildx.build
-    label: str  # how its log lines and errors name it, e.g. "linux/arm64" or "all"
+    spec: Mapping[str, Any]  # the bake target (JSON): context, dockerfile, platforms, output, …
+    label: str  # how its log lines and errors name it, e.g. "linux/arm64" or "linux/amd64,linux/arm64"
+    key: str = ""  # its bake target name, unique in the run
 
 
 def _csv_dict(spec: str) -> dict[str, str]:
@@ -42,15 +48,8 @@ def platform_slug(platform: str) -> str:
     return platform.replace("/", "-")
 
 
-def invocations(
-    prepared: PreparedTarget,
-    *,
-    builder: str,
-    metadata_dir: Path,
-    progress: str,
-    assignments: Sequence[Assignment] = (),
-) -> tuple[Invocation, ...]:
-    """The `docker buildx build` calls for a target.
+def invocations(prepared: ResolvedTarget, assignments: Sequence[Assignment] = ()) -> tuple[Invocation, ...]:
+    """The builds of a target (pure): each a bake target pushing by digest.
 
     One for every platform pinned to a node; one more per `emulated` platform; or one per
     platform when the target has per-platform Dockerfiles. Why emulated platforms get their
@@ -63,97 +62,59 @@ def invocations(
     tagged name there; a build on several nodes ends with buildx's client-side merge,
     which pushes the list under the name, so it gets the farm's staging tag.
     """
-    node_of = {a.platform: a.node for a in assignments}
-    emulated = [a.platform for a in assignments if a.emulated]
     if prepared.sources_only:
         return ()
-    common: dict[str, Any] = {
-        "context_path": str(prepared.context),
-        "builder": builder,
-        "build_args": dict(prepared.build_args),
-        "labels": dict(prepared.labels),
-        "target": prepared.stage,
-        "cache": not prepared.no_cache,
-        "pull": prepared.pull,
-        "secrets": [s.flag() for s in prepared.secrets],
-        "ssh": prepared.ssh[0] if prepared.ssh else None,
-        "cache_from": [_csv_dict(c) for c in prepared.cache_from] or None,
-        "cache_to": _csv_dict(prepared.cache_to[0]) if prepared.cache_to else None,
-        "provenance": prepared.provenance,
-        "sbom": prepared.sbom,
-        "progress": "tty" if progress == "tty" else "plain" if progress == "plain" else "auto",
-    }
+    node_of = {a.platform: a.node for a in assignments}
+    common = _common_spec(prepared)
+    groups = _groups(prepared, {a.platform for a in assignments if a.emulated})
     out: list[Invocation] = []
-    groups: list[tuple[str, Path | None, tuple[str, ...]]]
-    if prepared.dockerfiles:
-        groups = [(p, prepared.dockerfiles[p], (p,)) for p in prepared.platforms]
-    else:
-        pinned = tuple(p for p in prepared.platforms if p not in emulated)
-        groups = [(",".join(pinned), prepared.dockerfile, pinned)] if pinned else []
-        groups += [(p, prepared.dockerfile, (p,)) for p in prepared.platforms if p in emulated]
     for label, dockerfile, platforms in groups:
-        kwargs = dict(common)
         nodes = {node_of.get(p, p) for p in platforms}
-        kwargs.update(
-            file=str(dockerfile),
-            platforms=list(platforms),
-            output={
-                "type": "image",
-                "name": f"{prepared.repo}:{STAGING_TAG}" if len(nodes) > 1 else prepared.repo,
-                "push-by-digest": "true",
-                "name-canonical": "true",
-                "push": "true",
-            },
-            metadata_file=str(metadata_dir / f"{prepared.name}-{len(out)}.json"),
-        )
-        out.append(Invocation(platforms=tuple(platforms), dockerfile=Path(str(dockerfile)), kwargs=kwargs, label=label))
+        output = {
+            "type": "image",
+            "name": f"{prepared.repo}:{STAGING_TAG}" if len(nodes) > 1 else prepared.repo,
+            "push-by-digest": "true",
+            "name-canonical": "true",
+            "push": "true",
+        }
+        spec = {**common, "dockerfile": str(dockerfile), "platforms": list(platforms), "output": [_csv(output)]}
+        key = _key(prepared.name if len(groups) == 1 else f"{prepared.name}_{label}")
+        out.append(Invocation(tuple(platforms), Path(str(dockerfile)), spec, label, key))
     return tuple(out)
 
 
-def render_command(kwargs: Mapping[str, Any], *, docker_config: str | None = None) -> list[str]:
-    """The argv python-on-whales runs for `docker.buildx.build(**kwargs)`, in its order.
+def _groups(prepared: ResolvedTarget, emulated: Collection[str]) -> list[tuple[str, Path | None, tuple[str, ...]]]:
+    """(label, Dockerfile, platforms) per build: per platform with per-platform Dockerfiles,
+    else the pinned platforms together and each emulated one alone."""
+    if prepared.dockerfiles:
+        return [(p, prepared.dockerfiles[p], (p,)) for p in prepared.platforms]
+    pinned = tuple(p for p in prepared.platforms if p not in emulated)
+    groups = [(",".join(pinned), prepared.dockerfile, pinned)] if pinned else []
+    return groups + [(p, prepared.dockerfile, (p,)) for p in prepared.platforms if p in emulated]
 
-    Kept equal to python-on-whales' own (a unit test compares them), so `--dry-run` shows
-    exactly what runs.
-    """
-    cmd = _docker(docker_config) + ["buildx", "build"]
-    progress = kwargs.get("progress", "auto")
-    if progress != "auto":
-        cmd += ["--progress", str(progress)]
-    for key, value in dict(kwargs.get("build_args") or {}).items():
-        cmd += ["--build-arg", f"{key}={value}"]
-    if kwargs.get("builder"):
-        cmd += ["--builder", str(kwargs["builder"])]
-    for key, value in dict(kwargs.get("labels") or {}).items():
-        cmd += ["--label", f"{key}={value}"]
-    if kwargs.get("ssh"):
-        cmd += ["--ssh", str(kwargs["ssh"])]
-    if isinstance(kwargs.get("provenance"), bool):
-        cmd.append(f"--provenance={str(kwargs['provenance']).lower()}")
-    if kwargs.get("pull"):
-        cmd.append("--pull")
-    if isinstance(kwargs.get("sbom"), bool):
-        cmd.append(f"--sbom={str(kwargs['sbom']).lower()}")
-    if kwargs.get("metadata_file"):
-        cmd += ["--metadata-file", str(kwargs["metadata_file"])]
-    if kwargs.get("file"):
-        cmd += ["--file", str(kwargs["file"])]
-    if kwargs.get("target"):
-        cmd += ["--target", str(kwargs["target"])]
-    for item in kwargs.get("cache_from") or []:
-        cmd += ["--cache-from", _csv(item)]
-    if kwargs.get("cache_to"):
-        cmd += ["--cache-to", _csv(kwargs["cache_to"])]
-    for secret in kwargs.get("secrets") or []:
-        cmd += ["--secret", str(secret)]
-    if kwargs.get("output"):
-        cmd += ["--output", _csv(kwargs["output"])]
-    if kwargs.get("platforms"):
-        cmd += ["--platform", ",".join(kwargs["platforms"])]
-    if kwargs.get("cache") is False:
-        cmd.append("--no-cache")
-    cmd.append(str(kwargs["context_path"]))
-    return cmd
+
+def _common_spec(prepared: ResolvedTarget) -> dict[str, Any]:
+    """The bake target keys every build of a target shares."""
+    spec: dict[str, Any] = {
+        "context": str(prepared.context),
+        "args": dict(prepared.build_args),
+        "labels": dict(prepared.labels),
+        "attest": [
+            "type=provenance" + ("" if prepared.provenance else ",disabled=true"),
+            "type=sbom" + ("" if prepared.sbom else ",disabled=true"),
+        ],
+    }
+    optional: dict[str, Any] = {
+        "target": prepared.stage,
+        "no-cache": prepared.no_cache or None,
+        "pull": prepared.pull or None,
+        "secret": [s.flag() for s in prepared.secrets],
+        "ssh": list(prepared.ssh[:1]),
+        "cache-from": [_csv(_csv_dict(c)) for c in prepared.cache_from],
+        "cache-to": [_csv(_csv_dict(c)) for c in prepared.cache_to[:1]],
+    }
+    spec.update({key: value for key, value in optional.items() if value})
+    return spec
 
 
 def _csv(mapping) -> str:
@@ -190,64 +151,22 @@ def redact(argv: Sequence[str], secrets: Sequence[SecretSpec] = ()) -> str:
     out = []
     hide_next = False
     for arg in argv:
-        if hide_next:
-            parts = [part.partition("=") for part in arg.split(",")]
-            out.append(",".join(f"{k}={v}" if k in ("id", "type") else f"{k}=REDACTED" for k, _, v in parts))
-            hide_next = False
-            continue
+        out.append(redact_secret(arg) if hide_next else arg)
         hide_next = arg == "--secret"
-        out.append(arg)
     return shlex.join(out)
 
 
-def dry_run_lines(
-    prepared: PreparedTarget,
-    plan: Sequence[Invocation],
-    *,
-    builder: str,
-    docker_config: str | None,
-    verify: Sequence[tuple[str, str]] = (),
-    verify_cmd: str | None = None,
-) -> list[str]:
-    """The docker commands `farm build` would run for a target, in order, secrets redacted.
-
-    The registry reads and writes after the build go through `buildkit_farm.registry` (read, publish),
-    which runs them as shown (plus reading every source before `create`).
-    """
-    lines = [redact(render_command(inv.kwargs, docker_config=docker_config), prepared.secrets) for inv in plan]
-    digests = [f"{prepared.repo}@<digest of {inv.label}>" for inv in plan]
-    lines += [
-        shlex.join(inspect_command(ref, builder=builder, docker_config=docker_config))
-        for ref in list(prepared.sources) + digests
-    ]
-    for platform, context in verify:  # (platform, the context of the node that built it)
-        variant = f"{prepared.repo}@<digest of {platform}>"
-        docker = _docker(docker_config) + ["--context", context]
-        lines.append(shlex.join([*docker, "pull", "--quiet", "--platform", platform, variant]))
-        command = shlex.split(verify_cmd) if verify_cmd else []
-        lines.append(shlex.join([*docker, "run", "--rm", "--platform", platform, "--pull", "never", variant, *command]))
-    if prepared.variant_tags:
-        for p in prepared.platforms:
-            variant = f"{prepared.repo}@<digest of {p}>"
-            lines.append(
-                shlex.join(
-                    publish_command(
-                        [f"{prepared.repo}:{platform_slug(p)}"], [variant], builder=builder, docker_config=docker_config
-                    )
-                )
-            )
-    lines.append(
-        shlex.join(
-            publish_command(
-                prepared.tags, digests + list(prepared.sources), builder=builder, docker_config=docker_config
-            )
-        )
-    )
-    lines += [shlex.join(inspect_command(tag, builder=builder, docker_config=docker_config)) for tag in prepared.tags]
-    return lines
+def redact_secret(flag: str) -> str:
+    """`id=tok,env=TOKEN` -> `id=tok,env=REDACTED`: only the id and type are shown."""
+    parts = [part.partition("=") for part in flag.split(",")]
+    return ",".join(f"{k}={v}" if k in ("id", "type") else f"{k}=REDACTED" for k, _, v in parts)
 
 
 _BAKE_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _key(name: str) -> str:
+    return _BAKE_NAME.sub("_", name)
 
 
 def bake_names(plan: Sequence[tuple[str, Invocation]]) -> list[str]:
@@ -256,46 +175,20 @@ def bake_names(plan: Sequence[tuple[str, Invocation]]) -> list[str]:
     count: dict[str, int] = {}
     for target, _ in plan:
         count[target] = count.get(target, 0) + 1
-    names = []
-    for target, inv in plan:
-        name = target if count[target] == 1 else f"{target}_{inv.label}"
-        names.append(_BAKE_NAME.sub("_", name))
-    return names
+    return [_key(target if count[target] == 1 else f"{target}_{inv.label}") for target, inv in plan]
 
 
-def bake_definition(plan: Sequence[tuple[str, Invocation]]) -> dict[str, object]:
-    """One bake definition (JSON) for the whole run: one bake target per `docker buildx build`
-    that `invocations` makes, with the same settings and the same push-by-digest output."""
+def bake_definition(plan: Sequence[tuple[str, Invocation]], *, shown: bool = False) -> dict[str, object]:
+    """One bake definition (JSON): one bake target per build, each its `Invocation.spec`.
+
+    `shown`: for people (`--dry-run`): every secret reduced to its id.
+    """
     targets: dict[str, object] = {}
     for name, (_, inv) in zip(bake_names(plan), plan):
-        kw = inv.kwargs
-        spec: dict[str, object] = {
-            "context": str(kw["context_path"]),
-            "dockerfile": str(kw["file"]),
-            "platforms": list(kw.get("platforms") or []),
-            "args": dict(kw.get("build_args") or {}),
-            "labels": dict(kw.get("labels") or {}),
-            "output": [_csv(kw["output"])],
-            "attest": [
-                "type=provenance" + ("" if kw.get("provenance") else ",disabled=true"),
-                "type=sbom" + ("" if kw.get("sbom") else ",disabled=true"),
-            ],
-        }
-        if kw.get("target"):
-            spec["target"] = kw["target"]
-        if kw.get("cache") is False:
-            spec["no-cache"] = True
-        if kw.get("pull"):
-            spec["pull"] = True
-        if kw.get("secrets"):
-            spec["secret"] = list(kw["secrets"])
-        if kw.get("ssh"):
-            spec["ssh"] = [str(kw["ssh"])]
-        if kw.get("cache_from"):
-            spec["cache-from"] = [_csv(c) for c in kw["cache_from"]]
-        if kw.get("cache_to"):
-            spec["cache-to"] = [_csv(kw["cache_to"])]
-        targets[name] = spec
+        spec = dict(inv.spec)
+        if shown and spec.get("secret"):
+            spec["secret"] = [redact_secret(flag) for flag in spec["secret"]]
+        targets[inv.key or name] = spec
     return {"group": {"default": {"targets": list(targets)}}, "target": targets}
 
 

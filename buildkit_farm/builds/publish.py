@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from buildkit_farm.builds.command import platform_slug
-from buildkit_farm.builds.prepare import PreparedTarget
 from buildkit_farm.builds.report import (
     OUTCOME_FAILED,
     OUTCOME_HELD,
@@ -21,12 +20,13 @@ from buildkit_farm.builds.report import (
     OUTCOME_PUBLISHED,
     TargetReport,
 )
+from buildkit_farm.builds.resolve import ResolvedTarget
 from buildkit_farm.errors import FarmError
 from buildkit_farm.registry.index import ImageIndex
 
 
 def publish_target(
-    target: PreparedTarget,
+    target: ResolvedTarget,
     built_refs: Sequence[str],
     variant_digest: Mapping[str, str],
     report: TargetReport,
@@ -70,7 +70,7 @@ class Built:
 
 
 def publish_all(
-    built: Sequence[tuple[PreparedTarget, Built]],
+    built: Sequence[tuple[ResolvedTarget, Built]],
     reports: Mapping[str, TargetReport],
     *,
     held: bool,
@@ -93,7 +93,7 @@ def publish_all(
         return
     stop = threading.Event()
 
-    def one(target: PreparedTarget, result: Built) -> None:
+    def one(target: ResolvedTarget, result: Built) -> None:
         report = reports[target.name]
         if stop.is_set():
             report.ok, report.outcome, report.error = False, OUTCOME_INTERRUPTED, "interrupted before its tags moved"

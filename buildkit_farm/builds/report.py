@@ -4,18 +4,58 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 
 from buildkit_farm.errors import BuildError, FarmError, UsageError
 
-# What happened to a target's tags.
-OUTCOME_PENDING = "pending"  # not finished (a run that stopped early)
-OUTCOME_PUBLISHED = "published"  # built, checked (and ran): its tags moved
-OUTCOME_FAILED = "failed"  # a build, check, run or publish failed: its tags did not move
-OUTCOME_HELD = "held"  # --atomic: built and checked, but another target failed: tags did not move
-OUTCOME_INTERRUPTED = "interrupted"  # --atomic: Ctrl-C came before its tags moved
+if sys.version_info >= (3, 11):
+    from typing import assert_never
+else:  # pragma: no cover
+    from typing_extensions import assert_never
+
+
+class Outcome(str, Enum):
+    """What happened to a target's tags (a closed set; the JSON report carries the value)."""
+
+    PENDING = "pending"  # not finished (a run that stopped early)
+    PUBLISHED = "published"  # built, checked (and ran): its tags moved
+    FAILED = "failed"  # a build, check, run or publish failed: its tags did not move
+    HELD = "held"  # --atomic: built and checked, but another target failed: tags did not move
+    INTERRUPTED = "interrupted"  # --atomic: Ctrl-C came before its tags moved
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# The names the build side used before the enum.
+OUTCOME_PENDING = Outcome.PENDING
+OUTCOME_PUBLISHED = Outcome.PUBLISHED
+OUTCOME_FAILED = Outcome.FAILED
+OUTCOME_HELD = Outcome.HELD
+OUTCOME_INTERRUPTED = Outcome.INTERRUPTED
+
+
+def tags_moved(outcome: Outcome) -> bool | None:
+    """Whether the outcome moved the target's tags (None: the run has not decided yet)."""
+    if outcome is Outcome.PUBLISHED:
+        return True
+    if outcome is Outcome.FAILED or outcome is Outcome.HELD or outcome is Outcome.INTERRUPTED:
+        return False
+    if outcome is Outcome.PENDING:
+        return None
+    assert_never(outcome)
+
+
+def _state(r: TargetReport) -> str:
+    """The summary's word for a target: ok / FAILED, and why its tags did not move."""
+    state = "ok" if r.ok else "FAILED"
+    if r.outcome is Outcome.HELD or r.outcome is Outcome.INTERRUPTED:
+        state += f" ({r.outcome}: tags not moved)"
+    return state
 
 
 @dataclass
@@ -51,12 +91,13 @@ class TargetReport:
     duration_s: float | None = None
     ok: bool = True
     error: str | None = None
-    outcome: str = OUTCOME_PENDING
+    outcome: Outcome = Outcome.PENDING
     exc: Exception | None = field(default=None, repr=False, compare=False)  # the error itself, not reported
 
     def to_dict(self) -> dict:
         data = asdict(replace(self, exc=None))
         del data["exc"]
+        data["outcome"] = self.outcome.value if isinstance(self.outcome, Outcome) else self.outcome
         return data
 
 
@@ -64,10 +105,7 @@ def render_text(reports: Sequence[TargetReport]) -> str:
     """The human summary printed after a build."""
     lines = []
     for r in reports:
-        state = "ok" if r.ok else "FAILED"
-        if r.outcome not in (OUTCOME_PUBLISHED, OUTCOME_FAILED, OUTCOME_PENDING):
-            state += f" ({r.outcome}: tags not moved)"
-        lines.append(f"{r.target}: {state}" + (f"  {r.digest}" if r.digest else ""))
+        lines.append(f"{r.target}: {_state(r)}" + (f"  {r.digest}" if r.digest else ""))
         for tag in r.tags:
             lines.append(f"  tag       {tag}")
         for tag in r.variant_tags:
@@ -130,7 +168,14 @@ def summary_rows(reports: Sequence[TargetReport]) -> list[tuple[str, str, str, s
             platform = p.platform if p else "-"
             node = (p.node + (" (emulated)" if p.emulated else "")) if p else "-"
             rows.append(
-                (r.target, platform, node, (p.digest if p else None) or "-", verified.get(platform, "-"), r.outcome)
+                (
+                    r.target,
+                    platform,
+                    node,
+                    (p.digest if p else None) or "-",
+                    verified.get(platform, "-"),
+                    str(r.outcome),
+                )
             )
     return rows
 
@@ -179,7 +224,7 @@ def run_error(reports: Sequence[TargetReport], *, atomic: bool = False) -> FarmE
     lines = [f'target "{r.target}": {r.error}' for r in failed]
     others = [r for r in reports if r.ok]
     if atomic:
-        moved = [r.target for r in reports if r.outcome == OUTCOME_PUBLISHED]
+        moved = [r.target for r in reports if tags_moved(r.outcome)]
         hint = (
             f"--atomic: tags moved only for {', '.join(moved)} (interrupted mid-publish); "
             "rerun the same command to move the rest"

@@ -1,8 +1,11 @@
-"""Running the builds (talks to Docker): `docker buildx build` with live progress, push by digest.
+"""Stage 3 of `farm build`, run: the run plan's bakes, with live progress, pushing by digest.
 
-No tag of the user's moves here: every build pushes by digest only, and its digest is read
-from buildx's metadata file. A failure names the target, the platform, its node and the
-failing step's last lines.
+In: the `RunPlan` (stage 2). Out: per target what each of its builds pushed (digest and
+per-platform seconds) or its error. The bakes start through the process door
+(`docker.start_bake`), with exactly the command lines and definitions the plan holds. No tag
+of the user's moves here: every build pushes by digest only, and its digest is read from
+buildx's metadata file. A failure names the target, the platform, its node and the failing
+step's last lines. It may not read the farm file, nor touch a tag.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -18,13 +20,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from buildkit_farm import docker
 from buildkit_farm.builds.command import Invocation
+from buildkit_farm.builds.plan import Bake, RunPlan
 from buildkit_farm.builds.progress import ProgressTracker
 from buildkit_farm.builds.schedule import Assignment
-from buildkit_farm.errors import BuildError
+from buildkit_farm.errors import BuildError, FarmError
+
+if TYPE_CHECKING:
+    from buildkit_farm.farmfile.desired import Desired
 
 Echo = Callable[[str], None]
 
@@ -47,46 +55,6 @@ def digest_from_metadata(path: Path) -> str:
             hint="is the BuildKit on the nodes recent enough?",
         )
     return digest
-
-
-def run_invocation(
-    inv: Invocation,
-    *,
-    target: str,
-    assignments: Sequence[Assignment],
-    docker_config: str | None,
-    echo: Echo = stderr_echo,
-    prefix: str = "",
-) -> tuple[str, dict[str, float], float]:
-    """Run one buildx build with live progress; return (digest, per-platform seconds, seconds).
-
-    A failure raises BuildError naming the target, the platform, its node and the failing
-    step's last lines.
-    """
-    from python_on_whales.exceptions import DockerException
-
-    from buildkit_farm import docker as door
-
-    docker = door.client(door.DockerPaths.resolve(docker_config))
-    start = time.monotonic()
-    tracker = ProgressTracker(inv.platforms, start=start)
-    kwargs = dict(inv.kwargs)
-    try:
-        if kwargs.get("progress") == "tty":
-            # buildx draws its own terminal UI; nothing to capture.
-            docker.buildx.build(**kwargs)
-        else:
-            for line in docker.buildx.build(**kwargs, stream_logs=True):  # type: ignore[union-attr]
-                tracker.feed(line, time.monotonic())
-                echo(prefix + line.rstrip("\n"))
-    except DockerException as err:
-        if err.stderr and not tracker.tail:
-            for line in err.stderr.splitlines():
-                tracker.feed(line, time.monotonic())
-        raise build_failure(target, inv, tracker, assignments, err.return_code) from None
-    end = time.monotonic()
-    digest = digest_from_metadata(Path(str(kwargs["metadata_file"])))
-    return digest, tracker.durations(end), round(end - start, 2)
 
 
 def build_failure(
@@ -128,76 +96,103 @@ def registry_trust():
                     os.environ[key] = value
 
 
-def run_all(
-    plan: Sequence[Invocation], *, target: str, assignments, docker_config, echo: Echo, name: str = ""
-) -> list[tuple[str, dict[str, float], float]]:
-    """Run a target's invocations at once; all must succeed.
-
-    Log lines are prefixed `[name/label] ` when several run (`name`: the target's, when the
-    run has several targets; `label`: the platform of a per-platform Dockerfile).
-    """
-    if not plan:  # a target made only of sources: nothing to build
-        return []
-
-    def prefix(inv: Invocation) -> str:
-        parts = [p for p in (name, inv.label if len(plan) > 1 else "") if p]
-        return f"[{'/'.join(parts)}] " if parts else ""
-
-    if len(plan) == 1:
-        return [
-            run_invocation(
-                plan[0],
-                target=target,
-                assignments=assignments,
-                docker_config=docker_config,
-                echo=echo,
-                prefix=prefix(plan[0]),
-            )
-        ]
-
-    def one(inv: Invocation):
-        return run_invocation(
-            inv, target=target, assignments=assignments, docker_config=docker_config, echo=echo, prefix=prefix(inv)
-        )
-
-    with ThreadPoolExecutor(max_workers=len(plan)) as pool:
-        futures = [pool.submit(one, inv) for inv in plan]
-        errors = [f.exception() for f in futures]
-    failures = [e for e in errors if e is not None]
-    if failures:
-        if len(failures) == 1:
-            raise failures[0]
-        raise BuildError("\n".join(str(e) for e in failures), hint=getattr(failures[0], "hint", None))
-    return [f.result() for f in futures]
-
-
 class Cancel:
-    """Stops a running bake from another thread (`set`), or before it starts."""
+    """Stops the running bakes from another thread (`set`), or any before they start."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self._proc: subprocess.Popen[str] | None = None
+        self._procs: list[docker.BakeProcess] = []
         self._lock = threading.Lock()
 
-    def attach(self, proc: subprocess.Popen[str]) -> None:
+    def attach(self, proc: docker.BakeProcess) -> None:
         with self._lock:
-            self._proc = proc
+            self._procs.append(proc)
             if self._event.is_set():
-                proc.terminate()
+                proc.stop()
 
     def set(self) -> None:
         with self._lock:
             self._event.set()
-            if self._proc is not None and self._proc.poll() is None:
-                self._proc.terminate()
+            for proc in self._procs:
+                proc.stop()
 
     def is_set(self) -> bool:
         return self._event.is_set()
 
 
+@dataclass(frozen=True)
+class Pushed:
+    """One build's outcome: the platforms it built, the digest it pushed, each platform's seconds."""
+
+    platforms: tuple[str, ...]
+    digest: str
+    durations: Mapping[str, float]
+
+
+Results = list[Pushed]
+
+
+def run_builds(
+    plan: RunPlan, *, echo: Echo = stderr_echo, cancel: Cancel | None = None
+) -> dict[str, Results | FarmError]:
+    """Every build of the plan at once, pushing by digest: per target its results, or its error.
+
+    The plan's bakes run side by side: one for every target it can hold (one session: the
+    nodes are reached and each context sent once), one per build of a target with an
+    emulated platform. After a failed shared bake, every target that did not fail itself is
+    built again, each build in a bake of its own: bake stops all builds at the first
+    failure, so a failing target never costs another its build.
+    """
+    outcomes: dict[str, Results | FarmError] = {t.name: [] for t in plan.targets}
+    bakes = plan.bakes
+    if not bakes:
+        return outcomes
+    echo(
+        f"farm: building {sum(len(b.builds) for b in bakes)} image(s) of "
+        f"{len(plan.targets)} target(s) at once ({len(bakes)} buildx bake(s))"
+    )
+    for t in plan.targets:
+        for inv in t.builds:
+            where = ", ".join(f"{a.platform} on {a.node}" for a in t.assignments if a.platform in inv.platforms)
+            echo(f'farm: target "{t.name}": bake target {inv.key}: {where}')
+    with ThreadPoolExecutor(max_workers=len(bakes)) as pool:
+        futures = [pool.submit(run_bake, bake, plan, echo=echo, cancel=cancel) for bake in bakes]
+        done = [f.result() for f in futures]
+    for result in done:
+        _merge(outcomes, result)
+    if cancel is not None and cancel.is_set():
+        return {t.name: BuildError("stopped: the farm did not check out") for t in plan.targets}
+    again = [name for name, value in outcomes.items() if value is None]
+    if again:
+        echo(f"farm: bake stopped every build at the first failure; building {', '.join(again)} again, each on its own")
+        for name in again:
+            outcomes[name] = []
+        with ThreadPoolExecutor(max_workers=len(again)) as pool:
+            retried = [pool.submit(run_bake, bake, plan, echo=echo) for bake in plan.alone(again)]
+            for future in retried:
+                _merge(outcomes, future.result(), cancelled_is_error=True)
+    return outcomes
+
+
+def _merge(
+    outcomes: dict, result: Mapping[str, Results | FarmError | None], *, cancelled_is_error: bool = False
+) -> None:
+    """Fold one bake's outcome into the run's: an error wins, a cancelled build (None) is to be built again."""
+    for name, value in result.items():
+        current = outcomes.get(name)
+        if isinstance(current, FarmError):
+            continue
+        if isinstance(value, FarmError):
+            outcomes[name] = value
+        elif value is None:
+            outcomes[name] = BuildError("stopped by another build's failure") if cancelled_is_error else None
+        elif current is not None:
+            outcomes[name] = current + value
+
+
 @dataclass
 class BakeItem:
-    """One bake target of the run: which farm target and invocation it builds, and its outcome."""
+    """One bake target of a bake: which farm target and build it is, and its outcome."""
 
     name: str  # the bake target's name
     target: str  # the farm target's name
@@ -206,78 +201,111 @@ class BakeItem:
     tracker: ProgressTracker
     prefix: str = ""  # what its log lines start with, e.g. "[app] " or "[app/linux/arm64] "
     result: tuple[str, dict[str, float], float] | None = None  # (digest, per-platform seconds, seconds)
-    error: BuildError | None = None  # it failed itself (not merely cancelled by another's failure)
+    error: BuildError | None = field(default=None)  # it failed itself (not merely cancelled by another's failure)
 
 
 _BAKE_VERTEX = re.compile(r"^(#\d+) \[([A-Za-z0-9_-]+)(?: (.*?))?\](.*)$")
 
 
 def run_bake(
-    items: Sequence[BakeItem],
-    *,
-    builder: str,
-    progress: str,
-    docker_config: str | None,
-    echo: Echo = stderr_echo,
-    cancel: Cancel | None = None,
-) -> bool:
-    """Build every item in one `docker buildx bake` (one session, one context upload per
-    context, the nodes reached once): True when all built, each item's `result` set.
+    bake: Bake, plan: RunPlan, *, echo: Echo = stderr_echo, cancel: Cancel | None = None
+) -> dict[str, Results | FarmError | None]:
+    """Run one bake of the plan: per farm target its results, its own error, or None (cancelled
+    by another's failure: to build again). Each log line is given its farm target's prefix
+    (`[target] #12 [linux/arm64 2/3] RUN …`)."""
+    items = _items(bake, plan)
+    ok, code = _stream(items, bake, plan, echo=echo, cancel=cancel)
+    out: dict[str, Results | FarmError | None] = {name: [] for name in bake.targets}
+    for item in items:
+        mine = out[item.target]
+        if ok and item.result is not None and isinstance(mine, list):
+            digest, durations, _ = item.result
+            mine.append(Pushed(item.inv.platforms, digest, durations))
+        elif item.tracker.failed_vertex is not None and not isinstance(mine, FarmError):
+            out[item.target] = build_failure(item.target, item.inv, item.tracker, item.assignments, code)
+    if not ok and len(bake.targets) == 1 and not isinstance(out[items[0].target], FarmError):
+        # a bake of one target failed for it alone, even before any step ran
+        first = items[0]
+        out[first.target] = build_failure(first.target, first.inv, first.tracker, first.assignments, code)
+    if not ok:
+        for name, value in out.items():
+            if not isinstance(value, FarmError):
+                out[name] = None
+    return out
 
-    bake stops every build at the first failure, so on False only the items that failed
-    themselves carry an `error`; the others were cancelled and must be built again. Each
-    log line is given its farm target's prefix (`[target] #12 [linux/arm64 2/3] RUN …`).
-    """
-    from buildkit_farm.builds.command import bake_command, bake_definition
 
+def _items(bake: Bake, plan: RunPlan) -> list[BakeItem]:
+    many = len(plan.targets) > 1
+    builds_of = {t.name: t.builds for t in plan.targets}
+    items = []
+    for target, inv in bake.builds:
+        parts = [p for p in (target if many else "", inv.label if len(builds_of[target]) > 1 else "") if p]
+        items.append(
+            BakeItem(
+                name=inv.key,
+                target=target,
+                inv=inv,
+                assignments=plan.schedule[target],
+                tracker=ProgressTracker(inv.platforms, start=time.monotonic()),
+                prefix=f"[{'/'.join(parts)}] " if parts else "",
+            )
+        )
+    return items
+
+
+def _stream(
+    items: Sequence[BakeItem], bake: Bake, plan: RunPlan, *, echo: Echo, cancel: Cancel | None
+) -> tuple[bool, int]:
+    """Run the bake, routing its progress to its items; (all built, exit code). On success
+    each item's `result` is set from the metadata file."""
     by_name = {item.name: item for item in items}
     vertex_item: dict[str, BakeItem] = {}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="farm-bake-") as tmp:
         definition, metadata = Path(tmp) / "bake.json", Path(tmp) / "metadata.json"
-        definition.write_text(json.dumps(bake_definition([(i.target, i.inv) for i in items]), indent=2))
-        argv = bake_command(
-            definition,
-            builder=builder,
-            metadata_file=metadata,
-            progress=progress,
-            docker_config=docker_config,
-            program=None,
-        )
-        tty = progress == "tty"
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=None if tty else subprocess.DEVNULL,
-            stderr=None if tty else subprocess.PIPE,
-            text=True,
-            errors="replace",
-        )
+        definition.write_text(json.dumps(bake.definition(), indent=2))
+        proc = docker.start_bake(plan.command(definition, metadata), tty=plan.progress == "tty")
         if cancel is not None:
             cancel.attach(proc)
-        for line in proc.stderr or ():
-            line = line.rstrip("\n")
-            now = time.monotonic()
+        for line in proc.lines():
             item, shown = _route(line, by_name, vertex_item, only=items[0] if len(items) == 1 else None)
             if item is None:
                 echo(line)
                 continue
-            item.tracker.feed(shown, now)
+            item.tracker.feed(shown, time.monotonic())
             echo(item.prefix + shown)
         code = proc.wait()
         end = time.monotonic()
-        if code == 0:
-            data = json.loads(metadata.read_text())
-            for item in items:
-                digest = (data.get(item.name) or {}).get("containerimage.digest")
-                if not digest:
-                    raise BuildError(f"buildx bake metadata has no digest for {item.name}")
-                item.result = (digest, item.tracker.durations(end), round(end - start, 2))
-            return True
-    for item in items:
-        if item.tracker.failed_vertex is not None:
-            item.error = build_failure(item.target, item.inv, item.tracker, item.assignments, code)
-    return False
+        if code != 0:
+            return False, code
+        data = json.loads(metadata.read_text())
+        for item in items:
+            digest = (data.get(item.name) or {}).get("containerimage.digest")
+            if not digest:
+                raise BuildError(f"buildx bake metadata has no digest for {item.name}")
+            item.result = (digest, item.tracker.durations(end), round(end - start, 2))
+    return True, 0
+
+
+def with_causes(outcomes: dict, desired: Desired, *, docker_config: str | None = None) -> dict:
+    """Each failed build's hint names its real cause where BuildKit's log shows it
+    (`causes.push_hint`): e.g. a loopback registry that BuildKit's own container cannot reach,
+    or one that wants a login (said first in the message, with the docker config it must be in)."""
+    from buildkit_farm.causes import push_hint, refused_push
+    from buildkit_farm.docker import DockerPaths
+
+    host_network = all(dict(s.driver_opts).get("network") == "host" for s in desired.nodes)
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, BuildError):
+            cause = push_hint(outcome.message, driver=desired.builder.driver, host_network=host_network)
+            if cause and refused_push(outcome.message):  # in the message: reports keep it too
+                where = DockerPaths.resolve(docker_config).docker_config
+                outcome.message = f'target "{name}": {cause} (farm uses the logins in {where})\n{outcome.message}'
+                cause = None
+            if cause:
+                rest = (outcome.hint or "").split(". ", 1)[-1] if outcome.hint else ""
+                outcome.hint = f"{cause}; {rest}" if rest else cause
+    return outcomes
 
 
 def _route(

@@ -1,4 +1,4 @@
-"""Scheduling (pure): every platform of every target onto the node that builds it.
+"""Scheduling (pure, part of stage 1, resolve): every platform of every target onto the node that builds it.
 
 Strict native scheduling: a platform goes to the node the farm file pins it to, as buildx
 itself sends it; a platform no node pins is refused unless the target allows emulating it.
@@ -6,10 +6,16 @@ itself sends it; a platform no node pins is refused unless the target allows emu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from buildkit_farm.errors import BuildError, UsageError
+
+if TYPE_CHECKING:
+    from buildkit_farm.farmfile.desired import NodeSettings
+    from buildkit_farm.reconcile.converge import FarmStatus
+    from buildkit_farm.reconcile.status import NodeStatus
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ def _emulating_node(platform: str, nodes: Sequence[NodeView]) -> str:
     return live[0].name if live else "(no node)"
 
 
-def node_views(config, status) -> tuple[NodeView, ...]:
+def node_views(nodes: Sequence[NodeSettings], status: FarmStatus) -> tuple[NodeView, ...]:
     """Join the farm file's nodes (pins, contexts) with what `ensure_converged` observed.
 
     `status` is the reconciler's `FarmStatus`: per file node its status, BuildKit version
@@ -85,18 +91,19 @@ def node_views(config, status) -> tuple[NodeView, ...]:
     seen = {n.name: n for n in status.nodes}
     # Pools: a platform is pinned (in buildx, and so here) to its pool's active node only.
     active = {p.platform: p.active for p in getattr(status, "pools", ())}
-    views = []
-    for settings in config.node_settings():
-        node = seen.get(settings.name)
-        views.append(
-            NodeView(
-                name=settings.name,
-                context=node.context if node is not None and node.context else settings.context,
-                up=node is not None and node.status == "running",
-                pinned=tuple(p for p in settings.platforms if active.get(p, settings.name) == settings.name),
-                supported=tuple(node.detected) if node is not None else (),
-                buildkit_version=node.version if node is not None else None,
-                status=node.status if node is not None else "missing",
-            )
-        )
-    return tuple(views)
+    return tuple(_view(settings, seen.get(settings.name), active) for settings in nodes)
+
+
+def _view(settings: NodeSettings, node: NodeStatus | None, active: Mapping[str, str | None]) -> NodeView:
+    pinned = tuple(p for p in settings.platforms if active.get(p, settings.name) == settings.name)
+    if node is None:
+        return NodeView(settings.name, settings.context, False, pinned, status="missing")
+    return NodeView(
+        name=settings.name,
+        context=node.context or settings.context,
+        up=node.status == "running",
+        pinned=pinned,
+        supported=tuple(node.detected),
+        buildkit_version=node.version,
+        status=node.status,
+    )

@@ -1,5 +1,6 @@
-"""After the push, before the tags move (with `--verify-run`): every variant actually runs on a
-node of its platform.
+"""Stage 4 of `farm build`, verify: after the push, before the tags move. Every platform is in
+what was pushed (`check.check_pushed`), and with `--verify-run` every variant actually runs on
+a node of its platform (through the process door). It may not move a tag.
 
 The book's warning: `CMD` is not checked at build time, so a variant can build fine and
 fail at every start. Both checks look at the image by digest, so a failure leaves the
@@ -8,11 +9,15 @@ user's tags where they were.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from buildkit_farm.builds.report import VerifyReport
+from buildkit_farm.builds.check import check_pushed
+from buildkit_farm.builds.plan import RunPlan, TargetPlan
+from buildkit_farm.builds.publish import Built
+from buildkit_farm.builds.report import TargetReport, VerifyReport
+from buildkit_farm.builds.run import Results
+from buildkit_farm.builds.schedule import NodeView
 from buildkit_farm.docker import last_lines
 from buildkit_farm.errors import BuildError
 
@@ -27,28 +32,17 @@ def run_variant(
     command: str | None,
     docker_config: str | None,
 ) -> tuple[int, str]:
-    """Run an image's variant once on a node's engine (via its Docker context).
+    """Run an image's variant once on a node's engine (via its Docker context), through the
+    process door. Returns (exit code, its last output lines)."""
+    from buildkit_farm import docker
 
-    Returns (exit code, combined output). Talks to Docker.
-    """
-    from python_on_whales.exceptions import DockerException
-
-    from buildkit_farm import docker as door
-
-    docker = door.client(door.DockerPaths.resolve(docker_config), context)
-    argv = shlex.split(command) if command else []
-    lines: list[str] = []
-    try:
-        # Pull first, quietly, so the output is the container's own.
-        docker.image.pull(image, quiet=True, platform=platform)
-    except DockerException as err:
-        raise NodeUnusable(context, last_lines(err.stderr, OUTPUT_LINES, sep="\n")) from None
-    try:
-        for _, chunk in docker.run(image, argv, platform=platform, remove=True, pull="never", stream=True):
-            lines.append(chunk.decode(errors="replace").rstrip("\n"))
-    except DockerException as err:
-        return err.return_code, "\n".join(lines[-OUTPUT_LINES:])
-    return 0, "\n".join(lines[-OUTPUT_LINES:])
+    paths = docker.DockerPaths.resolve(docker_config)
+    # Pull first, quietly, so the output is the container's own.
+    pulled = docker.pull_variant(paths, context, image, platform)
+    if pulled.returncode != 0:
+        raise NodeUnusable(context, last_lines(pulled.stderr, OUTPUT_LINES, sep="\n"))
+    code, lines = docker.run_variant(paths, context, image, platform, command, keep=OUTPUT_LINES)
+    return code, "\n".join(lines)
 
 
 class NodeUnusable(Exception):
@@ -104,16 +98,56 @@ def failed_runs(results: Sequence[Mapping]) -> list[Mapping]:
     return [r for r in results if r["exit_code"] != 0]
 
 
-def verify_target(target, assignments, by_name, variant_digest, report, *, options, docker_config, echo) -> None:
+def verify_built(
+    t: TargetPlan,
+    results: Results,
+    by_name: Mapping[str, NodeView],
+    report: TargetReport,
+    *,
+    plan: RunPlan,
+    echo: Callable[[str], None],
+) -> Built:
+    """Stage 4 for one target: every platform is in what was pushed (read by digest), and with
+    `--verify-run` every variant runs on a node of its platform. A failure raises; no tag moved."""
+    platform_reports = {p.platform: p for p in report.platforms}
+    refs = []
+    for pushed in results:
+        refs.append(f"{t.target.repo}@{pushed.digest}")
+        for platform, seconds in pushed.durations.items():
+            platform_reports[platform].duration_s = seconds
+    variant_digest: dict[str, str] = {}
+    indexes = []
+    for pushed, ref in zip(results, refs):
+        index = check_pushed(
+            ref, pushed.platforms, target=t.name, docker_config=plan.docker_config, builder=plan.builder
+        )
+        indexes.append(index)
+        for v in index.variants:
+            if not v.is_attestation and v.platform in pushed.platforms:
+                variant_digest[v.platform] = v.digest
+                platform_reports[v.platform].digest = v.digest
+    if t.verify and refs:
+        verify_target(t, variant_digest, report, plan=plan, echo=echo)
+    return Built(tuple(refs), variant_digest, tuple(indexes))
+
+
+def verify_target(
+    t: TargetPlan,
+    variant_digest: Mapping[str, str],
+    report: TargetReport,
+    *,
+    plan: RunPlan,
+    echo: Callable[[str], None],
+) -> None:
     """--verify-run for one target: every variant on a node of its platform; a failing one raises."""
-    jobs = [(a.platform, a.node, by_name[a.node].context, a.emulated) for a in assignments]
-    for platform, node, _, emulated in jobs:
-        echo(f'farm: verify {platform} on node "{node}"' + (" (emulated)" if emulated else ""))
+    jobs = [(j.platform, j.node, j.context, j.emulated) for j in t.verify]
+    for job in t.verify:
+        echo(f'farm: verify {job.platform} on node "{job.node}"' + (" (emulated)" if job.emulated else ""))
     results = verify_run(
-        lambda platform: f"{target.repo}@{variant_digest[platform]}",
+        lambda platform: f"{t.target.repo}@{variant_digest[platform]}",
         jobs,
-        command=options.verify_cmd,
-        docker_config=docker_config,
+        command=plan.verify_cmd,
+        docker_config=plan.docker_config,
     )
     report.verify = [VerifyReport(**r) for r in results]
     for r in results:
@@ -127,7 +161,7 @@ def verify_target(target, assignments, by_name, variant_digest, report, *, optio
             f"  | {r['platform']}: {line}" for r in failed for line in _meaningful(r["output"].splitlines())[-3:]
         )
         raise BuildError(
-            f'target "{target.name}": the image builds but does not run: {names}' + (f"\n{last}" if last else ""),
+            f'target "{t.name}": the image builds but does not run: {names}' + (f"\n{last}" if last else ""),
             hint="the tags were not moved; the book's lesson: CMD is only checked when a container starts",
         )
 

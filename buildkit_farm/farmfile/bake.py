@@ -1,9 +1,10 @@
 """Targets from bake files: the farm file's `[bake]` table, resolved by buildx itself.
 
-`docker buildx bake --print` (run through `buildkit_farm.docker`, in the farm file's folder)
-resolves variables, `inherits`, `matrix` and groups exactly as bake does; each resolved
-target becomes a farm target and goes through every [[target]] rule (pinned platforms,
-`allow_emulation`, tags, files). Farm-only settings for a bake target go in
+`docker buildx bake --print` (run by the loader's caller through `buildkit_farm.docker`, in the
+farm file's folder; this module builds its arguments and reads what it printed) resolves
+variables, `inherits`, `matrix` and groups exactly as bake does; each resolved target becomes a
+farm target and goes through every [[target]] rule (pinned platforms, `allow_emulation`, tags,
+files). Farm-only settings for a bake target go in
 `[bake.target.<name>]`, by the target's resolved name. Bad bake files, unknown targets and
 broken rules raise `ConfigError` (exit 2) naming the bake file and target.
 
@@ -16,15 +17,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from buildkit_farm import docker
 from buildkit_farm.errors import ConfigError, ConfigIssue
 from buildkit_farm.farmfile import load, rules
 from buildkit_farm.farmfile.model import BakeConfig, BakeTargetConfig, FarmConfig, TargetConfig
 from buildkit_farm.farmfile.section import Section
+from buildkit_farm.farmfile.targets import target_spec
 from buildkit_farm.farmfile.words import quote
 
 _REFUSED = {
@@ -53,20 +54,18 @@ class Expanded:
     origins: Mapping[str, Origin]
 
 
-def expand(
-    config: FarmConfig, *, variables: Mapping[str, str] | None = None, docker_config: str | Path | None = None
-) -> Expanded:
-    """`config` with the targets of its `[bake]` files after its own [[target]]s.
+def expand(config: FarmConfig, printed: Mapping[str, Any]) -> Expanded:
+    """`config` with the targets of its `[bake]` files after its own [[target]]s (pure).
 
-    `variables` (farm build's --var) are given to bake as its variables. Raises ConfigError.
+    `printed`: what `docker buildx bake --print` resolved the bake files to (`read_printed`);
+    running it is the caller's step, through the process door. Raises ConfigError.
     """
     if config.bake is None:
         return Expanded(config, {})
     base = config.file.parent
     bake = config.bake
     shown = _shown(bake, base)
-    definition = print_definition(bake, base=base, variables=variables or {}, docker_config=docker_config)
-    raws, issues = to_targets(definition, bake)
+    raws, issues = to_targets(printed, bake)
     label_file = ", ".join(shown)
     origin = {name: Origin(shown, name) for name, _ in raws}
     own_names = {t.name for t in config.targets}
@@ -87,14 +86,17 @@ def expand(
         targets.append(load.complete_target(section.model))
     if issues:
         raise ConfigError(file=label_file, issues=issues)
+    pools = config.pools()
+    specs = tuple(target_spec(t, pools, origin=origin[t.name].describe()) for t in targets)
     expanded = config.model_copy(update={"targets": tuple(config.targets) + tuple(targets)})
+    desired = config.desired
+    object.__setattr__(expanded, "_desired", replace(desired, targets=desired.targets + specs))
     return Expanded(expanded, origin)
 
 
-def print_definition(
-    bake: BakeConfig, *, base: Path, variables: Mapping[str, str], docker_config: str | Path | None = None
-) -> dict[str, Any]:
-    """What `docker buildx bake --print` resolves the bake files to (run in the farm file's folder)."""
+def print_args(bake: BakeConfig, *, base: Path) -> list[str]:
+    """The `buildx bake --print` arguments that resolve the bake files (run in `base`, the farm
+    file's folder); a bake file that does not exist raises ConfigError first."""
     shown = _shown(bake, base)
     missing = [
         ConfigIssue(
@@ -108,13 +110,16 @@ def print_definition(
     args = ["buildx", "bake", "--print"]
     for path in bake.files:
         args += ["--file", str(path)]
-    result = docker.read(
-        docker.DockerPaths.resolve(docker_config), None, [*args, *bake.targets], cwd=base, env=variables
-    )
-    if result.returncode != 0:
-        raise ConfigError(file=", ".join(shown), issues=[_print_issue(result.stderr, bake)])
+    return [*args, *bake.targets]
+
+
+def read_printed(returncode: int, stdout: str, stderr: str, bake: BakeConfig, *, base: Path) -> dict[str, Any]:
+    """What `buildx bake --print` printed, as JSON; its failure as a ConfigError naming the bake file."""
+    shown = _shown(bake, base)
+    if returncode != 0:
+        raise ConfigError(file=", ".join(shown), issues=[_print_issue(stderr, bake)])
     try:
-        data = json.loads(result.stdout)
+        data = json.loads(stdout)
     except ValueError as err:
         raise ConfigError(
             file=", ".join(shown), issues=[ConfigIssue("", f"buildx bake --print gave no JSON: {err}")]

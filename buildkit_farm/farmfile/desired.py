@@ -1,8 +1,9 @@
 """The desired state: what the farm file asks of Docker, as plain frozen data (made by `load`).
 
-`reconcile` plans and applies from a `Desired` value only: no pydantic object, no file read
-past this point. Each node's settings are the builder's defaults merged with the node's
-overrides, its buildkitd config is already TOML text, and its TLS files are plain paths.
+`reconcile` plans and applies from a `Desired` value only, and `farm build` builds from its
+`targets`: no pydantic object, no file read past this point. Each node's settings are the
+builder's defaults merged with the node's overrides, its buildkitd config is already TOML
+text, and its TLS files are plain paths. Each target is checked by `farmfile.rules` once.
 """
 
 from __future__ import annotations
@@ -74,12 +75,63 @@ class BuilderSettings:
 
 
 @dataclass(frozen=True)
+class SecretRef:
+    """A build secret by reference: its value is read by buildx, never by farm."""
+
+    id: str
+    env: str | None = None
+    src: str | None = None
+
+    def flag(self) -> str:
+        """The buildx `--secret` / bake `secret` value."""
+        if self.env:
+            return f"id={self.id},env={self.env}"
+        return f"id={self.id},src={self.src}"
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """One target as the file (or a bake file) says it, checked by the rules: what `farm build`
+    builds from. Tags may still hold `{name}` placeholders (filled from `--var` at build time)."""
+
+    name: str
+    context: Path
+    dockerfile: Path | None  # one multi-arch Dockerfile; None with `dockerfiles` or only sources
+    dockerfiles: tuple[tuple[str, Path], ...]  # (platform, file), in platform order
+    platforms: tuple[str, ...]  # from `dockerfiles` when the file leaves them out
+    pools: tuple[tuple[str, tuple[str, ...]], ...]  # (platform, its nodes in preference order; () emulated)
+    tags: tuple[str, ...]
+    sources: tuple[str, ...] = ()
+    variant_tags: bool = False
+    args: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    stage: str | None = None
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    provenance: bool = False
+    sbom: bool = False
+    secrets: tuple[SecretRef, ...] = ()
+    ssh: tuple[str, ...] = ()
+    allow_emulation: tuple[str, ...] = ()
+    origin: str | None = None  # a bake target: which files and resolved name it came from
+
+    @property
+    def sources_only(self) -> bool:
+        return not self.platforms
+
+
+@dataclass(frozen=True)
 class Desired:
-    """The farm file's builder and nodes, ready to plan against what is observed."""
+    """The farm file's builder, nodes and targets, ready to plan against what is observed."""
 
     file: Path
     builder: BuilderSettings
     nodes: tuple[NodeSettings, ...]
+    targets: tuple[TargetSpec, ...] = ()
+
+    def pools(self) -> dict[str, tuple[str, ...]]:
+        """Platform -> its pool: the nodes pinned to it, in file order."""
+        return pools_of(self.nodes)
 
     def node(self, name: str) -> NodeSettings:
         """The node called `name`; `UsageError` naming the known ones otherwise."""

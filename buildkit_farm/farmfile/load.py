@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from buildkit_farm.errors import ConfigError, ConfigIssue
 from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.credentials import credential_issues
-from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings, TLSFiles
+from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings, TLSFiles, pools_of
 from buildkit_farm.farmfile.model import (
     BakeConfig,
     BuilderConfig,
@@ -28,6 +28,7 @@ from buildkit_farm.farmfile.model import (
 )
 from buildkit_farm.farmfile.rules import DEFAULT_DOCKERFILE, check_farm
 from buildkit_farm.farmfile.section import Section
+from buildkit_farm.farmfile.targets import target_spec
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.farmfile.words import allowed_hint, key_name, quote, short, syntax_issue, table_labels, toml_type
 
@@ -145,16 +146,13 @@ def _build(doc: dict[str, Any], *, file: Path, shown: str, base: str) -> FarmCon
     if issues:
         raise ConfigError(file=shown, issues=_dedupe(issues))
     node_models = tuple(n.model for n in nodes)
-    desired = desire(builder.model, node_models, file=file, issues=issues)
+    complete = tuple(_complete_target(t.model) for t in targets)
+    desired = desire(builder.model, node_models, complete, file=file, issues=issues)
     if issues:
         raise ConfigError(file=shown, issues=_dedupe(issues))
     # Every part is validated already: construct without validating them again.
     config = FarmConfig.model_construct(
-        file=file,
-        builder=builder.model,
-        nodes=node_models,
-        targets=tuple(_complete_target(t.model) for t in targets),
-        bake=bake,
+        file=file, builder=builder.model, nodes=node_models, targets=complete, bake=bake
     )
     object.__setattr__(config, "_desired", desired)
     return config
@@ -413,10 +411,19 @@ def _without_null(node: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- the desired state
-def desire(builder: BuilderConfig, nodes: Iterable[NodeConfig], *, file: Path, issues: list[ConfigIssue]) -> Desired:
+def desire(
+    builder: BuilderConfig,
+    nodes: Iterable[NodeConfig],
+    targets: Iterable[TargetConfig] = (),
+    *,
+    file: Path,
+    issues: list[ConfigIssue],
+) -> Desired:
     """The desired state of a validated file; a buildkitd config that cannot be read is an issue."""
     settings = tuple(_node_settings(builder, node, issues) for node in nodes)
-    return Desired(file=file, builder=BuilderSettings(builder.name, builder.driver), nodes=settings)
+    pools = pools_of(settings)
+    specs = tuple(target_spec(t, pools) for t in targets)
+    return Desired(file=file, builder=BuilderSettings(builder.name, builder.driver), nodes=settings, targets=specs)
 
 
 def _node_settings(builder: BuilderConfig, node: NodeConfig, issues: list[ConfigIssue]) -> NodeSettings:

@@ -71,7 +71,7 @@ def test_six_targets_at_once_then_one_failing_then_atomic(farm, unique_name):
         assert f"[{name}] #" in first.stderr  # buildx's own progress, prefixed by its target
     # they ran at once: the six builds overlap (each started before any published)
     lines = first.stderr.splitlines()
-    last_start = max(i for i, l in enumerate(lines) if "docker buildx build" in l and l.startswith("farm: target"))
+    last_start = max(i for i, l in enumerate(lines) if ": bake target " in l and l.startswith("farm: target"))
     first_publish = min(i for i, l in enumerate(lines) if ": publishing " in l)
     assert last_start < first_publish
     before = _digests(farm, repo)

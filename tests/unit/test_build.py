@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import json
+import shlex
 import types
 from pathlib import Path
 
 import pytest
+from farms import ONE_NODE
 
-from buildkit_farm.builds import check, command, prepare, progress, report, run, schedule
-from buildkit_farm.errors import BuildError, UsageError
+from buildkit_farm.builds import check, command, plan, progress, report, resolve, run, schedule
+from buildkit_farm.errors import BuildError, ConfigError, UsageError
 from buildkit_farm.farmfile import reference
+from buildkit_farm.farmfile.desired import TargetSpec
+from buildkit_farm.farmfile.load import load_config_text
 from buildkit_farm.farmfile.model import SecretConfig, TargetConfig
+from buildkit_farm.farmfile.targets import target_spec
 
 # ------------------------------------------------------------------ fixtures
 
@@ -23,10 +28,14 @@ def app_dir(tmp_path: Path) -> Path:
     return tmp_path / "app"
 
 
-def target(app_dir: Path, **fields) -> TargetConfig:
+POOLS = {"linux/amd64": ("node1",), "linux/arm64": ("node2",)}
+
+
+def target(app_dir: Path, **fields) -> TargetSpec:
+    """A target as the loader hands it to the build: a frozen spec of a checked table."""
     values = dict(name="app", context=app_dir, platforms=("linux/amd64", "linux/arm64"), tags=("127.0.0.1:5000/app:1",))
     values.update(fields)
-    return TargetConfig(**values)
+    return target_spec(TargetConfig(**values), POOLS)
 
 
 NODES = (
@@ -55,14 +64,14 @@ NODES = (
     ],
 )
 def test_fill_tags(tags, variables, env, expected):
-    assert prepare.fill_tags(tags, target="app", variables=variables, env=env) == expected
+    assert resolve.fill_tags(tags, target="app", variables=variables, env=env) == expected
 
 
 def test_placeholders_are_never_filled_from_the_environment():
     """`--tag 'app:{NPM_TOKEN}'` must not push a token: the environment is not a source."""
     env = {"NPM_TOKEN": "npm_s3cr3tvalue", "npm_token": "npm_s3cr3tvalue"}
     with pytest.raises(UsageError) as err:
-        prepare.fill_tags(["r/app:{NPM_TOKEN}"], target="app", variables={}, env=env)
+        resolve.fill_tags(["r/app:{NPM_TOKEN}"], target="app", variables={}, env=env)
     assert "{NPM_TOKEN}" in err.value.message and err.value.exit_code == 2
     assert "s3cr3t" not in err.value.message + (err.value.hint or "")
     assert "--var NPM_TOKEN=VALUE" in err.value.hint
@@ -78,17 +87,17 @@ def test_placeholders_are_never_filled_from_the_environment():
     ],
 )
 def test_a_credential_looking_build_arg_is_warned_about_without_its_value(value):
-    (warning,) = prepare.credential_warnings({"TOKEN": value, "VERSION": "1.0"}, target="app")
+    (warning,) = resolve.credential_warnings({"TOKEN": value, "VERSION": "1.0"}, target="app")
     assert "TOKEN" in warning and value not in warning and "--secret" in warning
 
 
 def test_plain_build_args_are_not_warned_about():
-    assert prepare.credential_warnings({"VERSION": "1.0", "URL": "https://example.com/x"}, target="app") == []
+    assert resolve.credential_warnings({"VERSION": "1.0", "URL": "https://example.com/x"}, target="app") == []
 
 
 def test_unfilled_placeholder_names_it_and_how_to_fill_it():
     with pytest.raises(UsageError) as err:
-        prepare.fill_tags(["r/app:{version}-{arch}"], target="app", variables={"arch": "x"}, env={})
+        resolve.fill_tags(["r/app:{version}-{arch}"], target="app", variables={"arch": "x"}, env={})
     assert '"r/app:{version}-{arch}" has unfilled {version}' in err.value.message
     assert "--var version=VALUE" in err.value.hint
     assert err.value.exit_code == 2
@@ -99,7 +108,7 @@ def test_unfilled_placeholder_names_it_and_how_to_fill_it():
 )
 def test_malformed_tag_is_refused(tag):
     with pytest.raises(UsageError) as err:
-        prepare.fill_tags([tag], target="app", variables={}, env={})
+        resolve.fill_tags([tag], target="app", variables={}, env={})
     assert 'target "app"' in err.value.message
 
 
@@ -119,8 +128,8 @@ def test_split_tag(ref, repo, tag):
 
 
 def test_parse_secret_env_and_src():
-    assert prepare.parse_secret("id=npm,env=NPM_TOKEN") == prepare.SecretSpec("npm", env="NPM_TOKEN")
-    assert prepare.parse_secret("id=key,src=/tmp/k") == prepare.SecretSpec("key", src="/tmp/k")
+    assert resolve.parse_secret("id=npm,env=NPM_TOKEN") == resolve.SecretSpec("npm", env="NPM_TOKEN")
+    assert resolve.parse_secret("id=key,src=/tmp/k") == resolve.SecretSpec("key", src="/tmp/k")
 
 
 @pytest.mark.parametrize(
@@ -128,33 +137,33 @@ def test_parse_secret_env_and_src():
 )
 def test_bad_secret_spec_is_refused_without_showing_values(spec):
     with pytest.raises(UsageError) as err:
-        prepare.parse_secret(spec)
+        resolve.parse_secret(spec)
     assert "hunter2" not in err.value.message and "/b" not in err.value.message
 
 
 def test_unset_secret_env_is_refused_before_build(app_dir):
     t = target(app_dir, secrets=(SecretConfig(id="token", env="FARM_TEST_TOKEN"),))
     with pytest.raises(UsageError) as err:
-        prepare.prepare_target(t, prepare.BuildOptions(), env={})
+        resolve.resolve_target(t, resolve.BuildOptions(), env={})
     assert 'secret "token" reads $FARM_TEST_TOKEN, which is not set' in err.value.message
-    prepare.prepare_target(t, prepare.BuildOptions(), env={"FARM_TEST_TOKEN": "s3cr3t"})
+    resolve.resolve_target(t, resolve.BuildOptions(), env={"FARM_TEST_TOKEN": "s3cr3t"})
 
 
 def test_missing_secret_file_is_refused(app_dir):
     with pytest.raises(UsageError, match="does not exist"):
-        prepare.prepare_target(target(app_dir), prepare.BuildOptions(secrets=("id=k,src=/nonexistent/k",)), env={})
+        resolve.resolve_target(target(app_dir), resolve.BuildOptions(secrets=("id=k,src=/nonexistent/k",)), env={})
 
 
 def test_cli_secret_replaces_file_secret_with_same_id(app_dir):
     t = target(app_dir, secrets=(SecretConfig(id="token", env="A"),))
-    prepared = prepare.prepare_target(t, prepare.BuildOptions(secrets=("id=token,env=B",)), env={"B": "x"})
-    assert prepared.secrets == (prepare.SecretSpec("token", env="B"),)
+    prepared = resolve.resolve_target(t, resolve.BuildOptions(secrets=("id=token,env=B",)), env={"B": "x"})
+    assert prepared.secrets == (resolve.SecretSpec("token", env="B"),)
 
 
 def test_parse_pairs():
-    assert prepare.parse_pairs(["a=1", "b=x=y", "c="], flag="--build-arg") == {"a": "1", "b": "x=y", "c": ""}
+    assert resolve.parse_pairs(["a=1", "b=x=y", "c="], flag="--build-arg") == {"a": "1", "b": "x=y", "c": ""}
     with pytest.raises(UsageError, match='--var "oops" is not KEY=VALUE'):
-        prepare.parse_pairs(["oops"], flag="--var")
+        resolve.parse_pairs(["oops"], flag="--var")
 
 
 # ------------------------------------------------------------------ targets and inputs
@@ -170,19 +179,30 @@ class _Config:
 def test_select_targets(app_dir):
     one, two = target(app_dir, name="one"), target(app_dir, name="two")
     config = _Config(one, two)
-    assert prepare.select_targets(config, []) == [one, two]
-    assert prepare.select_targets(config, ["two"]) == [two]
+    assert resolve.select_targets(config, []) == [one, two]
+    assert resolve.select_targets(config, ["two"]) == [two]
     with pytest.raises(UsageError) as err:
-        prepare.select_targets(config, ["three"])
+        resolve.select_targets(config, ["three"])
     assert "unknown target 'three'" in err.value.message and "one, two" in err.value.hint
 
 
+def _refused(tmp_path: Path, table: str) -> list[tuple[str, str]]:
+    """The target rules live once, in the loader (farmfile.rules): every (path, message) it refuses."""
+    with pytest.raises(ConfigError) as err:
+        load_config_text(
+            ONE_NODE + '[[target]]\nname = "app"\ntags = ["127.0.0.1:5000/app:1"]\n' + table, base=tmp_path
+        )
+    return [(i.path, i.message) for i in err.value.issues]
+
+
 def test_missing_context_and_dockerfile(app_dir):
-    with pytest.raises(UsageError, match="context directory .* does not exist"):
-        prepare.prepare_target(target(app_dir, context=app_dir / "nope"), prepare.BuildOptions(), env={})
+    base = app_dir.parent
+    assert ('target "app".context', f"folder not found: {base / 'nope'}") in _refused(
+        base, 'context = "nope"\nplatforms = ["linux/amd64"]'
+    )
     (app_dir / "Dockerfile").unlink()
-    with pytest.raises(UsageError, match="Dockerfile .* does not exist"):
-        prepare.prepare_target(target(app_dir), prepare.BuildOptions(), env={})
+    issues = _refused(base, 'context = "app"\nplatforms = ["linux/amd64"]')
+    assert any(path == 'target "app".context' and "file not found" in m and "Dockerfile" in m for path, m in issues)
 
 
 def test_dockerfiles_must_match_platforms(app_dir):
@@ -192,26 +212,25 @@ def test_dockerfiles_must_match_platforms(app_dir):
         dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"},
         platforms=(),
     )
-    prepared = prepare.prepare_target(t, prepare.BuildOptions(), env={})
+    prepared = resolve.resolve_target(t, resolve.BuildOptions(), env={})
     assert prepared.platforms == ("linux/amd64", "linux/arm64")
-    with pytest.raises(UsageError, match="no Dockerfile for linux/arm/v7"):
-        prepare.prepare_target(
-            replace_platforms(t, ("linux/amd64", "linux/arm64", "linux/arm/v7")), prepare.BuildOptions(), env={}
-        )
-    with pytest.raises(UsageError, match=r"Dockerfile for linux/arm64 \(.*\) does not exist"):
-        (app_dir / "Dockerfile.arm64").unlink()
-        prepare.prepare_target(t, prepare.BuildOptions(), env={})
-
-
-def replace_platforms(t: TargetConfig, platforms) -> TargetConfig:
-    return t.model_copy(update={"platforms": platforms})
+    base = app_dir.parent
+    dockerfiles = 'dockerfiles = { "linux/amd64" = "app/Dockerfile", "linux/arm64" = "app/Dockerfile.arm64" }'
+    assert ('target "app".platforms[2]', "linux/arm/v7 has no Dockerfile in dockerfiles") in _refused(
+        base,
+        f'context = "app"\n{dockerfiles}\nplatforms = ["linux/amd64", "linux/arm64", "linux/arm/v7"]\n'
+        'allow_emulation = ["linux/arm/v7"]',
+    )
+    (app_dir / "Dockerfile.arm64").unlink()
+    issues = _refused(base, f'context = "app"\n{dockerfiles}')
+    assert any(path == 'target "app".dockerfiles."linux/arm64"' and "file not found" in m for path, m in issues)
 
 
 def test_cli_overrides_file(app_dir):
     t = target(
         app_dir, args={"A": "1", "B": "2"}, labels={"x": "1"}, target="prod", provenance=True, cache_from=("r/c:1",)
     )
-    opts = prepare.BuildOptions(
+    opts = resolve.BuildOptions(
         tags=("r/app:cli",),
         build_args={"B": "3"},
         labels={"y": "2"},
@@ -219,7 +238,7 @@ def test_cli_overrides_file(app_dir):
         provenance=False,
         cache_from=("r/c:2",),
     )
-    p = prepare.prepare_target(t, opts, env={})
+    p = resolve.resolve_target(t, opts, env={})
     assert p.tags == ("r/app:cli",) and p.repo == "r/app"
     assert p.build_args == {"A": "1", "B": "3"} and p.labels == {"x": "1", "y": "2"}
     assert p.stage == "dev" and p.provenance is False and p.cache_from == ("r/c:2",)
@@ -227,30 +246,29 @@ def test_cli_overrides_file(app_dir):
 
 def test_sources_only_target_needs_no_context(tmp_path):
     t = TargetConfig(name="win", context=tmp_path / "none", sources=("r/app:windows-amd64",), tags=("r/app:1",))
-    p = prepare.prepare_target(t, prepare.BuildOptions(), env={})
+    p = resolve.resolve_target(target_spec(t, {}), resolve.BuildOptions(), env={})
     assert p.sources_only and p.repo is None
-    assert command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto") == ()
+    assert command.invocations(p) == ()
 
 
 def test_nothing_to_build(app_dir):
-    with pytest.raises(UsageError, match="nothing to build"):
-        prepare.prepare_target(target(app_dir, platforms=()), prepare.BuildOptions(), env={})
+    assert ('target "app"', "platforms is required") in _refused(app_dir.parent, 'context = "app"\nplatforms = []')
 
 
 def test_bad_progress_mode(app_dir):
     with pytest.raises(UsageError, match="--progress"):
-        prepare.prepare(_Config(target(app_dir)), [], prepare.BuildOptions(progress="fancy"), env={})
+        resolve.resolve(_Config(target(app_dir)), [], resolve.BuildOptions(progress="fancy"), env={})
 
 
 def test_verify_run_is_refused_where_nodes_have_no_docker_engine(app_dir):
     config = _Config(target(app_dir))
     config.builder = types.SimpleNamespace(driver="remote", name="farm")
     with pytest.raises(UsageError) as err:
-        prepare.prepare(config, [], prepare.BuildOptions(verify_run=True), env={})
+        resolve.resolve(config, [], resolve.BuildOptions(verify_run=True), env={})
     assert (
         "remote driver's nodes are BuildKit daemons" in err.value.message and "docker run --platform" in err.value.hint
     )
-    assert prepare.prepare(config, [], prepare.BuildOptions(), env={})  # without --verify-run it builds
+    assert resolve.resolve(config, [], resolve.BuildOptions(), env={})  # without --verify-run it builds
 
 
 # ------------------------------------------------------------------ scheduling
@@ -306,21 +324,17 @@ def test_platform_pinned_twice_goes_to_the_first_node_as_buildx_does():
 
 
 def prepared(app_dir, **fields):
-    return prepare.prepare_target(target(app_dir, **fields), prepare.BuildOptions(), env={"TOKEN": "s3cr3t"})
+    return resolve.resolve_target(target(app_dir, **fields), resolve.BuildOptions(), env={"TOKEN": "s3cr3t"})
 
 
 def test_one_invocation_pushes_by_digest(app_dir, tmp_path):
-    (inv,) = command.invocations(prepared(app_dir), builder="farm", metadata_dir=tmp_path, progress="auto")
-    assert inv.kwargs["platforms"] == ["linux/amd64", "linux/arm64"]
-    assert inv.kwargs["output"] == {
-        "type": "image",
-        "name": f"127.0.0.1:5000/app:{command.STAGING_TAG}",
-        "push-by-digest": "true",
-        "name-canonical": "true",
-        "push": "true",
-    }
-    assert inv.kwargs["builder"] == "farm" and inv.kwargs["provenance"] is False
-    assert "tags" not in inv.kwargs  # the user's tags move only after the checks
+    (inv,) = command.invocations(prepared(app_dir))
+    assert inv.spec["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert inv.spec["output"] == [
+        f"type=image,name=127.0.0.1:5000/app:{command.STAGING_TAG},push-by-digest=true,name-canonical=true,push=true"
+    ]
+    assert "type=provenance,disabled=true" in inv.spec["attest"]  # provenance off
+    assert "tags" not in inv.spec  # the user's tags move only after the checks
 
 
 def test_per_platform_dockerfiles_give_one_invocation_each(app_dir, tmp_path):
@@ -330,25 +344,19 @@ def test_per_platform_dockerfiles_give_one_invocation_each(app_dir, tmp_path):
         dockerfiles={"linux/amd64": app_dir / "Dockerfile", "linux/arm64": app_dir / "Dockerfile.arm64"},
         platforms=(),
     )
-    invs = command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
-    assert {i.kwargs["output"]["name"] for i in invs} == {"127.0.0.1:5000/app"}
-    assert [(i.label, i.kwargs["platforms"], Path(i.kwargs["file"]).name) for i in invs] == [
+    invs = command.invocations(p)
+    assert {i.spec["output"][0].split(",")[1] for i in invs} == {"name=127.0.0.1:5000/app"}
+    assert [(i.label, i.spec["platforms"], Path(i.spec["dockerfile"]).name) for i in invs] == [
         ("linux/amd64", ["linux/amd64"], "Dockerfile"),
         ("linux/arm64", ["linux/arm64"], "Dockerfile.arm64"),
     ]
-    assert len({i.kwargs["metadata_file"] for i in invs}) == 2
+    assert len({i.key for i in invs}) == 2  # each its own bake target
 
 
-def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeypatch):
-    """--dry-run prints render_command; it must equal the argv python-on-whales executes."""
-    import python_on_whales.components.buildx.cli_wrapper as wrapper
-    from python_on_whales import DockerClient
-
-    captured = []
-    monkeypatch.setattr(
-        wrapper, "stream_buildx_logs", lambda cmd, env=None: captured.append([str(c) for c in cmd]) or iter(())
-    )
-    p = prepare.prepare_target(
+def test_the_build_is_written_once_and_dry_run_prints_what_runs(app_dir, tmp_path):
+    """One build, one written form (the bake target): every setting lands in it, the run writes
+    `bake.definition()` and runs `plan.command(...)`, and --dry-run prints those same two."""
+    p = resolve.resolve_target(
         target(
             app_dir,
             args={"A": "1"},
@@ -360,33 +368,44 @@ def test_render_command_is_what_python_on_whales_runs(app_dir, tmp_path, monkeyp
             sbom=True,
             secrets=(SecretConfig(id="tok", env="TOKEN"),),
         ),
-        prepare.BuildOptions(no_cache=True, pull=True),
+        resolve.BuildOptions(no_cache=True, pull=True),
         env={"TOKEN": "x"},
     )
-    (inv,) = command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="plain")
-    list(DockerClient(config=str(tmp_path)).buildx.build(**inv.kwargs, stream_logs=True))
-    rendered = command.render_command(inv.kwargs, docker_config=str(tmp_path))
-    assert len(captured) == 1 and Path(captured[0][0]).name == "docker"
-    assert captured[0][1:] == rendered[1:]
+    the_plan = plan.make_plan([p], NODES, resolve.BuildOptions(), builder="farm", docker_config=str(tmp_path))
+    (bake,) = the_plan.bakes
+    spec = bake.definition()["target"]["app"]
+    assert spec["args"] == {"A": "1"} and spec["labels"] == {"l": "v"} and spec["target"] == "prod"
+    assert spec["cache-from"] == ["type=registry,ref=r/cache:1", "type=registry,ref=r/cache:2"]
+    assert spec["cache-to"] == ["type=registry,ref=r/cache:1,mode=max"] and spec["ssh"] == ["default"]
+    assert spec["attest"] == ["type=provenance,disabled=true", "type=sbom"] and spec["secret"] == ["id=tok,env=TOKEN"]
+    assert spec["no-cache"] is True and spec["pull"] is True
+    argv = the_plan.command(Path("<run>/bake-1.json"), Path("<run>/metadata-1.json"), program="docker")
+    assert argv[:3] == ["docker", "--config", str(tmp_path)] and argv[3:5] == ["buildx", "bake"]
+    shown = "\n".join(plan.render(the_plan))
+    assert shlex.join(argv) in shown
+    printed = json.loads(shown.split("# <run>/bake-1.json:\n", 1)[1].split("\n# ", 1)[0])
+    assert printed == bake.definition(shown=True)
+    assert printed["target"]["app"]["secret"] == ["id=tok,env=REDACTED"]
+    assert {k: v for k, v in printed["target"]["app"].items() if k != "secret"} == {
+        k: v for k, v in spec.items() if k != "secret"
+    }
 
 
 def test_dry_run_redacts_secrets_and_shows_every_step(app_dir, tmp_path):
-    p = prepare.prepare_target(
+    p = resolve.resolve_target(
         target(app_dir, secrets=(SecretConfig(id="tok", env="TOKEN"),), variant_tags=True),
-        prepare.BuildOptions(),
+        resolve.BuildOptions(),
         env={"TOKEN": "s3cr3t"},
     )
-    lines = command.dry_run_lines(
-        p,
-        command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto"),
-        builder="farm",
-        docker_config=None,
-    )
+    the_plan = plan.make_plan([p], NODES, resolve.BuildOptions(), builder="farm", docker_config=None)
+    everything = "\n".join(plan.render(the_plan))
+    assert "s3cr3t" not in everything and "TOKEN" not in everything and '"id=tok,env=REDACTED"' in everything
+    assert "docker buildx bake --file '<run>/bake-1.json' --builder farm" in everything
+    assert '"platforms": [' in everything and "linux/amd64 on node1, linux/arm64 on node2" in everything
+    lines = plan.target_lines(the_plan.targets[0], the_plan)
     text = "\n".join(lines)
-    assert "s3cr3t" not in text and "TOKEN" not in text and "--secret id=tok,env=REDACTED" in text
-    assert lines[0].startswith("docker buildx build ") and "--platform linux/amd64,linux/arm64" in lines[0]
     assert (
-        lines[1] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' "
+        lines[0] == "docker buildx imagetools inspect --builder farm --format '{{json .}}' "
         "'127.0.0.1:5000/app@<digest of linux/amd64,linux/arm64>'"
     )
     assert (
@@ -499,25 +518,23 @@ def test_report_json_has_per_platform_facts():
 def test_emulated_platforms_get_their_own_build_so_pinned_ones_stay_pinned(app_dir, tmp_path):
     p = prepared(app_dir, platforms=("linux/amd64", "linux/arm64", "linux/arm/v7"), allow_emulation=("linux/arm/v7",))
     assignments = schedule.schedule(p.platforms, NODES, target="app", allow_emulation=p.allow_emulation)
-    invs = command.invocations(p, builder="farm", metadata_dir=tmp_path, progress="auto", assignments=assignments)
-    assert [i.kwargs["platforms"] for i in invs] == [["linux/amd64", "linux/arm64"], ["linux/arm/v7"]]
+    invs = command.invocations(p, assignments)
+    assert [i.spec["platforms"] for i in invs] == [["linux/amd64", "linux/arm64"], ["linux/arm/v7"]]
     # two nodes: buildx merges and pushes under the name, so it carries the staging tag;
     # one node: BuildKit pushes by digest only and refuses a tagged name
-    assert [i.kwargs["output"]["name"] for i in invs] == [
-        f"127.0.0.1:5000/app:{command.STAGING_TAG}",
-        "127.0.0.1:5000/app",
+    assert [i.spec["output"][0].split(",")[1] for i in invs] == [
+        f"name=127.0.0.1:5000/app:{command.STAGING_TAG}",
+        "name=127.0.0.1:5000/app",
     ]
-    assert len({i.kwargs["metadata_file"] for i in invs}) == 2
+    assert len({i.key for i in invs}) == 2
 
 
 def test_node_views_join_file_pins_with_observed_status():
     from types import SimpleNamespace as NS
 
-    config = NS(
-        node_settings=lambda: (
-            NS(name="node1", context="node1", platforms=("linux/amd64",)),
-            NS(name="node2", context="node2", platforms=("linux/arm64",)),
-        )
+    nodes = (
+        NS(name="node1", context="node1", platforms=("linux/amd64",)),
+        NS(name="node2", context="node2", platforms=("linux/arm64",)),
     )
     status = NS(
         nodes=(
@@ -530,7 +547,7 @@ def test_node_views_join_file_pins_with_observed_status():
             ),
         )
     )
-    views = schedule.node_views(config, status)
+    views = schedule.node_views(nodes, status)
     assert views[0] == schedule.NodeView(
         "node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64"), "v0.13.2", "running"
     )
@@ -554,10 +571,13 @@ def test_check_registries_names_a_registry_that_does_not_answer():
 
 
 def test_sources_only_target_runs_no_build():
-    assert run.run_all((), target="t", assignments=(), docker_config=None, echo=print) == []
+    t = TargetConfig(name="win", context=Path("none"), sources=("r/app:windows-amd64",), tags=("r/app:1",))
+    p = resolve.resolve_target(target_spec(t, {}), resolve.BuildOptions(), env={})
+    the_plan = plan.make_plan([p], NODES, resolve.BuildOptions(), builder="farm", docker_config=None)
+    assert the_plan.bakes == () and run.run_builds(the_plan, echo=print) == {"win": []}
 
 
 def test_tty_progress_needs_a_terminal(app_dir):
     with pytest.raises(UsageError, match="--progress tty needs a terminal"):
-        prepare.prepare(_Config(target(app_dir)), [], prepare.BuildOptions(progress="tty"), env={}, terminal=False)
-    assert prepare.prepare(_Config(target(app_dir)), [], prepare.BuildOptions(progress="tty"), env={}, terminal=True)
+        resolve.resolve(_Config(target(app_dir)), [], resolve.BuildOptions(progress="tty"), env={}, terminal=False)
+    assert resolve.resolve(_Config(target(app_dir)), [], resolve.BuildOptions(progress="tty"), env={}, terminal=True)

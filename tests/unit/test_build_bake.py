@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 from buildkit_farm.builds import command, run
-from buildkit_farm.builds.prepare import BuildOptions, prepare_target
 from buildkit_farm.builds.progress import ProgressTracker
+from buildkit_farm.builds.resolve import BuildOptions, resolve_target
 from buildkit_farm.builds.schedule import NodeView, schedule
 from buildkit_farm.farmfile.model import SecretConfig, TargetConfig
+from buildkit_farm.farmfile.targets import target_spec
 
 NODES = (
     NodeView("node1", "node1", True, ("linux/amd64",)),
@@ -25,14 +26,9 @@ def _plan(tmp_path: Path, name: str, **fields):
         name=name, context=tmp_path / name, platforms=("linux/amd64", "linux/arm64"), tags=(f"127.0.0.1:5000/{name}:1",)
     )
     values.update(fields)
-    prepared = prepare_target(TargetConfig(**values), BuildOptions(no_cache=True), env={"TOKEN": "x"})
+    prepared = resolve_target(target_spec(TargetConfig(**values), {}), BuildOptions(no_cache=True), env={"TOKEN": "x"})
     assignments = schedule(prepared.platforms, NODES, target=name)
-    return [
-        (name, inv)
-        for inv in command.invocations(
-            prepared, builder="farm", metadata_dir=tmp_path, progress="plain", assignments=assignments
-        )
-    ]
+    return [(name, inv) for inv in command.invocations(prepared, assignments)]
 
 
 def test_the_bake_definition_has_each_build_with_its_push_by_digest_output(tmp_path):
@@ -42,7 +38,9 @@ def test_the_bake_definition_has_each_build_with_its_push_by_digest_output(tmp_p
     assert definition["group"] == {"default": {"targets": ["api", "web_v2"]}}  # `.` is not a bake name
     api = definition["target"]["api"]
     (_, inv) = plan[0]
-    assert api["context"] == inv.kwargs["context_path"] and api["dockerfile"] == inv.kwargs["file"]
+    assert (
+        api["context"] == inv.spec["context"] == str(tmp_path / "api") and api["dockerfile"] == inv.spec["dockerfile"]
+    )
     assert api["platforms"] == ["linux/amd64", "linux/arm64"] and api["args"] == {"A": "1"} and api["target"] == "prod"
     assert api["output"] == [
         "type=image,name=127.0.0.1:5000/api:buildkit-farm-staging,push-by-digest=true,name-canonical=true,push=true"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from farms import ONE_NODE
 
-from buildkit_farm.builds.job import _with_causes
+from buildkit_farm.builds.run import with_causes
 from buildkit_farm.errors import BuildError
 from buildkit_farm.farmfile.load import load_config_text
 
@@ -20,7 +20,7 @@ GENERIC = "the registry did not answer; start it or fix the tag's host:port. not
 def test_a_loopback_registry_without_host_network_is_named_as_the_cause():
     config = load_config_text(FARM.format(opts=""))
     err = BuildError(LOG, hint=GENERIC)
-    _with_causes({"app": err}, config)
+    with_causes({"app": err}, config.desired)
     assert 'network = "host"' in err.hint and "own loopback" in err.hint
     assert err.hint.endswith("nothing was tagged")
 
@@ -28,5 +28,5 @@ def test_a_loopback_registry_without_host_network_is_named_as_the_cause():
 def test_with_host_network_the_registry_really_is_down():
     config = load_config_text(FARM.format(opts='driver_opts = { network = "host" }'))
     err = BuildError(LOG, hint=GENERIC)
-    _with_causes({"app": err}, config)
+    with_causes({"app": err}, config.desired)
     assert "did not answer" in err.hint and "own loopback" not in err.hint

@@ -12,7 +12,7 @@ import types
 import pytest
 
 from buildkit_farm.builds import publish, report
-from buildkit_farm.builds.prepare import BuildOptions, prepare
+from buildkit_farm.builds.resolve import BuildOptions, resolve
 from buildkit_farm.errors import BuildError, RegistryError, UsageError
 
 
@@ -32,7 +32,7 @@ def _target(name: str):
 def test_bad_shell_quoting_in_verify_cmd_is_a_usage_error():
     config = types.SimpleNamespace(builder=types.SimpleNamespace(driver="docker-container"), targets=())
     with pytest.raises(UsageError) as err:
-        prepare(config, [], BuildOptions(verify_run=True, verify_cmd="echo 'x"), env={})
+        resolve(config, [], BuildOptions(verify_run=True, verify_cmd="echo 'x"), env={})
     assert "--verify-cmd" in err.value.message and err.value.exit_code == 2
 
 

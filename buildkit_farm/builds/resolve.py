@@ -1,7 +1,12 @@
-"""Preparing a build: select the targets, resolve tags, secrets and options, check every input.
+"""Stage 1 of `farm build`, resolve: the selected targets with the command line applied.
 
-All pure (files are checked to exist; nothing talks to Docker): a mistake here exits 2
-before anything is built or pushed.
+In: the desired state's frozen `TargetSpec`s (checked once by `farmfile.rules` when the file
+was loaded) and the `BuildOptions`. Out: one `ResolvedTarget` per selected target: tags
+filled from `--var`, command-line overrides merged, secrets by reference and present in the
+environment. Pure: it reads no file and starts no process (the farm file's rules already
+checked the files exist), so a mistake here exits 2 before anything is built or pushed.
+The one process of this stage, resolving `[bake]` files, is `expand_bake`, run by the caller
+of the loader before anything else.
 """
 
 from __future__ import annotations
@@ -11,25 +16,19 @@ import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from buildkit_farm.errors import UsageError
-from buildkit_farm.farmfile import reference
+from buildkit_farm.farmfile import bake, reference
+from buildkit_farm.farmfile.desired import Desired, SecretRef, TargetSpec
+
+if TYPE_CHECKING:
+    from buildkit_farm.farmfile.model import FarmConfig
 
 PROGRESS_MODES = ("auto", "plain", "tty")
 
 
-@dataclass(frozen=True)
-class SecretSpec:
-    """A build secret by reference: its value is read by buildx, never by us."""
-
-    id: str
-    env: str | None = None
-    src: str | None = None
-
-    def flag(self) -> str:
-        if self.env:
-            return f"id={self.id},env={self.env}"
-        return f"id={self.id},src={self.src}"
+SecretSpec = SecretRef  # the name the build side has always used
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,8 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
-class PreparedTarget:
-    """A target with every input checked and every option resolved (pure)."""
+class ResolvedTarget:
+    """A target with every option resolved (pure): what the run plan is made from."""
 
     name: str
     context: Path
@@ -72,7 +71,7 @@ class PreparedTarget:
     stage: str | None
     no_cache: bool
     pull: bool
-    secrets: tuple[SecretSpec, ...]
+    secrets: tuple[SecretRef, ...]
     ssh: tuple[str, ...]
     cache_from: tuple[str, ...]
     cache_to: tuple[str, ...]
@@ -196,73 +195,35 @@ def check_secrets(secrets: Sequence[SecretSpec], *, target: str, env: Mapping[st
             )
 
 
-def select_targets(config, names: Sequence[str]) -> list:
+def select_targets(desired: Desired, names: Sequence[str]) -> list[TargetSpec]:
     """The named targets (all by default) in file order; an unknown name raises UsageError."""
-    targets = list(config.targets)
+    targets = list(desired.targets)
     known = [t.name for t in targets]
     if not targets:
-        raise UsageError(f"{config.file}: no [[target]] to build", hint="add a [[target]] table to the farm file")
+        raise UsageError(f"{desired.file}: no [[target]] to build", hint="add a [[target]] table to the farm file")
     if not names:
         return targets
     unknown = [n for n in names if n not in known]
     if unknown:
         raise UsageError(
-            f"{config.file}: unknown target {', '.join(repr(n) for n in unknown)}",
+            f"{desired.file}: unknown target {', '.join(repr(n) for n in unknown)}",
             hint=f"targets in the file: {', '.join(known)}",
         )
     return [t for t in targets if t.name in names]
 
 
-def prepare_target(target, options: BuildOptions, *, env: Mapping[str, str]) -> PreparedTarget:
-    """Resolve the file's values and CLI overrides, and check every input (pure, no Docker)."""
-    name = target.name
-    dockerfiles = dict(target.dockerfiles)
-    platforms = tuple(dict.fromkeys(tuple(target.platforms) or tuple(dockerfiles)))
-    sources = tuple(target.sources)
-    if dockerfiles and target.dockerfile is not None:
-        raise UsageError(f'target "{name}": set either dockerfile or dockerfiles, not both')
-    extra = [p for p in dockerfiles if p not in platforms]
-    lacking = [p for p in platforms if dockerfiles and p not in dockerfiles]
-    if extra or lacking:
-        raise UsageError(
-            f'target "{name}": dockerfiles and platforms disagree'
-            + (f"; no platform for {', '.join(extra)}" if extra else "")
-            + (f"; no Dockerfile for {', '.join(lacking)}" if lacking else ""),
-            hint="list the same platforms in both, or leave platforms out",
-        )
-    if not platforms and not sources:
-        raise UsageError(
-            f'target "{name}": nothing to build',
-            hint='give it platforms = ["linux/amd64", …] or sources = ["registry/app:tag", …]',
-        )
+def resolve_target(target: TargetSpec, options: BuildOptions, *, env: Mapping[str, str]) -> ResolvedTarget:
+    """The target with the command line applied: tags filled, overrides merged, secrets present (pure).
 
+    The target's own rules (Dockerfiles, platforms, context) were checked by the loader;
+    only what the command line brings is checked here.
+    """
+    name = target.name
     tags = fill_tags(options.tags or target.tags, target=name, variables=options.vars, env=env)
     if not tags:
         raise UsageError(f'target "{name}": no tags to push', hint='add tags = ["registry/app:tag"] or pass --tag')
-
-    context = Path(target.context)
-    dockerfile: Path | None = None
-    if platforms:
-        if not context.is_dir():
-            raise UsageError(f'target "{name}": context directory {context} does not exist')
-        if dockerfiles:
-            for platform, path in dockerfiles.items():
-                if not Path(path).is_file():
-                    raise UsageError(f'target "{name}": Dockerfile for {platform} ({path}) does not exist')
-        else:
-            dockerfile = Path(target.dockerfile) if target.dockerfile else context / "Dockerfile"
-            if not dockerfile.is_file():
-                raise UsageError(
-                    f'target "{name}": Dockerfile {dockerfile} does not exist',
-                    hint='set dockerfile = "…" in the target, relative to the farm file',
-                )
-
-    secrets = [SecretSpec(id=s.id, env=s.env, src=str(s.src) if s.src else None) for s in target.secrets]
-    for spec in options.secrets:
-        parsed = parse_secret(spec)
-        secrets = [s for s in secrets if s.id != parsed.id] + [parsed]
+    secrets = _merged_secrets(target.secrets, options.secrets)
     check_secrets(secrets, target=name, env=env)
-
     ssh = tuple(options.ssh or target.ssh)
     if len(ssh) > 1:
         raise UsageError(
@@ -271,36 +232,46 @@ def prepare_target(target, options: BuildOptions, *, env: Mapping[str, str]) -> 
     cache_to = tuple(options.cache_to or target.cache_to)
     if len(cache_to) > 1:
         raise UsageError(f'target "{name}": only one cache_to is supported, got {len(cache_to)}')
-
-    return PreparedTarget(
+    return ResolvedTarget(
         name=name,
-        context=context,
+        context=target.context,
         tags=tags,
-        repo=reference.split_tag(tags[0])[0] if platforms else None,
-        platforms=platforms,
-        dockerfiles=dockerfiles,
-        dockerfile=dockerfile,
-        sources=sources,
+        repo=reference.split_tag(tags[0])[0] if target.platforms else None,
+        platforms=target.platforms,
+        dockerfiles=dict(target.dockerfiles),
+        dockerfile=target.dockerfile,
+        sources=target.sources,
         variant_tags=target.variant_tags,
-        build_args={**target.args, **options.build_args},
-        labels={**target.labels, **options.labels},
-        stage=options.target or target.target,
+        build_args={**dict(target.args), **options.build_args},
+        labels={**dict(target.labels), **options.labels},
+        stage=options.target or target.stage,
         no_cache=options.no_cache,
         pull=options.pull,
-        secrets=tuple(secrets),
+        secrets=secrets,
         ssh=ssh,
         cache_from=tuple(options.cache_from or target.cache_from),
         cache_to=cache_to,
-        provenance=target.provenance if options.provenance is None else options.provenance,
-        sbom=target.sbom if options.sbom is None else options.sbom,
-        allow_emulation=tuple(target.allow_emulation),
+        provenance=_either(options.provenance, target.provenance),
+        sbom=_either(options.sbom, target.sbom),
+        allow_emulation=target.allow_emulation,
     )
 
 
-def prepare(
-    config, names: Sequence[str], options: BuildOptions, *, env: Mapping[str, str], terminal: bool = True
-) -> list[PreparedTarget]:
-    """Check every selected target's inputs before anything runs (pure).
+def _merged_secrets(own: Sequence[SecretRef], given: Sequence[str]) -> tuple[SecretRef, ...]:
+    """The target's secrets, each `--secret` replacing the one with its id."""
+    secrets = list(own)
+    for spec in given:
+        parsed = parse_secret(spec)
+        secrets = [s for s in secrets if s.id != parsed.id] + [parsed]
+    return tuple(secrets)
+
+
+def _either(option: bool | None, own: bool) -> bool:
+    return own if option is None else option
+
+
+def check_options(options: BuildOptions, *, driver: str, terminal: bool) -> None:
+    """The command line's own rules (exit 2): progress mode, --verify-run, --verify-cmd.
 
     `terminal`: whether stderr is a terminal (buildx's tty display needs one).
     """
@@ -310,10 +281,10 @@ def prepare(
         raise UsageError(
             "--progress tty needs a terminal on stderr", hint="use --progress plain (or auto) in pipelines"
         )
-    if options.verify_run and config.builder.driver != "docker-container":
+    if options.verify_run and driver != "docker-container":
         raise UsageError(
             "--verify-run runs each variant on the Docker engine of the node that built it; "
-            f"the {config.builder.driver} "
+            f"the {driver} "
             "driver's nodes are BuildKit daemons without one",
             hint="build without --verify-run, then check each variant on an engine of its platform: "
             "docker run --platform PLATFORM IMAGE@DIGEST",
@@ -326,4 +297,27 @@ def prepare(
                 f"--verify-cmd cannot be split like a shell command line: {err}",
                 hint="quote it as a shell would, e.g. --verify-cmd \"sh -c 'echo ok'\"",
             ) from None
-    return [prepare_target(t, options, env=env) for t in select_targets(config, names)]
+
+
+def resolve(
+    desired: Desired, names: Sequence[str], options: BuildOptions, *, env: Mapping[str, str], terminal: bool = True
+) -> list[ResolvedTarget]:
+    """Stage 1: every selected target resolved, every input checked, before anything runs (pure)."""
+    check_options(options, driver=desired.builder.driver, terminal=terminal)
+    return [resolve_target(t, options, env=env) for t in select_targets(desired, names)]
+
+
+def expand_bake(config: FarmConfig, *, variables: Mapping[str, str], docker_config: str | None) -> bake.Expanded:
+    """The farm file's `[bake]` targets resolved by `docker buildx bake --print` (through the
+    process door, in the farm file's folder; `--var` values are bake's variables) and added to
+    the desired state. The loader's caller runs it, once, right after loading; it is the
+    only process before the build's own."""
+    from buildkit_farm import docker
+
+    if config.bake is None:
+        return bake.Expanded(config, {})
+    base = config.file.parent
+    args = bake.print_args(config.bake, base=base)
+    done = docker.print_bake(docker.DockerPaths.resolve(docker_config), args, cwd=base, variables=variables)
+    printed = bake.read_printed(done.returncode, done.stdout, done.stderr, config.bake, base=base)
+    return bake.expand(config, printed)
