@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from buildkit_farm.errors import UsageError
+from buildkit_farm.errors import FarmError, UsageError
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,32 @@ def _entry(report: _Target, descriptor: Descriptor | None, *, pushed: bool) -> d
     entry["farm.pushed"] = pushed and bool(digest)
     entry["farm.outcome"] = str(getattr(report.outcome, "value", report.outcome))
     return entry
+
+
+def descriptors(
+    reports: Sequence[_Target],
+    *,
+    docker_config: str | None,
+    read: Callable[..., Any] | None = None,
+) -> dict[str, Descriptor]:
+    """The descriptor of each published target's list, read back by digest from its registry
+    (`read`: `registry.read.inspect_image` unless given). A target whose list cannot be read
+    gets none: its digest is still written."""
+    if read is None:
+        from buildkit_farm.registry.read import inspect_image
+
+        read = inspect_image
+    out = {}
+    for r in reports:
+        repo = getattr(r, "repo", None)
+        if not r.digest or not repo or str(getattr(r.outcome, "value", r.outcome)) != "published":
+            continue
+        try:
+            index = read(f"{repo}@{r.digest}", docker_config=docker_config)
+        except FarmError:
+            continue
+        out[r.target] = Descriptor(index.media_type, index.digest, index.size)
+    return out
 
 
 def check_path(path: Path | None) -> None:

@@ -26,6 +26,7 @@ class Outcome(str, Enum):
     FAILED = "failed"  # a build, check, run or publish failed: its tags did not move
     HELD = "held"  # --atomic: built and checked, but another target failed: tags did not move
     INTERRUPTED = "interrupted"  # --atomic: Ctrl-C came before its tags moved
+    BUILT = "built"  # --no-push: built on every node; nothing written to any registry
 
     def __str__(self) -> str:
         return self.value
@@ -43,7 +44,7 @@ def tags_moved(outcome: Outcome) -> bool | None:
     """Whether the outcome moved the target's tags (None: the run has not decided yet)."""
     if outcome is Outcome.PUBLISHED:
         return True
-    if outcome is Outcome.FAILED or outcome is Outcome.HELD or outcome is Outcome.INTERRUPTED:
+    if outcome in (Outcome.FAILED, Outcome.HELD, Outcome.INTERRUPTED, Outcome.BUILT):
         return False
     if outcome is Outcome.PENDING:
         return None
@@ -55,6 +56,8 @@ def _state(r: TargetReport) -> str:
     state = "ok" if r.ok else "FAILED"
     if r.outcome is Outcome.HELD or r.outcome is Outcome.INTERRUPTED:
         state += f" ({r.outcome}: tags not moved)"
+    elif r.outcome is Outcome.BUILT:
+        state += " (built, not pushed: --no-push)"
     return state
 
 
@@ -92,6 +95,7 @@ class TargetReport:
     ok: bool = True
     error: str | None = None
     outcome: Outcome = Outcome.PENDING
+    pushed: bool = True  # False: --no-push, nothing of it was written to a registry
     exc: Exception | None = field(default=None, repr=False, compare=False)  # the error itself, not reported
 
     def to_dict(self) -> dict:

@@ -427,7 +427,7 @@ class AuthRegistry:
         return json.loads(body), headers.get("Docker-Content-Digest", "")
 
     def catalog(self) -> list[str]:
-        status, body, _ = self._get("/v2/_catalog?n=10000")
+        status, body, _ = self._get("/v2/_catalog?n=1000")
         assert status == 200, f"catalog: HTTP {status}"
         return json.loads(body).get("repositories") or []
 
