@@ -75,3 +75,28 @@ def test_an_unwritable_path_is_an_input_error(tmp_path):
         check_path(tmp_path)
     with pytest.raises(UsageError, match="does not exist"):
         check_path(tmp_path / "nope" / "meta.json")
+
+
+def test_descriptors_are_read_back_by_digest_for_published_targets_only():
+    from types import SimpleNamespace
+
+    from buildkit_farm.builds.metadata import descriptors
+    from buildkit_farm.errors import RegistryError
+
+    asked = []
+
+    def read(ref, *, docker_config):
+        asked.append((ref, docker_config))
+        if "broken" in ref:
+            raise RegistryError("unreadable")
+        return SimpleNamespace(media_type=INDEX, digest=ref.split("@")[1], size=321)
+
+    reports = [
+        _report("app"),
+        _report("web", digest=None, outcome="failed"),
+        _report("built", outcome="built"),
+        _report("broken"),
+    ]
+    got = descriptors(reports, docker_config="/cfg", read=read)
+    assert got == {"app": Descriptor(INDEX, D1, 321)}
+    assert asked == [(f"r.example/app@{D1}", "/cfg"), (f"r.example/broken@{D1}", "/cfg")]
