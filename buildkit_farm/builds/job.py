@@ -260,20 +260,9 @@ def _retry_on_pools(
         return outcomes, plan, nodes
     from buildkit_farm.reconcile import converge
 
-    now = {n.name: n for n in converge.status(desired, docker_config=plan.docker_config).nodes}
+    now = {n.name: n.status for n in converge.status(desired, docker_config=plan.docker_config).nodes}
     pooled = {p for p, members in desired.pools().items() if len(members) > 1}
-    dead: set[str] = set()
-    retry: list[TargetPlan] = []
-    for t in plan.targets:
-        gone = {a.node for a in t.assignments if not a.emulated and a.node in now and now[a.node].status != "running"}
-        lost = [a.platform for a in t.assignments if a.node in gone]
-        if isinstance(outcomes[t.name], BuildError) and gone and all(p in pooled for p in lost):
-            dead |= gone
-            retry.append(t)
-            echo(
-                f'farm: target "{t.name}": node {", ".join(sorted(gone))} stopped during the build; '
-                f"retrying {', '.join(lost)} once on the next healthy node of its pool"
-            )
+    retry, dead = _lost(plan, outcomes, now, pooled, echo=echo)
     if not retry:
         return outcomes, plan, nodes
     try:
@@ -294,6 +283,26 @@ def _retry_on_pools(
         plan.push,
     )
     return {**outcomes, **run_builds(again, echo=echo, cancel=Cancel())}, plan, nodes
+
+
+def _lost(
+    plan: RunPlan, outcomes: Outcomes, now: Mapping[str, str], pooled: set[str], *, echo: Echo
+) -> tuple[list[TargetPlan], set[str]]:
+    """The failed targets to build again (a node they built on stopped, and each of its
+    platforms has a pool), and the nodes that stopped."""
+    dead: set[str] = set()
+    retry: list[TargetPlan] = []
+    for t in plan.targets:
+        gone = {a.node for a in t.assignments if not a.emulated and now.get(a.node, "running") != "running"}
+        lost = [a.platform for a in t.assignments if a.node in gone]
+        if isinstance(outcomes[t.name], BuildError) and gone and all(p in pooled for p in lost):
+            dead |= gone
+            retry.append(t)
+            echo(
+                f'farm: target "{t.name}": node {", ".join(sorted(gone))} stopped during the build; '
+                f"retrying {', '.join(lost)} once on the next healthy node of its pool"
+            )
+    return retry, dead
 
 
 def _finish_target(

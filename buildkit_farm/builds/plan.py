@@ -15,6 +15,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from buildkit_farm.builds.command import (
     Invocation,
@@ -28,6 +29,9 @@ from buildkit_farm.builds.command import (
 )
 from buildkit_farm.builds.resolve import BuildOptions, ResolvedTarget
 from buildkit_farm.builds.schedule import Assignment, NodeView, schedule
+
+if TYPE_CHECKING:
+    from buildkit_farm.farmfile.desired import NodeSettings
 
 
 @dataclass(frozen=True)
@@ -138,12 +142,9 @@ def make_plan(
     return RunPlan(builder, docker_config, options.progress, options.verify_cmd, atomic, tuple(plans), options.push)
 
 
-def file_nodes(desired_nodes: Sequence[object]) -> tuple[NodeView, ...]:
+def file_nodes(nodes: Sequence[NodeSettings]) -> tuple[NodeView, ...]:
     """The nodes as the farm file alone says (every one up, its pins): for `--dry-run` and the early start."""
-    return tuple(
-        NodeView(s.name, s.context, True, tuple(s.platforms))  # type: ignore[attr-defined]
-        for s in desired_nodes
-    )
+    return tuple(NodeView(s.name, s.context, True, tuple(s.platforms)) for s in nodes)
 
 
 # --------------------------------------------------------------------------- --dry-run

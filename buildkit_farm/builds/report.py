@@ -42,23 +42,29 @@ OUTCOME_INTERRUPTED = Outcome.INTERRUPTED
 
 def tags_moved(outcome: Outcome) -> bool | None:
     """Whether the outcome moved the target's tags (None: the run has not decided yet)."""
-    if outcome is Outcome.PUBLISHED:
-        return True
-    if outcome in (Outcome.FAILED, Outcome.HELD, Outcome.INTERRUPTED, Outcome.BUILT):
-        return False
-    if outcome is Outcome.PENDING:
-        return None
-    assert_never(outcome)
+    match outcome:
+        case Outcome.PUBLISHED:
+            return True
+        case Outcome.FAILED | Outcome.HELD | Outcome.INTERRUPTED | Outcome.BUILT:
+            return False
+        case Outcome.PENDING:
+            return None
+        case _:
+            assert_never(outcome)
 
 
 def _state(r: TargetReport) -> str:
-    """The summary's word for a target: ok / FAILED, and why its tags did not move."""
+    """The summary's word for a target: ok / FAILED, and why its tags did not move when that is news."""
     state = "ok" if r.ok else "FAILED"
-    if r.outcome is Outcome.HELD or r.outcome is Outcome.INTERRUPTED:
-        state += f" ({r.outcome}: tags not moved)"
-    elif r.outcome is Outcome.BUILT:
-        state += " (built, not pushed: --no-push)"
-    return state
+    match r.outcome:
+        case Outcome.HELD | Outcome.INTERRUPTED:
+            return f"{state} ({r.outcome}: tags not moved)"
+        case Outcome.BUILT:
+            return f"{state} (built, not pushed: --no-push)"
+        case Outcome.PUBLISHED | Outcome.FAILED | Outcome.PENDING:
+            return state
+        case _:
+            assert_never(r.outcome)
 
 
 @dataclass

@@ -147,14 +147,7 @@ def run_builds(
     bakes = plan.bakes
     if not bakes:
         return outcomes
-    echo(
-        f"farm: building {sum(len(b.builds) for b in bakes)} image(s) of "
-        f"{len(plan.targets)} target(s) at once ({len(bakes)} buildx bake(s))"
-    )
-    for t in plan.targets:
-        for inv in t.builds:
-            where = ", ".join(f"{a.platform} on {a.node}" for a in t.assignments if a.platform in inv.platforms)
-            echo(f'farm: target "{t.name}": bake target {inv.key}: {where}')
+    _announce(plan, echo)
     with ThreadPoolExecutor(max_workers=len(bakes)) as pool:
         futures = [pool.submit(run_bake, bake, plan, echo=echo, cancel=cancel) for bake in bakes]
         done = [f.result() for f in futures]
@@ -172,6 +165,19 @@ def run_builds(
             for future in retried:
                 _merge(outcomes, future.result(), cancelled_is_error=True)
     return outcomes
+
+
+def _announce(plan: RunPlan, echo: Echo) -> None:
+    """What runs: the bakes, and each build with the node of each of its platforms."""
+    bakes = plan.bakes
+    echo(
+        f"farm: building {sum(len(b.builds) for b in bakes)} image(s) of "
+        f"{len(plan.targets)} target(s) at once ({len(bakes)} buildx bake(s))"
+    )
+    for t in plan.targets:
+        for inv in t.builds:
+            where = ", ".join(f"{a.platform} on {a.node}" for a in t.assignments if a.platform in inv.platforms)
+            echo(f'farm: target "{t.name}": bake target {inv.key}: {where}')
 
 
 def _merge(

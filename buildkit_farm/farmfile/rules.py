@@ -3,16 +3,15 @@
 Each rule reads the tables `config` validated one by one (`Section`s, possibly partial when a
 key had errors: a rule about a dropped key does not run, and an array with bad items keeps
 its good ones) and appends `ConfigIssue`s, so that `load_config` reports every problem at
-once. Key paths use the file's own keys and indices: `node "node2".platforms[0]`.
+once. Key paths use the file's own keys and indices: `node "node2".platforms[0]`. The rules of
+one [[target]] are in `farmfile.targets` (`check_target`), the one place they are written.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from buildkit_farm.errors import ConfigIssue
-from buildkit_farm.farmfile import platforms as platform_names
 from buildkit_farm.farmfile.drivers import (
     DRIVERS,
     check_buildkitd_config,
@@ -21,77 +20,64 @@ from buildkit_farm.farmfile.drivers import (
     check_remote_daemon_settings,
     check_tls,
 )
-from buildkit_farm.farmfile.paths import check_dir, check_file
 from buildkit_farm.farmfile.section import Section
+from buildkit_farm.farmfile.targets import DEFAULT_DOCKERFILE, check_target
 from buildkit_farm.farmfile.values import check_values
 from buildkit_farm.farmfile.words import key_name, quote
 
 if TYPE_CHECKING:
-    from buildkit_farm.farmfile.model import BuilderConfig, NodeConfig, TargetConfig
-
-DEFAULT_DOCKERFILE = "Dockerfile"
+    from buildkit_farm.farmfile.model import BuilderConfig, NodeConfig
 
 
 def check_farm(builder: Section, nodes: list[Section], targets: list[Section], issues: list[ConfigIssue]) -> None:
-    b: BuilderConfig | None = builder.model
-    driver = (
-        b.driver
-        if b
-        else (builder.raw.get("driver", "docker-container") if isinstance(builder.raw, dict) else "docker-container")
-    )
-    if b is not None and not builder.has("driver"):
-        b = None  # the driver decides every other builder rule
-    if b is not None:
-        check_driver_opts("builder", b.driver_opts, b.driver, issues)
-        check_buildkitd_config("builder", b.buildkitd_config, issues)
-        if b.driver == "remote":
-            check_remote_daemon_settings("builder", b.buildkitd_flags, b.buildkitd_config, issues)
-            if b.buildkit_image:
-                issues.append(
-                    ConfigIssue(
-                        "builder.buildkit_image",
-                        "the remote driver runs no BuildKit image",
-                        "it attaches a buildkitd that already runs; remove buildkit_image",
-                    )
-                )
+    """Every cross-field rule of the file: the builder, the nodes, then the targets."""
+    b, driver = _check_builder(builder, issues)
+    builder_name = b.name if b and builder.has("name") else None
+    pinned = _check_nodes(nodes, driver, builder_name, issues)
+    check_values(builder, nodes, targets, issues)
+    _check_unique("target", [(t.label, t.raw.get("name")) for t in targets], issues)
+    tag_owner: dict[str, str] = {}
+    pins_known = all(n.model is not None and n.whole("platforms") for n in nodes)
+    for target in targets:
+        if target.model is not None:
+            check_target(target, pinned if pins_known else None, tag_owner, issues)
 
+
+def _check_builder(builder: Section, issues: list[ConfigIssue]) -> tuple[BuilderConfig | None, str]:
+    """The builder's own rules; (the builder when its driver is known, the driver)."""
+    b: BuilderConfig | None = builder.model
+    raw_driver = builder.raw.get("driver", "docker-container") if isinstance(builder.raw, dict) else None
+    driver = b.driver if b else (raw_driver or "docker-container")
+    if b is None or not builder.has("driver"):
+        return None, driver  # the driver decides every other builder rule
+    check_driver_opts("builder", b.driver_opts, b.driver, issues)
+    check_buildkitd_config("builder", b.buildkitd_config, issues)
+    if b.driver == "remote":
+        check_remote_daemon_settings("builder", b.buildkitd_flags, b.buildkitd_config, issues)
+        if b.buildkit_image:
+            issues.append(
+                ConfigIssue(
+                    "builder.buildkit_image",
+                    "the remote driver runs no BuildKit image",
+                    "it attaches a buildkitd that already runs; remove buildkit_image",
+                )
+            )
+    return b, driver
+
+
+def _check_nodes(
+    nodes: list[Section], driver: str, builder_name: str | None, issues: list[ConfigIssue]
+) -> dict[str, str]:
+    """Every node's rules, endpoints used once, platforms once per node; platform -> its first node."""
     valid_nodes = [n for n in nodes if n.model is not None]
     _check_unique("node", [(n.label, n.raw.get("name")) for n in nodes], issues)
-    builder_name = b.name if b and builder.has("name") else None
     endpoints: dict[str, str] = {}
     pinned: dict[str, str] = {}
     for node in valid_nodes:
         _check_node(node, driver if driver in DRIVERS else "docker-container", builder_name, issues)
-        n: NodeConfig = node.model
-        where = _where(n) if node.has("endpoint", "context") else None
-        if where and driver != "kubernetes":
-            key = where.rstrip("/")
-            if key in endpoints:
-                field = "endpoint" if n.endpoint else "context"
-                issues.append(
-                    ConfigIssue(
-                        f"{node.label}.{field}",
-                        f"{where} is already used by node {quote(endpoints[key])}",
-                        "buildx refuses two nodes on the same endpoint; merge their platforms into one node",
-                    )
-                )
-            else:
-                endpoints[key] = n.name
-        seen_here: set[str] = set()
-        for index, platform in enumerate(n.platforms):
-            if platform in seen_here:
-                issues.append(
-                    ConfigIssue(
-                        node.at("platforms", index),
-                        f"{platform} is listed twice",
-                        "aliases count: aarch64 and linux/arm64 are the same platform",
-                    )
-                )
-                continue
-            seen_here.add(platform)
-            # Several nodes may pin one platform: they are its pool, in file order (the
-            # first is preferred; see docs/farm-file.md "Node pools"). `pinned` keeps the first.
-            pinned.setdefault(platform, n.name)
+        if driver != "kubernetes":
+            _check_endpoint_once(node, endpoints, issues)
+        _pin(node, pinned, issues)
     all_node_names = {n.raw.get("name") for n in nodes if isinstance(n.raw.get("name"), str)}
     for node in valid_nodes:
         n = node.model
@@ -103,14 +89,45 @@ def check_farm(builder: Section, nodes: list[Section], targets: list[Section], i
                     "use another context, or the node's endpoint",
                 )
             )
+    return pinned
 
-    check_values(builder, nodes, targets, issues)
-    _check_unique("target", [(t.label, t.raw.get("name")) for t in targets], issues)
-    tag_owner: dict[str, str] = {}
-    pins_known = all(n.model is not None and n.whole("platforms") for n in nodes)
-    for target in targets:
-        if target.model is not None:
-            _check_target(target, pinned if pins_known else None, tag_owner, issues)
+
+def _check_endpoint_once(node: Section, endpoints: dict[str, str], issues: list[ConfigIssue]) -> None:
+    n: NodeConfig = node.model
+    where = _where(n) if node.has("endpoint", "context") else None
+    if not where:
+        return
+    key = where.rstrip("/")
+    if key not in endpoints:
+        endpoints[key] = n.name
+        return
+    field = "endpoint" if n.endpoint else "context"
+    issues.append(
+        ConfigIssue(
+            f"{node.label}.{field}",
+            f"{where} is already used by node {quote(endpoints[key])}",
+            "buildx refuses two nodes on the same endpoint; merge their platforms into one node",
+        )
+    )
+
+
+def _pin(node: Section, pinned: dict[str, str], issues: list[ConfigIssue]) -> None:
+    """Each platform once per node. Several nodes may pin one platform: they are its pool, in
+    file order (the first is preferred; docs/farm-file.md "Node pools"); `pinned` keeps the first."""
+    n: NodeConfig = node.model
+    seen_here: set[str] = set()
+    for index, platform in enumerate(n.platforms):
+        if platform in seen_here:
+            issues.append(
+                ConfigIssue(
+                    node.at("platforms", index),
+                    f"{platform} is listed twice",
+                    "aliases count: aarch64 and linux/arm64 are the same platform",
+                )
+            )
+            continue
+        seen_here.add(platform)
+        pinned.setdefault(platform, n.name)
 
 
 def _where(node: NodeConfig) -> str | None:
@@ -135,6 +152,30 @@ def _check_unique(kind: str, names: list[tuple[str, Any]], issues: list[ConfigIs
 
 
 def _check_node(node: Section, driver: str, builder_name: str | None, issues: list[ConfigIssue]) -> None:
+    """One node's rules: its names, where it is (per driver), its options."""
+    n: NodeConfig = node.model
+    label = node.label
+    _check_node_names(node, builder_name, issues)
+    if not node.has("endpoint", "context", "tls"):
+        pass  # the endpoint rules need all three
+    elif driver == "kubernetes":
+        _check_kubernetes_node(node, issues)
+    else:
+        _check_reachable_node(node, driver, issues)
+    check_driver_opts(label, n.driver_opts, driver, issues)
+    check_buildkitd_config(label, n.buildkitd_config, issues)
+    for key, value in n.nodeselector.items():
+        if not key or "," in key or "=" in key or "," in value or "=" in value:
+            issues.append(
+                ConfigIssue(
+                    f"{label}.nodeselector.{key_name(key)}",
+                    "labels and values cannot contain ',' or '='",
+                    'e.g. nodeselector = { "kubernetes.io/arch" = "arm64" }',
+                )
+            )
+
+
+def _check_node_names(node: Section, builder_name: str | None, issues: list[ConfigIssue]) -> None:
     n: NodeConfig = node.model
     label = node.label
     if builder_name is not None and n.name == builder_name:
@@ -162,271 +203,80 @@ def _check_node(node: Section, driver: str, builder_name: str | None, issues: li
             )
         )
 
-    if not node.has("endpoint", "context", "tls"):
-        pass  # the endpoint rules need all three
-    elif driver == "kubernetes":
-        for field in ("endpoint", "context"):
-            if getattr(n, field) is not None:
-                issues.append(
-                    ConfigIssue(
-                        f"{label}.{field}",
-                        f"the kubernetes driver takes no {field}",
-                        "buildx reaches the cluster named by $KUBECONFIG's current context; "
-                        'set the namespace with driver_opts = { namespace = "buildkit" }',
-                    )
-                )
-        if n.tls is not None:
-            issues.append(
-                ConfigIssue(
-                    f"{label}.tls", "the kubernetes driver takes no tls", "buildx uses $KUBECONFIG's credentials"
-                )
-            )
-    else:
-        for field in ("nodeselector", "replicas"):
-            if getattr(n, field) not in (None, {}):
-                issues.append(
-                    ConfigIssue(
-                        f"{label}.{field}",
-                        f"{field} is only for the kubernetes driver",
-                        f'the builder\'s driver is "{driver}"',
-                    )
-                )
-        if driver == "remote":
-            if n.context is not None:
-                issues.append(
-                    ConfigIssue(
-                        f"{label}.context",
-                        "the remote driver takes no context",
-                        'give the buildkitd address: endpoint = "tcp://buildkitd:1234"',
-                    )
-                )
-            elif n.endpoint is None:
-                issues.append(
-                    ConfigIssue(
-                        label, "endpoint is required: the buildkitd address", 'e.g. endpoint = "tcp://buildkitd:1234"'
-                    )
-                )
-            check_remote_daemon_settings(label, n.buildkitd_flags, n.buildkitd_config, issues)
-        elif n.endpoint is not None and n.context is not None:
-            issues.append(
-                ConfigIssue(
-                    label,
-                    "has both endpoint and context",
-                    "keep one: endpoint makes a farm-owned context, context uses one you already have",
-                )
-            )
-        elif n.endpoint is None and n.context is None:
-            issues.append(
-                ConfigIssue(
-                    label,
-                    "needs an endpoint or a context",
-                    'e.g. endpoint = "ssh://user@host" or context = "my-context"',
-                )
-            )
-        if n.endpoint is not None:
-            check_endpoint(f"{label}.endpoint", n.endpoint, driver, issues)
-        if n.tls is not None:
-            check_tls(label, n.endpoint, {"ca": n.tls.ca, "cert": n.tls.cert, "key": n.tls.key}, issues)
-    check_driver_opts(label, n.driver_opts, driver, issues)
-    check_buildkitd_config(label, n.buildkitd_config, issues)
-    for key in n.nodeselector:
-        if not key or "," in key or "=" in key or "," in n.nodeselector[key] or "=" in n.nodeselector[key]:
-            issues.append(
-                ConfigIssue(
-                    f"{label}.nodeselector.{key_name(key)}",
-                    "labels and values cannot contain ',' or '='",
-                    'e.g. nodeselector = { "kubernetes.io/arch" = "arm64" }',
-                )
-            )
 
-
-def _check_target(
-    target: Section, pinned: dict[str, str] | None, tag_owner: dict[str, str], issues: list[ConfigIssue]
-) -> None:
-    t: TargetConfig = target.model
-    label = target.label
-    raw = target.raw
-    has = target.has
-    builds = bool(t.platforms or t.dockerfiles or t.dockerfile is not None or not t.sources)
-    knows_what = has("platforms", "dockerfiles", "dockerfile", "sources")
-
-    if t.dockerfile is not None and t.dockerfiles:
+def _check_kubernetes_node(node: Section, issues: list[ConfigIssue]) -> None:
+    n: NodeConfig = node.model
+    for field in ("endpoint", "context"):
+        if getattr(n, field) is not None:
+            issues.append(
+                ConfigIssue(
+                    f"{node.label}.{field}",
+                    f"the kubernetes driver takes no {field}",
+                    "buildx reaches the cluster named by $KUBECONFIG's current context; "
+                    'set the namespace with driver_opts = { namespace = "buildkit" }',
+                )
+            )
+    if n.tls is not None:
         issues.append(
             ConfigIssue(
-                f"{label}.dockerfiles",
-                "cannot be used together with dockerfile",
-                "use dockerfile for one multi-arch Dockerfile, or dockerfiles for one per platform",
+                f"{node.label}.tls", "the kubernetes driver takes no tls", "buildx uses $KUBECONFIG's credentials"
             )
         )
-    raw_dockerfiles = raw.get("dockerfiles") if isinstance(raw.get("dockerfiles"), dict) else {}
-    own_key = {_normalised(key): key for key in raw_dockerfiles}  # canonical -> the file's own spelling
 
-    def dockerfiles_path(platform: str) -> str:
-        return f"{label}.dockerfiles.{quote(own_key.get(platform, platform))}"
 
-    _check_alias_duplicates(f"{label}.dockerfiles", list(raw_dockerfiles), issues, keys=True)
-    _check_alias_duplicates(f"{label}.platforms", raw.get("platforms") or [], issues)
-    _check_alias_duplicates(f"{label}.allow_emulation", raw.get("allow_emulation") or [], issues)
-
-    platforms = t.platforms or tuple(t.dockerfiles)
-    if not knows_what:
-        platforms = ()
-    elif builds and not platforms:
+def _check_reachable_node(node: Section, driver: str, issues: list[ConfigIssue]) -> None:
+    """A docker-container or remote node: where it is, and nothing only kubernetes takes."""
+    n: NodeConfig = node.model
+    label = node.label
+    for field in ("nodeselector", "replicas"):
+        if getattr(n, field) not in (None, {}):
+            issues.append(
+                ConfigIssue(
+                    f"{label}.{field}",
+                    f"{field} is only for the kubernetes driver",
+                    f'the builder\'s driver is "{driver}"',
+                )
+            )
+    if driver == "remote":
+        _check_remote_node(node, issues)
+    elif n.endpoint is not None and n.context is not None:
         issues.append(
             ConfigIssue(
                 label,
-                "platforms is required",
-                'list the platforms to build, e.g. platforms = ["linux/amd64", "linux/arm64"]; '
-                "or stitch only with sources = [...]",
+                "has both endpoint and context",
+                "keep one: endpoint makes a farm-owned context, context uses one you already have",
             )
         )
-    if t.platforms and t.dockerfiles:
-        for index, platform in enumerate(t.platforms):
-            if platform not in t.dockerfiles:
-                issues.append(
-                    ConfigIssue(
-                        target.at("platforms", index),
-                        f"{platform} has no Dockerfile in dockerfiles",
-                        f'add "{platform}" = "Dockerfile.{platform.replace("/", "-")}" to dockerfiles, '
-                        "or drop platforms (the keys of dockerfiles imply it)",
-                    )
-                )
-        for key in t.dockerfiles if target.whole("platforms") else ():
-            if key not in t.platforms:
-                issues.append(
-                    ConfigIssue(
-                        dockerfiles_path(key),
-                        f"{key} is not in the target's platforms",
-                        "add it to platforms, or drop platforms (the keys of dockerfiles imply it)",
-                    )
-                )
-
-    for index, platform in enumerate(platforms if pinned is not None and target.whole("allow_emulation") else ()):
-        if pinned is not None and platform not in pinned and platform not in t.allow_emulation:
-            where = target.at("platforms", index) if t.platforms else dockerfiles_path(platform)
-            issues.append(
-                ConfigIssue(
-                    where,
-                    f"{platform} is pinned to no node",
-                    f'pin it in some node\'s platforms, or accept QEMU with allow_emulation = ["{platform}"]',
-                )
-            )
-    for index, platform in enumerate(t.allow_emulation):
-        if platform not in platforms and knows_what and target.whole("platforms", "dockerfiles"):
-            issues.append(
-                ConfigIssue(
-                    target.at("allow_emulation", index),
-                    f"{platform} is not one of the target's platforms",
-                    "allow_emulation lists platforms the target builds",
-                )
-            )
-
-    if not (knows_what and has("context")):
-        pass
-    elif builds:
-        if check_dir(f"{label}.context", t.context, issues):
-            if t.dockerfiles:
-                for key, file in t.dockerfiles.items():
-                    check_file(dockerfiles_path(key), file, issues, hint=_dockerfile_hint(t, file))
-            elif t.dockerfile is not None:
-                check_file(f"{label}.dockerfile", t.dockerfile, issues, hint=_dockerfile_hint(t, t.dockerfile))
-            else:
-                default = t.context / DEFAULT_DOCKERFILE
-                check_file(
-                    f"{label}.context",
-                    default,
-                    issues,
-                    hint="a target builds <context>/Dockerfile unless it sets dockerfile or dockerfiles",
-                )
-    elif t.target is not None or t.args or t.cache_from or t.cache_to or t.secrets or t.ssh or t.variant_tags:
+    elif n.endpoint is None and n.context is None:
         issues.append(
             ConfigIssue(
                 label,
-                "builds nothing: only sources are stitched",
-                "build settings (target, args, cache_from, cache_to, secrets, ssh, variant_tags) "
-                "need platforms or dockerfiles",
+                "needs an endpoint or a context",
+                'e.g. endpoint = "ssh://user@host" or context = "my-context"',
             )
         )
-    _check_target_lists(target, tag_owner, issues)
+    if n.endpoint is not None:
+        check_endpoint(f"{label}.endpoint", n.endpoint, driver, issues)
+    if n.tls is not None:
+        check_tls(label, n.endpoint, {"ca": n.tls.ca, "cert": n.tls.cert, "key": n.tls.key}, issues)
 
 
-def _check_target_lists(target: Section, tag_owner: dict[str, str], issues: list[ConfigIssue]) -> None:
-    """A target's tags (each owned by one target), sources, secrets and cache entries."""
-    t: TargetConfig = target.model
-    label = target.label
-    for index, tag in enumerate(t.tags):
-        if tag in tag_owner and tag_owner[tag] != t.name:
-            issues.append(
-                ConfigIssue(
-                    target.at("tags", index),
-                    f"{quote(tag)} is also a tag of target {quote(tag_owner[tag])}",
-                    "two targets would overwrite each other's image",
-                )
+def _check_remote_node(node: Section, issues: list[ConfigIssue]) -> None:
+    n: NodeConfig = node.model
+    label = node.label
+    if n.context is not None:
+        issues.append(
+            ConfigIssue(
+                f"{label}.context",
+                "the remote driver takes no context",
+                'give the buildkitd address: endpoint = "tcp://buildkitd:1234"',
             )
-        tag_owner.setdefault(tag, t.name)
-    if len(set(t.tags)) != len(t.tags):
-        issues.append(ConfigIssue(f"{label}.tags", "lists a tag twice"))
-    if len(set(t.sources)) != len(t.sources):
-        issues.append(ConfigIssue(f"{label}.sources", "lists an image twice"))
-
-    seen_ids: set[str] = set()
-    for index, secret in enumerate(t.secrets):
-        path = target.at("secrets", index)
-        if secret.id in seen_ids:
-            issues.append(ConfigIssue(f"{path}.id", f"secret id {quote(secret.id)} is used twice"))
-        seen_ids.add(secret.id)
-        if (secret.env is None) == (secret.src is None):
-            issues.append(
-                ConfigIssue(
-                    path,
-                    "needs exactly one of env or src",
-                    'e.g. { id = "npm", env = "NPM_TOKEN" } or { id = "npm", src = "secrets/npmrc" }',
-                )
-            )
-        if secret.src is not None:
-            check_file(f"{path}.src", secret.src, issues)
-    for field in ("cache_from", "cache_to", "ssh"):
-        for index, value in enumerate(getattr(t, field)):
-            if not value.strip():
-                issues.append(ConfigIssue(target.at(field, index), "must not be empty"))
-    if t.target is not None and not t.target.strip():
-        issues.append(ConfigIssue(f"{label}.target", "must not be empty", "the name of a stage: FROM ... AS <name>"))
+        )
+    elif n.endpoint is None:
+        issues.append(
+            ConfigIssue(label, "endpoint is required: the buildkitd address", 'e.g. endpoint = "tcp://buildkitd:1234"')
+        )
+    check_remote_daemon_settings(label, n.buildkitd_flags, n.buildkitd_config, issues)
 
 
-def check_target(target: Section, pinned: dict[str, str], tag_owner: dict[str, str], issues: list[ConfigIssue]) -> None:
-    """Every [[target]] rule, for a target from outside the farm file (a resolved bake target)."""
-    _check_target(target, pinned, tag_owner, issues)
-
-
-def _dockerfile_hint(t: TargetConfig, file: Path) -> str:
-    in_context = t.context / file.name
-    try:
-        if in_context != file and in_context.is_file():
-            return f"paths are relative to the farm file's folder, not to the context: did you mean {in_context}?"
-    except (OSError, ValueError):
-        pass
-    return "paths are relative to the farm file's folder"
-
-
-def _check_alias_duplicates(path: str, raw: Any, issues: list[ConfigIssue], *, keys: bool = False) -> None:
-    if not isinstance(raw, list):
-        return
-    seen: dict[str, int] = {}
-    for index, item in enumerate(raw):
-        try:
-            canonical = platform_names.normalise(item)
-        except ValueError:
-            continue
-        if canonical in seen:
-            where = f"{path}.{quote(item)}" if keys else f"{path}[{index}]"
-            issues.append(
-                ConfigIssue(where, f"{quote(item)} is {canonical} again", "aliases count: list each platform once")
-            )
-        seen.setdefault(canonical, index)
-
-
-def _normalised(name: Any) -> Any:
-    try:
-        return platform_names.normalise(name)
-    except ValueError:
-        return name
+__all__ = ["DEFAULT_DOCKERFILE", "check_farm", "check_target"]

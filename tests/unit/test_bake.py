@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from buildkit_farm.farmfile import bake
@@ -90,3 +91,37 @@ def test_the_monorepo_example_takes_its_targets_from_its_bake_file_on_the_lab_fa
     text = example.bake.files[0].read_text()
     assert "variable" in text and "inherits" in text and "matrix" in text
     assert (root / "examples" / "monorepo" / "README.md").read_text().strip()
+
+
+def test_loading_starts_no_process_and_expand_adds_frozen_specs_with_their_origin(tmp_path, monkeypatch):
+    """Resolving bake files is the loader's caller's step: loading runs nothing; `expand` is pure
+    (the printed JSON in) and adds each bake target to the desired state as a TargetSpec."""
+    import subprocess
+
+    from farms import ONE_NODE
+
+    from buildkit_farm.farmfile.load import load_config_text
+
+    for name in ("app", "tool"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM 127.0.0.1:5000/base\n")
+    (tmp_path / "docker-bake.hcl").write_text('target "app" {}\n')
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a process started")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    config = load_config_text(ONE_NODE + '[bake]\nfiles = ["docker-bake.hcl"]\n', base=tmp_path)
+    assert config.desired.targets == ()
+    args = bake.print_args(config.bake, base=tmp_path)
+    assert args == ["buildx", "bake", "--print", "--file", str(tmp_path / "docker-bake.hcl"), "default"]
+    printed = {
+        "target": {
+            "app": {"context": "app", "dockerfile": "Dockerfile", "platforms": ["linux/amd64"], "tags": ["r/app:1"]}
+        }
+    }
+    expanded = bake.expand(config, bake.read_printed(0, json.dumps(printed), "", config.bake, base=tmp_path))
+    (spec,) = expanded.config.desired.targets
+    assert spec.name == "app" and spec.platforms == ("linux/amd64",) and spec.pools == (("linux/amd64", ("node1",)),)
+    assert spec.dockerfile == tmp_path / "app" / "Dockerfile" and spec.origin == 'docker-bake.hcl target "app"'
+    assert config.desired.targets == ()  # the loaded value is frozen: expand made a new one

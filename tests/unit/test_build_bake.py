@@ -103,3 +103,31 @@ def test_a_step_cancelled_by_another_failure_is_not_a_failure():
     for line in ("#8 [2/2] RUN sleep 6", "#8 ERROR: context canceled", "#8 CANCELED"):
         cancelled.feed(line, 1.0)
     assert failing.failed_vertex == "9" and cancelled.failed_vertex is None
+
+
+def test_the_run_plan_puts_every_pinned_build_in_one_bake_and_each_emulated_build_in_its_own(tmp_path):
+    from buildkit_farm.builds import plan
+
+    def resolved(name: str, **fields):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM 127.0.0.1:5000/base\n")
+        values = dict(name=name, context=tmp_path / name, platforms=("linux/amd64",), tags=(f"r/{name}:1",))
+        values.update(fields)
+        return resolve_target(target_spec(TargetConfig(**values), {}), BuildOptions(), env={})
+
+    targets = [
+        resolved("api", platforms=("linux/amd64", "linux/arm64")),
+        resolved("arm", platforms=("linux/amd64", "linux/arm/v7"), allow_emulation=("linux/arm/v7",)),
+        resolved("db"),
+    ]
+    the_plan = plan.make_plan(targets, NODES, BuildOptions(verify_run=True), builder="farm", docker_config=None)
+    shared, *alone = the_plan.bakes
+    assert shared.targets == ("api", "db") and [b.targets for b in alone] == [("arm",), ("arm",)]
+    assert [list(b.definition()["target"]) for b in alone] == [["arm_linux_amd64"], ["arm_linux_arm_v7"]]
+    assert [a.emulated for a in the_plan.targets[1].assignments] == [False, True]
+    assert [(j.platform, j.node, j.context) for j in the_plan.targets[0].verify] == [
+        ("linux/amd64", "node1", "node1"),
+        ("linux/arm64", "node2", "node2"),
+    ]
+    # after a shared bake stopped at another's failure: each build of the innocent in a bake of its own
+    assert [list(b.definition()["target"]) for b in the_plan.alone(["db"])] == [["db"]]
