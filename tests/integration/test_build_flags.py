@@ -63,15 +63,15 @@ def job(tmp_path, lab, docker_config, unique_name, auth_registry):
 
 def test_no_push_builds_every_platform_and_writes_nothing(job, auth_registry):
     name = job.repo.split("/", 1)[1]
-    metadata = job.tmp / "meta.json"
+    metadata, report_file = job.tmp / "meta.json", job.tmp / "report.json"
 
     result = job.farm(
-        "build", "--no-push", "--json", "--progress", "quiet", "--metadata-file", str(metadata),
+        "build", "--no-push", "--report", str(report_file), "--progress", "quiet", "--metadata-file", str(metadata),
         "--cache-to", f"type=registry,ref={job.repo}:cache",
     )  # fmt: skip
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    report = json.loads(report_file.read_text())
     (target,) = report["targets"]
     assert sorted(p["platform"] for p in target["platforms"]) == PLATFORMS
     assert all(p["duration_s"] is not None for p in target["platforms"])  # each built on its node
@@ -110,9 +110,10 @@ def test_metadata_file_names_the_registrys_digest(job, auth_registry, docker_con
 
 
 def test_platform_subset_builds_only_it(job, auth_registry, docker_config):
-    result = job.farm("build", "--no-push", "--json", "--platform", "aarch64")
+    report_file = job.tmp / "report.json"
+    result = job.farm("build", "--no-push", "--report", str(report_file), "--platform", "aarch64")
     assert result.returncode == 0, result.stderr[-3000:]
-    (target,) = json.loads(result.stdout)["targets"]
+    (target,) = json.loads(report_file.read_text())["targets"]
     assert [p["platform"] for p in target["platforms"]] == ["linux/arm64"]
 
     lacking = job.farm("build", "--no-push", "--platform", "linux/arm/v7")
