@@ -284,9 +284,9 @@ def build_cmd(
         error = err
     if not dry_run:
         build_report.finish(reports, error, report_path=report)
-        if metadata_file is not None and reports:
-            described = metadata.descriptors(reports, docker_config=str(docker_config) if docker_config else None)
-            metadata.write(metadata_file, metadata.document(reports, described, pushed=push))
+        metadata.finish(
+            metadata_file, reports, docker_config=str(docker_config) if docker_config else None, pushed=push
+        )
         if reports or as_json:
             typer.echo(build_report.reports_json(reports, error) if as_json else build_report.render_text(reports))
     if error is not None:

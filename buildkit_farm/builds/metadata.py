@@ -116,6 +116,12 @@ def check_path(path: Path | None) -> None:
         raise UsageError(f"--metadata-file {path} cannot be written", hint="pick a path you can write")
 
 
+def finish(path: Path | None, reports: Sequence[_Target], *, docker_config: str | None, pushed: bool) -> None:
+    """After a run that built anything, failed or not: the file, when `--metadata-file` asked for it."""
+    if path is not None and reports:
+        write(path, document(reports, descriptors(reports, docker_config=docker_config), pushed=pushed))
+
+
 def write(path: Path, data: Mapping[str, Any]) -> None:
     """Write the file whole or not at all (a reader never sees half of it)."""
     folder = path.parent if str(path.parent) else Path(".")
