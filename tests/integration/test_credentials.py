@@ -53,8 +53,9 @@ def farm_file(tmp_path, lab, unique_name, auth_registry, docker_config):
     _farm(docker_config, lab, "down", "-f", str(path), tmp=tmp_path)
 
 
-def _credential_helper(tmp: Path, docker_config: Path, auth_registry) -> dict[str, str]:
-    """A `docker-credential-farmtest` on PATH serving the lab login, named in config.json's credHelpers."""
+def _credential_helper(tmp: Path, docker_config: Path, auth_registry, section: str) -> dict[str, str]:
+    """A `docker-credential-farmtest` on PATH serving the lab login (and no other), named in
+    config.json as the credHelpers entry of the registry, or as the credsStore of them all."""
     folder = tmp / "helper-bin"
     folder.mkdir()
     secret = tmp / "helper-secret"
@@ -65,14 +66,18 @@ def _credential_helper(tmp: Path, docker_config: Path, auth_registry) -> dict[st
         "#!/bin/sh\n"
         '[ "$1" = get ] || exit 1\n'
         "read -r server\n"
+        f'case "$server" in *{auth_registry.address}*) ;; *) echo "credentials not found in native keychain"; exit 1;; esac\n'
         f'printf \'{{"ServerURL":"%s","Username":"{auth_registry.user}","Secret":"%s"}}\' "$server" "$(cat {secret})"\n'
     )
     helper.chmod(0o755)
-    (docker_config / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.address: "farmtest"}}))
+    entry = (
+        {"credHelpers": {auth_registry.address: "farmtest"}} if section == "credHelpers" else {"credsStore": "farmtest"}
+    )
+    (docker_config / "config.json").write_text(json.dumps(entry))
     return {"PATH": f"{folder}:{os.environ.get('PATH', '')}"}
 
 
-@pytest.mark.parametrize("login", ["auths", "credHelpers"])
+@pytest.mark.parametrize("login", ["auths", "credHelpers", "credsStore"])
 def test_build_pushes_with_the_login_of_the_docker_config(
     login, farm_file, docker_config, auth_registry, lab, tmp_path
 ):
@@ -81,7 +86,7 @@ def test_build_pushes_with_the_login_of_the_docker_config(
     if login == "auths":
         auth_registry.login(docker_config)  # `docker login`: an auths entry
     else:
-        env = _credential_helper(tmp_path, docker_config, auth_registry)
+        env = _credential_helper(tmp_path, docker_config, auth_registry, login)
     report = tmp_path / "report.json"
 
     result = _farm(
