@@ -13,6 +13,34 @@ _LOOPBACK = re.compile(r"(?:localhost|127(?:\.[0-9]{1,3}){3}|\[::1\])(?::[0-9]+)
 _DIAL = re.compile(r"dial tcp (?P<addr>\S+?):(?P<port>[0-9]+): connect: connection refused", re.ASCII)
 _REGISTRY = re.compile(r"https?://(?P<host>[^/\s\"]+)/v2/", re.ASCII)
 NETWORK_HOST = 'driver_opts = { network = "host" } in [builder]'
+# "failed to push REPO[:TAG]: ..." (BuildKit's exporter), and the /v2/REPO/ of a refused request.
+_PUSHED = re.compile(r"failed to push (?P<ref>[^\s\"]+?):\s", re.ASCII)
+_V2_REPO = re.compile(r"https?://(?P<host>[^/\s\"]+)/v2/(?P<repo>[^\s\"]+?)/(?:blobs|manifests|tags)/", re.ASCII)
+_NO_CREDENTIALS = ("401 unauthorized", "no basic auth credentials", "authentication required", "anonymous token")
+_NOT_ALLOWED = ("403 forbidden", "insufficient_scope", "denied:", "requested access to the resource is denied")
+
+
+def refused_push(detail: str) -> tuple[str, str, bool] | None:
+    """(registry, repository, for want of credentials) when the registry refused a push; else None.
+
+    For want of credentials: it answered 401 (no login, or a wrong one); otherwise the account
+    may not push there (403, insufficient_scope, denied)."""
+    low = detail.lower()
+    wanted = any(s in low for s in _NO_CREDENTIALS)
+    if not wanted and not any(s in low for s in _NOT_ALLOWED):
+        return None
+    pushed, request = _PUSHED.search(detail), _V2_REPO.search(detail)
+    if pushed:
+        name = pushed["ref"]
+        last = name.rsplit("/", 1)[-1]
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0] if "/" in name else name.split(":", 1)[0]
+        first, slash, _ = name.partition("/")
+        is_host = slash and ("." in first or ":" in first or first == "localhost")
+        registry = first if is_host else "docker.io"
+        return registry, name, wanted
+    if request:
+        return request["host"], f"{request['host']}/{request['repo']}", wanted
+    return None
 
 
 def is_loopback_registry(ref: str) -> bool:
@@ -84,6 +112,12 @@ def push_hint(detail: str, *, driver: str = "docker-container", host_network: bo
             "BuildKit does not trust the registry's certificate: add its CA in the buildkitd config "
             '([registry."HOST:PORT"] ca = ["/path/ca.pem"]), then `farm up`'
         )
+    refused = refused_push(detail)
+    if refused:
+        host, name, wanted = refused
+        if wanted:
+            return f"registry {host} wants credentials to push {name}: run `docker login {host}` first"
+        return f"registry {host} refused the push to {name}: `docker login {host}` with an account that may push there"
     if "401 unauthorized" in low or "insufficient_scope" in low or "denied:" in low:
         return "the registry refused the push: `docker login` to it with an account that may push there"
     if dial or "no such host" in low:

@@ -32,6 +32,13 @@ FileOption = Annotated[
 ]
 DEFAULT_FILE = Path("multiarch.toml")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DockerConfigOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--docker-config",
+        help="Docker config dir: registry logins, contexts and builders (default $DOCKER_CONFIG or ~/.docker).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -143,6 +150,7 @@ def inspect_cmd(
         Optional[Path],
         typer.Option("--ca", envvar="FARM_REGISTRY_CA", help="CA certificate (PEM file or dir) of a TLS registry."),
     ] = None,
+    docker_config: DockerConfigOption = None,
 ) -> None:
     """Show the variants of an image in its registry (platform, digest, size), pulling nothing."""
     import json
@@ -150,7 +158,7 @@ def inspect_cmd(
     from buildkit_farm.registry.index import describe
     from buildkit_farm.registry.read import inspect_image
 
-    index = inspect_image(image, ca=ca)
+    index = inspect_image(image, ca=ca, docker_config=docker_config)
     typer.echo(json.dumps(index.to_dict(), indent=2) if as_json else describe(index))
 
 
@@ -164,7 +172,9 @@ def build_cmd(
         list[str], typer.Option("--var", help="NAME=VALUE: fills {NAME} in tags, and bake file variables.")
     ] = [],
     tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tags to push instead of the file's.")] = [],
-    build_arg: Annotated[list[str], typer.Option("--build-arg", help="KEY=VALUE, over the file's args.")] = [],
+    build_arg: Annotated[
+        list[str], typer.Option("--build-arg", help="KEY=VALUE, over the file's args; a bare KEY takes $KEY.")
+    ] = [],
     label: Annotated[list[str], typer.Option("--label", help="KEY=VALUE, over the file's labels.")] = [],
     stage: Annotated[Optional[str], typer.Option("--target", help="The Dockerfile stage to build.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the build cache.")] = False,
@@ -204,24 +214,45 @@ def build_cmd(
     atomic: Annotated[
         bool, typer.Option("--atomic", help="Move no tag of any target unless every selected target succeeded.")
     ] = False,
-    docker_config: Annotated[
-        Optional[Path], typer.Option("--docker-config", help="Docker config dir (default $DOCKER_CONFIG or ~/.docker).")
+    push: Annotated[
+        bool,
+        typer.Option(
+            "--push/--no-push",
+            help="Push (default); --no-push builds every platform on its node and writes nothing to any registry.",
+        ),
+    ] = True,
+    metadata_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--metadata-file", help="Write what buildx build/bake --metadata-file write (plus farm.*) to FILE."
+        ),
     ] = None,
+    platform: Annotated[
+        list[str], typer.Option("--platform", help="Build only these of each target's platforms: P[,P] (repeatable).")
+    ] = [],
+    set_: Annotated[
+        list[str],
+        typer.Option("--set", help="TARGET.KEY=VALUE as bake --set: *.platform, app.tags, app.args.X, app.labels.K..."),
+    ] = [],
+    docker_config: DockerConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
     from buildkit_farm.builds import job as farm_build
+    from buildkit_farm.builds import metadata
+    from buildkit_farm.builds import overrides as flags
     from buildkit_farm.builds import report as build_report
     from buildkit_farm.builds.resolve import BuildOptions, expand_bake, parse_pairs
     from buildkit_farm.farmfile.load import load_config
 
     build_report.check_report_path(report)  # before anything runs, so a failed run can still write it
+    metadata.check_path(metadata_file)
     reports: list = []
     try:
         options = BuildOptions(
             vars=parse_pairs(var, flag="--var"),
             tags=tuple(tag),
-            build_args=parse_pairs(build_arg, flag="--build-arg"),
+            build_args=flags.build_args(build_arg, os.environ),
             labels=parse_pairs(label, flag="--label"),
             target=stage,
             no_cache=no_cache,
@@ -235,6 +266,9 @@ def build_cmd(
             progress=progress,
             verify_run=verify_run or verify_cmd is not None,
             verify_cmd=verify_cmd,
+            platforms=flags.parse_platforms(platform),
+            sets=flags.parse_sets(set_),
+            push=push,
         )
         where = str(docker_config) if docker_config else None
         # the loader, then its caller's one process: bake files resolved by buildx (--var fills their variables)
@@ -253,18 +287,15 @@ def build_cmd(
         error = err
     if not dry_run:
         build_report.finish(reports, error, report_path=report)
+        metadata.finish(
+            metadata_file, reports, docker_config=str(docker_config) if docker_config else None, pushed=push
+        )
         if reports or as_json:
             typer.echo(build_report.reports_json(reports, error) if as_json else build_report.render_text(reports))
     if error is not None:
         raise error
 
 
-DockerConfigOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--docker-config", help="Docker config dir for contexts and builders (default $DOCKER_CONFIG or ~/.docker)."
-    ),
-]
 LockTimeoutOption = Annotated[
     float, typer.Option("--lock-timeout", help="Seconds to wait for another farm run on this Docker config.")
 ]
@@ -416,6 +447,7 @@ def lint_cmd(
             "--registry", help="Also read each FROM image from its registry: a manifest list with every platform built?"
         ),
     ] = False,
+    docker_config: DockerConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check Dockerfiles for multi-arch readiness (the book's two rules). Exit 1 on errors."""
@@ -431,7 +463,7 @@ def lint_cmd(
     if registry:
         from buildkit_farm.registry.read import inspect_image
 
-        inspect = functools.lru_cache(maxsize=None)(inspect_image)
+        inspect = functools.lru_cache(maxsize=None)(functools.partial(inspect_image, docker_config=docker_config))
     result = rules.lint_subjects(subjects, inspect=inspect)
     typer.echo(json.dumps(result.to_dict(files.display_path), indent=2) if as_json else lint_report.render_text(result))
     raise typer.Exit(result.exit_code)

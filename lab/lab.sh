@@ -7,8 +7,9 @@
 #   lab/lab.sh status         one line per part; exit 0 when all are up
 #   lab/lab.sh env            print the shell exports tests need (same as lab/env.sh)
 #
-# PART is one of: binfmt node1 node2 node3 registry sshd images
-#   (registry = both registries; images = the BuildKit image and the base image)
+# PART is one of: binfmt node1 node2 node3 registry auth-registry sshd images
+#   (registry = both open registries; auth-registry = the one on 127.0.0.1:5001 that wants
+#   a password; images = the BuildKit image and the base image)
 #
 # Machine-wide, shared by every checkout: runtime state in $LAB_STATE, downloads and
 # builds in $LAB_CACHE. A flock keeps two concurrent calls from interleaving.
@@ -44,6 +45,10 @@ SSH_DROPIN=/etc/ssh/ssh_config.d/buildkit-farm-lab.conf
 REGISTRY=127.0.0.1:5000
 TLS_REGISTRY=127.0.0.1:5443
 TLS_DIR=$LAB_STATE/tls
+# A registry that wants a password (htpasswd, bcrypt), plain http like the first one.
+AUTH_REGISTRY=127.0.0.1:5001
+AUTH_DIR=$LAB_STATE/auth-registry
+AUTH_USER=farm-ci
 BUILDKIT_TAG=moby/buildkit:buildx-stable-1
 BUILDKIT_LAB_REF=$REGISTRY/buildkit:lab
 LAB_LABEL=org.buildkit-farm.lab
@@ -60,7 +65,7 @@ TRIXIE_APT_AMD64=(-o Dir::Etc::SourceList="$LAB_CACHE/apt/trixie.list" -o Dir::E
 TRIXIE_APT=("${TRIXIE_APT_AMD64[@]}" -o APT::Architectures::=arm64 -o APT::Architectures::=armhf)
 
 BOOKWORM_PKGS=(qemu-user-static binfmt-support openssh-server openssh-client
-               ca-certificates openssl iproute2 curl)
+               ca-certificates openssl iproute2 curl apache2-utils)
 # The engine only where none is installed (a Docker CE machine keeps its own), with its
 # bookworm dependencies: trixie's runc and tini need a newer libc.
 ENGINE_PKGS=(runc tini iptables)
@@ -898,6 +903,53 @@ down_lab_clients() {
     true
 }
 
+# ---------------------------------------------------------------- the password registry
+# auth-registry: the same registry program with `auth: htpasswd`; the password is made once
+# (random, mode 600 under $AUTH_DIR) and only `lab.sh env` prints it, for tests.
+auth_registry_ok() { [[ $(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$AUTH_REGISTRY/v2/") == 401 ]]; }
+auth_password() { cat "$AUTH_DIR/password" 2>/dev/null || true; }
+ensure_auth_htpasswd() {
+    mkdir -p "$AUTH_DIR/data"
+    chmod 700 "$AUTH_DIR"
+    if [[ ! -s $AUTH_DIR/password ]]; then
+        (umask 077; openssl rand -hex 16 >"$AUTH_DIR/password")
+    fi
+    [[ -s $AUTH_DIR/htpasswd && $AUTH_DIR/htpasswd -nt $AUTH_DIR/password ]] && return 0
+    if command -v htpasswd >/dev/null; then
+        htpasswd -niB "$AUTH_USER" <"$AUTH_DIR/password" >"$AUTH_DIR/htpasswd.new"
+    else  # glibc's crypt makes the same bcrypt ($2b$) line
+        python3 -c 'import crypt, sys; print(sys.argv[1] + ":" + crypt.crypt(sys.stdin.read().strip(), crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
+            "$AUTH_USER" <"$AUTH_DIR/password" 2>/dev/null >"$AUTH_DIR/htpasswd.new"
+    fi
+    grep -q "^$AUTH_USER:\$2" "$AUTH_DIR/htpasswd.new" || die "auth-registry: could not make a bcrypt htpasswd line (install apache2-utils)"
+    mv "$AUTH_DIR/htpasswd.new" "$AUTH_DIR/htpasswd"
+}
+up_auth_registry() {
+    ensure_auth_htpasswd
+    if pid_alive "$AUTH_DIR/registry.pid" && auth_registry_ok; then log "auth-registry: already up on $AUTH_REGISTRY"; return 0; fi
+    [[ $(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://$AUTH_REGISTRY/v2/") == 000 ]] \
+        || die "something else answers on $AUTH_REGISTRY; stop it first"
+    {
+        printf 'version: 0.1\nlog:\n  level: warn\n  fields: {service: auth-registry}\n'
+        printf 'storage:\n  filesystem: {rootdirectory: %s}\n  delete: {enabled: true}\n' "$AUTH_DIR/data"
+        printf 'http:\n  addr: %s\n  headers: {X-Content-Type-Options: [nosniff]}\n' "$AUTH_REGISTRY"
+        printf 'auth:\n  htpasswd: {realm: buildkit-farm-lab, path: %s}\n' "$AUTH_DIR/htpasswd"
+    } >"$AUTH_DIR/config.yml"
+    start_daemon "$AUTH_DIR/registry.log" docker-registry serve "$AUTH_DIR/config.yml"
+    printf '%s\n' "$LAST_PID" >"$AUTH_DIR/registry.pid"
+    wait_for 20 auth-registry auth_registry_ok || { tail "$AUTH_DIR/registry.log" >&2; die "auth-registry on $AUTH_REGISTRY did not answer 401"; }
+    log "auth-registry: up on http://$AUTH_REGISTRY, user $AUTH_USER (pid $(cat "$AUTH_DIR/registry.pid"))"
+}
+down_auth_registry() { stop_pidfile "$AUTH_DIR/registry.pid" auth-registry 10; }
+status_auth_registry() {
+    if auth_registry_ok; then status_line auth-registry up "http://$AUTH_REGISTRY (401 without login, user $AUTH_USER)"
+    else status_line auth-registry down "http://$AUTH_REGISTRY"; return 1; fi
+}
+env_auth_registry() {
+    printf 'export FARM_LAB_AUTH_REGISTRY=%s\nexport FARM_LAB_AUTH_USER=%s\nexport FARM_LAB_AUTH_PASSWORD=%s\n' \
+        "$AUTH_REGISTRY" "$AUTH_USER" "$(auth_password)"
+}
+
 # ---------------------------------------------------------------- status and env
 status_line() { printf '%-15s %-5s %s\n' "$1" "$2" "$3"; }
 cmd_status() {
@@ -926,6 +978,7 @@ cmd_status() {
     else status_line buildkit-image down "$BUILDKIT_TAG node1=$n1 node2=$n2 node3=$n3"; bad=1; fi
     if registry_ok && registry_has base latest; then status_line base up "$BASE_REF"; else status_line base down "$BASE_REF"; bad=1; fi
     status_buildx
+    status_auth_registry || bad=1
     return $bad
 }
 # Installed, not started: shown, but not counted as a part that is down.
@@ -956,10 +1009,11 @@ export FARM_LAB_FARM_FILE=$LAB_DIR/farm.toml
 export FARM_LAB_POOL_FILE=$LAB_DIR/pool.toml
 export FARM_LAB_BUILDX_029_DIR=$BUILDX_NEW_DIR
 ENV
+    env_auth_registry
 }
 
 # ---------------------------------------------------------------- main
-PARTS=(binfmt node1 node2 node3 registry sshd images)
+PARTS=(binfmt node1 node2 node3 registry auth-registry sshd images)
 valid_part() { local p; for p in "${PARTS[@]}"; do [[ $p == "$1" ]] && return 0; done; return 1; }
 cmd_up() {
     local parts=("$@")
@@ -970,13 +1024,13 @@ cmd_up() {
 }
 cmd_down() {
     local parts=("$@") full=0
-    if ((${#parts[@]} == 0)); then parts=(sshd node2 node3 registry node1 binfmt images); full=1; fi
+    if ((${#parts[@]} == 0)); then parts=(sshd node2 node3 auth-registry registry node1 binfmt images); full=1; fi
     local p
     for p in "${parts[@]}"; do valid_part "$p" || bad_usage "unknown part '$p' (parts: ${PARTS[*]})"; done
     ((full)) && step "down clients" down_lab_clients
     for p in "${parts[@]}"; do step "down $p" "down_${p//-/_}"; done
 }
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
     local cmd=${1:-}; shift || true

@@ -49,8 +49,11 @@ def platform_slug(platform: str) -> str:
     return platform.replace("/", "-")
 
 
-def invocations(prepared: ResolvedTarget, assignments: Sequence[Assignment] = ()) -> tuple[Invocation, ...]:
-    """The builds of a target (pure): each a bake target pushing by digest.
+def invocations(
+    prepared: ResolvedTarget, assignments: Sequence[Assignment] = (), *, push: bool = True
+) -> tuple[Invocation, ...]:
+    """The builds of a target (pure): each a bake target pushing by digest (`push=False`,
+    --no-push: the same image export, written to no registry).
 
     One for every platform pinned to a node; one more per `emulated` platform; or one per
     platform when the target has per-platform Dockerfiles. Why emulated platforms get their
@@ -76,7 +79,7 @@ def invocations(prepared: ResolvedTarget, assignments: Sequence[Assignment] = ()
             "name": f"{prepared.repo}:{STAGING_TAG}" if len(nodes) > 1 else prepared.repo,
             "push-by-digest": "true",
             "name-canonical": "true",
-            "push": "true",
+            "push": "true" if push else "false",
         }
         spec = {**common, "dockerfile": str(dockerfile), "platforms": list(platforms), "output": [_csv(output)]}
         key = _key(prepared.name if len(groups) == 1 else f"{prepared.name}_{label}")
@@ -233,7 +236,7 @@ def bake_command(
 ) -> list[str]:
     """`docker buildx bake` of the run's definition: the argv the build runs (`program=None`:
     the docker binary on PATH) and --dry-run shows. `allow`: its `--allow` flags (`bake_allow`)."""
-    mode = "tty" if progress == "tty" else "plain" if progress == "plain" else "auto"
+    mode = progress if progress in ("tty", "plain", "quiet", "rawjson") else "auto"
     return docker.argv(docker.DockerPaths.resolve(docker_config), program=program) + [
         "buildx",
         "bake",

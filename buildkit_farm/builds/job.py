@@ -35,7 +35,7 @@ from buildkit_farm.builds.resolve import BuildOptions, credential_warnings, reso
 from buildkit_farm.builds.run import Cancel, Echo, Results, registry_trust, run_builds, stderr_echo, with_causes
 from buildkit_farm.builds.schedule import NodeView, node_views
 from buildkit_farm.builds.threads import Gate, background, locked_echo
-from buildkit_farm.builds.verify import verify_built
+from buildkit_farm.builds.verify import built_only, verify_built
 from buildkit_farm.errors import BuildError, FarmError
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _run(
         plan, nodes, started = _start(desired, guess, options, pool, up=up, echo=echo, needed=needed)
         outcomes = started.result()
         outcomes, plan, nodes = _retry_on_pools(desired, plan, outcomes, nodes, options, needed=needed, echo=echo)
-        outcomes = with_causes(outcomes, desired)
+        outcomes = with_causes(outcomes, desired, docker_config=plan.docker_config)
         reports = _reports(plan, nodes)
         by_name = {n.name: n for n in nodes}
         futures = [
@@ -155,7 +155,7 @@ def _start(
     gate, cancel = Gate(echo), Cancel()
     started: Future[Outcomes] | None = None
     if _early(desired, guess, up=up):
-        check_registries([tag for t in guess.targets for tag in t.target.tags])
+        check_registries([tag for t in guess.targets for tag in t.target.tags] if guess.push else [])
         started = pool.submit(run_builds, guess, echo=gate.echo, cancel=cancel)
     try:
         if started is not None:  # beside the build, at a lower priority; read only: a daemon, never waited for
@@ -191,7 +191,7 @@ def _start(
                     f'"{a.node}" will emulate it (allow_emulation)'
                 )
     if started is None:
-        check_registries([tag for t in plan.targets for tag in t.target.tags])
+        check_registries([tag for t in plan.targets for tag in t.target.tags] if plan.push else [])
         for t in plan.targets:
             check_sources(t.target, docker_config=plan.docker_config, builder=plan.builder)
         started = pool.submit(run_builds, plan, echo=echo)
@@ -233,7 +233,11 @@ def _reports(plan: RunPlan, nodes: Sequence[NodeView]) -> list[TargetReport]:
     reports = []
     for t in plan.targets:
         report = TargetReport(
-            target=t.name, tags=list(t.target.tags), repo=t.target.repo, sources=list(t.target.sources)
+            target=t.name,
+            tags=list(t.target.tags),
+            repo=t.target.repo,
+            sources=list(t.target.sources),
+            pushed=plan.push,
         )
         report.platforms = [
             PlatformReport(a.platform, a.node, a.emulated, by_name[a.node].buildkit_version) for a in t.assignments
@@ -287,6 +291,7 @@ def _retry_on_pools(
         plan.verify_cmd,
         plan.atomic,
         tuple(redone.get(t.name, t) for t in plan.targets),
+        plan.push,
         plan.fs_allow,
     )
     return {**outcomes, **run_builds(again, echo=echo, cancel=Cancel())}, plan, nodes
@@ -327,6 +332,10 @@ def _finish_target(
     try:
         if isinstance(outcome, FarmError):
             raise outcome
+        if not plan.push:
+            built_only(outcome, report)
+            echo(f'farm: target "{t.name}": built on every node, not pushed (--no-push)')
+            return None
         built = verify_built(t, outcome, by_name, report, plan=plan, echo=echo)
         if not plan.atomic:
             publish_target(

@@ -90,6 +90,7 @@ class RunPlan:
     verify_cmd: str | None
     atomic: bool
     targets: tuple[TargetPlan, ...]
+    push: bool = True  # --no-push: built and checked on every node; no registry is written
     # buildx >= 0.20 wants `--allow fs.*` for the generated definition's paths (outside its folder)
     fs_allow: bool = False
 
@@ -141,9 +142,11 @@ def make_plan(
     for target in targets:
         assignments = schedule(target.platforms, nodes, target=target.name, allow_emulation=target.allow_emulation)
         verify = tuple(VerifyJob(a.platform, a.node, contexts[a.node], a.emulated) for a in assignments)
-        builds = invocations(target, assignments)
+        builds = invocations(target, assignments, push=options.push)
         plans.append(TargetPlan(target, assignments, builds, verify if options.verify_run and builds else ()))
-    return RunPlan(builder, docker_config, options.progress, options.verify_cmd, atomic, tuple(plans), fs_allow)
+    return RunPlan(
+        builder, docker_config, options.progress, options.verify_cmd, atomic, tuple(plans), options.push, fs_allow
+    )
 
 
 def file_nodes(nodes: Sequence[NodeSettings]) -> tuple[NodeView, ...]:
@@ -162,17 +165,20 @@ def render(plan: RunPlan) -> list[str]:
         where = ", ".join(f"{a.platform} on {a.node}" + (" (emulated)" if a.emulated else "") for a in t.assignments)
         lines.append(f"# target {t.name}: {where or 'nothing to build'}" + _sources(t.target))
     for number, bake in enumerate(plan.bakes, 1):
-        lines.append(f"# build {number} of {len(plan.bakes)}: one bake of {', '.join(bake.targets)}, pushed by digest")
+        pushed = "pushed by digest" if plan.push else "not pushed (--no-push)"
+        lines.append(f"# build {number} of {len(plan.bakes)}: one bake of {', '.join(bake.targets)}, {pushed}")
         argv = plan.command(
             bake, Path(f"<run>/bake-{number}.json"), Path(f"<run>/metadata-{number}.json"), program="docker"
         )
         lines.append(shlex.join(argv))
         lines.append(f"# <run>/bake-{number}.json:")
         lines += json.dumps(bake.definition(shown=True), indent=2).splitlines()
-    for t in plan.targets:
+    for t in plan.targets if plan.push else ():
         lines.append(f"# target {t.name}: check, verify, publish")
         lines += target_lines(t, plan)
-    if plan.targets:
+    if not plan.push:
+        lines.append("# --no-push: nothing is written to any registry (no variant, no tag, no cache export)")
+    elif plan.targets:
         from buildkit_farm.registry.distribution import SWITCH_ENV
 
         lines.append(

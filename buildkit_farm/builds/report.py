@@ -26,6 +26,7 @@ class Outcome(str, Enum):
     FAILED = "failed"  # a build, check, run or publish failed: its tags did not move
     HELD = "held"  # --atomic: built and checked, but another target failed: tags did not move
     INTERRUPTED = "interrupted"  # --atomic: Ctrl-C came before its tags moved
+    BUILT = "built"  # --no-push: built on every node; nothing written to any registry
 
     def __str__(self) -> str:
         return self.value
@@ -44,7 +45,7 @@ def tags_moved(outcome: Outcome) -> bool | None:
     match outcome:
         case Outcome.PUBLISHED:
             return True
-        case Outcome.FAILED | Outcome.HELD | Outcome.INTERRUPTED:
+        case Outcome.FAILED | Outcome.HELD | Outcome.INTERRUPTED | Outcome.BUILT:
             return False
         case Outcome.PENDING:
             return None
@@ -58,6 +59,8 @@ def _state(r: TargetReport) -> str:
     match r.outcome:
         case Outcome.HELD | Outcome.INTERRUPTED:
             return f"{state} ({r.outcome}: tags not moved)"
+        case Outcome.BUILT:
+            return f"{state} (built, not pushed: --no-push)"
         case Outcome.PUBLISHED | Outcome.FAILED | Outcome.PENDING:
             return state
         case _:
@@ -98,6 +101,7 @@ class TargetReport:
     ok: bool = True
     error: str | None = None
     outcome: Outcome = Outcome.PENDING
+    pushed: bool = True  # False: --no-push, nothing of it was written to a registry
     exc: Exception | None = field(default=None, repr=False, compare=False)  # the error itself, not reported
 
     def to_dict(self) -> dict:

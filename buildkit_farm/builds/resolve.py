@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from buildkit_farm.builds.overrides import SetOverride, TargetOverrides, overrides_for, platform_subset, unmatched
 from buildkit_farm.errors import UsageError
 from buildkit_farm.farmfile import bake, reference
 from buildkit_farm.farmfile.desired import Desired, SecretRef, TargetSpec
@@ -25,7 +26,7 @@ from buildkit_farm.farmfile.desired import Desired, SecretRef, TargetSpec
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.model import FarmConfig
 
-PROGRESS_MODES = ("auto", "plain", "tty")
+PROGRESS_MODES = ("auto", "plain", "tty", "quiet", "rawjson")  # quiet and rawjson: buildx's, passed through
 
 
 SecretSpec = SecretRef  # the name the build side has always used
@@ -51,6 +52,9 @@ class BuildOptions:
     progress: str = "auto"
     verify_run: bool = False
     verify_cmd: str | None = None
+    platforms: tuple[str, ...] = ()  # --platform: a subset of each target's platforms
+    sets: tuple[SetOverride, ...] = ()  # --set TARGET.KEY=VALUE, in flag order
+    push: bool = True  # --no-push: build and check on every node, write nothing to any registry
 
 
 @dataclass(frozen=True)
@@ -219,7 +223,8 @@ def resolve_target(target: TargetSpec, options: BuildOptions, *, env: Mapping[st
     only what the command line brings is checked here.
     """
     name = target.name
-    tags = fill_tags(options.tags or target.tags, target=name, variables=options.vars, env=env)
+    given = overrides_for(name, options.sets, file_values=_file_lists(target))
+    tags = fill_tags(options.tags or _or(given.tags, target.tags), target=name, variables=options.vars, env=env)
     if not tags:
         raise UsageError(f'target "{name}": no tags to push', hint='add tags = ["registry/app:tag"] or pass --tag')
     secrets = _merged_secrets(target.secrets, options.secrets)
@@ -229,32 +234,61 @@ def resolve_target(target: TargetSpec, options: BuildOptions, *, env: Mapping[st
         raise UsageError(
             f'target "{name}": only one ssh spec is supported, got {len(ssh)}', hint='e.g. ssh = ["default"]'
         )
-    cache_to = tuple(options.cache_to or target.cache_to)
+    cache_to = tuple(options.cache_to or _or(given.cache_to, target.cache_to)) if options.push else ()
     if len(cache_to) > 1:
         raise UsageError(f'target "{name}": only one cache_to is supported, got {len(cache_to)}')
+    platforms = _platforms(target, given, options.platforms)
     return ResolvedTarget(
         name=name,
         context=target.context,
         tags=tags,
-        repo=reference.split_tag(tags[0])[0] if target.platforms else None,
-        platforms=target.platforms,
-        dockerfiles=dict(target.dockerfiles),
+        repo=reference.split_tag(tags[0])[0] if platforms else None,
+        platforms=platforms,
+        dockerfiles={p: f for p, f in target.dockerfiles if p in platforms},
         dockerfile=target.dockerfile,
         sources=target.sources,
         variant_tags=target.variant_tags,
-        build_args={**dict(target.args), **options.build_args},
-        labels={**dict(target.labels), **options.labels},
-        stage=options.target or target.stage,
-        no_cache=options.no_cache,
-        pull=options.pull,
+        build_args={**dict(target.args), **given.args, **options.build_args},
+        labels={**dict(target.labels), **given.labels, **options.labels},
+        stage=options.target or given.stage or target.stage,
+        no_cache=options.no_cache or bool(given.no_cache),
+        pull=options.pull or bool(given.pull),
         secrets=secrets,
         ssh=ssh,
-        cache_from=tuple(options.cache_from or target.cache_from),
+        cache_from=tuple(options.cache_from or _or(given.cache_from, target.cache_from)),
         cache_to=cache_to,
         provenance=_either(options.provenance, target.provenance),
         sbom=_either(options.sbom, target.sbom),
         allow_emulation=target.allow_emulation,
     )
+
+
+def _or(given: tuple[str, ...] | None, own: Sequence[str]) -> tuple[str, ...]:
+    """A --set list when one was given, else the file's."""
+    return tuple(own) if given is None else given
+
+
+def _file_lists(target: TargetSpec) -> dict[str, Sequence[str]]:
+    """The file's lists that `--set KEY+=VALUE` appends to."""
+    return {
+        "platform": target.platforms,
+        "tags": target.tags,
+        "cache-from": target.cache_from,
+        "cache-to": target.cache_to,
+    }
+
+
+def _platforms(target: TargetSpec, given: TargetOverrides, wanted: Sequence[str]) -> tuple[str, ...]:
+    """The platforms to build: `--set TARGET.platform` (else the file's), narrowed by `--platform`."""
+    platforms = _or(given.platforms, target.platforms)
+    files = dict(target.dockerfiles)
+    lacking = [p for p in platforms if files and p not in files]
+    if lacking:
+        raise UsageError(
+            f'--set {target.name}.platform: {", ".join(lacking)} has no Dockerfile in target "{target.name}"',
+            hint=f"its per-platform Dockerfiles are for {', '.join(files)}",
+        )
+    return platform_subset(target.name, platforms, wanted) if platforms else platforms  # sources only: nothing built
 
 
 def _merged_secrets(own: Sequence[SecretRef], given: Sequence[str]) -> tuple[SecretRef, ...]:
@@ -281,6 +315,11 @@ def check_options(options: BuildOptions, *, driver: str, terminal: bool) -> None
         raise UsageError(
             "--progress tty needs a terminal on stderr", hint="use --progress plain (or auto) in pipelines"
         )
+    if options.verify_run and not options.push:
+        raise UsageError(
+            "--verify-run runs each variant from the registry, and --no-push writes nothing there",
+            hint="drop --verify-run for a build that is not pushed (every platform is still built on its node)",
+        )
     if options.verify_run and driver != "docker-container":
         raise UsageError(
             "--verify-run runs each variant on the Docker engine of the node that built it; "
@@ -304,7 +343,9 @@ def resolve(
 ) -> list[ResolvedTarget]:
     """Stage 1: every selected target resolved, every input checked, before anything runs (pure)."""
     check_options(options, driver=desired.builder.driver, terminal=terminal)
-    return [resolve_target(t, options, env=env) for t in select_targets(desired, names)]
+    selected = select_targets(desired, names)
+    unmatched(options.sets, [t.name for t in selected])
+    return [resolve_target(t, options, env=env) for t in selected]
 
 
 def expand_bake(config: FarmConfig, *, variables: Mapping[str, str], docker_config: str | None) -> bake.Expanded:

@@ -293,15 +293,21 @@ def _stream(
     return True, 0
 
 
-def with_causes(outcomes: dict, desired: Desired) -> dict:
+def with_causes(outcomes: dict, desired: Desired, *, docker_config: str | None = None) -> dict:
     """Each failed build's hint names its real cause where BuildKit's log shows it
-    (`causes.push_hint`): e.g. a loopback registry that BuildKit's own container cannot reach."""
-    from buildkit_farm.causes import push_hint
+    (`causes.push_hint`): e.g. a loopback registry that BuildKit's own container cannot reach,
+    or one that wants a login (said first in the message, with the docker config it must be in)."""
+    from buildkit_farm.causes import push_hint, refused_push
+    from buildkit_farm.docker import DockerPaths
 
     host_network = all(dict(s.driver_opts).get("network") == "host" for s in desired.nodes)
-    for outcome in outcomes.values():
+    for name, outcome in outcomes.items():
         if isinstance(outcome, BuildError):
             cause = push_hint(outcome.message, driver=desired.builder.driver, host_network=host_network)
+            if cause and refused_push(outcome.message):  # in the message: reports keep it too
+                where = DockerPaths.resolve(docker_config).docker_config
+                outcome.message = f'target "{name}": {cause} (farm uses the logins in {where})\n{outcome.message}'
+                cause = None
             if cause:
                 rest = (outcome.hint or "").split(". ", 1)[-1] if outcome.hint else ""
                 outcome.hint = f"{cause}; {rest}" if rest else cause

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from buildkit_farm.builds.check import check_pushed
 from buildkit_farm.builds.plan import RunPlan, TargetPlan
 from buildkit_farm.builds.publish import Built
-from buildkit_farm.builds.report import TargetReport, VerifyReport
+from buildkit_farm.builds.report import Outcome, TargetReport, VerifyReport
 from buildkit_farm.builds.run import Results
 from buildkit_farm.builds.schedule import NodeView
 from buildkit_farm.docker import last_lines
@@ -129,6 +129,24 @@ def verify_built(
     if t.verify and refs:
         verify_target(t, variant_digest, report, plan=plan, echo=echo)
     return Built(tuple(refs), variant_digest, tuple(indexes))
+
+
+def built_only(results: Results, report: TargetReport) -> None:
+    """Stage 4 under --no-push: every platform of the target was built (each on its node) and
+    buildx named what it made; nothing is read from or written to a registry."""
+    platform_reports = {p.platform: p for p in report.platforms}
+    done = {platform for built in results for platform in built.platforms if built.digest}
+    missing = [p for p in platform_reports if p not in done]
+    if missing:
+        raise BuildError(
+            f'target "{report.target}": buildx reported no image for {", ".join(missing)}',
+            hint="rerun with --progress plain to see each node's build",
+        )
+    for built in results:
+        for platform, seconds in built.durations.items():
+            platform_reports[platform].duration_s = seconds
+    report.digest = results[0].digest if len(results) == 1 else None  # one list only when one build made it
+    report.outcome = Outcome.BUILT
 
 
 def verify_target(

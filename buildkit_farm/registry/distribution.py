@@ -6,10 +6,11 @@ process (~0.1 s of CPU, more when a dozen targets finish together on two cores);
 each is one HTTP request in this process, a few milliseconds.
 
 Only anonymous requests, and a tag only ever gets the exact bytes already pushed by
-digest in its own repository. Whenever that does not apply (the registry asks for
-credentials, Docker Hub, TLS or the connection fails, a proxy in the way, an answer that
-is not a list or not the digest asked for) the answer is None and the caller goes
-through `imagetools` as before: this path makes a build faster, never different.
+digest in its own repository. Whenever that does not apply (the user's docker config holds
+a login for the registry (`registry.login`), the registry asks for credentials, Docker
+Hub, TLS or the connection fails, a proxy in the way, an answer that is not a list or not
+the digest asked for) the answer is None and the caller goes through `imagetools`, which
+uses the login: this path makes a build faster, never different.
 `FARM_REGISTRY_API=off` turns it off.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from buildkit_farm.farmfile.reference import BadReference, registry_host, repository, split_tag
 from buildkit_farm.registry.access import resolve_ca, speaks_tls
 from buildkit_farm.registry.index import LIST_TYPES, ImageIndex, is_loopback, parse_list
+from buildkit_farm.registry.login import holds_login
 
 SWITCH_ENV = "FARM_REGISTRY_API"
 _TIMEOUT = 5.0
@@ -63,13 +65,14 @@ def enabled() -> bool:
     return os.environ.get(SWITCH_ENV, "").strip().lower() not in {"off", "0", "false", "no"}
 
 
-def get(ref: str, *, ca: str | Path | None = None) -> Manifest | None:
+def get(ref: str, *, ca: str | Path | None = None, docker_config: str | Path | None = None) -> Manifest | None:
     """The manifest `ref` names, read anonymously; None when this path does not apply.
 
-    `ca`: a CA to trust besides the system's (default `$FARM_REGISTRY_CA`). A by-digest
-    answer is returned only if its bytes hash to that digest.
+    `ca`: a CA to trust besides the system's (default `$FARM_REGISTRY_CA`). `docker_config`:
+    the config whose logins count (a login for the registry: None). A by-digest answer is
+    returned only if its bytes hash to that digest.
     """
-    where = _where(ref)
+    where = _where(ref, docker_config)
     if where is None:
         return None
     base, path, reference = where
@@ -84,9 +87,9 @@ def get(ref: str, *, ca: str | Path | None = None) -> Manifest | None:
     return manifest
 
 
-def put(tag: str, manifest: Manifest, *, ca: str | Path | None = None) -> bool:
+def put(tag: str, manifest: Manifest, *, ca: str | Path | None = None, docker_config: str | Path | None = None) -> bool:
     """Push `manifest`'s exact bytes under `tag` (same repository); False when this path does not apply."""
-    where = _where(tag)
+    where = _where(tag, docker_config)
     if where is None or "@" in tag:
         return False
     base, path, reference = where
@@ -100,12 +103,15 @@ def put(tag: str, manifest: Manifest, *, ca: str | Path | None = None) -> bool:
     return answer is not None and answer[0] == 201
 
 
-def _where(ref: str) -> tuple[str, str, str] | None:
-    """(base URL, repository path, tag or digest) for `ref`; None for Docker Hub or a bad ref."""
+def _where(ref: str, docker_config: str | Path | None = None) -> tuple[str, str, str] | None:
+    """(base URL, repository path, tag or digest) for `ref`; None for Docker Hub, a bad ref or
+    a registry the user logged in to."""
     if not enabled():
         return None
     host = registry_host(ref)
     if host == "docker.io":  # always token auth: imagetools' business
+        return None
+    if holds_login(host, docker_config):  # the user's credentials apply: imagetools speaks with them
         return None
     try:
         name = repository(ref)

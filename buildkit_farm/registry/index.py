@@ -229,6 +229,11 @@ def classify_failure(ref: str, stderr: str, *, action: str = "read") -> Exceptio
         return RegistryError(
             f"registry {host} is not reachable: {detail}", hint="check that the registry runs and the address is right"
         )
+    if "error getting credentials" in low or "docker-credential-" in low:
+        return RegistryError(
+            f"the credential helper of the docker config failed for registry {host}: {detail}",
+            hint="check credsStore/credHelpers in that config.json; the docker-credential-* program must be on PATH",
+        )
     if any(s in low for s in ("unauthorized", "denied", "authentication required")):
         return RegistryError(
             f"registry {host} refused to {action} {ref}: {detail}", hint=f"log in first: docker login {host}"

@@ -56,7 +56,7 @@ def publish_list(
         check_ref(tag, what="tag", allow_digest=False)
     for source in sources:
         check_ref(source, what="source")
-    direct = _publish_direct(tags, sources, ca=ca)
+    direct = _publish_direct(tags, sources, ca=ca, docker_config=docker_config)
     if direct is not None:
         return direct
     with session([*tags, *sources], ca=ca, docker_config=docker_config, builder=builder) as where:
@@ -75,7 +75,9 @@ def publish_list(
         return _verify_published(where, tags, plan)
 
 
-def _publish_direct(tags: Sequence[str], sources: Sequence[str], *, ca: str | Path | None) -> str | None:
+def _publish_direct(
+    tags: Sequence[str], sources: Sequence[str], *, ca: str | Path | None, docker_config: str | Path | None
+) -> str | None:
     """One list pushed by digest, every tag in its repository, the registry open to anonymous
     requests: each tag gets the list's exact bytes, then is read back. None when that does
     not apply (nothing was changed, or only tags imagetools then sets again)."""
@@ -84,16 +86,16 @@ def _publish_direct(tags: Sequence[str], sources: Sequence[str], *, ca: str | Pa
     source = sources[0]
     if any(repository(tag) != repository(source) for tag in tags):
         return None
-    manifest = distribution.get(source, ca=ca)
+    manifest = distribution.get(source, ca=ca, docker_config=docker_config)
     index = manifest.index() if manifest is not None else None
     if manifest is None or index is None:
         return None
     check_plan(plan_list([index]))
     for tag in tags:
-        if not distribution.put(tag, manifest, ca=ca):
+        if not distribution.put(tag, manifest, ca=ca, docker_config=docker_config):
             return None
     for tag in tags:
-        back = distribution.get(tag, ca=ca)
+        back = distribution.get(tag, ca=ca, docker_config=docker_config)
         if back is None:
             return None
         if back.digest != manifest.digest:

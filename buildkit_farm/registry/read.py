@@ -48,7 +48,7 @@ def inspect_image(
     UsageError for a malformed reference.
     """
     check_ref(ref)
-    direct = distribution.get(ref, ca=ca)  # a list read anonymously: no process to start
+    direct = distribution.get(ref, ca=ca, docker_config=docker_config)  # read anonymously: no process
     index = direct.index() if direct is not None else None
     if index is not None:
         return index

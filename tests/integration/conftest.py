@@ -402,3 +402,98 @@ class Registry:
 @pytest.fixture(scope="session")
 def registry(lab) -> Registry:
     return Registry(address=lab.registry, tls_address=lab.tls_registry, ca=lab.ca)
+
+
+# ---------------------------------------------------------------- the password registry
+@dataclass(frozen=True)
+class AuthRegistry:
+    """The lab's registry that wants a password (`lab/lab.sh up auth-registry`): 127.0.0.1:5001.
+
+    `login(config)` runs `docker login` into that docker config folder (the password goes
+    through stdin, never argv); reads go over the registry HTTP API with basic auth.
+    """
+
+    address: str
+    user: str
+    password: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return self.address
+
+    def repo(self, name: str) -> str:
+        return f"{self.address}/{name}"
+
+    def login(self, config: Path) -> None:
+        result = subprocess.run(
+            ["docker", "--config", str(config), "login", "--username", self.user, "--password-stdin", self.address],
+            input=self.password,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, f"docker login {self.address} failed: {result.stderr.strip()}"
+
+    def _get(self, path: str, *, accept: str | None = None, auth: bool = True) -> tuple[int, bytes, dict]:
+        import base64
+
+        headers = {"Accept": accept} if accept else {}
+        if auth:
+            token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        request = urllib.request.Request(f"http://{self.address}{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, resp.read(), dict(resp.headers)
+        except urllib.error.HTTPError as err:
+            return err.code, b"", dict(err.headers or {})
+        except OSError:  # nothing listens
+            return 0, b"", {}
+
+    def anonymous_status(self) -> int:
+        """The status of an anonymous `GET /v2/` (401 while the registry wants a password)."""
+        return self._get("/v2/", auth=False)[0]
+
+    def tags(self, repo: str) -> list[str]:
+        """The tags of `repo` (without the registry address); [] when it does not exist."""
+        status, body, _ = self._get(f"/v2/{repo}/tags/list")
+        if status == 404:
+            return []
+        assert status == 200, f"tags of {repo}: HTTP {status}"
+        return json.loads(body).get("tags") or []
+
+    def manifest(self, repo: str, reference: str) -> tuple[dict, str]:
+        """The manifest or index at repo:reference as JSON, and its digest (Docker-Content-Digest)."""
+        accept = ", ".join(
+            (
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )
+        )
+        status, body, headers = self._get(f"/v2/{repo}/manifests/{reference}", accept=accept)
+        assert status == 200, f"manifest {repo}:{reference}: HTTP {status}"
+        return json.loads(body), headers.get("Docker-Content-Digest", "")
+
+    def catalog(self) -> list[str]:
+        status, body, _ = self._get("/v2/_catalog?n=1000")
+        assert status == 200, f"catalog: HTTP {status}"
+        return json.loads(body).get("repositories") or []
+
+
+@pytest.fixture(scope="session")
+def auth_registry(lab) -> AuthRegistry:
+    """The password registry; skips (fails when CI=true) when it is not up or wants no password."""
+    facts = _facts()
+    address = facts.get("FARM_LAB_AUTH_REGISTRY") or "127.0.0.1:5001"
+    found = AuthRegistry(address, facts.get("FARM_LAB_AUTH_USER", ""), facts.get("FARM_LAB_AUTH_PASSWORD", ""))
+    status = found.anonymous_status() if found.password else 0
+    if status != 401 or found._get("/v2/")[0] != 200:
+        message = (
+            f"the lab's password registry does not answer as it should on {address} "
+            f"(anonymous GET /v2/: {status or 'no password known'}; run `lab/lab.sh up auth-registry`)"
+        )
+        if IN_CI:
+            pytest.fail(message + " [CI=true: integration tests must run]", pytrace=False)
+        pytest.skip(message)
+    return found

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from buildkit_farm.causes import engine_hint, is_loopback_registry, push_hint
+from buildkit_farm.causes import engine_hint, is_loopback_registry, push_hint, refused_push
 from buildkit_farm.farmfile.load import load_config_text
 from buildkit_farm.farmfile.pitfalls import warnings
 
@@ -145,3 +145,40 @@ def test_farm_validate_prints_the_warning_and_exits_0(folder):
     as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, env=env, timeout=60)
     assert as_json.returncode == 0
     assert "its own" in json.loads(as_json.stdout)["warnings"][0]
+
+
+@pytest.mark.parametrize(
+    ("detail", "expected"),
+    [
+        (
+            "failed to push 127.0.0.1:5001/team/app: unexpected status from HEAD request to "
+            "http://127.0.0.1:5001/v2/team/app/blobs/sha256:78: 401 Unauthorized",
+            ("127.0.0.1:5001", "127.0.0.1:5001/team/app", True),
+        ),
+        (
+            "failed to push ghcr.io/org/app:1.0: failed to authorize: failed to fetch anonymous token: "
+            "unexpected status: 401 Unauthorized",
+            ("ghcr.io", "ghcr.io/org/app", True),
+        ),
+        (
+            "failed to push someone/app:latest: server message: insufficient_scope: authorization failed",
+            ("docker.io", "someone/app", False),
+        ),
+        (
+            "unexpected status from PUT request to https://reg.example/v2/team/app/manifests/sha256:1: 403 Forbidden",
+            ("reg.example", "reg.example/team/app", False),
+        ),
+        ("unexpected status from PUT request: 401 Unauthorized", None),  # no repository to name
+        ("failed to push 127.0.0.1:5000/app: connection refused", None),
+    ],
+)
+def test_a_refused_push_names_registry_and_repository(detail, expected):
+    assert refused_push(detail) == expected
+
+
+def test_a_push_wanting_credentials_says_which_login_to_run():
+    detail = "failed to push 127.0.0.1:5001/team/app: unexpected status: 401 Unauthorized"
+    assert push_hint(detail) == (
+        "registry 127.0.0.1:5001 wants credentials to push 127.0.0.1:5001/team/app: "
+        "run `docker login 127.0.0.1:5001` first"
+    )

@@ -79,6 +79,7 @@ def test_lab_sh_has_node3_as_a_part_of_its_own():
         "node2",
         "node3",
         "registry",
+        "auth-registry",
         "sshd",
         "images",
     ]
@@ -86,3 +87,15 @@ def test_lab_sh_has_node3_as_a_part_of_its_own():
     # node2 and node3 share one parameterised engine start; node3 gets its own bridge and CIDR
     assert text.count("start_engine node") == 2 and "NODE3_BRIDGE=farm1" in text
     assert "NODE2_BRIDGE_CIDR=10.213.0.1/24" in text and "NODE3_BRIDGE_CIDR=10.214.0.1/24" in text
+
+
+def test_lab_sh_has_a_registry_that_wants_a_password():
+    text = (LAB / "lab.sh").read_text()
+    for function in ("up_auth_registry()", "down_auth_registry()", "status_auth_registry", "env_auth_registry"):
+        assert function in text
+    down = next(line for line in text.splitlines() if "parts=(sshd" in line)
+    assert "auth-registry" in down  # a full `down` stops it too
+    env = _lab_env()
+    assert env["FARM_LAB_AUTH_REGISTRY"] == "127.0.0.1:5001" and env["FARM_LAB_AUTH_USER"] == "farm-ci"
+    assert "FARM_LAB_AUTH_PASSWORD" in env
+    assert "apache2-utils" in text  # htpasswd, for the bcrypt line

@@ -59,6 +59,13 @@ def test_anything_but_a_list_is_left_to_imagetools(body):
     assert parse_list("reg:5000/app:1", body, "application/vnd.oci.image.index.v1+json") is None
 
 
+@pytest.fixture(autouse=True)
+def no_login(tmp_path, monkeypatch):
+    """An empty docker config: a login on the machine running the tests (a credsStore) would
+    make every registry step aside (registry.login)."""
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+
+
 @pytest.mark.parametrize(
     "ref", ["alpine:3.19", "docker.io/library/alpine@sha256:" + "a" * 64, "user/app:1", "Bad Ref", "reg:5000/a b:1"]
 )

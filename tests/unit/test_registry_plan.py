@@ -223,6 +223,11 @@ def test_a_tag_to_push_cannot_carry_a_digest():
         ),
         ("ERROR: http: server gave HTTP response to HTTPS client", RegistryError, "plain http"),
         ("ERROR: pull access denied: unauthorized", RegistryError, "docker login"),
+        (
+            'ERROR: error getting credentials - err: exec: "docker-credential-x": executable file not found in $PATH',
+            RegistryError,
+            "credential helper",
+        ),
         ("ERROR: invalid reference format", UsageError, "invalid image reference"),
         ("ERROR: something odd\nand more", RegistryError, "something odd / and more"),
     ],
