@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from buildkit_farm.errors import BuildError, FarmError, UsageError
+from buildkit_farm.errors import BuildError, FarmError, UsageError, redact, redacted
 
 # What happened to a target's tags.
 OUTCOME_PENDING = "pending"  # not finished (a run that stopped early)
@@ -84,13 +84,19 @@ def render_text(reports: Sequence[TargetReport]) -> str:
             lines.append(f"  verify    {v.platform:<14} exit {v.exit_code}")
     if len(reports) > 1:
         lines += ["", summary_table(reports)]
-    return "\n".join(lines)
+    return redact("\n".join(lines))
+
+
+def reports_data(reports: Sequence[TargetReport], error: Exception | None = None) -> dict:
+    """The report as data: every target with its outcome, and the run's error if any; redacted
+    as stderr is (a report is kept as an artifact, and artifacts are not masked)."""
+    message = getattr(error, "message", None) or (str(error) if error is not None else None)
+    return redacted({"ok": error is None, "error": message, "targets": [r.to_dict() for r in reports]})
 
 
 def reports_json(reports: Sequence[TargetReport], error: Exception | None = None) -> str:
-    """The JSON report: every target with its outcome, and the run's error if any."""
-    message = getattr(error, "message", None) or (str(error) if error is not None else None)
-    return json.dumps({"ok": error is None, "error": message, "targets": [r.to_dict() for r in reports]}, indent=2)
+    """The JSON report (`--report FILE`)."""
+    return json.dumps(reports_data(reports, error), indent=2)
 
 
 def check_report_path(path: Path | None) -> None:
@@ -154,7 +160,7 @@ def summary_markdown(reports: Sequence[TargetReport]) -> str:
     for r in reports:
         if r.error:
             lines.append(f"\n**{r.target}**: {r.error.splitlines()[0]}")
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")
 
 
 def append_step_summary(reports: Sequence[TargetReport], env: Mapping[str, str]) -> None:
