@@ -12,11 +12,13 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import pytest
 import tomli_w
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "unit"))
@@ -27,8 +29,20 @@ pytestmark = pytest.mark.integration
 EXAMPLE = ROOT / "examples" / "folder-list-2"
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 
+# docker/login-action's part, as the docker CLI does it: the login lands in $DOCKER_CONFIG.
 LOGIN = 'printf "%s" "$REGISTRY_PASSWORD" | docker login --username "$REGISTRY_USER" --password-stdin "$REGISTRY"\n'
-DOWN = '"$BUILDKIT_FARM" down --file="$FARM_FILE" --keep-state --docker-config="$FARM_DOCKER_CONFIG"\n'
+
+
+def _readme_step(name: str) -> str:
+    """The `run:` of a step of the README's complete workflow: the docs' flow is the one tested."""
+    block = re.search(r"^```yaml\n(name: image\n.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
+    assert block, "README.md: the complete workflow"
+    steps = yaml.safe_load(block.group(1))["jobs"]["build"]["steps"]
+    (step,) = [s for s in steps if s.get("name", "").startswith(name)]
+    return step["run"]
+
+
+DOWN = _readme_step("Remove the farm's builder")
 
 
 def _job(tmp: Path, lab, docker_config: Path, builder: str, registry: str) -> Job:
@@ -73,7 +87,7 @@ def test_job_logs_in_pushes_two_tags_verified_and_leaks_no_password(
     _ok([login])
     tags = f"{auth_registry.repo(repo)}:1.0\n{auth_registry.repo(repo)}:latest"
     outputs, steps = job.uses(ROOT, {"file": "multiarch.toml", "targets": "app", "tags": tags, "verify-run": "true"})
-    down = job.run(DOWN, name="farm down", env={"FARM_FILE": "multiarch.toml"})
+    down = job.run(DOWN, name="farm down")
     _ok([*steps, down])
 
     for tag in ("1.0", "latest"):
@@ -106,7 +120,7 @@ def test_job_without_login_and_push_false_builds_everything_and_writes_nothing(
     repo = f"action/{unique_name('nopush')}"
     job = _job(tmp_path, lab, docker_config, f"act-{unique_name}", auth_registry.repo(repo))
     outputs, steps = job.uses(ROOT, {"targets": "app", "tags": f"{auth_registry.repo(repo)}:pr", "push": "false"})
-    down = job.run(DOWN, name="farm down", env={"FARM_FILE": "multiarch.toml"})
+    down = job.run(DOWN, name="farm down")
     _ok([*steps, down])
 
     report = json.loads(Path(outputs["report"]).read_text())
