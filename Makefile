@@ -28,8 +28,8 @@ test: venv tools
 
 # The habits CI holds us to: formatted, lint-clean, type-checked.
 check: venv
-	$(BIN)/ruff format --check buildkit_farm tests bench
-	$(BIN)/ruff check buildkit_farm tests bench
+	$(BIN)/ruff format --check buildkit_farm tests bench action
+	$(BIN)/ruff check buildkit_farm tests bench action
 	$(BIN)/mypy
 
 # Fast tests, no Docker.

@@ -40,7 +40,10 @@ def digests(report: dict, metadata: dict) -> dict[str, str]:
 
 
 def output(name: str, value: str) -> str:
+    """NAME<<DELIMITER, the value, DELIMITER: a delimiter the value does not hold."""
     delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+    while delimiter in value:
+        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
     return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
 
 

@@ -293,6 +293,15 @@ def test_build_hostile_tags_are_tag_values(job, value):
     assert_nothing_ran(job)
 
 
+@pytest.mark.parametrize("value", HOSTILE)
+def test_build_hostile_file_and_report_are_one_value_each(job, value):
+    _, result = build(job, {"file": value, "report": value})
+    assert result.returncode == 0, result.stderr
+    (call,) = calls(job)
+    assert call[1] == f"--file={value}" and f"--report={value}" in call and value not in call
+    assert_nothing_ran(job)
+
+
 @pytest.mark.parametrize("key", ["file", "report"])
 def test_build_refuses_a_path_of_two_lines(job, key):
     _, result = build(job, {key: "x.json\nevil=1"})
