@@ -9,7 +9,6 @@ document is redacted as stderr is (errors.redacted): a document is often kept as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +35,8 @@ def document(
     exit_code: int | None = None,
 ) -> str:
     """The JSON text of one document; `exit_code` defaults to the error's, else 0."""
+    import json  # here: `farm --help` and every run without --json never need it
+
     failure = error_dict(error) if isinstance(error, FarmError) else error
     code = exit_code if exit_code is not None else (failure["exit_code"] if failure else 0)
     data = {"ok": failure is None, "command": command, "exit_code": code, "result": result, "error": failure}
