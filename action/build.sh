@@ -27,12 +27,14 @@ mapfile -t tags < <(list_items lines,commas "$INPUT_TAGS")
 mapfile -t labels < <(list_items lines "$INPUT_LABELS")
 if [ "${#tags[@]}" -gt 0 ] || [ "${#labels[@]}" -gt 0 ]; then
   # Tags and labels belong to one image: the target named in `targets`, or the file's only one.
+  where="the targets input names"
   if [ "${#targets[@]}" -eq 0 ]; then
     names=$("$BUILDKIT_FARM" validate --json --file="$INPUT_FILE" | "$farm_python" "$FARM_ACTION_PATH/action/outputs.py" target-names)
     mapfile -t targets < <(list_items lines "$names")
+    where="the file has"
   fi
   if [ "${#targets[@]}" -ne 1 ]; then
-    input_error "tags and labels apply to one target: name it in the targets input (the file has ${#targets[@]}: $(quoted "${targets[*]}"))"
+    input_error "tags and labels apply to one target: name it in the targets input ($where ${#targets[@]}: $(quoted "${targets[*]}"))"
   fi
 fi
 for tag in ${tags[@]+"${tags[@]}"}; do args+=(--tag="$tag"); done

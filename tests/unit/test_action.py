@@ -320,6 +320,7 @@ def test_build_refuses_a_boolean_that_is_not_true_or_false(job, key, value):
 def test_build_tags_with_several_targets_is_an_input_error(job):
     _, result = build(job, {"tags": "r/app:1", "targets": "app worker"})
     assert result.returncode == 2 and "tags and labels apply to one target" in result.stderr
+    assert "(the targets input names 2: app\\ worker)" in result.stderr
     assert calls(job) == []
 
 
