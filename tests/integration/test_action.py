@@ -21,7 +21,7 @@ import tomli_w
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "unit"))
+sys.path.append(str(ROOT / "tests" / "unit"))  # action_runner.py, shared with the unit tests
 from action_runner import Job, StepResult  # noqa: E402
 
 pytestmark = pytest.mark.integration
