@@ -387,3 +387,8 @@ def test_a_hostile_report_path_and_target_name_add_no_output(job):
     assert json.loads(outputs["digests"]) == {name: DIGEST}
     assert outputs["report"] == str(job.temp / "r=1;$(x).json")
     assert result.env == {}
+
+
+@pytest.mark.parametrize("key", ["file", "targets", "vars", "verify-run", "atomic", "report"])
+def test_the_issue_inputs_exist(key):
+    assert re.search(rf"^  {key}:$", ACTION.read_text(), re.M)
