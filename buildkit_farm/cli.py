@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from buildkit_farm import __version__
+from buildkit_farm import __version__, envelope
 from buildkit_farm.errors import FarmError
 
 app = typer.Typer(
@@ -31,7 +31,9 @@ FileOption = Annotated[
     ),
 ]
 DEFAULT_FILE = Path("multiarch.toml")
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout, on success and on failure (README).")
+]
 DockerConfigOption = Annotated[
     Optional[Path],
     typer.Option(
@@ -39,6 +41,12 @@ DockerConfigOption = Annotated[
         help="Docker config dir: registry logins, contexts and builders (default $DOCKER_CONFIG or ~/.docker).",
     ),
 ]
+
+
+def _colored(text: str, color: str) -> str:
+    """Coloured on a terminal, never when NO_COLOR is set (to any value): then no escape at all
+    (click's secho adds a reset sequence even without a colour)."""
+    return typer.style(text, fg=color) if sys.stderr.isatty() and "NO_COLOR" not in os.environ else text
 
 
 def _version(value: bool) -> None:
@@ -61,26 +69,16 @@ def _root(
 @app.command("validate")
 def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -> None:
     """Check the farm file and print its nodes and targets, or every problem in it."""
-    import json
-
-    from buildkit_farm.errors import ConfigError
     from buildkit_farm.farmfile.load import load_config
 
     origins: list[str] = []
-    try:
-        config = load_config(file)
-        if config.bake is not None:  # targets from bake files, resolved by buildx (a process of its own)
-            from buildkit_farm.builds.resolve import expand_bake
-            from buildkit_farm.farmfile import bake
+    config = load_config(file)  # a ConfigError lists every issue (under --json: in error.issues)
+    if config.bake is not None:  # targets from bake files, resolved by buildx (a process of its own)
+        from buildkit_farm.builds.resolve import expand_bake
+        from buildkit_farm.farmfile import bake
 
-            expanded = expand_bake(config, variables={}, docker_config=None)
-            config, origins = expanded.config, bake.describe(expanded)
-    except ConfigError as err:
-        if not as_json:
-            raise
-        issues = [{"path": i.path, "message": i.message, "hint": i.hint, "line": i.line} for i in err.issues]
-        typer.echo(json.dumps({"file": err.file, "ok": False, "issues": issues}, indent=2))
-        raise typer.Exit(err.exit_code) from None
+        expanded = expand_bake(config, variables={}, docker_config=None)
+        config, origins = expanded.config, bake.describe(expanded)
     from buildkit_farm.farmfile.pitfalls import warnings
 
     found = warnings(config)
@@ -88,7 +86,7 @@ def validate_cmd(file: FileOption = DEFAULT_FILE, as_json: JsonOption = False) -
         summary = {**config.summary(), "warnings": found}
         if origins:
             summary["bake"] = {name: o.describe() for name, o in expanded.origins.items()}
-        typer.echo(json.dumps(summary, indent=2))
+        envelope.emit("validate", summary)
     else:
         for warning in found:
             typer.echo(f"warning: {warning}", err=True)
@@ -112,8 +110,6 @@ def init_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Write a starter farm file for the local engine: one node, its native platform."""
-    import json
-
     from buildkit_farm import docker
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.farmfile.starter import check_writable, local_engine, write_starter
@@ -123,18 +119,14 @@ def init_cmd(
     write_starter(file, engine)
     config = load_config(file)  # the starter must be valid as written
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "file": str(file),
-                    "platform": engine.platform,
-                    "detected_from": engine.source,
-                    **({"note": engine.note} if engine.note else {}),
-                    **config.summary(),
-                },
-                indent=2,
-            )
-        )
+        result = {
+            "file": str(file),
+            "platform": engine.platform,
+            "detected_from": engine.source,
+            **({"note": engine.note} if engine.note else {}),
+            **config.summary(),
+        }
+        envelope.emit("init", result)
     else:
         typer.echo(f"wrote {file}: node local ({engine.endpoint}) -> {engine.platform} (from the {engine.source})")
         if engine.note:
@@ -153,13 +145,14 @@ def inspect_cmd(
     docker_config: DockerConfigOption = None,
 ) -> None:
     """Show the variants of an image in its registry (platform, digest, size), pulling nothing."""
-    import json
-
     from buildkit_farm.registry.index import describe
     from buildkit_farm.registry.read import inspect_image
 
     index = inspect_image(image, ca=ca, docker_config=docker_config)
-    typer.echo(json.dumps(index.to_dict(), indent=2) if as_json else describe(index))
+    if as_json:
+        envelope.emit("inspect", index.to_dict())
+    else:
+        typer.echo(describe(index))
 
 
 @app.command("build")
@@ -248,6 +241,7 @@ def build_cmd(
     build_report.check_report_path(report)  # before anything runs, so a failed run can still write it
     metadata.check_path(metadata_file)
     reports: list = []
+    commands: list[str] = []  # --dry-run --json: the commands go into the document, not to stdout
     try:
         options = BuildOptions(
             vars=parse_pairs(var, flag="--var"),
@@ -263,7 +257,8 @@ def build_cmd(
             cache_to=tuple(cache_to),
             provenance=provenance,
             sbom=sbom,
-            progress=progress,
+            # NO_COLOR: buildx's tty display is escape sequences; plain is the same log without them.
+            progress="plain" if progress == "auto" and "NO_COLOR" in os.environ else progress,
             verify_run=verify_run or verify_cmd is not None,
             verify_cmd=verify_cmd,
             platforms=flags.parse_platforms(platform),
@@ -281,6 +276,7 @@ def build_cmd(
             up=up,
             dry_run=dry_run,
             atomic=atomic,
+            out=commands.append if as_json else print,
             on_wait=lambda m: typer.echo(m, err=True),
         )
     except FarmError as err:
@@ -290,8 +286,11 @@ def build_cmd(
         metadata.finish(
             metadata_file, reports, docker_config=str(docker_config) if docker_config else None, pushed=push
         )
-        if reports or as_json:
-            typer.echo(build_report.reports_json(reports, error) if as_json else build_report.render_text(reports))
+        if reports and not as_json:
+            typer.echo(build_report.render_text(reports))
+    if as_json:
+        data = {"dry_run": True, "commands": commands} if dry_run else build_report.reports_data(reports, error)
+        envelope.emit("build", data, error=error)
     if error is not None:
         raise error
 
@@ -305,19 +304,39 @@ def _progress(step, seconds: float) -> None:
     typer.echo(f"  {step.action.symbol} {step.kind} {step.name}: done ({seconds:.1f}s)", err=True)
 
 
+PLAN_CHANGES = 2  # `farm plan --detailed-exitcode`: changes to make (as terraform)
+
+
 @app.command("plan")
 def plan_cmd(
-    file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
+    file: FileOption = DEFAULT_FILE,
+    docker_config: DockerConfigOption = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option("--detailed-exitcode", help="Exit 0: nothing to do, 2: changes to make, 1: an error."),
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show what `farm up` would change: + create, ~ update, - remove, and why each thing is unchanged."""
     from buildkit_farm import buildx_version
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge, render
 
-    desired = load_config(file).desired
-    with buildx_version.checked(docker_config):  # read-only: buildx answers while the farm is read
-        the_plan, _ = converge.plan(desired, docker_config=docker_config)
-    typer.echo(render.plan_json(the_plan) if as_json else render.plan_text(the_plan))
+    try:
+        desired = load_config(file).desired
+        with buildx_version.checked(docker_config):  # read-only: buildx answers while the farm is read
+            the_plan, _ = converge.plan(desired, docker_config=docker_config)
+    except FarmError as err:
+        if detailed_exitcode:  # 2 means changes: every error, bad input too, is 1
+            err.exit_code = 1
+        raise
+    code = PLAN_CHANGES if detailed_exitcode and the_plan.changes else 0
+    if as_json:
+        envelope.emit("plan", the_plan.to_dict(), exit_code=code)
+    else:
+        typer.echo(render.plan_text(the_plan))
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("up")
@@ -354,13 +373,13 @@ def up_cmd(
         if result.status is not None:
             st = result.status
             data["status"] = json.loads(render.status_json(st.builder, st.nodes, pools=st.pools, warnings=st.warnings))
-        typer.echo(json.dumps(data, indent=2))
+        envelope.emit("up", data)
     elif result.status is not None:
         typer.echo("")
         typer.echo(render.status_text(result.status.builder, result.status.nodes, result.status.pools))
     for warning in result.status.warnings if result.status is not None else ():
         # A pool node that is down while its pools are served: reported, not an error.
-        typer.secho(f"warning: {warning}", err=True, fg="yellow")
+        typer.echo(_colored(f"warning: {warning}", "yellow"), err=True)
 
 
 STATUS_OK = ("running", "not observed")  # "not observed": a driver whose nodes farm cannot see
@@ -382,13 +401,21 @@ def status_cmd(
     with buildx_version.checked(docker_config):  # read-only: buildx answers while the nodes are read
         st = converge.status(desired, docker_config=docker_config)
     buildx = buildx_version.require(docker_config)  # answered already: no second call
+    down = [n.name for n in st.nodes if n.status not in STATUS_OK]
     if as_json:
+        import json
+
         data = json.loads(render.status_json(st.builder, st.nodes, docker_config=st.docker_config, pools=st.pools))
-        typer.echo(json.dumps({"buildx": buildx.text, **data}, indent=2))
+        error = {
+            "message": f"not running: {', '.join(down)}",
+            "hint": "`farm up` starts them",
+            "exit_code": STATUS_NODE_DOWN,
+        }
+        envelope.emit("status", {"buildx": buildx.text, **data}, error=error if down else None)
     else:
         typer.echo(f"buildx {buildx.text}")
         typer.echo(render.status_text(st.builder, st.nodes, st.pools))
-    if any(n.status not in STATUS_OK for n in st.nodes):
+    if down:
         raise typer.Exit(STATUS_NODE_DOWN)  # scripts: `farm status >/dev/null || farm up`
 
 
@@ -421,7 +448,7 @@ def down_cmd(
         report=None if as_json else _progress,
     )
     if as_json:
-        typer.echo(render.plan_json(the_plan))
+        envelope.emit("down", the_plan.to_dict())
 
 
 @app.command("lint")
@@ -452,7 +479,6 @@ def lint_cmd(
 ) -> None:
     """Check Dockerfiles for multi-arch readiness (the book's two rules). Exit 1 on errors."""
     import functools
-    import json
 
     from buildkit_farm.lint import files, rules
     from buildkit_farm.lint import report as lint_report
@@ -465,7 +491,12 @@ def lint_cmd(
 
         inspect = functools.lru_cache(maxsize=None)(functools.partial(inspect_image, docker_config=docker_config))
     result = rules.lint_subjects(subjects, inspect=inspect)
-    typer.echo(json.dumps(result.to_dict(files.display_path), indent=2) if as_json else lint_report.render_text(result))
+    if as_json:
+        errors = result.count("error")
+        failed = {"message": f"{errors} error(s) found", "hint": "fix the findings", "exit_code": result.exit_code}
+        envelope.emit("lint", result.to_dict(files.display_path), error=failed if result.exit_code else None)
+    else:
+        typer.echo(lint_report.render_text(result))
     raise typer.Exit(result.exit_code)
 
 
@@ -486,6 +517,9 @@ def main() -> None:
 
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when SIGINT is ignored (nohup, &)
         signal.signal(signal.SIGINT, _interrupt)
+    command = envelope.json_command(sys.argv[1:])
+    if command is not None:
+        sys.exit(envelope.run(app, command, report=_report))
     try:
         app(prog_name="farm")  # standalone: click handles usage errors (exit 2); the name keys completion
     except FarmError as err:
@@ -499,9 +533,8 @@ def main() -> None:
 def _report(err: FarmError) -> None:
     from buildkit_farm.errors import shown
 
-    color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
     # Messages quote the user's input: no credential and no control character reaches the terminal.
     text = f"error: {shown(err.message, keep=chr(10))}"
-    typer.secho(text, err=True, fg="red" if color else None)
+    typer.echo(_colored(text, "red"), err=True)
     if err.hint:
         typer.echo(f"hint: {shown(err.hint, keep=chr(10))}", err=True)

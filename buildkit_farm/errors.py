@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from buildkit_farm.causes import engine_hint
 
@@ -221,3 +222,14 @@ def printable(text: str, *, keep: str = "") -> str:
 def shown(text: str, *, keep: str = "") -> str:
     """A text as the user may see it: credentials redacted, control characters escaped."""
     return printable(redact(text), keep=keep)
+
+
+def redacted(data: Any) -> Any:
+    """JSON-like data with every string (keys too) redacted: what a report or `--json` may hold."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {redacted(k) if isinstance(k, str) else k: redacted(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [redacted(v) for v in data]
+    return data

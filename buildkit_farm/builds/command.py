@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from buildkit_farm import docker
-from buildkit_farm.builds.resolve import ResolvedTarget, SecretSpec
+from buildkit_farm import docker, errors
+from buildkit_farm.builds.resolve import _CREDENTIAL, ResolvedTarget, SecretSpec
 from buildkit_farm.builds.schedule import Assignment
 
 STAGING_TAG = "buildkit-farm-staging"
@@ -149,15 +149,34 @@ def inspect_command(ref: str, *, builder: str, docker_config: str | None = None)
     return _imagetools("inspect", builder=builder, docker_config=docker_config) + ["--format", "{{json .}}", ref]
 
 
+# A build arg whose name says it holds a credential: its value is never shown.
+_SECRET_ARG_NAME = re.compile(r"pass|pwd|token|secret|key|auth|cred", re.IGNORECASE)
+
+
+def shown_build_arg(pair: str) -> str:
+    """`KEY=VALUE` as a printed command line shows it: the value hidden when the name or the
+    value looks like a credential (build args are echoed for every build and by --dry-run)."""
+    key, sep, value = pair.partition("=")
+    if sep and value and (_SECRET_ARG_NAME.search(key) or errors.redact(value) != value or _CREDENTIAL.search(value)):
+        return f"{key}=REDACTED"
+    return pair
+
+
 def redact(argv: Sequence[str], secrets: Sequence[SecretSpec] = ()) -> str:
     """Shell-quoted argv with every --secret reduced to its id (names of env vars and files
-    are not secret, but a user's mistake might put a value there)."""
+    are not secret, but a user's mistake might put a value there), build args that look like
+    credentials hidden, and any other credential redacted as in messages."""
     out = []
-    hide_next = False
+    hide_next = None
     for arg in argv:
-        out.append(redact_secret(arg) if hide_next else arg)
-        hide_next = arg == "--secret"
-    return shlex.join(out)
+        if hide_next == "--secret":
+            out.append(redact_secret(arg))
+        elif hide_next == "--build-arg":
+            out.append(shown_build_arg(arg))
+        else:
+            out.append(arg)
+        hide_next = arg if arg in ("--secret", "--build-arg") and hide_next is None else None
+    return errors.redact(shlex.join(out))
 
 
 def redact_secret(flag: str) -> str:

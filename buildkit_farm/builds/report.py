@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 
-from buildkit_farm.errors import BuildError, FarmError, UsageError
+from buildkit_farm.errors import BuildError, FarmError, UsageError, redact, redacted
 
 if sys.version_info >= (3, 11):
     from typing import assert_never
@@ -132,13 +132,19 @@ def render_text(reports: Sequence[TargetReport]) -> str:
             lines.append(f"  verify    {v.platform:<14} exit {v.exit_code}")
     if len(reports) > 1:
         lines += ["", summary_table(reports)]
-    return "\n".join(lines)
+    return redact("\n".join(lines))
+
+
+def reports_data(reports: Sequence[TargetReport], error: Exception | None = None) -> dict:
+    """The report as data: every target with its outcome, and the run's error if any; redacted
+    as stderr is (a report is kept as an artifact, and artifacts are not masked)."""
+    message = getattr(error, "message", None) or (str(error) if error is not None else None)
+    return redacted({"ok": error is None, "error": message, "targets": [r.to_dict() for r in reports]})
 
 
 def reports_json(reports: Sequence[TargetReport], error: Exception | None = None) -> str:
-    """The JSON report: every target with its outcome, and the run's error if any."""
-    message = getattr(error, "message", None) or (str(error) if error is not None else None)
-    return json.dumps({"ok": error is None, "error": message, "targets": [r.to_dict() for r in reports]}, indent=2)
+    """The JSON report (`--report FILE`)."""
+    return json.dumps(reports_data(reports, error), indent=2)
 
 
 def check_report_path(path: Path | None) -> None:
@@ -209,7 +215,7 @@ def summary_markdown(reports: Sequence[TargetReport]) -> str:
     for r in reports:
         if r.error:
             lines.append(f"\n**{r.target}**: {r.error.splitlines()[0]}")
-    return "\n".join(lines) + "\n"
+    return redact("\n".join(lines) + "\n")
 
 
 def append_step_summary(reports: Sequence[TargetReport], env: Mapping[str, str]) -> None:

@@ -79,7 +79,7 @@ def test_a_bake_file_with_a_variable_inherits_and_a_matrix_builds_across_the_far
     farm.up()
     result = farm.build("--json", "--var", "VERSION=1.5", "--verify-run")
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)["result"]
     assert sorted(t["target"] for t in report["targets"]) == ["app", "tool-a", "tool-b"]
     for target in report["targets"]:
         (tag,) = target["tags"]
@@ -159,7 +159,7 @@ def test_the_monorepo_example_reuses_its_bake_file(farm, unique_name):
     farm.up()
     result = farm.build("--json", "--var", f"REGISTRY={repo}", "--var", "VERSION=1.0")
     assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)["result"]
     assert sorted(t["target"] for t in report["targets"]) == ["api", "tool-lint", "tool-migrate", "worker"]
     assert all(t["outcome"] == "published" and t["tags"][0].startswith(repo) for t in report["targets"])
     assert farm.inspect(f"{repo}/api:linux-arm64") is not None

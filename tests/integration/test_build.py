@@ -77,7 +77,7 @@ class Farm:
 
     def inspect(self, ref: str) -> dict | None:
         result = self.run("inspect", ref, "--json")
-        return json.loads(result.stdout) if result.returncode == 0 else None
+        return json.loads(result.stdout)["result"] if result.returncode == 0 else None
 
     def down(self) -> None:
         if self.up_done and self.run("down", "-f", str(self.file)).returncode != 0:
@@ -86,7 +86,7 @@ class Farm:
 
 def _report(result: subprocess.CompletedProcess) -> dict:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return json.loads(result.stdout)["targets"][0]
+    return json.loads(result.stdout)["result"]["targets"][0]
 
 
 def _platforms(index: dict | None) -> set[str]:
@@ -218,7 +218,7 @@ def test_run_failing_on_arm64_only_names_it_and_leaves_the_tag(farm, unique_name
     assert failed.returncode == 1, failed.stderr
     assert 'target "bad": build failed for linux/arm64 on node "node2"' in failed.stderr
     assert "no arm64 support in this step" in failed.stderr.split("error:", 1)[1]  # the step's last lines
-    assert json.loads(failed.stdout)["targets"][0]["ok"] is False
+    assert json.loads(failed.stdout)["result"]["targets"][0]["ok"] is False
     assert farm.inspect(tag)["digest"] == before  # the tag did not move
 
 
@@ -234,7 +234,7 @@ def test_cmd_that_cannot_run_is_caught_by_verify_run(farm, unique_name, tmp_path
     assert result.returncode == 1, result.stderr
     assert 'target "mixed": the image builds but does not run' in result.stderr
     assert 'linux/amd64 on node "node1"' in result.stderr and 'linux/arm64 on node "node2"' in result.stderr
-    verify = json.loads(result.stdout)["targets"][0]["verify"]
+    verify = json.loads(result.stdout)["result"]["targets"][0]["verify"]
     assert {v["platform"] for v in verify} == {"linux/amd64", "linux/arm64"} and all(
         v["exit_code"] != 0 for v in verify
     )

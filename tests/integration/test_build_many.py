@@ -45,7 +45,7 @@ def _digests(farm: Farm, repo: str) -> dict[str, str | None]:
 
 
 def _json(result: subprocess.CompletedProcess) -> dict:
-    return json.loads(result.stdout)
+    return json.loads(result.stdout)["result"]
 
 
 def test_six_targets_at_once_then_one_failing_then_atomic(farm, unique_name):

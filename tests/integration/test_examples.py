@@ -61,13 +61,13 @@ class ExampleFarm:
         assert lint.returncode == 0, lint.stdout + lint.stderr
         result = self.farm("build", "-f", str(path), "--up", "--verify-run", "--progress", "plain", "--json")
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        (report,) = json.loads(result.stdout)["targets"]
+        (report,) = json.loads(result.stdout)["result"]["targets"]
         return report, repo
 
     def variants(self, ref: str) -> set[str]:
         result = self.farm("inspect", ref, "--json")
         assert result.returncode == 0, result.stderr
-        return {v["platform"] for v in json.loads(result.stdout)["variants"] if not v.get("is_attestation")}
+        return {v["platform"] for v in json.loads(result.stdout)["result"]["variants"] if not v.get("is_attestation")}
 
     def down(self) -> None:
         if self.files:

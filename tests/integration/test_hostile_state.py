@@ -51,11 +51,11 @@ def test_status_exits_3_when_a_node_is_not_running_and_0_when_all_are(farm):
     farm.ok("up")
     ok = farm.run("status", "--json")
     assert ok.returncode == 0, ok.stderr
-    assert [n["status"] for n in json.loads(ok.stdout)["nodes"]] == ["running"]
+    assert [n["status"] for n in json.loads(ok.stdout)["result"]["nodes"]] == ["running"]
     farm.docker("container", "stop", f"buildx_buildkit_{farm.builder}-node1".lower(), context="node1")
     down = farm.run("status", "--json")
     assert down.returncode == 3, down.stderr
-    assert [n["status"] for n in json.loads(down.stdout)["nodes"]] == ["stopped"]  # still printed in full
+    assert [n["status"] for n in json.loads(down.stdout)["result"]["nodes"]] == ["stopped"]  # still printed in full
     text = farm.run("status")
     assert text.returncode == 3 and "node1" in text.stdout
 

@@ -77,7 +77,7 @@ def test_the_tls_registry_is_read_with_the_lab_ca_and_refused_without(lab, regis
 
     by_env = _farm("inspect", ref, "--json", env=_env(docker_config, **{CA_ENV: str(lab.ca)}))
     assert by_env.returncode == 0, by_env.stderr
-    shown = json.loads(by_env.stdout)
+    shown = json.loads(by_env.stdout)["result"]
     assert shown["digest"] == base.digest and shown["is_list"] is True
     assert [v["platform"] for v in shown["variants"]] == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
 

@@ -25,7 +25,7 @@ def _lint(*args: str, docker_config: Path, env: dict[str, str] | None = None) ->
         env={**os.environ, "DOCKER_CONFIG": str(docker_config), **(env or {})},
     )
     assert result.returncode in (0, 1), result.stderr
-    return result.returncode, json.loads(result.stdout)
+    return result.returncode, json.loads(result.stdout)["result"]
 
 
 def _rules(report: dict) -> list[tuple[str, int]]:

@@ -158,7 +158,7 @@ class PoolFarm:
     def status(self) -> dict:
         """`farm status --json`; its exit code says whether every node runs (0) or one is down (3)."""
         done = self.run("status", "--json")
-        data = json.loads(done.stdout)
+        data = json.loads(done.stdout)["result"]
         down = [n["name"] for n in data["nodes"] if n["status"] not in ("running", "not observed")]
         assert done.returncode == (3 if down else 0), done.stderr
         return data
@@ -207,7 +207,7 @@ class PoolFarm:
     def pushed_platforms(self, tag: str = "latest") -> set[str]:
         done = self.run_plain("inspect", f"{self.repo}:{tag}", "--json")
         assert done.returncode == 0, done.stderr
-        return {v["platform"] for v in json.loads(done.stdout)["variants"] if not v.get("is_attestation")}
+        return {v["platform"] for v in json.loads(done.stdout)["result"]["variants"] if not v.get("is_attestation")}
 
     def run_plain(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([FARM, *args], env=self.env, capture_output=True, text=True, timeout=120)
@@ -215,7 +215,7 @@ class PoolFarm:
 
 def _arm64(result: subprocess.CompletedProcess) -> dict:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (target,) = json.loads(result.stdout)["targets"]
+    (target,) = json.loads(result.stdout)["result"]["targets"]
     assert target["ok"]
     return next(p for p in target["platforms"] if p["platform"] == "linux/arm64")
 

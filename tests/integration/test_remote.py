@@ -122,7 +122,7 @@ def test_remote_nodes_are_observed_and_build_their_platforms(remote_farm, daemon
     up = farm("up")
     assert up.returncode == 0, up.stdout + up.stderr
 
-    status = json.loads(farm("status", "--json").stdout)
+    status = json.loads(farm("status", "--json").stdout)["result"]
     nodes = {n["name"]: n for n in status["nodes"]}
     for name, daemon in zip(("r1", "r2"), daemons):
         assert nodes[name]["status"] == "running" and nodes[name]["buildkit_version"], nodes[name]
@@ -131,7 +131,7 @@ def test_remote_nodes_are_observed_and_build_their_platforms(remote_farm, daemon
 
     built = farm("build", "--json")
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    report = json.loads(built.stdout)["targets"][0]
+    report = json.loads(built.stdout)["result"]["targets"][0]
     assert {p["platform"]: p["node"] for p in report["platforms"]} == {"linux/amd64": "r1", "linux/arm64": "r2"}
     # evidence: the arm64 RUN ran inside node2's standalone buildkitd, the amd64 one in node1's
     amd64, arm64 = daemons

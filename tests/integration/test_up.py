@@ -94,7 +94,7 @@ class Farm:
         return json.loads((self.docker_config / "buildx" / "instances" / self.builder.lower()).read_text())
 
     def status(self) -> dict:
-        return json.loads(self.ok("status", "--json").stdout)
+        return json.loads(self.ok("status", "--json").stdout)["result"]
 
 
 @pytest.fixture
@@ -137,7 +137,11 @@ def test_changing_node2_platforms_updates_only_node2(farm):
     farm.node("node2")["platforms"] = ["linux/arm64"]
     farm.write()
     plan = farm.ok("plan", "--json")
-    changes = [(s["symbol"], s["kind"], s["name"]) for s in json.loads(plan.stdout)["steps"] if s["action"] != "no-op"]
+    changes = [
+        (s["symbol"], s["kind"], s["name"])
+        for s in json.loads(plan.stdout)["result"]["steps"]
+        if s["action"] != "no-op"
+    ]
     assert changes == [("~", "node", "node2")]
     farm.ok("up")
     assert {n: farm.container_id(n) for n in ("node1", "node2")} == before
@@ -227,7 +231,7 @@ def test_sigkill_during_up_then_up_converges(farm):
     time.sleep(0.3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    interrupted = json.loads(farm.ok("plan", "--json").stdout)
+    interrupted = json.loads(farm.ok("plan", "--json").stdout)["result"]
     assert not interrupted["converged"]  # it really was killed half-way
     farm.ok("up")
     assert "No changes" in farm.ok("up").stdout
@@ -350,7 +354,7 @@ def test_changed_endpoint_updates_the_context_in_place_and_moves_the_buildkit(fa
     node1_id = farm.container_id("node1")
     farm.node("node2")["endpoint"] = farm.node2_socket  # the same engine, reached without ssh
     farm.write()
-    plan = json.loads(farm.ok("plan", "--json").stdout)
+    plan = json.loads(farm.ok("plan", "--json").stdout)["result"]
     changes = [(s["symbol"], s["kind"], s["name"]) for s in plan["steps"] if s["action"] != "no-op"]
     assert changes == [("~", "context", "node2"), ("~", "buildkit", "node2")]
     farm.ok("up")

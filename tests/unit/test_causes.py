@@ -144,7 +144,7 @@ def test_farm_validate_prints_the_warning_and_exits_0(folder):
     assert text.returncode == 0 and 'warning: target "app" pushes to 127.0.0.1:5000' in text.stderr
     as_json = subprocess.run([*run, "--json"], capture_output=True, text=True, env=env, timeout=60)
     assert as_json.returncode == 0
-    assert "its own" in json.loads(as_json.stdout)["warnings"][0]
+    assert "its own" in json.loads(as_json.stdout)["result"]["warnings"][0]
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,9 @@ def test_validate_the_example_prints_nodes_and_targets():
 def test_validate_json_on_success():
     done = farm("validate", "-f", str(EXAMPLE), "--json")
     assert done.returncode == 0
-    data = json.loads(done.stdout)
+    document = json.loads(done.stdout)
+    assert document["ok"] is True and document["command"] == "validate" and document["error"] is None
+    data = document["result"]
     assert data["ok"] is True
     assert [n["name"] for n in data["nodes"]] == ["node1", "node2", "edge"]
     assert data["targets"][0]["platforms"]["linux/386"] == "edge"
@@ -46,8 +48,9 @@ def test_validate_json_on_success():
 def test_validate_json_lists_every_issue_and_exits_2():
     done = farm("validate", "-f", str(CASES / "duplicate_pins.toml"), "--json")
     assert done.returncode == 2
-    data = json.loads(done.stdout)
-    assert data["ok"] is False
+    document = json.loads(done.stdout)
+    assert document["ok"] is False and document["exit_code"] == 2 and document["result"] is None
+    data = document["error"]
     assert data["issues"] == [
         {
             "path": 'node "node1".platforms[1]',
@@ -78,7 +81,7 @@ def test_schema_is_json_for_editors():
 def test_init_writes_a_valid_starter_and_refuses_to_overwrite(tmp_path):
     done = farm("init", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
+    data = json.loads(done.stdout)["result"]
     assert data["detected_from"] in ("engine", "machine", "default")
     assert data["nodes"][0]["platforms"] == [data["platform"]]
     assert farm("validate", cwd=tmp_path).returncode == 0
@@ -92,7 +95,7 @@ def test_init_adds_a_target_when_a_dockerfile_is_there(tmp_path):
     assert farm("init", cwd=tmp_path).returncode == 0
     done = farm("validate", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stdout
-    assert [t["name"] for t in json.loads(done.stdout)["targets"]] == ["app"]
+    assert [t["name"] for t in json.loads(done.stdout)["result"]["targets"]] == ["app"]
 
 
 def test_version_and_usage_errors():

@@ -305,7 +305,7 @@ def test_cli_exit_1_on_errors_with_file_line_format():
 def test_cli_exit_0_when_clean_and_json():
     result = _farm("lint", "--json", "examples/lab-fix/Dockerfile")
     assert result.returncode == 0, result.stdout + result.stderr
-    data = json.loads(result.stdout)
+    data = json.loads(result.stdout)["result"]
     assert data["errors"] == 0 and data["findings"] == []
 
 
@@ -313,7 +313,7 @@ def test_cli_warnings_do_not_fail(tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM 127.0.0.1:5000/base:latest\nENV ARCH=amd64\n")
     result = _farm("lint", "--json", str(tmp_path))
     assert result.returncode == 0
-    assert [f["rule"] for f in json.loads(result.stdout)["findings"]] == ["hard-coded-arch"]
+    assert [f["rule"] for f in json.loads(result.stdout)["result"]["findings"]] == ["hard-coded-arch"]
 
 
 def test_cli_exit_2_for_a_missing_file(tmp_path):

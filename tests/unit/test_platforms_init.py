@@ -67,7 +67,7 @@ def _init_on(machine: str, folder):
         [sys.executable, "-c", code, "init", "--json"], cwd=folder, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return json.loads(done.stdout)["result"]
 
 
 def test_farm_init_on_armv8l_pins_arm_v7(tmp_path):
