@@ -353,9 +353,10 @@ def up_cmd(
     from buildkit_farm import buildx_version
     from buildkit_farm.reconcile import converge, render
 
-    buildx_version.require(docker_config)
+    buildx_version.start(docker_config)  # answers while the farm is read; required before anything changes
 
     def show(the_plan) -> None:
+        buildx_version.require(docker_config)
         if not as_json:
             typer.echo(render.plan_text(the_plan))
 

@@ -204,13 +204,17 @@ def bake_names(plan: Sequence[tuple[str, Invocation]]) -> list[str]:
 def bake_definition(plan: Sequence[tuple[str, Invocation]], *, shown: bool = False) -> dict[str, object]:
     """One bake definition (JSON): one bake target per build, each its `Invocation.spec`.
 
-    `shown`: for people (`--dry-run`): every secret reduced to its id.
+    `shown`: for people (`--dry-run`): every secret reduced to its id, and build args that look
+    like credentials hidden.
     """
     targets: dict[str, object] = {}
     for name, (_, inv) in zip(bake_names(plan), plan):
         spec = dict(inv.spec)
         if shown and spec.get("secret"):
             spec["secret"] = [redact_secret(flag) for flag in spec["secret"]]
+        if shown and spec.get("args"):
+            pairs = (shown_build_arg(f"{k}={v}").partition("=") for k, v in spec["args"].items())
+            spec["args"] = {k: v for k, _, v in pairs}
         targets[inv.key or name] = spec
     return {"group": {"default": {"targets": list(targets)}}, "target": targets}
 

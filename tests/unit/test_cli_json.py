@@ -113,16 +113,16 @@ def test_build_dry_run_json_is_one_document_with_the_commands_and_no_credential(
     data = one_document(done)
     assert data["ok"] and data["result"]["dry_run"] is True
     text = "\n".join(data["result"]["commands"])
-    assert "docker buildx build" in text and "--build-arg VERSION=1.2.3" in text
+    assert "docker buildx bake" in text and '"VERSION": "1.2.3"' in text
     for secret in (NPM, PASSWORD, "plainword"):
         assert secret not in done.stdout and secret not in done.stderr
-    assert "DB_PASSWORD=REDACTED" in text and "TOKEN=REDACTED" in text
+    assert '"DB_PASSWORD": "REDACTED"' in text and '"TOKEN": "REDACTED"' in text
 
 
 def test_build_dry_run_without_json_hides_credential_build_args_too(farm_file):
     done = farm("build", "-f", str(farm_file), "--dry-run", "--build-arg", f"MIRROR=https://ci:{PASSWORD}@m.example/")
     assert done.returncode == 0, done.stderr
-    assert "docker buildx build" in done.stdout and PASSWORD not in done.stdout + done.stderr
+    assert "docker buildx bake" in done.stdout and PASSWORD not in done.stdout + done.stderr
 
 
 def test_the_report_and_the_step_summary_are_redacted(tmp_path):
