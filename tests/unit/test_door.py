@@ -71,7 +71,7 @@ def test_run_returns_stdout_and_passes_the_env(paths, tmp_path, monkeypatch):
 
 
 def test_the_verbs_are_one_argv_each(paths, fake_docker):
-    fake_docker.on("system", "info", stdout="aarch64 linux\n")
+    fake_docker.on("system", "info", stdout='{"Architecture": "aarch64", "OSType": "linux"}')
     fake_docker.on("container", "rm", returncode=1, stderr="Error response from daemon: No such container: c1")
     assert docker.engine_platform(paths) == ("aarch64", "linux")
     assert docker.remove_container(paths, "node2", "c1") is False
