@@ -219,11 +219,11 @@ def whales(timeout: float | None = None) -> Iterator[None]:
         raise DockerFailed(["docker"], None, "", "docker: not found; install the Docker CLI") from None
     except DockerException as err:
         cmd = [str(a) for a in err.docker_command]
-        cmd = cmd[cmd.index("docker") :] if "docker" in cmd else cmd  # without the env/timeout prefix
-        code, out, stderr = err.return_code, _text(err.stdout), _text(err.stderr)
+        prefix = cmd.index("docker") if "docker" in cmd else 0  # env, timeout: not docker's words
+        cmd, code, out, stderr = cmd[prefix:], err.return_code, _text(err.stdout), _text(err.stderr)
         if timeout is not None and code == _TIMED_OUT:
             raise DockerFailed(cmd, None, out, f"no answer in {timeout:.0f} s: killed") from None
-        if code == _NOT_STARTED and "'docker'" in stderr:  # env or timeout could not start docker
+        if prefix and code == _NOT_STARTED:  # env or timeout could not start docker
             raise DockerFailed(cmd, None, out, "docker: not found; install the Docker CLI") from None
         raise DockerFailed(cmd, code, out, stderr) from None
 
@@ -351,7 +351,7 @@ def remove_context(paths: DockerPaths, name: str) -> bool:
         with whales(QUICK):
             client(paths, timeout=QUICK).context.remove(name, force=True)
     except DockerFailed as err:
-        if "not found" in err.stderr or "does not exist" in err.stderr:
+        if err.returncode and ("not found" in err.stderr or "does not exist" in err.stderr):  # not: no docker
             return False
         raise
     return True
