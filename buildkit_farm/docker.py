@@ -176,8 +176,7 @@ def run(
     return out.removesuffix("\n")
 
 
-_KILLED = -9  # what subprocess says of a process ended by SIGKILL (here: at its timeout)
-_TIMED_OUT = 124  # what coreutils' timeout says of a command that outlived its bound
+_KILLED, _TIMED_OUT = -9, 124  # killed at its timeout: as subprocess (SIGKILL) and coreutils' timeout say it
 
 
 def _spawn(
@@ -371,7 +370,8 @@ def remove_container(paths: DockerPaths, where: str | None, name: str) -> bool:
 
 def record_builder(paths: DockerPaths, name: str, config: Path, *, env: Mapping[str, str]) -> None:
     """`buildx create --name NAME --driver docker-container --config FILE`: a builder record
-    (never started) in the BUILDX_CONFIG that `env` names."""
+    (never started) in the BUILDX_CONFIG that `env` names. The raw CLI: python-on-whales'
+    buildx.create runs `buildx ls` after, which contacts every node of every builder."""
     run(paths, ["buildx", "create", "--name", name, "--driver", "docker-container", "--config", str(config)], env=env)
 
 
