@@ -22,6 +22,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -89,17 +90,22 @@ def client(
 ) -> DockerClient:
     """A python-on-whales client bound to this Docker config, a context or host (buildx stores a
     node's endpoint as either), `env` (e.g. `SSL_CERT_DIR`) and a timeout: python-on-whales has
-    none, so a bounded client calls docker through coreutils' `timeout` (`--foreground`: Ctrl-C
-    still reaches docker)."""
+    none, so a bounded client calls docker through `_WATCHDOG`."""
     from python_on_whales import DockerClient
 
     call = ["env", *(f"{k}={v}" for k, v in sorted(env.items()))] if env else []
     if timeout is not None:
-        call += ["timeout", "--foreground", "--kill-after=5", f"{timeout:.0f}"]
+        call += [sys.executable, "-I", "-S", "-c", _WATCHDOG, f"{timeout:.0f}"]
     call.append("docker")
     if where and "://" in where:
         return DockerClient(config=paths.config_arg, host=where, client_call=call)
     return DockerClient(config=paths.config_arg, context=where, client_call=call)
+
+
+# Runs docker to its end or kills it at the bound (exit 124, as coreutils' timeout says), in
+# farm's own Python: coreutils' timeout is missing on macOS and takes other flags in busybox.
+_WATCHDOG = "import subprocess as s, sys\ntry: sys.exit(s.run(sys.argv[2:], timeout=float(sys.argv[1])).returncode)\n"
+_WATCHDOG += "except s.TimeoutExpired: sys.exit(124)\nexcept FileNotFoundError: sys.exit(127)"
 
 
 def argv(paths: DockerPaths, where: str | None = None, *, program: str | None = None) -> list[str]:
@@ -176,7 +182,7 @@ def run(
     return out.removesuffix("\n")
 
 
-_KILLED, _TIMED_OUT = -9, 124  # killed at its timeout: as subprocess (SIGKILL) and coreutils' timeout say it
+_KILLED, _TIMED_OUT = -9, 124  # killed at its timeout: as subprocess (SIGKILL) and `_WATCHDOG` say it
 
 
 def _spawn(
@@ -218,11 +224,11 @@ def whales(timeout: float | None = None) -> Iterator[None]:
         raise DockerFailed(["docker"], None, "", "docker: not found; install the Docker CLI") from None
     except DockerException as err:
         cmd = [str(a) for a in err.docker_command]
-        prefix = cmd.index("docker") if "docker" in cmd else 0  # env, timeout: not docker's words
+        prefix = cmd.index("docker") if "docker" in cmd else 0  # env, _WATCHDOG: not docker's words
         cmd, code, out, stderr = cmd[prefix:], err.return_code, _text(err.stdout), _text(err.stderr)
         if timeout is not None and code == _TIMED_OUT:
             raise DockerFailed(cmd, None, out, f"no answer in {timeout:.0f} s: killed") from None
-        if prefix and code == _NOT_STARTED:  # env or timeout could not start docker
+        if prefix and code == _NOT_STARTED:  # env or _WATCHDOG could not start docker
             raise DockerFailed(cmd, None, out, "docker: not found; install the Docker CLI") from None
         raise DockerFailed(cmd, code, out, stderr) from None
 
@@ -336,12 +342,6 @@ def create_context(
     endpoint = DockerContextConfig(host=host, certificate_authority=ca, certificate=cert, key=key)
     with whales(QUICK):
         client(paths, timeout=QUICK).context.create(name, description=description, docker=endpoint)
-
-
-def endpoint_spec(host: str | None, ca: Path | None, cert: Path | None, key: Path | None) -> str:
-    """The `--docker` value of `context create/update`: host and TLS files, TLS verified."""
-    fields = [("host", host), ("ca", ca), ("cert", cert), ("key", key)]
-    return ",".join([*(f"{k}={v}" for k, v in fields if v is not None), "skip-tls-verify=False"])
 
 
 def remove_context(paths: DockerPaths, name: str) -> bool:

@@ -122,10 +122,9 @@ def test_python_on_whales_verbs_keep_the_timeout_policy(paths, tmp_path, monkeyp
 
 
 def test_python_on_whales_verbs_without_a_docker_binary(paths, tmp_path, monkeypatch):
-    tools = tmp_path / "tools"  # a PATH with env and timeout (what a bounded client calls) but no docker
+    tools = tmp_path / "tools"  # a PATH with env (what a client with an env calls) but no docker
     tools.mkdir()
-    for tool in ("env", "timeout"):
-        (tools / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    (tools / "env").symlink_to(shutil.which("env") or "/usr/bin/env")
     monkeypatch.setenv("PATH", str(tools))
     for verb in (lambda: docker.remove_context(paths, "n1"), lambda: docker.remove_container(paths, None, "c")):
         with pytest.raises(DockerFailed) as caught:
