@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
+
+import pytest
 
 from buildkit_farm import docker
 
@@ -43,3 +47,20 @@ def test_a_variant_is_pulled_and_run_with_its_output_and_exit_code(lab, docker_c
     assert (code, lines) == (0, [])
     missing = docker.pull_variant(paths, lab.node1, f"{lab.registry}/no-such-repo:1", "linux/amd64")
     assert missing.returncode != 0 and missing.stderr.strip()
+
+
+def test_an_engine_that_never_answers_is_cut_off_at_the_bound(lab, docker_config, monkeypatch):
+    # A socket that accepts and says nothing: the docker CLI waits forever on its own.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+        monkeypatch.setattr(docker, "QUICK", 2.0)
+        paths = docker.DockerPaths.resolve(docker_config)
+        started = time.monotonic()
+        assert docker.engine_platform(paths) is None
+        with pytest.raises(docker.DockerFailed) as caught:
+            docker.remove_container(paths, None, "c")
+        assert caught.value.returncode is None and "no answer in 2 s" in caught.value.detail
+        assert time.monotonic() - started < 15
