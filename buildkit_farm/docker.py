@@ -6,14 +6,12 @@ Here, and only here (tests/unit/test_architecture.py checks it), are:
 - one error mapping: a failed command, a missing docker binary and a timeout are all
   `DockerFailed` (command, exit code, stdout, stderr), which callers turn into their FarmError;
 - one place that keeps secrets out of messages (`mask`);
-- narrow verbs (create a context, remove a container, push a list…), each one argv.
-Who may do what through it: Docker is *read* only by `reconcile.observe` (engines, contexts,
-builders), `registry.read` (registries), the build's checks and `farmfile.bake`'s caller
-(bake --print); Docker is *changed* only by `reconcile.apply` (contexts, builder, BuildKit
-containers) and the build's run and publish steps (images, lists).
-Nothing here runs a command on its own behalf. python-on-whales is imported lazily, only for
-the clients the build still streams through (`client`), so the commands that never talk
-to Docker never pay for it; `run` and `read` call subprocess directly.
+- narrow verbs (create a context, remove a container, push a list…): python-on-whales where it
+  has the verb with our flags (`client`, `whales`), else the raw CLI (`run`, `read`, `start_read`).
+Docker is *read* only by `reconcile.observe`, `registry.read`, the build's checks and
+`farmfile.bake`'s caller (bake --print); it is *changed* only by `reconcile.apply` and the
+build's run and publish steps. python-on-whales is imported lazily: commands that never talk
+to Docker (and a converged `farm up`, whose reads are raw) never pay its ~0.3 s import.
 """
 
 from __future__ import annotations
@@ -24,12 +22,14 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
@@ -81,18 +81,31 @@ def _context_dir(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()
 
 
-def client(paths: DockerPaths, where: str | None = None, *, env: Mapping[str, str] | None = None) -> DockerClient:
-    """A python-on-whales client bound to this Docker config, a context or host, and `env`.
-
-    buildx stores a node's endpoint as a context name, or as a host URL for the default
-    context; both are accepted. `env` (e.g. `SSL_CERT_DIR`) is set on every call it makes.
-    """
+def client(
+    paths: DockerPaths,
+    where: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> DockerClient:
+    """A python-on-whales client bound to this Docker config, a context or host (buildx stores a
+    node's endpoint as either), `env` (e.g. `SSL_CERT_DIR`) and a timeout: python-on-whales has
+    none, so a bounded client calls docker through `_WATCHDOG`."""
     from python_on_whales import DockerClient
 
-    call = ["env", *(f"{k}={v}" for k, v in sorted(env.items())), "docker"] if env else ["docker"]
+    call = ["env", *(f"{k}={v}" for k, v in sorted(env.items()))] if env else []
+    if timeout is not None:
+        call += [sys.executable, "-I", "-S", "-c", _WATCHDOG, f"{timeout:.0f}"]
+    call.append("docker")
     if where and "://" in where:
         return DockerClient(config=paths.config_arg, host=where, client_call=call)
     return DockerClient(config=paths.config_arg, context=where, client_call=call)
+
+
+# Runs docker to its end or kills it at the bound (exit 124, as coreutils' timeout says), in
+# farm's own Python: coreutils' timeout is missing on macOS and takes other flags in busybox.
+_WATCHDOG = "import subprocess as s, sys\ntry: sys.exit(s.run(sys.argv[2:], timeout=float(sys.argv[1])).returncode)\n"
+_WATCHDOG += "except s.TimeoutExpired: sys.exit(124)\nexcept FileNotFoundError: sys.exit(127)"
 
 
 def argv(paths: DockerPaths, where: str | None = None, *, program: str | None = None) -> list[str]:
@@ -163,6 +176,19 @@ def run(
     `env` is added to this process's environment for the call (e.g. SSL_CERT_DIR).
     """
     cmd = argv(paths, where) + list(args)
+    code, out, err = _spawn(cmd, env=env, timeout=timeout)
+    if code != 0:
+        raise DockerFailed(cmd, None if code in (None, _KILLED) else code, out, err)
+    return out.removesuffix("\n")
+
+
+_KILLED, _TIMED_OUT = -9, 124  # killed at its timeout: as subprocess (SIGKILL) and `_WATCHDOG` say it
+
+
+def _spawn(
+    cmd: list[str], *, cwd: str | Path | None = None, env: Mapping[str, str] | None, timeout: float
+) -> tuple[int | None, str, str]:
+    """Run `cmd` to its end: (exit code, None when it could not start, _KILLED at its timeout; stdout; stderr)."""
     try:
         proc = subprocess.run(
             cmd,
@@ -170,20 +196,41 @@ def run(
             text=True,
             errors="replace",
             stdin=subprocess.DEVNULL,
+            cwd=cwd,
             env=_env(env),
             timeout=timeout,
         )
     except FileNotFoundError:
-        raise DockerFailed(cmd, None, "", f"{cmd[0]}: not found; install the Docker CLI") from None
+        return None, "", f"{cmd[0]}: not found; install the Docker CLI"
     except subprocess.TimeoutExpired as err:
-        raise DockerFailed(cmd, None, _text(err.stdout), f"no answer in {timeout:.0f} s: killed") from None
-    if proc.returncode != 0:
-        raise DockerFailed(cmd, proc.returncode, proc.stdout, proc.stderr)
-    return proc.stdout.removesuffix("\n")
+        return _KILLED, _text(err.stdout), f"no answer in {timeout:.0f} s: killed"
+    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _text(out: str | bytes | None) -> str:
     return out.decode(errors="replace") if isinstance(out, bytes) else out or ""
+
+
+@contextmanager
+def whales(timeout: float | None = None) -> Iterator[None]:
+    """python-on-whales' failures as the door's own: `DockerFailed` (masked), a missing docker
+    binary and a command killed at `timeout` said as `run` says them."""
+    from python_on_whales import DockerException
+    from python_on_whales.client_config import ClientNotFoundError
+
+    try:
+        yield
+    except ClientNotFoundError:
+        raise DockerFailed(["docker"], None, "", "docker: not found; install the Docker CLI") from None
+    except DockerException as err:
+        cmd = [str(a) for a in err.docker_command]
+        prefix = cmd.index("docker") if "docker" in cmd else 0  # env, _WATCHDOG: not docker's words
+        cmd, code, out, stderr = cmd[prefix:], err.return_code, _text(err.stdout), _text(err.stderr)
+        if timeout is not None and code == _TIMED_OUT:
+            raise DockerFailed(cmd, None, out, f"no answer in {timeout:.0f} s: killed") from None
+        if prefix and code == _NOT_STARTED:  # env or _WATCHDOG could not start docker
+            raise DockerFailed(cmd, None, out, "docker: not found; install the Docker CLI") from None
+        raise DockerFailed(cmd, code, out, stderr) from None
 
 
 @dataclass(frozen=True)
@@ -218,23 +265,8 @@ def read(
     alone costs about 0.3 s, and its objects would re-inspect anyway. `cwd` and `env`
     (added to this process's environment) are for `buildx bake --print`.
     """
-    cmd = argv(paths, where) + list(args)
-    try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            stdin=subprocess.DEVNULL,
-            cwd=cwd,
-            env=_env(env),
-            timeout=timeout,
-        )
-    except FileNotFoundError:
-        return DockerRead(_NOT_STARTED, "", f"{cmd[0]}: not found; install the Docker CLI")
-    except subprocess.TimeoutExpired as err:
-        return DockerRead(-9, _text(err.stdout), f"no answer in {timeout:.0f} s: killed")
-    return DockerRead(proc.returncode, proc.stdout, mask(proc.stderr))  # stdout is data: kept whole
+    code, out, err = _spawn(argv(paths, where) + list(args), cwd=cwd, env=env, timeout=timeout)
+    return DockerRead(_NOT_STARTED if code is None else code, out, mask(err))  # stdout is data: kept whole
 
 
 class PendingRead:
@@ -261,7 +293,7 @@ class PendingRead:
             out, err = self._proc.communicate(timeout=max(0.0, self._deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.cancel()
-            return DockerRead(-9, "", f"no answer in {self._timeout:.0f} s: killed")
+            return DockerRead(_KILLED, "", f"no answer in {self._timeout:.0f} s: killed")
         return DockerRead(self._proc.returncode, out, mask(err))
 
     def cancel(self) -> None:
@@ -280,14 +312,18 @@ def finish_read(pending: PendingRead) -> DockerRead:
 
 
 # ---------------------------------------------------------------------------- verbs
-# Narrow verbs: each is one docker command, its argv written once, run through `run`.
+# Narrow verbs, each one docker command. python-on-whales runs those it has with the flags we
+# use (a client from `client`, failures mapped by `whales`); the raw CLI (`run`, `read`,
+# `start_read`) runs the rest: buildx create --node/--leave, rm --keep-state, context update,
+# imagetools inspect's --format, bake's cwd, and the reads observe starts several at once.
 def engine_platform(paths: DockerPaths) -> tuple[str, str] | None:
     """The default engine's (architecture, OS type), e.g. ("x86_64", "linux"); None when it does not answer."""
-    got = read(paths, None, ["system", "info", "--format", "{{.Architecture}} {{.OSType}}"])
-    words = got.stdout.split()
-    if got.returncode != 0 or not words:
+    try:
+        with whales(QUICK):
+            info = client(paths, timeout=QUICK).system.info()
+    except DockerFailed:
         return None
-    return words[0], words[1] if len(words) > 1 else "linux"
+    return (info.architecture, info.os_type or "linux") if info.architecture else None
 
 
 def create_context(
@@ -300,24 +336,21 @@ def create_context(
     cert: Path | None = None,
     key: Path | None = None,
 ) -> None:
-    """`docker context create NAME --description D --docker host=…,ca=…,cert=…,key=…`."""
-    run(
-        paths, ["context", "create", "--description", description, "--docker", endpoint_spec(host, ca, cert, key), name]
-    )
+    """`docker context create --description D --docker host=…,ca=…,cert=…,key=…,skip-tls-verify=False NAME`."""
+    from python_on_whales import DockerContextConfig
 
-
-def endpoint_spec(host: str | None, ca: Path | None, cert: Path | None, key: Path | None) -> str:
-    """The `--docker` value of `context create/update`: host and TLS files, TLS verified."""
-    fields = [("host", host), ("ca", ca), ("cert", cert), ("key", key)]
-    return ",".join([*(f"{k}={v}" for k, v in fields if v is not None), "skip-tls-verify=False"])
+    endpoint = DockerContextConfig(host=host, certificate_authority=ca, certificate=cert, key=key)
+    with whales(QUICK):
+        client(paths, timeout=QUICK).context.create(name, description=description, docker=endpoint)
 
 
 def remove_context(paths: DockerPaths, name: str) -> bool:
-    """`docker context rm --force NAME`; False when there was no such context."""
+    """`docker context remove --force NAME`; False when there was no such context."""
     try:
-        run(paths, ["context", "rm", "--force", name])
+        with whales(QUICK):
+            client(paths, timeout=QUICK).context.remove(name, force=True)
     except DockerFailed as err:
-        if "not found" in err.stderr or "does not exist" in err.stderr:
+        if err.returncode and ("not found" in err.stderr or "does not exist" in err.stderr):  # not: no docker
             return False
         raise
     return True
@@ -326,9 +359,10 @@ def remove_context(paths: DockerPaths, name: str) -> bool:
 def remove_container(paths: DockerPaths, where: str | None, name: str) -> bool:
     """`docker container rm --force NAME` on one engine; False when there was no such container."""
     try:
-        run(paths, ["container", "rm", "--force", name], where=where)
+        with whales(QUICK):
+            client(paths, where, timeout=QUICK).container.remove(name, force=True)
     except DockerFailed as err:
-        if "no such container" in err.stderr.lower():
+        if "no such container" in err.stderr.lower():  # python-on-whales' NoSuchContainer
             return False
         raise
     return True
@@ -336,12 +370,17 @@ def remove_container(paths: DockerPaths, where: str | None, name: str) -> bool:
 
 def record_builder(paths: DockerPaths, name: str, config: Path, *, env: Mapping[str, str]) -> None:
     """`buildx create --name NAME --driver docker-container --config FILE`: a builder record
-    (never started) in the BUILDX_CONFIG that `env` names."""
+    (never started) in the BUILDX_CONFIG that `env` names. The raw CLI: python-on-whales'
+    buildx.create runs `buildx ls` after, which contacts every node of every builder."""
     run(paths, ["buildx", "create", "--name", name, "--driver", "docker-container", "--config", str(config)], env=env)
 
 
 def imagetools_inspect(paths: DockerPaths, ref: str, *, builder: str | None, env: Mapping[str, str]) -> str:
-    """`buildx imagetools inspect --format '{{json .}}' REF`: the registry's answer as JSON text."""
+    """`buildx imagetools inspect --format '{{json .}}' REF`: the registry's answer as JSON text.
+
+    The raw CLI: python-on-whales' imagetools.inspect only asks for `--raw` (the top manifest),
+    and the registry reader needs every platform's manifest and config that `{{json .}}` gives.
+    """
     args = ["buildx", "imagetools", "inspect", *(["--builder", builder] if builder else [])]
     return run(paths, [*args, "--format", "{{json .}}", ref], env=env, timeout=SLOW)
 
@@ -349,9 +388,11 @@ def imagetools_inspect(paths: DockerPaths, ref: str, *, builder: str | None, env
 def imagetools_create(
     paths: DockerPaths, sources: Sequence[str], tags: Sequence[str], *, builder: str | None, env: Mapping[str, str]
 ) -> None:
-    """`buildx imagetools create -t TAG… SOURCE…`: one list pushed under every tag (a tag moves)."""
-    args = ["buildx", "imagetools", "create", *(["--builder", builder] if builder else [])]
-    run(paths, [*args, *(a for t in tags for a in ("--tag", t)), *sources], env=env, timeout=SLOW)
+    """`buildx imagetools create --tag TAG… [--builder B] SOURCE…`: one list pushed under every tag (a tag moves)."""
+    with whales(SLOW):
+        client(paths, env=env, timeout=SLOW).buildx.imagetools.create(
+            sources=list(sources), tags=list(tags), builder=builder
+        )
 
 
 def last_lines(text: str | None, n: int = 3, *, sep: str = " / ") -> str:
@@ -363,13 +404,9 @@ def last_lines(text: str | None, n: int = 3, *, sep: str = " / ") -> str:
     return sep.join(line.removeprefix("ERROR: ") for line in lines[-n:])
 
 
-def failure_detail(err: BaseException) -> str:
-    """What a failed docker command says (DockerFailed, or python-on-whales' DockerException
-    where builds still use it): its last lines, else its exit code."""
-    if isinstance(err, DockerFailed):
-        return err.detail
-    text = (getattr(err, "stderr", None) or "").strip() or (getattr(err, "stdout", None) or "").strip()
-    return mask(last_lines(text)) or f"exit code {getattr(err, 'return_code', '?')}"
+def failure_detail(err: DockerFailed) -> str:
+    """What a failed docker command says: its last lines, else its exit code (`DockerFailed.detail`)."""
+    return err.detail
 
 
 # --------------------------------------------------------------------------- the build's verbs
@@ -377,7 +414,11 @@ def failure_detail(err: BaseException) -> str:
 
 
 def print_bake(paths: DockerPaths, args: Sequence[str], *, cwd: Path, variables: Mapping[str, str]) -> DockerRead:
-    """`docker buildx bake --print …` in the farm file's folder, bake's variables in its environment (read only)."""
+    """`docker buildx bake --print …` in the farm file's folder, bake's variables in its environment (read only).
+
+    The raw CLI: python-on-whales' bake(print=True) runs in farm's own folder (it takes no cwd,
+    and bake resolves contexts and files from where it runs) and raises where this reads.
+    """
     return read(paths, None, args, cwd=cwd, env=variables)
 
 
@@ -417,28 +458,30 @@ def start_bake(argv_: Sequence[str], *, tty: bool) -> BakeProcess:
 def pull_variant_argv(
     paths: DockerPaths, where: str, image: str, platform: str, *, program: str | None = None
 ) -> list[str]:
-    """`docker --context NODE pull --quiet --platform P IMAGE@DIGEST`: one variant onto a node's engine."""
-    return argv(paths, where, program=program) + ["pull", "--quiet", "--platform", platform, image]
+    """`docker --context NODE image pull --platform=P IMAGE@DIGEST`: one variant onto a node's
+    engine (the command line python-on-whales runs for `pull_variant`)."""
+    return argv(paths, where, program=program) + ["image", "pull", f"--platform={platform}", image]
 
 
 def run_variant_argv(
     paths: DockerPaths, where: str, image: str, platform: str, command: str | None, *, program: str | None = None
 ) -> list[str]:
-    """`docker --context NODE run --rm --platform P --pull never IMAGE@DIGEST [COMMAND]`."""
-    cmd = shlex.split(command) if command else []
-    return argv(paths, where, program=program) + ["run", "--rm", "--platform", platform, "--pull", "never", image, *cmd]
+    """`docker --context NODE container run --platform P --pull never --rm IMAGE@DIGEST [COMMAND]`
+    (the command line python-on-whales runs for `run_variant`)."""
+    head = ["container", "run", "--platform", platform, "--pull", "never", "--rm"]
+    return argv(paths, where, program=program) + [*head, image, *shlex.split(command or "")]
 
 
 def pull_variant(paths: DockerPaths, where: str, image: str, platform: str) -> DockerRead:
-    """Pull one variant onto a node's engine, quietly (never raises on exit codes)."""
-    proc = subprocess.run(
-        pull_variant_argv(paths, where, image, platform),
-        capture_output=True,
-        text=True,
-        errors="replace",
-        stdin=subprocess.DEVNULL,
-    )
-    return DockerRead(proc.returncode, proc.stdout, proc.stderr)
+    """Pull one variant onto a node's engine (never raises on exit codes; its progress is dropped)."""
+    try:
+        with whales():
+            # Streamed, not quiet: python-on-whales inspects the image after a quiet pull.
+            progress = client(paths, where).image.pull(image, stream_logs=True, platform=platform)
+            deque(cast("Iterator[tuple[str, bytes]]", progress), maxlen=0)
+    except DockerFailed as err:
+        return DockerRead(_NOT_STARTED if err.returncode is None else err.returncode, err.stdout, err.stderr)
+    return DockerRead(0, "", "")
 
 
 def run_variant(
@@ -446,15 +489,12 @@ def run_variant(
 ) -> tuple[int, list[str]]:
     """Run one variant once on a node's engine: (exit code, its last `keep` output lines, stdout and
     stderr together, as they came)."""
-    proc = subprocess.Popen(
-        run_variant_argv(paths, where, image, platform, command),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-    )
     tail: deque[str] = deque(maxlen=keep)
-    for line in proc.stdout or ():
-        tail.append(line.rstrip("\n"))
-    return proc.wait(), list(tail)
+    try:
+        with whales():
+            cmd, containers = shlex.split(command or ""), client(paths, where).container
+            for _source, line in containers.run(image, cmd, platform=platform, pull="never", remove=True, stream=True):
+                tail.append(line.decode(errors="replace").rstrip("\n"))
+    except DockerFailed as err:
+        return (_NOT_STARTED if err.returncode is None else err.returncode), list(tail)
+    return 0, list(tail)

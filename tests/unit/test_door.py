@@ -5,6 +5,7 @@ The processes here are stand-ins written into a scratch PATH (no Docker is invol
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_run_returns_stdout_and_passes_the_env(paths, tmp_path, monkeypatch):
 
 
 def test_the_verbs_are_one_argv_each(paths, fake_docker):
-    fake_docker.on("system", "info", stdout="aarch64 linux\n")
+    fake_docker.on("system", "info", stdout='{"Architecture": "aarch64", "OSType": "linux"}')
     fake_docker.on("container", "rm", returncode=1, stderr="Error response from daemon: No such container: c1")
     assert docker.engine_platform(paths) == ("aarch64", "linux")
     assert docker.remove_container(paths, "node2", "c1") is False
@@ -94,3 +95,55 @@ def test_the_verbs_are_one_argv_each(paths, fake_docker):
 def test_an_engine_that_does_not_answer_has_no_platform(paths, fake_docker):
     fake_docker.on("info", returncode=1, stderr="Cannot connect to the Docker daemon")
     assert docker.engine_platform(paths) is None
+
+
+# python-on-whales' side of the door: real clients, a stand-in `docker` on PATH (no Docker).
+def test_a_python_on_whales_failure_is_docker_failed_with_its_message_masked(paths, tmp_path, monkeypatch):
+    stand_in(
+        tmp_path, monkeypatch, 'echo "Error response from daemon: No such container: c1 (ssh://u:s3cret@h)" >&2; exit 1'
+    )
+    assert docker.remove_container(paths, "node2", "c1") is False
+    stand_in_dir = tmp_path / "bin"
+    (stand_in_dir / "docker").write_text('#!/bin/sh\necho "ERROR: cannot reach ssh://u:s3cret@h" >&2; exit 3\n')
+    with pytest.raises(DockerFailed) as caught:
+        docker.imagetools_create(paths, ["r/a@sha256:1"], ["r/a:1"], builder=None, env={"SSL_CERT_DIR": "/a"})
+    err = caught.value
+    assert err.returncode == 3 and err.detail == "cannot reach ssh://u:***@h"
+    assert err.command[0] == "docker" and "s3cret" not in " ".join(err.command) + str(err)
+
+
+def test_python_on_whales_verbs_keep_the_timeout_policy(paths, tmp_path, monkeypatch):
+    stand_in(tmp_path, monkeypatch, "exec sleep 30")
+    monkeypatch.setattr(docker, "QUICK", 1.0)
+    with pytest.raises(DockerFailed) as caught:
+        docker.remove_context(paths, "n1")
+    assert caught.value.returncode is None and "no answer in 1 s" in caught.value.detail
+    assert docker.engine_platform(paths) is None  # a hung engine is one that does not answer
+
+
+def test_python_on_whales_verbs_without_a_docker_binary(paths, tmp_path, monkeypatch):
+    tools = tmp_path / "tools"  # a PATH with env (what a client with an env calls) but no docker
+    tools.mkdir()
+    (tools / "env").symlink_to(shutil.which("env") or "/usr/bin/env")
+    monkeypatch.setenv("PATH", str(tools))
+    for verb in (lambda: docker.remove_context(paths, "n1"), lambda: docker.remove_container(paths, None, "c")):
+        with pytest.raises(DockerFailed) as caught:
+            verb()
+        assert caught.value.returncode is None and "install the Docker CLI" in caught.value.detail
+    assert docker.pull_variant(paths, "node1", "r/a@sha256:1", "linux/amd64").returncode == 127
+    assert docker.run_variant(paths, "node1", "r/a@sha256:1", "linux/amd64", None)[0] == 127
+    with pytest.raises(DockerFailed) as caught:
+        docker.imagetools_create(paths, ["r/a@sha256:1"], ["r/a:1"], builder=None, env={"SSL_CERT_DIR": "/a"})
+    assert caught.value.returncode is None and "install the Docker CLI" in caught.value.detail
+
+
+def test_the_printed_verify_commands_are_what_python_on_whales_runs(paths, tmp_path, monkeypatch):
+    # A stand-in that says its own command line and fails: python-on-whales' real argv, seen.
+    stand_in(tmp_path, monkeypatch, 'echo "$*" >&2; exit 1')
+    image, platform = "127.0.0.1:5000/a@sha256:1", "linux/arm64"
+    pulled = docker.pull_variant(paths, "node2", image, platform)
+    want = docker.pull_variant_argv(paths, "node2", image, platform)[1:]
+    assert pulled.returncode == 1 and pulled.stderr.split() == want
+    code, lines = docker.run_variant(paths, "node2", image, platform, "sh -c 'echo hi'")
+    want = docker.run_variant_argv(paths, "node2", image, platform, "sh -c 'echo hi'")[1:]
+    assert code == 1 and lines == [" ".join(want)]

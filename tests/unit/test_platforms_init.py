@@ -31,12 +31,12 @@ def test_farm_init_asks_the_engine_through_the_door(tmp_path, fake_docker, monke
 
     from buildkit_farm.cli import app
 
-    fake_docker.on("system", "info", stdout="aarch64 linux\n")
+    fake_docker.on("system", "info", stdout='{"Architecture": "aarch64", "OSType": "linux"}')
     monkeypatch.chdir(tmp_path)
     done = CliRunner().invoke(app, ["init", "--json"])
     assert done.exit_code == 0, done.output
     assert '"platform": "linux/arm64"' in done.output and '"detected_from": "engine"' in done.output
-    assert fake_docker.calls == [["system", "info", "--format", "{{.Architecture}} {{.OSType}}"]]
+    assert fake_docker.calls == [["system", "info", "--format", "{{json .}}"]]
 
 
 def test_armv8l_is_not_pinned_to_amd64():
