@@ -12,6 +12,7 @@ One vocabulary for the whole tool (the farm file, `farm init`, `farm lint`, regi
 
 from __future__ import annotations
 
+import json
 import re
 from typing import NamedTuple
 
@@ -146,13 +147,15 @@ def parse(name: str) -> Platform:
     """Read a platform name the way containerd does; raise `PlatformError` unless farm knows it."""
     if not isinstance(name, str):
         raise PlatformError(f"a platform must be a string, not {type(name).__name__}", _known_hint())
+    unknown = f"unknown platform {_shown(name)}"
     parts = name.strip().split("/")
-    syntax = _syntax_problem(parts)
+    syntax = _syntax_problem(name.strip(), parts)
     if syntax:
-        raise PlatformError(f'unknown platform "{name}"', f"{syntax}; {_known_hint()}")
+        raise PlatformError(unknown, f"{syntax}; {_known_hint()}")
     os_name = parts[0].lower()
     if len(parts) == 1 and os_name in OPERATING_SYSTEMS:
-        raise PlatformError(f'unknown platform "{name}"', f"name the architecture too; {_known_hint()}")
+        raise PlatformError(unknown, f"name the architecture too, e.g. {os_name}/amd64; {_known_hint()}")
+    named_os = len(parts) > 1 and os_name not in OPERATING_SYSTEMS and os_name not in ARCH_WORDS
     if os_name not in OPERATING_SYSTEMS and len(parts) < 3:  # `aarch64`, `arm/v6`: linux is the default OS
         os_name, parts = "linux", ["linux", *parts]
     arch, variant = parts[1].lower(), (parts[2].lower() if len(parts) == 3 else "")
@@ -161,11 +164,22 @@ def parse(name: str) -> Platform:
     arch, variant = normalise_arch(arch, variant)
     platform = Platform(os_name, arch, variant)
     if str(platform) not in KNOWN_PLATFORMS:
-        raise PlatformError(f'unknown platform "{name}"', _known_hint())
+        other_os = "farm builds linux images (and stitches windows ones); " if named_os else ""
+        raise PlatformError(unknown, other_os + _known_hint())
     return platform
 
 
-def _syntax_problem(parts: list[str]) -> str:
+def _shown(name: str) -> str:
+    """The name in double quotes, control characters escaped (it may come from any file)."""
+    if name.isprintable() and '"' not in name and "\\" not in name:
+        return f'"{name}"'
+    return json.dumps(name)
+
+
+def _syntax_problem(name: str, parts: list[str]) -> str:
+    words = name.split()
+    if "," in name or (len(words) > 1 and all("/" in word for word in words)):
+        return 'one platform per item, e.g. platforms = ["linux/amd64", "linux/arm64"]'
     if len(parts) > 3:
         return "at most os/arch/variant"
     if any(not part for part in parts):
