@@ -159,7 +159,7 @@ def registry_host(ref: str) -> str:
     name = ref.split("@", 1)[0]
     first, _, rest = name.partition("/")
     if rest and _looks_like_domain(first):
-        return first
+        return "docker.io" if first == "index.docker.io" else first  # docker's legacy name for the Hub
     return "docker.io"
 
 

@@ -19,6 +19,7 @@ VALID = [
     ("busybox", "docker.io", "busybox", "latest"),
     ("library/busybox:1.36", "docker.io", "library/busybox", "1.36"),
     ("docker.io/library/busybox", "docker.io", "docker.io/library/busybox", "latest"),
+    ("index.docker.io/library/busybox", "docker.io", "index.docker.io/library/busybox", "latest"),
     ("ghcr.io/org/team/app:v1.2.3-rc.1", "ghcr.io", "ghcr.io/org/team/app", "v1.2.3-rc.1"),
     ("localhost/app", "localhost", "localhost/app", "latest"),
     ("localhost:5000/app:dev", "localhost:5000", "localhost:5000/app", "dev"),
