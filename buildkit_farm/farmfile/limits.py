@@ -110,7 +110,7 @@ def _encoding_issue(text: str) -> ConfigIssue | None:
         return ConfigIssue(
             "",
             "starts with a byte order mark (BOM), which TOML does not allow",
-            "save it as UTF-8 without a BOM (UTF-8, not UTF-8 with BOM, in an editor)",
+            "save it as UTF-8 without a BOM: in an editor, UTF-8 rather than UTF-8 with BOM",
             line=1,
         )
     at = text.find("\x00")
