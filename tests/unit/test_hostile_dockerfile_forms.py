@@ -64,7 +64,15 @@ def test_a_form_public_dockerfiles_use_is_read_without_a_syntax_error(name: str)
 
 @pytest.mark.parametrize(
     ("text", "line"),
-    [("", 1), ("# only a comment\n", 1), ("FROM\n", 1), ("FROM alpine AS\n", 1), ("RUN echo before any FROM\n", 1)],
+    [
+        ("", 1),
+        ("# only a comment\n", 1),
+        ("FROM\n", 1),
+        ("FROM alpine AS\n", 1),
+        ("FROM alpine AS a AS b\n", 1),  # BuildKit: FROM requires either one or three arguments
+        ("FROM alpine AS base extra\n", 1),
+        ("RUN echo before any FROM\n", 1),
+    ],
 )
 def test_a_dockerfile_buildkit_refuses_is_a_syntax_finding(text: str, line: int):
     assert ("dockerfile-syntax", line) in _found(text)
