@@ -12,9 +12,10 @@ One vocabulary for the whole tool (the farm file, `farm init`, `farm lint`, regi
 
 from __future__ import annotations
 
-import json
 import re
 from typing import NamedTuple
+
+from buildkit_farm.farmfile.words import quote
 
 KNOWN_PLATFORMS: tuple[str, ...] = (
     "linux/amd64",
@@ -147,7 +148,7 @@ def parse(name: str) -> Platform:
     """Read a platform name the way containerd does; raise `PlatformError` unless farm knows it."""
     if not isinstance(name, str):
         raise PlatformError(f"a platform must be a string, not {type(name).__name__}", _known_hint())
-    unknown = f"unknown platform {_shown(name)}"
+    unknown = f"unknown platform {quote(name)}"  # escaped: it may come from any file
     parts = name.strip().split("/")
     syntax = _syntax_problem(name.strip(), parts)
     if syntax:
@@ -167,13 +168,6 @@ def parse(name: str) -> Platform:
         other_os = "farm builds linux images (and stitches windows ones); " if named_os else ""
         raise PlatformError(unknown, other_os + _known_hint())
     return platform
-
-
-def _shown(name: str) -> str:
-    """The name in double quotes, control characters escaped (it may come from any file)."""
-    if name.isprintable() and '"' not in name and "\\" not in name:
-        return f'"{name}"'
-    return json.dumps(name)
 
 
 def _syntax_problem(name: str, parts: list[str]) -> str:
