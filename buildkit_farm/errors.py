@@ -180,7 +180,9 @@ class Interrupted(FarmError):
 
 # ---------------------------------------------------------------------------- what a message may show
 # Credentials that must never reach a terminal or a log, however they got into a message.
-URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/@\"']*:[^\s/@\"']*@", re.ASCII)
+# A scheme is at most 32 characters: unbounded, a search through a long word ("ssh://u@" + 100k
+# letters + ":22") would retry the scheme at every letter (quadratic). Glued URLs still match.
+URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^\s/@\"']*:[^\s/@\"']*@", re.ASCII)
 # user:password@host without a scheme (a tag), but not repo:tag@sha256:<digest>.
 _BARE_USERINFO = re.compile(
     r"(?<![^\s\"'(=,])[^\s/@\"':=,]+:[^\s/@\"']+@(?![A-Za-z][A-Za-z0-9]*:[0-9a-fA-F]{32,})", re.ASCII

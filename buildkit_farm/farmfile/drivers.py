@@ -121,6 +121,28 @@ def check_endpoint(path: str, endpoint: str, driver: str, issues: list[ConfigIss
                 "e.g. tcp://host.example:2376" if driver != "remote" else "e.g. tcp://buildkitd:1234",
             )
         )
+        return
+    why = _host_problem(hostport) or ("names an empty user" if "@" in host and not userinfo else None)
+    if why:
+        example = "tcp://host.example:2376 or tcp://[::1]:2376" if scheme == "tcp://" else "ssh://user@host.example:22"
+        issues.append(ConfigIssue(path, f"{quote(endpoint)} {why}", f"e.g. {example}"))
+
+
+# A host name, an IPv4 address or a bracketed IPv6 address (a zone allowed), then an optional port.
+_HOST_PORT = re.compile(r"(?:(?P<name>[A-Za-z0-9._-]+)|\[[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?\])(?::(?P<port>[0-9]*))?")
+
+
+def _host_problem(hostport: str) -> str | None:
+    """What Docker's client would refuse in `host[:port]`: other characters, a bad port, a long name."""
+    match = _HOST_PORT.fullmatch(hostport)
+    if match is None:
+        return "has a malformed host (letters, digits, '.', '-' or a bracketed IPv6 address, then :port)"
+    if match["name"] and len(match["name"]) > 253:
+        return f"names a host of {len(match['name']):,} characters, more than DNS allows (253)"
+    port = match["port"]
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        return f"names the port {port or '(empty)'!s}, not one from 1 to 65535"
+    return None
 
 
 def check_tls(label: str, endpoint: str | None, files: dict[str, Path | None], issues: list[ConfigIssue]) -> None:

@@ -7,7 +7,9 @@ refused in well under two seconds and a few tens of MB.
   parsing: the parser's cost grows with the square of a key's depth.
 - More than `MAX_COMMAS` commas is refused before parsing too (a million-item array).
 - After parsing: arrays of at most `MAX_ITEMS` items, tables of at most `MAX_KEYS` keys,
-  keys of at most `MAX_KEY_CHARS` characters, nesting at most `MAX_DEPTH` deep.
+  keys of at most `MAX_KEY_CHARS` characters, nesting at most `MAX_DEPTH` deep, and no NUL
+  character in any key or string (written as \u0000: no command line, label or file name can
+  carry one to Docker).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import stat
 from typing import Any
 
 from buildkit_farm.errors import ConfigIssue
-from buildkit_farm.farmfile.words import key_name, quote
+from buildkit_farm.farmfile.words import key_name, quote, table_labels
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_KEY_PARTS = 32
@@ -28,6 +30,7 @@ MAX_KEY_CHARS = 256
 MAX_DEPTH = 16
 MAX_COMMAS = 20_000
 
+_NUL_HINT = "remove it: no command line, label or file name can carry a NUL to Docker"
 _HINT = "a farm file lists nodes and targets; split a generated one, or generate fewer entries"
 # The key part of a `key = value` line or a `[table]` header (quoted parts may hold dots).
 _KEY_LINE = re.compile(r"""[ \t]*(?:\[\[?)?[ \t]*((?:[A-Za-z0-9_.\- \t]|"[^"\n]*"|'[^'\n]*')*)""", re.ASCII)
@@ -72,9 +75,12 @@ def read_bounded(path: str | os.PathLike[str]) -> bytes:
 
 
 def check_text(text: str) -> ConfigIssue | None:
-    """Bounds to check before parsing: size (for text given as such) and key depth."""
+    """Bounds to check before parsing: size (for text given as such), encoding and key depth."""
     if len(text) > MAX_FILE_BYTES:
         return _size_issue(len(text.encode("utf-8", "replace")))
+    encoding = _encoding_issue(text)
+    if encoding is not None:
+        return encoding
     if text.count(",") > MAX_COMMAS:  # ~7 us per array item in the parser: refuse a huge array before it
         return ConfigIssue("", f"has more than {MAX_COMMAS:,} commas: far more items than a farm file holds", _HINT)
     if text.count(".") <= MAX_KEY_PARTS:
@@ -98,6 +104,27 @@ def check_text(text: str) -> ConfigIssue | None:
     return None
 
 
+def _encoding_issue(text: str) -> ConfigIssue | None:
+    """A BOM or a raw NUL: the TOML parser's "Invalid statement" would not say what to fix."""
+    if text.startswith("\ufeff"):
+        return ConfigIssue(
+            "",
+            "starts with a byte order mark (BOM), which TOML does not allow",
+            "save it as UTF-8 without a BOM: in an editor, UTF-8 rather than UTF-8 with BOM",
+            line=1,
+        )
+    at = text.find("\x00")
+    if at < 0:
+        return None
+    line = text.count("\n", 0, at) + 1
+    return ConfigIssue(
+        "",
+        f"contains a NUL byte at line {line}: not text, or text saved as UTF-16",
+        "save it as UTF-8 text",
+        line=line,
+    )
+
+
 def check_document(doc: dict[str, Any]) -> list[ConfigIssue]:
     """Bounds to check after parsing, before any validation; an issue per offending value."""
     issues: list[ConfigIssue] = []
@@ -116,15 +143,20 @@ def check_document(doc: dict[str, Any]) -> list[ConfigIssue]:
                     where = f"{path}.{quote(key[:40])}..." if path else f"{quote(key[:40])}..."
                     issues.append(ConfigIssue(where, f"a key of {len(key)} characters, more than {MAX_KEY_CHARS}"))
                     continue
-                if isinstance(item, (dict, list)):
-                    stack.append((f"{path}.{key_name(key)}" if path else key_name(key), item, depth + 1))
+                where = f"{path}.{key_name(key)}" if path else key_name(key)
+                if "\x00" in key:
+                    issues.append(ConfigIssue(where, "a key contains a NUL character (\\u0000)", _NUL_HINT))
+                stack.append((where, item, depth + 1))
         elif isinstance(value, list):
             if len(value) > MAX_ITEMS:
                 issues.append(ConfigIssue(path, f"has {len(value)} items, more than {MAX_ITEMS}", _HINT))
                 continue
-            stack.extend(
-                (f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value) if isinstance(item, (dict, list))
+            labels = (
+                table_labels(path, value) if path in ("node", "target") else [f"{path}[{i}]" for i in range(len(value))]
             )
+            stack.extend((label, item, depth + 1) for label, item in zip(labels, value))
+        elif isinstance(value, str) and "\x00" in value:
+            issues.append(ConfigIssue(path, "contains a NUL character (\\u0000)", _NUL_HINT))
     return issues
 
 

@@ -52,6 +52,11 @@ _NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+", re.ASCII)
 _CONTEXT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]+", re.ASCII)
 _SECRET_ID = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+# A Dockerfile stage name (`FROM image AS name`), as BuildKit's parser accepts it (any case).
+_STAGE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*", re.ASCII)
+# buildx keeps a builder as a file of its name (255 bytes at most) and names containers after
+# nodes; a name of 100 000 characters passes every pattern and fails only at `farm up`.
+MAX_NAME_CHARS = 128
 
 
 # --------------------------------------------------------------------------- field checks
@@ -62,7 +67,16 @@ def _fail(message: str, hint: str | None = None) -> PydanticCustomError:
     return PydanticCustomError("farm", "{message}", {"message": message, "hint": hint or ""})
 
 
+def _check_length(value: str, what: str) -> None:
+    if len(value) > MAX_NAME_CHARS:
+        raise _fail(
+            f"{what} {quote(value[:40])}... is {len(value):,} characters, more than {MAX_NAME_CHARS}",
+            "use a short name",
+        )
+
+
 def _check_name(value: str) -> str:
+    _check_length(value, "the name")
     if not _NAME.fullmatch(value):
         raise _fail(
             f"invalid name {quote(value)}",
@@ -72,6 +86,7 @@ def _check_name(value: str) -> str:
 
 
 def _check_node_name(value: str) -> str:
+    _check_length(value, "the node name")
     if not _NODE_NAME.fullmatch(value):
         raise _fail(
             f"invalid node name {quote(value)}",
@@ -92,8 +107,30 @@ def _check_builder_name(value: str) -> str:
 
 
 def _check_context_name(value: str) -> str:
+    _check_length(value, "the context name")
     if not _CONTEXT_NAME.fullmatch(value):
         raise _fail(f"invalid context name {quote(value)}", "see `docker context ls` for the names you have")
+    return value
+
+
+def _check_stage_name(value: str) -> str:
+    if not _STAGE_NAME.fullmatch(value):
+        raise _fail(
+            f"invalid Dockerfile stage name {quote(value)}",
+            'the name after AS in a FROM line: a letter, then letters, digits, _ . or -, e.g. target = "release"',
+        )
+    return value
+
+
+def _check_daemon_flags(value: str) -> str:
+    # Words for a command line: a NUL cannot be passed at all, other control characters would
+    # reach buildkitd's arguments unseen. Line breaks and tabs separate words, as in a shell.
+    odd = next((ch for ch in value if not ch.isprintable() and ch not in "\t\n\r"), None)
+    if odd is not None:
+        raise _fail(
+            f"contains the control character {quote(odd)}",
+            'write the flags as plain words, e.g. buildkitd_flags = "--debug"',
+        )
     return value
 
 
@@ -187,6 +224,8 @@ ImageRef = Annotated[str, AfterValidator(_check_image)]
 Tag = Annotated[str, AfterValidator(_check_tag)]
 SecretId = Annotated[str, AfterValidator(_check_secret_id)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
+StageName = Annotated[str, AfterValidator(_check_stage_name)]
+DaemonFlags = Annotated[str, AfterValidator(_check_daemon_flags)]
 FilePath = Annotated[Path, BeforeValidator(_non_empty_path), AfterValidator(_resolve)]
 DriverOpts = Annotated[
     dict[str, str],
@@ -223,7 +262,7 @@ class BuilderConfig(_Model):
     name: BuilderName = Field(description='The buildx builder name; not "default", not a node or context name.')
     driver: Driver = Field(DEFAULT_DRIVER, description="One driver for the whole builder, as in buildx.")
     driver_opts: DriverOpts = Field(default_factory=dict, description="`--driver-opt` key/values for every node.")
-    buildkitd_flags: Optional[str] = Field(None, description="`--buildkitd-flags` for every node.")
+    buildkitd_flags: Optional[DaemonFlags] = Field(None, description="`--buildkitd-flags` for every node.")
     buildkitd_config: Optional[BuildkitdConfig] = None
     buildkit_image: Optional[ImageRef] = Field(None, description="BuildKit image (driver option image=).")
 
@@ -239,7 +278,7 @@ class NodeConfig(_Model):
     platforms: tuple[BuildPlatform, ...] = Field((), description="Platforms pinned to this node.")
     tls: Optional[TLSConfig] = None
     driver_opts: DriverOpts = Field(default_factory=dict, description="Overrides builder.driver_opts per key.")
-    buildkitd_flags: Optional[str] = Field(None, description="Replaces builder.buildkitd_flags.")
+    buildkitd_flags: Optional[DaemonFlags] = Field(None, description="Replaces builder.buildkitd_flags.")
     buildkitd_config: Optional[BuildkitdConfig] = None
     nodeselector: dict[str, str] = Field(default_factory=dict, description="kubernetes: pod nodeSelector labels.")
     replicas: Optional[int] = Field(None, ge=1, strict=True, description="kubernetes: number of BuildKit pods.")
@@ -268,7 +307,7 @@ class TargetConfig(_Model):
     variant_tags: bool = Field(False, strict=True, description="Also push each variant as repo:os-arch.")
     args: dict[str, str] = Field(default_factory=dict, description="Build arguments.")
     labels: dict[str, str] = Field(default_factory=dict)
-    target: Optional[str] = Field(None, description="The Dockerfile stage to build.")
+    target: Optional[StageName] = Field(None, description="The Dockerfile stage to build.")
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
     provenance: bool = Field(False, strict=True, description="Attach a provenance attestation.")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from buildkit_farm.farmfile.words import quote
+
 KNOWN_PLATFORMS: tuple[str, ...] = (
     "linux/amd64",
     "linux/amd64/v2",
@@ -146,13 +148,15 @@ def parse(name: str) -> Platform:
     """Read a platform name the way containerd does; raise `PlatformError` unless farm knows it."""
     if not isinstance(name, str):
         raise PlatformError(f"a platform must be a string, not {type(name).__name__}", _known_hint())
+    unknown = f"unknown platform {quote(name)}"  # escaped: it may come from any file
     parts = name.strip().split("/")
-    syntax = _syntax_problem(parts)
+    syntax = _syntax_problem(name.strip(), parts)
     if syntax:
-        raise PlatformError(f'unknown platform "{name}"', f"{syntax}; {_known_hint()}")
+        raise PlatformError(unknown, f"{syntax}; {_known_hint()}")
     os_name = parts[0].lower()
     if len(parts) == 1 and os_name in OPERATING_SYSTEMS:
-        raise PlatformError(f'unknown platform "{name}"', f"name the architecture too; {_known_hint()}")
+        raise PlatformError(unknown, f"name the architecture too, e.g. {os_name}/amd64; {_known_hint()}")
+    named_os = len(parts) > 1 and os_name not in OPERATING_SYSTEMS and os_name not in ARCH_WORDS
     if os_name not in OPERATING_SYSTEMS and len(parts) < 3:  # `aarch64`, `arm/v6`: linux is the default OS
         os_name, parts = "linux", ["linux", *parts]
     arch, variant = parts[1].lower(), (parts[2].lower() if len(parts) == 3 else "")
@@ -161,11 +165,15 @@ def parse(name: str) -> Platform:
     arch, variant = normalise_arch(arch, variant)
     platform = Platform(os_name, arch, variant)
     if str(platform) not in KNOWN_PLATFORMS:
-        raise PlatformError(f'unknown platform "{name}"', _known_hint())
+        other_os = "farm builds linux images (and stitches windows ones); " if named_os else ""
+        raise PlatformError(unknown, other_os + _known_hint())
     return platform
 
 
-def _syntax_problem(parts: list[str]) -> str:
+def _syntax_problem(name: str, parts: list[str]) -> str:
+    words = name.split()
+    if "," in name or (len(words) > 1 and all("/" in word for word in words)):
+        return 'one platform per item, e.g. platforms = ["linux/amd64", "linux/arm64"]'
     if len(parts) > 3:
         return "at most os/arch/variant"
     if any(not part for part in parts):

@@ -2,6 +2,11 @@
 
 Tags in a farm file may carry `{placeholder}`s that are filled at build time; `check_tag`
 validates the reference with each placeholder standing for a plain word.
+
+Beyond the grammar, what `docker` itself refuses (distribution/reference's `Parse` and
+go-digest's `Validate`): a repository path (the name without its registry) of more than 255
+characters, a digest of an algorithm other than sha256/sha384/sha512, of the wrong length or in
+upper case, and a name that is an image ID (64 hex digits).
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ _TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"  # ASCII: \w would take any letter
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 _REFERENCE = re.compile(
-    rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*))"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?",
     re.ASCII,
 )
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _PLACEHOLDER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
-NAME_MAX = 255
+NAME_MAX = 255  # the repository path, without its registry, as distribution/reference counts
+# go-digest's registered algorithms and the length of their hex digits.
+DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_IMAGE_ID = re.compile(r"[a-f0-9]{64}")
 
 
 class BadReference(ValueError):
@@ -44,12 +52,41 @@ def check_reference(ref: str, *, allow_digest: bool = True) -> None:
     match = _REFERENCE.fullmatch(ref)
     if match is None:
         raise BadReference(f"invalid image reference {_q(ref)}", _why(ref))
-    if len(match["name"]) > NAME_MAX:
+    if len(match["path"]) > NAME_MAX:
         raise BadReference(
-            f"invalid image reference {_q(ref)}: the repository name is longer than {NAME_MAX} characters"
+            f"invalid image reference {_q(ref)}: the repository name is {len(match['path'])} characters, "
+            f"more than {NAME_MAX}",
+            "shorten the path after the registry",
+        )
+    if _IMAGE_ID.fullmatch(ref):
+        raise BadReference(
+            f"invalid image reference {_q(ref)}: 64 hex digits name an image ID, not a repository",
+            "name the repository, e.g. registry.example.com/team/app",
         )
     if match["digest"] and not allow_digest:
         raise BadReference(f"invalid tag {_q(ref)}: a tag to push cannot carry a digest", "remove the @sha256:... part")
+    if match["digest"]:
+        _check_digest(ref, match["digest"])
+
+
+def _check_digest(ref: str, digest: str) -> None:
+    """What go-digest refuses after the grammar: an unknown algorithm, a wrong length, upper case."""
+    algorithm, _, hex_digits = digest.partition(":")
+    want = DIGEST_HEX_LENGTHS.get(algorithm)
+    if want is None:
+        raise BadReference(
+            f"invalid image reference {_q(ref)}: unsupported digest algorithm {_q(algorithm)}",
+            "a digest looks like @sha256:<64 hex digits> (sha384 and sha512 also work)",
+        )
+    if len(hex_digits) != want:
+        raise BadReference(
+            f"invalid image reference {_q(ref)}: a {algorithm} digest has {want} hex digits, not {len(hex_digits)}",
+            "copy the whole digest, e.g. from `docker buildx imagetools inspect`",
+        )
+    if hex_digits != hex_digits.lower():
+        raise BadReference(
+            f"invalid image reference {_q(ref)}: a digest's hex digits must be lowercase", "write it in lowercase"
+        )
 
 
 def check_tag(tag: str) -> None:
@@ -97,6 +134,8 @@ def _why(ref: str) -> str:
         return "repository names must be lowercase"
     if "://" in ref:
         return "write the registry without a scheme, e.g. registry.example.com/team/app"
+    if ref.startswith("[") and not re.match(rf"{_DOMAIN}/", ref, re.ASCII):
+        return "an IPv6 registry is [address]:port/repository, without a zone (%eth0), e.g. [::1]:5000/app"
     if ":" in last and not re.fullmatch(_TAG, last.split(":", 1)[1], re.ASCII):
         return "a tag has at most 128 letters, digits, '_', '.' or '-', and does not start with '.' or '-'"
     if "@" in ref:
@@ -120,7 +159,7 @@ def registry_host(ref: str) -> str:
     name = ref.split("@", 1)[0]
     first, _, rest = name.partition("/")
     if rest and _looks_like_domain(first):
-        return first
+        return "docker.io" if first == "index.docker.io" else first  # docker's legacy name for the Hub
     return "docker.io"
 
 

@@ -69,7 +69,7 @@ def cache_entry_issue(value: str) -> tuple[str, str] | None:
     except (csv.Error, StopIteration) as err:
         return f"is not a valid buildx cache option list ({err})", hint
     if len(fields) == 1 and "=" not in fields[0]:
-        return None  # a bare image reference: buildx reads it as type=registry,ref=...
+        return _cache_ref_issue(fields[0])  # a bare image reference: buildx reads it as type=registry,ref=...
     for field in fields:
         key, eq, _ = field.partition("=")
         if not eq or not key.strip():
@@ -77,6 +77,23 @@ def cache_entry_issue(value: str) -> tuple[str, str] | None:
     types = [f.partition("=")[2] for f in fields if f.partition("=")[0].strip() == "type"]
     if types and types[0] not in CACHE_TYPES:
         return f"unknown cache type {short(types[0])}", f"known: {', '.join(CACHE_TYPES)}"
+    refs = [f.partition("=")[2] for f in fields if f.partition("=")[0].strip() == "ref"]
+    if refs and (not types or types[0] == "registry"):
+        return _cache_ref_issue(refs[0])
+    return None
+
+
+def _cache_ref_issue(ref: str) -> tuple[str, str] | None:
+    """A registry cache's `ref` is an image reference: refused here, not when the build runs."""
+    from buildkit_farm.farmfile.reference import BadReference, check_reference
+
+    try:
+        check_reference(ref)
+    except BadReference as err:
+        return (
+            f"the cache ref is not an image reference: {err.message}",
+            err.hint or "e.g. registry.example.com/app:cache",
+        )
     return None
 
 

@@ -358,7 +358,7 @@ def _stage_head(
         problems.append((ins.line, "FROM needs an image"))
         words = ["scratch"]
     name = None
-    if len(words) >= 3 and words[1].lower() == "as":
+    if len(words) == 3 and words[1].lower() == "as":
         name = words[2].lower()
     elif len(words) > 1:
         problems.append((ins.line, f"FROM expects `image [AS name]`, not {len(words)} words"))
