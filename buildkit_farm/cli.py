@@ -268,6 +268,10 @@ def build_cmd(
         where = str(docker_config) if docker_config else None
         # the loader, then its caller's one process: bake files resolved by buildx (--var fills their variables)
         config = expand_bake(load_config(file), variables=options.vars, docker_config=where).config
+        if not dry_run:  # --dry-run runs nothing: it shows the commands for any buildx
+            from buildkit_farm import buildx_version
+
+            buildx_version.require(where)
         reports, error = farm_build.build(
             config.desired,
             targets or (),
