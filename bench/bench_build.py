@@ -21,12 +21,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import tomli_w
 from installed import environment
+from installed import timed as run
 
 from buildkit_farm.farmfile.toml import tomllib
 
@@ -46,15 +46,6 @@ RUN n=$WORK; [ "$TARGETARCH" = amd64 ] && n=$((WORK * FACTOR)); \\
     i=0; while [ $i -lt $n ]; do i=$((i + 1)); done; echo "$TARGETARCH looped $i"
 CMD ["uname", "-m"]
 """
-
-
-def run(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.monotonic()
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.monotonic() - start
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-    return elapsed
 
 
 def main() -> None:

@@ -14,29 +14,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import tomli_w
 from installed import environment
+from installed import timed as run
 
 from buildkit_farm.farmfile.toml import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FARM = str(Path(sys.executable).with_name("farm"))
-
-
-def run(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.monotonic()
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    elapsed = time.monotonic() - start
-    if result.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-    return elapsed
 
 
 def main() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -12,3 +15,13 @@ def environment(**extra: str) -> dict[str, str]:
     PYTHONDONTWRITEBYTECODE would time the compiler on every run. A warm-up run writes them.
     """
     return {**{key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}, **extra}
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    """Run `cmd` once, its wall time in seconds; a failed run ends the bench with its output."""
+    start = time.monotonic()
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return elapsed
