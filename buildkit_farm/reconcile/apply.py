@@ -30,13 +30,8 @@ from buildkit_farm.docker import DockerPaths, failure_detail
 from buildkit_farm.errors import ApplyError, FarmError, Interrupted
 from buildkit_farm.reconcile import buildx
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, file_node_name
-from buildkit_farm.reconcile.observe import (
-    OWNER_MARK,
-    FarmRecord,
-    FarmState,
-    RecordEntry,
-    read_record,
-)
+from buildkit_farm.reconcile.observe import FarmState
+from buildkit_farm.reconcile.record import OWNER_MARK, FarmRecord, RecordEntry, read_record
 from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 if TYPE_CHECKING:

@@ -16,9 +16,9 @@ from buildkit_farm.reconcile.observe import (
     ObservedBuildkit,
     ObservedContext,
     ObservedNode,
-    RecordEntry,
 )
 from buildkit_farm.reconcile.plan import buildx_flags, expected_cmd
+from buildkit_farm.reconcile.record import RecordEntry
 
 
 def owned_ctx(name: str, host: str) -> ObservedContext:

@@ -18,8 +18,8 @@ from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import ApplyError
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings
 from buildkit_farm.reconcile import apply
-from buildkit_farm.reconcile.observe import FarmRecord, RecordEntry, read_record
 from buildkit_farm.reconcile.plan import make_plan
+from buildkit_farm.reconcile.record import FarmRecord, RecordEntry, read_record
 
 OPTS = (("network", "host"),)
 N1 = NodeSettings(

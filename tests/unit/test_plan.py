@@ -17,7 +17,6 @@ from buildkit_farm.reconcile.observe import (
     FarmRecord,
     ObservedBuildkit,
     ObservedContext,
-    RecordEntry,
     parse_buildkitd_version,
     parse_buildx_inspect,
     parse_instance,
@@ -29,6 +28,7 @@ from buildkit_farm.reconcile.plan import (
     make_down_plan,
     make_plan,
 )
+from buildkit_farm.reconcile.record import RecordEntry
 from buildkit_farm.reconcile.status import NodeStatus, split_native, verify
 from buildkit_farm.reconcile.steps import Action
 
@@ -399,11 +399,27 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypat
     paths = DockerPaths(tmp_path / "dc", tmp_path / "dc" / "buildx", True)
     prefetch = st.Prefetch.for_file(paths, farm_file)
     expected = [
-        argv(paths, "node1") + ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node1"],
-        argv(paths, "mine") + ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node2"],
+        argv(paths, "node1")
+        + [
+            "container",
+            "inspect",
+            "--format",
+            "{{json .}}",
+            "buildx_buildkit_lab-node1",
+            "buildkit-farm-drain_lab-node1",
+        ],
+        argv(paths, "mine")
+        + [
+            "container",
+            "inspect",
+            "--format",
+            "{{json .}}",
+            "buildx_buildkit_lab-node2",
+            "buildkit-farm-drain_lab-node2",
+        ],
     ]
     assert started == expected
-    assert st.docker_read(paths, "mine", expected[1][-5:], prefetch).returncode == 0  # taken from the prefetch
-    assert prefetch.take("mine", expected[1][-5:]) is None  # each read is used once
+    assert st.docker_read(paths, "mine", expected[1][-6:], prefetch).returncode == 0  # taken from the prefetch
+    assert prefetch.take("mine", expected[1][-6:]) is None  # each read is used once
     prefetch.discard()
-    assert prefetch.take("node1", expected[0][-5:]) is None
+    assert prefetch.take("node1", expected[0][-6:]) is None

@@ -1,0 +1,75 @@
+"""What buildx, buildkitd and buildctl print, parsed into plain values: pure, no IO."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+
+def format_platform(p: Mapping) -> str:
+    parts = [p.get("os") or "linux", p.get("architecture") or ""]
+    if p.get("variant"):
+        parts.append(p["variant"])
+    return "/".join(parts)
+
+
+def parse_buildx_inspect(text: str) -> dict[str, dict]:
+    """`docker buildx inspect` text → per node: status, version, error and detected platforms.
+
+    buildx lists the platforms pinned to a node first, marked `*`, then what BuildKit
+    detected less those; each pinned one goes back before the first of its architecture.
+    """
+    nodes: dict[str, dict] = {}
+    current: dict | None = None
+    in_nodes = False  # the builder's own Name: and Driver: come before "Nodes:"
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or line.startswith((" ", "\t")):
+            continue  # labels and GC policy lines are indented
+        key, value = key.strip().lower(), value.strip()
+        if key == "nodes":
+            in_nodes = True
+        elif key == "name" and in_nodes:
+            current = nodes.setdefault(value, {"platforms": ()})
+        elif current is None:
+            continue
+        elif key == "status":
+            current["status"] = value
+        elif key in ("buildkit version", "buildkit"):
+            current["version"] = value or None
+        elif key == "error":
+            current["error"] = value
+        elif key == "platforms":
+            listed = [p.strip() for p in value.split(",") if p.strip()]
+            detected = [p for p in listed if not p.endswith("*")]
+            for pin in (p.rstrip("*") for p in listed if p.endswith("*")):
+                # back beside its own architecture, so the native one still comes first
+                same = [i for i, p in enumerate(detected) if p.split("/")[:2] == pin.split("/")[:2]]
+                detected.insert(same[0] if same else len(detected), pin)
+            current["platforms"] = tuple(detected)
+    return nodes
+
+
+def parse_buildkitd_version(text: str) -> str | None:
+    """`buildkitd github.com/moby/buildkit v0.13.2 <rev>` → `v0.13.2`."""
+    fields = text.split()
+    return fields[2] if len(fields) >= 3 else (fields[-1] if fields else None)
+
+
+def parse_workers(text: str) -> tuple[str, ...]:
+    """`buildctl debug workers --format '{{json .}}'` → detected platforms, in order, deduplicated."""
+    text = text.strip()
+    if not text:
+        return ()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        data = [json.loads(line) for line in text.splitlines() if line.strip()]
+    workers = data if isinstance(data, list) else [data]
+    out: list[str] = []
+    for w in workers:
+        for p in w.get("Platforms") or w.get("platforms") or ():
+            s = format_platform({k.lower(): v for k, v in p.items()})
+            if s not in out:
+                out.append(s)
+    return tuple(out)
