@@ -264,19 +264,38 @@ LockTimeoutOption = Annotated[
 ]
 
 
+WaitTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--wait-timeout", help="Seconds to wait for builds running on a node before restarting or removing it."
+    ),
+]
+LockTtlOption = Annotated[
+    float,
+    typer.Option("--lock-ttl", help="Seconds after which a node lock nobody released (a killed run) is taken over."),
+]
+ReclaimOption = Annotated[
+    bool,
+    typer.Option("--reclaim", help="Apply this file's settings even on nodes that run a newer farm file's."),
+]
+
+
 def _progress(step, seconds: float) -> None:
     typer.echo(f"  {step.action.symbol} {step.kind} {step.name}: done ({seconds:.1f}s)", err=True)
 
 
 @app.command("plan")
 def plan_cmd(
-    file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None, as_json: JsonOption = False
+    file: FileOption = DEFAULT_FILE,
+    docker_config: DockerConfigOption = None,
+    reclaim: ReclaimOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show what `farm up` would change: + create, ~ update, - remove, and why each thing is unchanged."""
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge, render
 
-    the_plan, _ = converge.plan(load_config(file).desired, docker_config=docker_config)
+    the_plan, _ = converge.plan(load_config(file).desired, docker_config=docker_config, reclaim=reclaim)
     typer.echo(render.plan_json(the_plan) if as_json else render.plan_text(the_plan))
 
 
@@ -286,12 +305,21 @@ def up_cmd(
     docker_config: DockerConfigOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan (same as `farm plan`).")] = False,
     lock_timeout: LockTimeoutOption = 300.0,
+    wait_timeout: WaitTimeoutOption = 300.0,
+    lock_ttl: LockTtlOption = 600.0,
+    reclaim: ReclaimOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Make the contexts and the builder match the file, bootstrap every node and verify it."""
+    """Make the contexts and the builder match the file, bootstrap every node and verify it.
+
+    A node's BuildKit is restarted only once no build runs on it (waiting up to --wait-timeout),
+    under a lock held on the node itself, so runners on other machines take turns."""
     import json
 
     from buildkit_farm.reconcile import converge, render
+
+    def echo(message: str) -> None:
+        typer.echo(message, err=True)
 
     def show(the_plan) -> None:
         if not as_json:
@@ -302,9 +330,11 @@ def up_cmd(
         docker_config=docker_config,
         dry_run=dry_run,
         lock_timeout=lock_timeout,
-        echo=lambda m: typer.echo(m, err=True),
+        echo=echo,
         on_plan=show,
         report=None if as_json else _progress,
+        reclaim=reclaim,
+        guard=converge.Guard(wait_timeout=wait_timeout, lock_ttl=lock_ttl, lock_timeout=lock_timeout, echo=echo),
     )
     if as_json:
         data = {"plan": result.plan.to_dict(), "applied": result.applied}
@@ -350,11 +380,17 @@ def down_cmd(
     ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
     lock_timeout: LockTimeoutOption = 300.0,
+    wait_timeout: WaitTimeoutOption = 300.0,
+    lock_ttl: LockTtlOption = 600.0,
+    force: Annotated[bool, typer.Option("--force", help="Do not wait for running builds: they fail.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove the farm's builder and the contexts it owns, and nothing else."""
+    """Remove the farm's builder and the contexts it owns, and nothing else (after running builds finish)."""
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge, render
+
+    def echo(message: str) -> None:
+        typer.echo(message, err=True)
 
     the_plan = converge.down(
         load_config(file).desired,
@@ -362,9 +398,12 @@ def down_cmd(
         keep_state=keep_state,
         dry_run=dry_run,
         lock_timeout=lock_timeout,
-        echo=lambda m: typer.echo(m, err=True),
+        echo=echo,
         on_plan=None if as_json else (lambda p: typer.echo(render.plan_text(p))),
         report=None if as_json else _progress,
+        guard=converge.Guard(
+            wait_timeout=wait_timeout, lock_ttl=lock_ttl, lock_timeout=lock_timeout, force=force, echo=echo
+        ),
     )
     if as_json:
         typer.echo(render.plan_json(the_plan))

@@ -178,3 +178,9 @@ def failure_detail(err: BaseException) -> str:
     """What a python-on-whales `DockerException` says: its last lines, else its exit code."""
     text = (getattr(err, "stderr", None) or "").strip() or (getattr(err, "stdout", None) or "").strip()
     return last_lines(text) or f"exit code {getattr(err, 'return_code', '?')}"
+
+
+def attempt(paths: DockerPaths, where: str | None, args: Sequence[str]) -> DockerRead:
+    """One docker command that changes something, whose failure is an answer rather than an
+    error: creating a marker container whose name is taken means someone else holds it."""
+    return read(paths, where, args)

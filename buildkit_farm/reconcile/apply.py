@@ -257,7 +257,7 @@ def _join(run: _Run, step: Step) -> None:
             driver=run.plan.driver,
             append=exists,
             platforms=s.platforms,
-            driver_opts=s.driver_opts,
+            driver_opts=(*s.driver_opts, *(step.stamp.driver_opts() if step.stamp else ())),
             buildkitd_flags=s.buildkitd_flags,
             buildkitd_config=config_file,
         ),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import NotConverged
-from buildkit_farm.reconcile import lock, pools
+from buildkit_farm.reconcile import holds, lock, pools
 from buildkit_farm.reconcile.apply import Report, apply_plan, record_buildkits
 from buildkit_farm.reconcile.names import buildx_node_name
 from buildkit_farm.reconcile.observe import (
@@ -114,10 +114,10 @@ def _remaining(plan: Plan) -> str:
     return "; ".join(f"{s.action.symbol} {s.kind} {s.name} ({s.reason})" for s in plan.changes)
 
 
-def plan(desired: Desired, *, docker_config: str | Path | None = None) -> tuple[Plan, FarmState]:
+def plan(desired: Desired, *, docker_config: str | Path | None = None, reclaim: bool = False) -> tuple[Plan, FarmState]:
     """What `farm up` would do; reads only."""
     state = observe(desired, docker_config=docker_config)
-    return make_plan(desired, state), state
+    return make_plan(desired, state, reclaim=reclaim), state
 
 
 def status(desired: Desired, *, docker_config: str | Path | None = None) -> FarmStatus:
@@ -160,6 +160,17 @@ def converge(
         return _converge(desired, paths, docker_config=docker_config, **options)
 
 
+@dataclass(frozen=True)
+class Guard:
+    """How a run treats other runners' work on the nodes it changes."""
+
+    wait_timeout: float = holds.DEFAULT_WAIT  # for builds running on a node about to restart
+    lock_ttl: float = holds.DEFAULT_TTL  # a node lock older than this is stale
+    lock_timeout: float = lock.DEFAULT_TIMEOUT  # for another runner's node lock
+    force: bool = False  # `farm down --force`: do not wait for running builds
+    echo: Echo | None = None
+
+
 def _converge(
     desired: Desired,
     paths: DockerPaths,
@@ -170,10 +181,12 @@ def _converge(
     report: Report | None = None,
     needed: Collection[str] | None = None,
     prefetch: Prefetch | None = None,
+    reclaim: bool = False,
+    guard: Guard | None = None,
 ) -> UpResult:
     """The flow itself; the caller holds the lock. `needed`: see `ensure_converged`."""
     state = observe(desired, docker_config=docker_config, prefetch=prefetch)
-    first = make_plan(desired, state, needed=needed)
+    first = make_plan(desired, state, needed=needed, reclaim=reclaim)
     if on_plan:
         on_plan(first)
     if dry_run:
@@ -182,6 +195,29 @@ def _converge(
         status_ = _verified(desired, state, needed=needed)
         record_buildkits(paths, desired, state, frozenset())  # keeps what a probe learnt
         return UpResult(first, False, status_)
+    guard = guard or Guard()
+    to_lock, to_wait = holds.guarded(desired, state, first)
+    with holds.locked(paths, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
+        if to_lock:
+            holds.wait_idle(paths, to_wait, timeout=guard.wait_timeout, echo=guard.echo)
+            # Another runner may have changed these nodes while this one waited: plan again.
+            state = observe(desired, docker_config=docker_config)
+            first = make_plan(desired, state, needed=needed, reclaim=reclaim)
+            if first.converged:
+                return UpResult(first, False, _verified(desired, state, needed=needed))
+        return _apply_and_check(desired, paths, first, docker_config=docker_config, report=report, needed=needed)
+
+
+def _apply_and_check(
+    desired: Desired,
+    paths: DockerPaths,
+    first: Plan,
+    *,
+    docker_config: str | Path | None,
+    report: Report | None,
+    needed: Collection[str] | None,
+) -> UpResult:
+    """Apply the plan, record what was made, and check that nothing is left to change."""
     touched = apply_plan(first, paths, report=report)
     after = observe(desired, docker_config=docker_config)
     record_buildkits(paths, desired, after, touched)
@@ -205,15 +241,23 @@ def down(
     echo: Echo | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     report: Report | None = None,
+    guard: Guard | None = None,
 ) -> Plan:
-    """Remove the builder and the contexts the farm owns, and nothing else."""
+    """Remove the builder and the contexts the farm owns, and nothing else; first wait for
+    the builds running on its nodes (unless `guard.force`)."""
     paths = DockerPaths.resolve(docker_config)
+    guard = guard or Guard(lock_timeout=lock_timeout, echo=echo)
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
         state = observe(desired, docker_config=docker_config)
         the_plan = make_down_plan(desired, state, keep_state=keep_state)
         if on_plan:
             on_plan(the_plan)
-        if not dry_run:
+        if dry_run:
+            return the_plan
+        to_lock, to_wait = holds.guarded(desired, state, the_plan)
+        with holds.locked(paths, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
+            if not guard.force:
+                holds.wait_idle(paths, to_wait, timeout=guard.wait_timeout, echo=guard.echo)
             apply_plan(the_plan, paths, report=report)
         return the_plan
 

@@ -31,7 +31,6 @@ from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths, DockerRead
 from buildkit_farm.errors import CorruptState
 from buildkit_farm.farmfile import limits
-from buildkit_farm.farmfile.desired import pools_of
 from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile import stamp
@@ -435,15 +434,15 @@ def _engines(
     """Which BuildKit containers to look at, grouped by the context (engine) they live on."""
     bname = desired.builder.name
     where: dict[str, list[str]] = {}
-    pooled = {n for nodes in pools_of(desired.nodes).values() if len(nodes) > 1 for n in nodes}
     for s in desired.nodes:
         if s.driver != "docker-container":
             continue  # remote/kubernetes BuildKits are not containers on a Docker engine
         if s.context in contexts or not s.owns_context:
             where.setdefault(s.context, []).append(buildx_node_name(bname, s.name))
-        elif s.endpoint and s.tls is None and s.name in pooled:
-            # A pool node whose context the farm has not made yet: is its engine there? (A
-            # down one must not join: buildx would roll the whole append back.)
+        elif s.endpoint and s.tls is None:
+            # A context this runner has not made yet (a fresh runner): the node may well run
+            # the farm's BuildKit already, made by another runner. (And a down pool node must
+            # not join: buildx would roll the whole append back.)
             where.setdefault(s.endpoint, []).append(buildx_node_name(bname, s.name))
     wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
     for n in builder.nodes if builder is not None else ():

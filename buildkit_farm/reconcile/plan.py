@@ -24,11 +24,13 @@ import dataclasses
 import shlex
 from collections.abc import Collection
 
+from buildkit_farm import __version__
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource, PlanBlocked
 from buildkit_farm.farmfile.desired import Desired, NodeSettings
 from buildkit_farm.reconcile import pools
 from buildkit_farm.reconcile.names import buildx_node_name, file_node_name
 from buildkit_farm.reconcile.observe import FarmState, ObservedBuildkit, ObservedNode
+from buildkit_farm.reconcile.stamp import NOW, Stamp
 from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 
@@ -59,21 +61,77 @@ def expected_cmd(s: NodeSettings) -> tuple[str, ...]:
     return config + buildx_flags(s)
 
 
+def without_buildx_additions(cmd: tuple[str, ...], s: NodeSettings) -> tuple[str, ...]:
+    """A container's buildkitd arguments less what buildx adds by itself (the entitlements it
+    allows for `network=host` and the like, in either spelling) and its `--config` path."""
+    user = shlex.split(s.buildkitd_flags or "")
+    out: list[str] = []
+    skip = False
+    for i, arg in enumerate(cmd):
+        if skip:
+            skip = False
+        elif arg == "--config" and i + 1 < len(cmd) and cmd[i + 1].startswith("/etc/buildkit/"):
+            skip = True
+        elif arg.startswith("--allow-insecure-entitlement=") and arg not in user:
+            continue
+        elif arg == "--allow-insecure-entitlement" and i + 1 < len(cmd) and not _user_has(user, cmd[i + 1]):
+            skip = True
+        else:
+            out.append(arg)
+    return tuple(out)
+
+
+def _user_has(user: list[str], entitlement: str) -> bool:
+    return f"--allow-insecure-entitlement={entitlement}" in user or any(
+        a == "--allow-insecure-entitlement" and b == entitlement for a, b in zip(user, user[1:])
+    )
+
+
+def setting_diffs(s: NodeSettings, bk: ObservedBuildkit) -> list[tuple[str, str, str]]:
+    """The settings a BuildKit container visibly runs with that differ from the file's:
+    (setting, as it runs, as the file says). What buildx adds by itself is no difference."""
+    opts = dict(s.driver_opts)
+    diffs = []
+    flags = without_buildx_additions(bk.cmd, s)
+    if bk.container_id and flags != tuple(shlex.split(s.buildkitd_flags or "")):
+        diffs.append(("buildkitd_flags", " ".join(flags) or "(none)", s.buildkitd_flags or "(none)"))
+    has_config = "--config" in bk.cmd
+    if bk.container_id and has_config != bool(s.buildkitd_config):
+        diffs.append(("buildkitd_config", "set" if has_config else "(none)", "set" if s.buildkitd_config else "(none)"))
+    if bk.network is not None and bk.network != opts.get("network", bk.network):
+        diffs.append(("network", bk.network, opts["network"]))
+    if bk.image is not None and "image" in opts and bk.image != opts["image"]:
+        diffs.append(("image", bk.image, opts["image"]))
+    return diffs
+
+
 def runs_differently(s: NodeSettings, bk: ObservedBuildkit) -> str:
     """What a running BuildKit container does differently from the settings (empty: nothing).
 
     This is how a restart is verified: the new container must run with the file's flags,
-    config, network and image.
+    config, network and image (what buildx adds to the flags by itself is expected).
     """
-    opts = dict(s.driver_opts)
-    diffs = []
-    if bk.cmd != expected_cmd(s):
-        diffs.append(f"buildkitd args {' '.join(bk.cmd) or '(none)'}")
-    if "network" in opts and bk.network is not None and bk.network != opts["network"]:
-        diffs.append(f"network {bk.network}")
-    if "image" in opts and bk.image is not None and bk.image != opts["image"]:
-        diffs.append(f"image {bk.image}")
-    return ", ".join(diffs)
+    shown = {"buildkitd_flags": "buildkitd args"}
+    return ", ".join(f"{shown.get(name, name)} {old}" for name, old, _ in setting_diffs(s, bk))
+
+
+def wanted_stamp(
+    builder: str, s: NodeSettings, bk: ObservedBuildkit | None, stored: Stamp | None, *, reclaim: bool
+) -> Stamp | None:
+    """What buildx's node is to store for the container's environment: the container's own
+    stamp when it runs these settings; what is stored when the container runs a newer
+    file's (left as it is); else these settings, applied now, superseding what it runs."""
+    if s.driver != "docker-container":
+        return None  # remote and kubernetes BuildKits carry no environment the farm sets
+    fp, node = s.fingerprint, f"{builder.lower()}/{s.name}"
+    seen = bk.stamp if bk is not None else None
+    if seen is not None and seen.settings == fp:
+        return seen
+    if seen is not None and seen.newer_than(fp) is not None and not reclaim:
+        return stored if stored is not None and stored.settings == fp else Stamp(fp, node, __version__, NOW)
+    if seen is None:
+        return Stamp(settings=fp, node=node, version=__version__, applied=NOW)
+    return seen.successor(fp, node, __version__)
 
 
 def _tls_wanted(s: NodeSettings, state: FarmState) -> tuple[tuple[str, str], ...]:
@@ -93,13 +151,15 @@ def make_plan(
     *,
     needed: Collection[str] | None = None,
     exclude: Collection[str] = (),
+    reclaim: bool = False,
 ) -> Plan:
     """Steps that make the observed state match the file: contexts, builder, nodes, BuildKits.
 
     Raises the one problem that blocks it, or `PlanBlocked` listing every one (a platform
     whose whole pool is down: `NoHealthyNode` at once). `needed`: the platforms this run
     builds (None: all, as `farm up` needs); `exclude`: nodes to leave out (a node that
-    died during a build). Both only matter to pools.
+    died during a build). Both only matter to pools. `reclaim`: change back a node that
+    runs settings from a newer farm file (by default it is left as it is).
     """
     # buildx holds each platform's pin on its pool's active node only (reconcile/pools.py).
     view = pools.pool_view(desired, state, needed=needed, exclude=exclude)
@@ -107,8 +167,8 @@ def make_plan(
     problems: list[FarmError] = []
     contexts, moved = plan_contexts(desired, state, problems)
     builder, rebuild = plan_builder(desired, state, problems)
-    nodes = plan_nodes(desired, state, view, replace=rebuild)
-    buildkits = plan_buildkits(desired, state, view, replace=rebuild, moved=moved, problems=problems)
+    nodes = plan_nodes(desired, state, view, replace=rebuild, reclaim=reclaim)
+    buildkits = plan_buildkits(desired, state, view, replace=rebuild, moved=moved, problems=problems, reclaim=reclaim)
     if problems:
         raise problems[0] if len(problems) == 1 else PlanBlocked(problems)
     steps = [*contexts, *builder, *nodes, *buildkits]
@@ -216,7 +276,7 @@ def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) 
         return [Step("builder", bname, Action.REPLACE, why, (("driver", observed.driver, driver),))], True
     wanted = {buildx_node_name(bname, s.name): s for s in desired.nodes}
     staying = [n for n in observed.nodes if n.name in wanted]
-    must_rejoin = [n for n in staying if _node_diff(wanted[n.name], n, state)[1]]
+    must_rejoin = [n for n in staying if _node_diff(wanted[n.name], n, None)[1]]
     # buildx cannot leave its last node: then recreating the builder is the only way.
     if not staying or (must_rejoin and len(staying) == 1):
         why = "buildx cannot leave or rejoin its only node; recreated (state volumes kept)"
@@ -224,7 +284,9 @@ def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) 
     return [Step("builder", bname, Action.NOOP, f"exists with driver {driver}")], False
 
 
-def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, replace: bool) -> list[Step]:
+def plan_nodes(
+    desired: Desired, state: FarmState, view: pools.PoolView, *, replace: bool, reclaim: bool = False
+) -> list[Step]:
     """Nodes that join, change or leave the builder (all join a new or recreated one); a
     pool's pin moves in place to its active node, and a down pool node waits as it is."""
     bname = desired.builder.name
@@ -246,6 +308,7 @@ def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, repl
     for s in desired.nodes:
         bn = buildx_node_name(bname, s.name)
         on = observed.node(bn) if observed else None
+        stamp = wanted_stamp(bname, s, state.buildkits.get(bn), on.stamp if on else None, reclaim=reclaim)
         if s.name in view.spare:
             steps.append(pools.spare_node_step(s, on, state, desired.nodes, view, bn))
             continue
@@ -258,10 +321,20 @@ def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, repl
             why = f"joins the builder as {bn}"
             mode = "join" if known else ""
             steps.append(
-                Step("node", s.name, Action.CREATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
+                Step(
+                    "node",
+                    s.name,
+                    Action.CREATE,
+                    why,
+                    tuple(changes),
+                    mode=mode,
+                    settings=s,
+                    buildx_node=bn,
+                    stamp=stamp,
+                )
             )
             continue
-        changes, rejoin = _node_diff(s, on, state)
+        changes, rejoin = _node_diff(s, on, stamp)
         pool_step = pools.pool_pin_step(s, on, changes, desired.nodes, view, bn)
         if pool_step is not None:
             steps.append(pool_step)
@@ -269,7 +342,17 @@ def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, repl
             mode = "rejoin" if rejoin else "append"
             why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
             steps.append(
-                Step("node", s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
+                Step(
+                    "node",
+                    s.name,
+                    Action.UPDATE,
+                    why,
+                    tuple(changes),
+                    mode=mode,
+                    settings=s,
+                    buildx_node=bn,
+                    stamp=stamp,
+                )
             )
         else:
             why = "endpoint, platforms and settings match"
@@ -285,6 +368,7 @@ def plan_buildkits(
     replace: bool,
     moved: set[str],
     problems: list[FarmError],
+    reclaim: bool = False,
 ) -> list[Step]:
     """Each node's BuildKit container: created, started, restarted with new settings, or removed."""
     bname = desired.builder.name
@@ -313,7 +397,7 @@ def plan_buildkits(
         if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:
             problems.append(_unreachable(s.name, bk, s.endpoint or s.context))
             continue
-        action, why, mode, changes = _buildkit_change(s, bk, replace=replace, moved=s.context in moved)
+        action, why, mode, changes = _buildkit_change(s, bk, replace=replace, moved=s.context in moved, reclaim=reclaim)
         steps.append(
             Step("buildkit", s.name, action, why, changes, mode=mode, settings=s, buildx_node=bn, where=s.context)
         )
@@ -321,7 +405,7 @@ def plan_buildkits(
 
 
 def _buildkit_change(
-    s: NodeSettings, bk: ObservedBuildkit | None, *, replace: bool, moved: bool
+    s: NodeSettings, bk: ObservedBuildkit | None, *, replace: bool, moved: bool, reclaim: bool = False
 ) -> tuple[Action, str, str, tuple[tuple[str, str, str], ...]]:
     """(action, reason, apply's mode, changes) for one node's BuildKit container."""
     fp = s.fingerprint
@@ -331,21 +415,38 @@ def _buildkit_change(
         return Action.UPDATE, "its endpoint moves: started on the new engine (the old container is removed)", "move", ()
     if bk is None or bk.status == "missing":
         return Action.CREATE, "no BuildKit container yet; bootstrapped", "", ()
+    if bk.settings is not None and bk.settings != fp and bk.stamp is not None and not reclaim:
+        replaced_at = bk.stamp.newer_than(fp)
+        if replaced_at is not None:
+            return Action.NOOP, _newer(s, bk, replaced_at), "", ()
     if bk.status != "running" and bk.settings == fp:
         return Action.UPDATE, f"container is {bk.status}; started", "start", ()
     if bk.settings == fp and (drift := runs_differently(s, bk)):
         why = f"runs with other settings than the file's ({drift}); restarted, state volume kept"
         return Action.UPDATE, why, "restart", ()
-    if bk.settings != fp:
+    if bk.settings is None:
         why = (
-            "settings changed; restarted alone, state volume kept"
-            if bk.settings
-            else "the settings it was created with are unknown; restarted, state volume kept"
+            "a BuildKit container the farm did not create (no settings stamped on it); "
+            "restarted with the file's settings, state volume kept"
         )
-        return Action.UPDATE, why, "restart", (("settings", bk.settings or "(unknown)", fp),)
+        return Action.UPDATE, why, "restart", (("settings", "(unknown: not created by the farm)", fp),)
+    if bk.settings != fp:
+        changes = tuple(setting_diffs(s, bk)) or (("settings", bk.settings, fp),)
+        return Action.UPDATE, "settings changed; restarted alone, state volume kept", "restart", changes
     container = (bk.container_id or "")[:12]
     why = f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {container})"
     return Action.NOOP, why, "", ()
+
+
+def _newer(s: NodeSettings, bk: ObservedBuildkit, replaced_at: str) -> str:
+    """Why a node that runs a newer farm file's settings is left alone."""
+    assert bk.stamp is not None
+    named = "; ".join(f"{f}: {old} there, {new} in this file" for f, old, new in setting_diffs(s, bk))
+    return (
+        f"{s.name} runs settings from a newer farm file ({named or 'settings ' + bk.stamp.settings}; applied "
+        f"{bk.stamp.applied or '(time unknown)'}, after this file's at {replaced_at or '(time unknown)'}); "
+        "not changed back (`farm up --reclaim` applies this file's)"
+    )
 
 
 def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list[str]:
@@ -362,8 +463,9 @@ def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list
     return out
 
 
-def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[list[tuple[str, str, str]], bool]:
-    """What differs between a desired node and buildx's stored one, and whether something must be cleared."""
+def _node_diff(s: NodeSettings, on: ObservedNode, wanted: Stamp | None) -> tuple[list[tuple[str, str, str]], bool]:
+    """What differs between a desired node and buildx's stored one, and whether something must
+    be cleared. `wanted`: the stamp the node is to store (None: not compared)."""
     changes: list[tuple[str, str, str]] = []
     rejoin = False
     # buildx stores the `default` context as its host URL, not by name.
@@ -376,7 +478,9 @@ def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[lis
     if on.driver_opts != tuple(sorted(s.driver_opts)):
         changes.append(("driver_opts", _kv(on.driver_opts), _kv(s.driver_opts)))
         rejoin |= not s.driver_opts
-    if on.flags != buildx_flags(s):
+    if on.flags != buildx_flags(s) and tuple(without_buildx_additions(on.flags, s)) != tuple(
+        shlex.split(s.buildkitd_flags or "")
+    ):
         changes.append(("buildkitd_flags", " ".join(on.flags) or "(none)", " ".join(buildx_flags(s)) or "(none)"))
         rejoin |= not buildx_flags(s)
     if on.has_config != bool(s.buildkitd_config):
@@ -384,11 +488,16 @@ def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[lis
             ("buildkitd_config", "set" if on.has_config else "(none)", "set" if s.buildkitd_config else "(none)")
         )
         rejoin |= not s.buildkitd_config
-    else:
-        # buildx rewrites the stored config, so its text is compared through the record.
-        entry = state.record.nodes.get(on.name) if state.record else None
-        if s.buildkitd_config and (entry is None or entry.settings != s.fingerprint):
-            changes.append(("buildkitd_config", "(as stored)" if entry is None else "changed", "from the file"))
+    if wanted is not None and on.stamp != wanted:  # a stamp applied NOW differs from any stored one
+        # buildx rewrites a stored config, so its text (and every setting) is compared by fingerprint.
+        old = on.stamp.settings if on.stamp else "(none)"
+        changes.append(
+            (
+                "stamp",
+                old if old != wanted.settings else f"{old} (applied {on.stamp and on.stamp.applied})",
+                wanted.settings,
+            )
+        )
     return changes, rejoin
 
 

@@ -73,3 +73,26 @@ def parse_workers(text: str) -> tuple[str, ...]:
             if s not in out:
                 out.append(s)
     return tuple(out)
+
+
+def parse_running_builds(text: str) -> tuple[str, ...]:
+    """`buildctl debug histories --format '{{json .}}'` → the builds still running, for people.
+
+    BuildKit keeps a record per build; one without `CompletedAt` is still running. Each is
+    described by its ref, when it started, and its Dockerfile target when it has one.
+    """
+    running = []
+    for line in text.splitlines():
+        try:
+            record = (json.loads(line) or {}).get("record") or {}
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if not record.get("Ref") or record.get("CompletedAt"):
+            continue
+        attrs = record.get("FrontendAttrs") or {}
+        what = f"build {record['Ref']}"
+        if attrs.get("target"):
+            what += f" (target {attrs['target']})"
+        started = (record.get("CreatedAt") or "")[:19].replace("T", " ")
+        running.append(f"{what}, started {started} UTC" if started else what)
+    return tuple(running)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import NodeSettings
+    from buildkit_farm.reconcile.stamp import Stamp
 
 
 class Action(str, Enum):
@@ -39,6 +40,7 @@ class Step:
     settings: NodeSettings | None = None  # the node's desired settings (context, node, buildkit)
     buildx_node: str | None = None
     where: str | None = None  # the context or host to act through (buildkit steps)
+    stamp: Stamp | None = None  # node steps: what the node's BuildKit container is to carry
 
     def to_dict(self) -> dict:
         return {

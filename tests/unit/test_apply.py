@@ -75,7 +75,12 @@ def test_an_in_place_platform_change_is_one_append_with_the_new_pins(paths, monk
         [
             "buildx", "create", "--name", "ch16", "--node", "ch16-node2", "--append",
             "--driver", "docker-container", "--platform", "linux/arm64", "--platform", "linux/arm/v7",
-            "--driver-opt", "network=host", "node2",
+            "--driver-opt", "network=host",
+            # the node keeps the stamp its running container carries (what every runner reads back)
+            "--driver-opt", f"env.BUILDKIT_FARM_SETTINGS={N2.fingerprint}",
+            "--driver-opt", "env.BUILDKIT_FARM_NODE=ch16/node2", "--driver-opt", "env.BUILDKIT_FARM_VERSION=0.1.0",
+            "--driver-opt", "env.BUILDKIT_FARM_APPLIED=2026-12-01T00:00:00Z",
+            "node2",
         ]
     ]  # fmt: skip
     assert touched == frozenset()  # no BuildKit was (re)created: nothing to bootstrap
