@@ -409,6 +409,38 @@ def down_cmd(
         typer.echo(render.plan_json(the_plan))
 
 
+NodeArgument = Annotated[str, typer.Argument(help="The farm file's name of the node.")]
+
+
+@app.command("drain")
+def drain_cmd(
+    node: NodeArgument,
+    file: FileOption = DEFAULT_FILE,
+    docker_config: DockerConfigOption = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the other runners (shown by `farm status`).")] = "",
+) -> None:
+    """Take a node out of new builds (held on the node: every runner sees it); its pool's next node builds."""
+    from buildkit_farm.farmfile.load import load_config
+    from buildkit_farm.reconcile import converge
+
+    done = converge.drain(load_config(file).desired, node, docker_config=docker_config, reason=reason)
+    typer.echo(f"{node}: drained" if done.changed else f"{node}: already drained")
+    if done.running:
+        typer.echo(f"{node}: {len(done.running)} build(s) still running: " + "; ".join(done.running))
+    else:
+        typer.echo(f"{node}: no build running; it can be serviced")
+
+
+@app.command("undrain")
+def undrain_cmd(node: NodeArgument, file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None) -> None:
+    """Let a drained node take builds again."""
+    from buildkit_farm.farmfile.load import load_config
+    from buildkit_farm.reconcile import converge
+
+    done = converge.drain(load_config(file).desired, node, docker_config=docker_config, undo=True)
+    typer.echo(f"{node}: undrained" if done.changed else f"{node}: was not drained")
+
+
 @app.command("lint")
 def lint_cmd(
     paths: Annotated[

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from buildkit_farm.docker import DockerPaths
-from buildkit_farm.errors import NotConverged
+from buildkit_farm.errors import EngineUnreachable, NotConverged, UsageError
 from buildkit_farm.reconcile import holds, lock, pools
 from buildkit_farm.reconcile.apply import Report, apply_plan, record_buildkits
 from buildkit_farm.reconcile.names import buildx_node_name
@@ -62,6 +62,7 @@ class UpResult:
 
 def _status(desired: Desired, state: FarmState, *, warnings: tuple[str, ...] = ()) -> FarmStatus:
     status_of = {n.name: n.status for n in node_statuses(desired, state)}
+    drained = {n.name for n in node_statuses(desired, state) if n.drained}
     by_file = {}
     for s in desired.nodes:
         bk = state.buildkits.get(buildx_node_name(desired.builder.name, s.name))
@@ -73,7 +74,7 @@ def _status(desired: Desired, state: FarmState, *, warnings: tuple[str, ...] = (
         nodes=node_statuses(desired, state),
         buildkits=MappingProxyType(by_file),
         state=state,
-        pools=pools.resolve(desired.nodes, status_of).pools,
+        pools=pools.resolve(desired.nodes, status_of, exclude=drained).pools,
         warnings=warnings,
     )
 
@@ -323,3 +324,39 @@ def pool_moves(the_plan: Plan) -> tuple[Step, ...]:
         elif step.kind == "buildkit" and (step.mode == "start" or step.name in rejoining):
             out.append(step)
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    node: str
+    changed: bool  # False: it already was (or was not) drained
+    running: tuple[str, ...]  # builds still running on it
+
+
+def drain(
+    desired: Desired, node: str, *, docker_config: str | Path | None = None, reason: str = "", undo: bool = False
+) -> DrainResult:
+    """`farm drain NODE` (or, with `undo`, `farm undrain`): marked on the node's engine, so every runner sees it."""
+    s = next((n for n in desired.nodes if n.name == node), None)
+    if s is None:
+        raise UsageError(
+            f'no node "{node}" in {desired.file}', hint="one of: " + ", ".join(n.name for n in desired.nodes)
+        )
+    if s.driver != "docker-container":
+        raise UsageError(
+            f'node "{node}" uses the {s.driver} driver: a drain is held on a docker-container node\'s engine',
+            hint="stop sending builds there by taking it out of the file instead",
+        )
+    paths = DockerPaths.resolve(docker_config)
+    state = observe(desired, docker_config=docker_config)
+    bn = buildx_node_name(desired.builder.name, node)
+    bk = state.buildkits.get(bn)
+    if bk is None or bk.status == "unreachable":
+        raise EngineUnreachable(
+            node=node, endpoint=s.endpoint or s.context, detail=(bk.error if bk else None) or "not observed"
+        )
+    image = bk.image_id or dict(s.driver_opts).get("image") or holds.DEFAULT_IMAGE
+    ref = holds.NodeRef(name=node, buildx_node=bn, where=bk.context, image=image)
+    changed = holds.undrain(paths, ref) if undo else holds.drain(paths, ref, reason=reason)
+    running = holds.running_builds(paths, ref) if bk.status == "running" else ()
+    return DrainResult(node=node, changed=changed, running=running)

@@ -392,6 +392,8 @@ def plan_buildkits(
         if not replace and s.context not in moved and s.name in view.spare:
             down = bk is not None and bk.status == "unreachable"
             why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
+            if bk is not None and bk.drained:
+                why = f"drained {bk.drained}; running builds finish, no new ones start"
             steps.append(Step("buildkit", s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s))
             continue
         if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:

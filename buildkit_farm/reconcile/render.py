@@ -60,7 +60,7 @@ def status_text(builder: str, nodes: tuple[NodeStatus, ...], pools: tuple[Pool, 
         (
             n.name,
             n.endpoint or n.context,
-            n.status,
+            f"{n.status} (drained)" if n.drained else n.status,
             n.version or "-",
             ", ".join(n.pinned) or "(detected)",
             detected_text(n),
@@ -74,6 +74,8 @@ def status_text(builder: str, nodes: tuple[NodeStatus, ...], pools: tuple[Pool, 
     for n in nodes:
         if n.error and n.status != "running":
             out.append(f"  {n.name}: {n.error}")
+        if n.drained:
+            out.append(f"  {n.name}: drained {n.drained}; takes no new builds (`farm undrain {n.name}`)")
     out.extend(pools_text(pools))
     return shown("\n".join(out), keep="\n")
 
