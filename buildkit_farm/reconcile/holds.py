@@ -36,7 +36,7 @@ from buildkit_farm.reconcile.names import buildx_node_name, container_name, file
 from buildkit_farm.reconcile.observe import DRAIN_LABEL, FarmState
 from buildkit_farm.reconcile.readouts import parse_running_builds
 from buildkit_farm.reconcile.stamp import utc_now
-from buildkit_farm.reconcile.steps import Action, Plan
+from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import Desired
@@ -203,18 +203,21 @@ def guarded(desired: Desired, state: FarmState, plan: Plan) -> tuple[list[NodeRe
     bname = desired.builder.name
     by_node = {buildx_node_name(bname, s.name): s for s in desired.nodes}
     whole = any(st.kind == "builder" and st.action in (Action.REPLACE, Action.REMOVE) for st in plan.steps)
-    lock: dict[str, NodeRef] = {}
-    wait: dict[str, NodeRef] = {}
+    lock: list[NodeRef] = []
+    wait: list[NodeRef] = []
     for bn, bk in state.buildkits.items():
-        s = by_node.get(bn)
         steps = [st for st in plan.changes if st.kind == "buildkit" and st.buildx_node == bn]
-        if not (steps or (whole and bk.container_id)) or bk.status == "unreachable" or bk.context is None:
+        if bk.status == "unreachable" or not (steps or (whole and bk.container_id)):
             continue
+        s = by_node.get(bn)
         image = bk.image_id or (dict(s.driver_opts).get("image") if s else None) or DEFAULT_IMAGE
         ref = NodeRef(name=file_node_name(bname, bn), buildx_node=bn, where=bk.context, image=image)
-        lock[bn] = ref
-        if bk.status == "running" and (
-            whole or any(st.mode in ("restart", "move") or st.action is Action.REMOVE for st in steps)
-        ):
-            wait[bn] = ref
-    return list(lock.values()), list(wait.values())
+        lock.append(ref)
+        if bk.status == "running" and (whole or any(_stops(st) for st in steps)):
+            wait.append(ref)
+    return lock, wait
+
+
+def _stops(step: Step) -> bool:
+    """Whether a BuildKit step stops a running container (a build on it would fail)."""
+    return step.mode in ("restart", "move") or step.action is Action.REMOVE

@@ -24,114 +24,20 @@ import dataclasses
 import shlex
 from collections.abc import Collection
 
-from buildkit_farm import __version__
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource, PlanBlocked
 from buildkit_farm.farmfile.desired import Desired, NodeSettings
 from buildkit_farm.reconcile import pools
+from buildkit_farm.reconcile.drift import (
+    buildx_flags,
+    runs_differently,
+    setting_diffs,
+    wanted_stamp,
+    without_buildx_additions,
+)
 from buildkit_farm.reconcile.names import buildx_node_name, file_node_name
 from buildkit_farm.reconcile.observe import FarmState, ObservedBuildkit, ObservedNode
-from buildkit_farm.reconcile.stamp import NOW, Stamp
+from buildkit_farm.reconcile.stamp import Stamp
 from buildkit_farm.reconcile.steps import Action, Plan, Step
-
-
-# ---------------------------------------------------------------------------- what buildx makes of settings
-def buildx_flags(s: NodeSettings) -> tuple[str, ...]:
-    """The flags buildx 0.13 stores for these settings (it adds a network.host entitlement)."""
-    flags = shlex.split(s.buildkitd_flags or "")
-    entitlements = [
-        f.split("=", 1)[1] if "=" in f else (flags[i + 1] if i + 1 < len(flags) else "")
-        for i, f in enumerate(flags)
-        if f.startswith("--allow-insecure-entitlement")
-    ]
-    opts = dict(s.driver_opts)
-    if (
-        opts.get("network") == "host"
-        and "network.host" not in entitlements
-        and s.driver == "docker-container"
-        or not entitlements
-        and s.driver in ("kubernetes", "docker-container")
-    ):
-        flags.append("--allow-insecure-entitlement=network.host")
-    return tuple(flags)
-
-
-def expected_cmd(s: NodeSettings) -> tuple[str, ...]:
-    """The arguments buildx 0.13 gives buildkitd in the container (config first, then flags)."""
-    config = ("--config", "/etc/buildkit/buildkitd.toml") if s.buildkitd_config else ()
-    return config + buildx_flags(s)
-
-
-def without_buildx_additions(cmd: tuple[str, ...], s: NodeSettings) -> tuple[str, ...]:
-    """A container's buildkitd arguments less what buildx adds by itself (the entitlements it
-    allows for `network=host` and the like, in either spelling) and its `--config` path."""
-    user = shlex.split(s.buildkitd_flags or "")
-    out: list[str] = []
-    skip = False
-    for i, arg in enumerate(cmd):
-        if skip:
-            skip = False
-        elif arg == "--config" and i + 1 < len(cmd) and cmd[i + 1].startswith("/etc/buildkit/"):
-            skip = True
-        elif arg.startswith("--allow-insecure-entitlement=") and arg not in user:
-            continue
-        elif arg == "--allow-insecure-entitlement" and i + 1 < len(cmd) and not _user_has(user, cmd[i + 1]):
-            skip = True
-        else:
-            out.append(arg)
-    return tuple(out)
-
-
-def _user_has(user: list[str], entitlement: str) -> bool:
-    return f"--allow-insecure-entitlement={entitlement}" in user or any(
-        a == "--allow-insecure-entitlement" and b == entitlement for a, b in zip(user, user[1:])
-    )
-
-
-def setting_diffs(s: NodeSettings, bk: ObservedBuildkit) -> list[tuple[str, str, str]]:
-    """The settings a BuildKit container visibly runs with that differ from the file's:
-    (setting, as it runs, as the file says). What buildx adds by itself is no difference."""
-    opts = dict(s.driver_opts)
-    diffs = []
-    flags = without_buildx_additions(bk.cmd, s)
-    if bk.container_id and flags != tuple(shlex.split(s.buildkitd_flags or "")):
-        diffs.append(("buildkitd_flags", " ".join(flags) or "(none)", s.buildkitd_flags or "(none)"))
-    has_config = "--config" in bk.cmd
-    if bk.container_id and has_config != bool(s.buildkitd_config):
-        diffs.append(("buildkitd_config", "set" if has_config else "(none)", "set" if s.buildkitd_config else "(none)"))
-    if bk.network is not None and bk.network != opts.get("network", bk.network):
-        diffs.append(("network", bk.network, opts["network"]))
-    if bk.image is not None and "image" in opts and bk.image != opts["image"]:
-        diffs.append(("image", bk.image, opts["image"]))
-    return diffs
-
-
-def runs_differently(s: NodeSettings, bk: ObservedBuildkit) -> str:
-    """What a running BuildKit container does differently from the settings (empty: nothing).
-
-    This is how a restart is verified: the new container must run with the file's flags,
-    config, network and image (what buildx adds to the flags by itself is expected).
-    """
-    shown = {"buildkitd_flags": "buildkitd args"}
-    return ", ".join(f"{shown.get(name, name)} {old}" for name, old, _ in setting_diffs(s, bk))
-
-
-def wanted_stamp(
-    builder: str, s: NodeSettings, bk: ObservedBuildkit | None, stored: Stamp | None, *, reclaim: bool
-) -> Stamp | None:
-    """What buildx's node is to store for the container's environment: the container's own
-    stamp when it runs these settings; what is stored when the container runs a newer
-    file's (left as it is); else these settings, applied now, superseding what it runs."""
-    if s.driver != "docker-container":
-        return None  # remote and kubernetes BuildKits carry no environment the farm sets
-    fp, node = s.fingerprint, f"{builder.lower()}/{s.name}"
-    seen = bk.stamp if bk is not None else None
-    if seen is not None and seen.settings == fp:
-        return seen
-    if seen is not None and seen.newer_than(fp) is not None and not reclaim:
-        return stored if stored is not None and stored.settings == fp else Stamp(fp, node, __version__, NOW)
-    if seen is None:
-        return Stamp(settings=fp, node=node, version=__version__, applied=NOW)
-    return seen.successor(fp, node, __version__)
 
 
 def _tls_wanted(s: NodeSettings, state: FarmState) -> tuple[tuple[str, str], ...]:
@@ -372,29 +278,14 @@ def plan_buildkits(
 ) -> list[Step]:
     """Each node's BuildKit container: created, started, restarted with new settings, or removed."""
     bname = desired.builder.name
-    wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
-    steps: list[Step] = []
-    for n in state.builder.nodes if (state.builder and not replace) else ():
-        if n.name in wanted:
-            continue
-        bk = state.buildkits.get(n.name)
-        if bk is not None and bk.status == "unreachable":
-            problems.append(_unreachable(file_node_name(bname, n.name), bk, n.endpoint))
-        elif bk is not None and bk.status != "missing":
-            why = "its node leaves; container removed, state volume kept"
-            name = file_node_name(bname, n.name)
-            steps.append(Step("buildkit", name, Action.REMOVE, why, buildx_node=n.name, where=n.endpoint))
+    steps = _leaving_buildkits(desired, state, replace=replace, problems=problems)
     for s in desired.nodes:
         if s.driver != "docker-container":
             continue  # only docker-container nodes have a BuildKit container the farm can see
         bn = buildx_node_name(bname, s.name)
         bk = state.buildkits.get(bn)
         if not replace and s.context not in moved and s.name in view.spare:
-            down = bk is not None and bk.status == "unreachable"
-            why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
-            if bk is not None and bk.drained:
-                why = f"drained {bk.drained}; running builds finish, no new ones start"
-            steps.append(Step("buildkit", s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s))
+            steps.append(_spare_buildkit(s, bk, view))
             continue
         if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:
             problems.append(_unreachable(s.name, bk, s.endpoint or s.context))
@@ -404,6 +295,33 @@ def plan_buildkits(
             Step("buildkit", s.name, action, why, changes, mode=mode, settings=s, buildx_node=bn, where=s.context)
         )
     return steps
+
+
+def _leaving_buildkits(desired: Desired, state: FarmState, *, replace: bool, problems: list[FarmError]) -> list[Step]:
+    """The BuildKit containers of nodes that leave the builder: removed (state volume kept)."""
+    bname = desired.builder.name
+    wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
+    steps: list[Step] = []
+    for n in state.builder.nodes if (state.builder and not replace) else ():
+        bk = state.buildkits.get(n.name)
+        if n.name in wanted or bk is None or bk.status == "missing":
+            continue
+        if bk.status == "unreachable":
+            problems.append(_unreachable(file_node_name(bname, n.name), bk, n.endpoint))
+        else:
+            why = "its node leaves; container removed, state volume kept"
+            name = file_node_name(bname, n.name)
+            steps.append(Step("buildkit", name, Action.REMOVE, why, buildx_node=n.name, where=n.endpoint))
+    return steps
+
+
+def _spare_buildkit(s: NodeSettings, bk: ObservedBuildkit | None, view: pools.PoolView) -> Step:
+    """A node the run does without (down, or drained): left as it is, its pools served by others."""
+    down = bk is not None and bk.status == "unreachable"
+    why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
+    if bk is not None and bk.drained:
+        why = f"drained {bk.drained}; running builds finish, no new ones start"
+    return Step("buildkit", s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s)
 
 
 def _buildkit_change(
@@ -469,11 +387,22 @@ def _node_diff(s: NodeSettings, on: ObservedNode, wanted: Stamp | None) -> tuple
     """What differs between a desired node and buildx's stored one, and whether something must
     be cleared. `wanted`: the stamp the node is to store (None: not compared)."""
     changes: list[tuple[str, str, str]] = []
-    rejoin = False
     # buildx stores the `default` context as its host URL, not by name.
     same_default = s.buildx_endpoint == "default" and "://" in on.endpoint
     if on.endpoint != s.buildx_endpoint and not same_default:
         changes.append(("endpoint", on.endpoint, s.buildx_endpoint))
+    rejoin = _stored_settings_diff(s, on, changes)
+    if wanted is not None and on.stamp != wanted:  # a stamp applied NOW differs from any stored one
+        # buildx rewrites a stored config, so its text (and every setting) is compared by fingerprint.
+        old = on.stamp.settings if on.stamp else "(none)"
+        shown = old if old != wanted.settings else f"{old} (applied {on.stamp and on.stamp.applied})"
+        changes.append(("stamp", shown, wanted.settings))
+    return changes, rejoin
+
+
+def _stored_settings_diff(s: NodeSettings, on: ObservedNode, changes: list[tuple[str, str, str]]) -> bool:
+    """Add what buildx stores differently from the settings; whether a setting must be cleared."""
+    rejoin = False
     if sorted(on.platforms) != sorted(s.platforms):
         changes.append(("platforms", ", ".join(on.platforms) or "(detected)", ", ".join(s.platforms) or "(detected)"))
         rejoin |= not s.platforms  # `--append` cannot clear pinned platforms
@@ -490,17 +419,7 @@ def _node_diff(s: NodeSettings, on: ObservedNode, wanted: Stamp | None) -> tuple
             ("buildkitd_config", "set" if on.has_config else "(none)", "set" if s.buildkitd_config else "(none)")
         )
         rejoin |= not s.buildkitd_config
-    if wanted is not None and on.stamp != wanted:  # a stamp applied NOW differs from any stored one
-        # buildx rewrites a stored config, so its text (and every setting) is compared by fingerprint.
-        old = on.stamp.settings if on.stamp else "(none)"
-        changes.append(
-            (
-                "stamp",
-                old if old != wanted.settings else f"{old} (applied {on.stamp and on.stamp.applied})",
-                wanted.settings,
-            )
-        )
-    return changes, rejoin
+    return rejoin
 
 
 def _kv(pairs) -> str:

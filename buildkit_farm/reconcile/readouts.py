@@ -13,12 +13,11 @@ def format_platform(p: Mapping) -> str:
     return "/".join(parts)
 
 
-def parse_buildx_inspect(text: str) -> dict[str, dict]:
-    """`docker buildx inspect` text → per node: status, version, error and detected platforms.
+_INSPECT_KEYS = {"status": "status", "buildkit version": "version", "buildkit": "version", "error": "error"}
 
-    buildx lists the platforms pinned to a node first, marked `*`, then what BuildKit
-    detected less those; each pinned one goes back before the first of its architecture.
-    """
+
+def parse_buildx_inspect(text: str) -> dict[str, dict]:
+    """`docker buildx inspect` text → per node: status, version, error and detected platforms."""
     nodes: dict[str, dict] = {}
     current: dict | None = None
     in_nodes = False  # the builder's own Name: and Driver: come before "Nodes:"
@@ -31,23 +30,23 @@ def parse_buildx_inspect(text: str) -> dict[str, dict]:
             in_nodes = True
         elif key == "name" and in_nodes:
             current = nodes.setdefault(value, {"platforms": ()})
-        elif current is None:
-            continue
-        elif key == "status":
-            current["status"] = value
-        elif key in ("buildkit version", "buildkit"):
-            current["version"] = value or None
-        elif key == "error":
-            current["error"] = value
-        elif key == "platforms":
-            listed = [p.strip() for p in value.split(",") if p.strip()]
-            detected = [p for p in listed if not p.endswith("*")]
-            for pin in (p.rstrip("*") for p in listed if p.endswith("*")):
-                # back beside its own architecture, so the native one still comes first
-                same = [i for i, p in enumerate(detected) if p.split("/")[:2] == pin.split("/")[:2]]
-                detected.insert(same[0] if same else len(detected), pin)
-            current["platforms"] = tuple(detected)
+        elif current is not None and key in _INSPECT_KEYS:
+            current[_INSPECT_KEYS[key]] = value or None if key.startswith("buildkit") else value
+        elif current is not None and key == "platforms":
+            current["platforms"] = _inspect_platforms(value)
     return nodes
+
+
+def _inspect_platforms(value: str) -> tuple[str, ...]:
+    """buildx lists the platforms pinned to a node first, marked `*`, then what BuildKit
+    detected less those; each pinned one goes back before the first of its architecture."""
+    listed = [p.strip() for p in value.split(",") if p.strip()]
+    detected = [p for p in listed if not p.endswith("*")]
+    for pin in (p.rstrip("*") for p in listed if p.endswith("*")):
+        # back beside its own architecture, so the native one still comes first
+        same = [i for i, p in enumerate(detected) if p.split("/")[:2] == pin.split("/")[:2]]
+        detected.insert(same[0] if same else len(detected), pin)
+    return tuple(detected)
 
 
 def parse_buildkitd_version(text: str) -> str | None:

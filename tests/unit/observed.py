@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.farmfile.desired import NodeSettings
+from buildkit_farm.reconcile.drift import buildx_flags, expected_cmd
 from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
     FarmRecord,
@@ -17,7 +18,6 @@ from buildkit_farm.reconcile.observe import (
     ObservedContext,
     ObservedNode,
 )
-from buildkit_farm.reconcile.plan import buildx_flags, expected_cmd
 from buildkit_farm.reconcile.record import RecordEntry
 from buildkit_farm.reconcile.stamp import Stamp
 

@@ -12,6 +12,7 @@ from observed import converged_state, owned_ctx, running, state, stored
 from buildkit_farm.docker import DockerPaths, argv
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings
+from buildkit_farm.reconcile.drift import buildx_flags, expected_cmd
 from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
     FarmRecord,
@@ -22,12 +23,7 @@ from buildkit_farm.reconcile.observe import (
     parse_instance,
     parse_workers,
 )
-from buildkit_farm.reconcile.plan import (
-    buildx_flags,
-    expected_cmd,
-    make_down_plan,
-    make_plan,
-)
+from buildkit_farm.reconcile.plan import make_down_plan, make_plan
 from buildkit_farm.reconcile.record import RecordEntry
 from buildkit_farm.reconcile.status import NodeStatus, split_native, verify
 from buildkit_farm.reconcile.steps import Action

@@ -12,8 +12,9 @@ from test_plan import N1, N2, cfg, lines
 
 from buildkit_farm.errors import NodeDrained
 from buildkit_farm.reconcile import stamp
+from buildkit_farm.reconcile.drift import runs_differently, without_buildx_additions
 from buildkit_farm.reconcile.observe import buildkit_from_inspect
-from buildkit_farm.reconcile.plan import make_plan, runs_differently, without_buildx_additions
+from buildkit_farm.reconcile.plan import make_plan
 from buildkit_farm.reconcile.pools import pool_view
 from buildkit_farm.reconcile.readouts import parse_running_builds
 from buildkit_farm.reconcile.steps import Action
