@@ -201,3 +201,94 @@ def test_a_killed_lock_holder_is_taken_over(runners, lab, tmp_path):
         if build.poll() is None:
             build.kill()
         build.communicate()
+
+
+def test_three_runners_converge_first_time_and_build_at_once(runners, lab, registry, tmp_path):
+    ctx = tmp_path / "app"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f'FROM {lab.base}\nARG WHO\nRUN echo "$WHO" > /who && sleep 3\n')
+    platforms = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    repos = {}
+    for f in runners:
+        repos[f.tmp.name] = registry.repo(f"runner-{f.builder}-{f.tmp.name}")
+        f.data["target"] = [
+            {"name": f"t{f.tmp.name}", "context": str(ctx), "platforms": platforms, "tags": [f"{repos[f.tmp.name]}:1"]}
+        ]
+        f.write()
+    ids = None
+    for f in runners:  # one after the other, each fresh: each converges on its first `farm up`
+        done = f.run("up")
+        assert done.returncode == 0, done.stdout + done.stderr
+        ids = ids or container_ids(f)
+        assert container_ids(f) == ids
+    env = {**lab.env}
+    builds = [
+        subprocess.Popen(
+            [FARM, "build", "-f", str(f.file), "--json", "--progress", "plain", "--build-arg", f"WHO={f.tmp.name}"],
+            env={**f.env, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=f.tmp,
+        )
+        for f in runners
+    ]
+    outs = [b.communicate(timeout=900) for b in builds]
+    for b, (out, err) in zip(builds, outs):
+        assert b.returncode == 0, out[-2000:] + err[-3000:]
+        (target,) = json.loads(out)["targets"]
+        assert target["ok"] and {p["platform"] for p in target["platforms"]} == set(platforms)
+    for f in runners:
+        shown = subprocess.run(
+            [FARM, "inspect", f"{repos[f.tmp.name]}:1", "--json"], env={**f.env, **env}, capture_output=True, text=True
+        )
+        variants = {v["platform"] for v in json.loads(shown.stdout)["variants"] if not v.get("is_attestation")}
+        assert variants == set(platforms), f.tmp.name
+    assert container_ids(runners[0]) == ids  # no BuildKit container restarted
+
+
+def test_drain_and_undrain_a_pool_node_seen_by_every_runner(lab, docker_config, unique_name, registry, tmp_path):
+    from test_pools import PoolFarm, _arm64, _pool
+
+    if subprocess.run(["docker", "-H", lab.node3, "version"], capture_output=True, timeout=20).returncode != 0:
+        pytest.fail(f"node3 does not answer at {lab.node3}: run `lab/lab.sh up node3`")
+    farm = PoolFarm(
+        lab,
+        tmp_path,
+        Path(docker_config),
+        unique_name("drain"),
+        registry.repo(f"drain-{unique_name}"),
+        [{"name": "arm2", "endpoint": lab.node2}, {"name": "arm3", "endpoint": lab.node3}],
+    )
+    other = {**farm.env, "DOCKER_CONFIG": str(tmp_path / "other-runner")}  # another runner drains it
+    try:
+        farm.up()
+        assert _arm64(farm.build())["node"] == "arm2"
+        drained = subprocess.run(
+            [FARM, "drain", "arm2", "--reason", "kernel update", "-f", str(farm.file)],
+            env=other,
+            capture_output=True,
+            text=True,
+        )
+        assert drained.returncode == 0 and "arm2: drained" in drained.stdout, drained.stdout + drained.stderr
+        status = farm.status()
+        arm2 = next(n for n in status["nodes"] if n["name"] == "arm2")
+        assert "kernel update" in arm2["drained"] and _pool(status)["active"] == "arm3"
+        text = farm.run("status").stdout
+        assert "running (drained)" in text and "farm undrain arm2" in text
+        result = farm.build()
+        assert _arm64(result)["node"] == "arm3", result.stderr  # the partner builds while arm2 is drained
+        assert farm.pushed_platforms() == {"linux/amd64", "linux/arm64"}
+        # amd64 has no other node: a build that needs it is refused while "amd" is drained.
+        subprocess.run([FARM, "drain", "amd", "-f", str(farm.file)], env=other, check=True, capture_output=True)
+        refused = farm.run(*farm.build_args("amd-only"))
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert 'node "amd" is drained' in refused.stderr and "no other node" in refused.stderr
+        for node in ("amd", "arm2"):
+            done = subprocess.run(
+                [FARM, "undrain", node, "-f", str(farm.file)], env=other, capture_output=True, text=True
+            )
+            assert done.returncode == 0 and f"{node}: undrained" in done.stdout, done.stderr
+        assert _arm64(farm.build())["node"] == "arm2"  # undrained, it builds again
+    finally:
+        farm.run("down", "--force")
