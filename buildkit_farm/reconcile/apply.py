@@ -354,6 +354,8 @@ def record_buildkits(paths: DockerPaths, desired: Desired, state: FarmState, tou
             continue
         if bn in touched:
             settings = s.fingerprint
+        elif bk.settings is not None:
+            settings = bk.settings  # stamped on the container: whoever made it, this runner knows now
         elif prev is not None and prev.container_id == bk.container_id:
             settings = prev.settings
         else:

@@ -197,6 +197,8 @@ def _converge(
         record_buildkits(paths, desired, state, frozenset())  # keeps what a probe learnt
         return UpResult(first, False, status_)
     guard = guard or Guard()
+    if state.record is not None or state.builder is None:
+        record_buildkits(paths, desired, state, frozenset())  # what a probe learnt: not asked again
     to_lock, to_wait = holds.guarded(desired, state, first)
     with holds.locked(paths, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
         if to_lock:

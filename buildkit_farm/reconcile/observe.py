@@ -244,6 +244,9 @@ class Prefetch:
             groups: dict[str, list[str]] = {}
             for node in data.get("node", []):
                 where = node.get("context") or node["name"]
+                fresh = not node.get("context") and node.get("endpoint") and not node.get("tls")
+                if fresh and not paths.context_meta(where).is_file():
+                    where = node["endpoint"]  # a fresh runner: observe reads through the endpoint
                 groups.setdefault(where, []).append(buildx_node_name(builder["name"], node["name"]))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, limits.TooBig):
             return prefetch  # load_config, next, says what is wrong

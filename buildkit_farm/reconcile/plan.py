@@ -243,7 +243,8 @@ def plan_nodes(
         changes, rejoin = _node_diff(s, on, stamp)
         pool_step = pools.pool_pin_step(s, on, changes, desired.nodes, view, bn)
         if pool_step is not None:
-            steps.append(pool_step)
+            # an --append must carry the stamp too: buildx replaces a node's driver options
+            steps.append(dataclasses.replace(pool_step, stamp=stamp) if pool_step.mode else pool_step)
         elif changes:
             mode = "rejoin" if rejoin else "append"
             why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"

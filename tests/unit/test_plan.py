@@ -395,7 +395,8 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypat
     paths = DockerPaths(tmp_path / "dc", tmp_path / "dc" / "buildx", True)
     prefetch = st.Prefetch.for_file(paths, farm_file)
     expected = [
-        argv(paths, "node1")
+        # no context node1 yet (a fresh runner): observe reads through the endpoint, and so does the guess
+        argv(paths, "unix:///var/run/docker.sock")
         + [
             "container",
             "inspect",
@@ -418,4 +419,4 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, monkeypat
     assert st.docker_read(paths, "mine", expected[1][-6:], prefetch).returncode == 0  # taken from the prefetch
     assert prefetch.take("mine", expected[1][-6:]) is None  # each read is used once
     prefetch.discard()
-    assert prefetch.take("node1", expected[0][-6:]) is None
+    assert prefetch.take("unix:///var/run/docker.sock", expected[0][-6:]) is None

@@ -208,6 +208,7 @@ def test_a_drained_node_hands_its_platforms_to_its_pool_partner():
     plan = make_plan(desired, observed, needed={"linux/arm64"})
     moves = {st.name: st for st in plan.changes}
     assert moves["arm3"].mode == "pin"  # the pin moves to the partner; nothing restarts
+    assert moves["arm3"].stamp == stamp_of(replace(N2, name="arm3"))  # buildx replaces driver opts on --append
     assert not [st for st in plan.changes if st.kind == "buildkit"]
 
 
