@@ -211,7 +211,9 @@ def guarded(desired: Desired, state: FarmState, plan: Plan) -> tuple[list[NodeRe
             continue
         s = by_node.get(bn)
         image = bk.image_id or (dict(s.driver_opts).get("image") if s else None) or DEFAULT_IMAGE
-        ref = NodeRef(name=file_node_name(bname, bn), buildx_node=bn, where=bk.context, image=image)
+        # Through the endpoint where it can: `farm down` removes the context before the lock is released.
+        where = s.endpoint if s is not None and s.endpoint and s.tls is None else bk.context
+        ref = NodeRef(name=file_node_name(bname, bn), buildx_node=bn, where=where, image=image)
         lock.append(ref)
         if bk.status == "running" and (whole or any(_stops(st) for st in steps)):
             wait.append(ref)

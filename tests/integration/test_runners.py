@@ -39,6 +39,10 @@ def runners(lab, docker_config, unique_name, tmp_path, tmp_path_factory):
         f.docker("buildx", "rm", "--keep-state", "--force", builder, check=False)
 
 
+def lab_node1(farm: Farm) -> str:
+    return farm.env.get("FARM_LAB_NODE1", "unix:///var/run/docker.sock")
+
+
 def container_ids(farm: Farm) -> dict[str, str | None]:
     return {n: farm.container_id(n) for n in ("node1", "node2")}
 
@@ -72,6 +76,24 @@ def test_a_fresh_runner_reads_the_settings_from_the_nodes(runners):
     b.ok("up")
     assert "No changes" in b.ok("plan").stdout
     assert container_ids(b) == before
+    # `farm down` takes the nodes' locks too, and leaves none behind (it removes the contexts first).
+    a.ok("down")
+    left = subprocess.run(
+        [
+            "docker",
+            "-H",
+            lab_node1(a),
+            "ps",
+            "-a",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"name=buildkit-farm-lock_{a.builder}",
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert left.strip() == "", left
 
 
 def test_a_changed_setting_from_a_fresh_runner_converges_once_and_is_not_changed_back(runners):

@@ -231,3 +231,13 @@ def test_state_without_stamps_still_plans_from_the_record():
     s = replace(s, buildkits=MappingProxyType({"ch16-node1": bk}))
     assert [st.action for st in make_plan(cfg(N1), s).steps if st.kind == "buildkit"] == [Action.NOOP]
     assert state  # the helper module is the one the plan cases use
+
+
+def test_a_restart_locks_and_waits_on_that_node_only_through_its_endpoint():
+    from buildkit_farm.reconcile.holds import guarded
+
+    debug = replace(N1, buildkitd_flags="--debug")
+    desired, observed = cfg(debug, N2), converged_state(N1, N2)
+    lock, wait = guarded(desired, observed, make_plan(desired, observed))
+    assert [(r.name, r.where) for r in lock] == [("node1", N1.endpoint)] and wait == lock
+    assert guarded(cfg(N1, N2), observed, make_plan(cfg(N1, N2), observed)) == ([], [])  # converged: no lock
