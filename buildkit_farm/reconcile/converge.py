@@ -315,11 +315,12 @@ def ensure_converged(
 
 def pool_moves(the_plan: Plan) -> tuple[Step, ...]:
     """The plan's changes a build applies by itself: pins moving inside pools, down pool
-    nodes leaving, returning ones rejoining (and their BuildKit started)."""
+    nodes leaving, returning ones rejoining (and their BuildKit started), and a node storing
+    the stamp its container carries (a builder made before stamps, or by an older farm)."""
     out = []
     rejoining = set()
     for step in the_plan.changes:
-        if step.kind == "node" and step.mode in ("pin", "leave", "join"):
+        if step.kind == "node" and step.mode in ("pin", "leave", "join", "stamp"):
             out.append(step)
             if step.mode == "join":
                 rejoining.add(step.name)

@@ -248,6 +248,9 @@ def plan_nodes(
         elif changes:
             mode = "rejoin" if rejoin else "append"
             why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
+            if [c[0] for c in changes] == ["stamp"]:
+                # only what the node stores for its container's environment: no container is touched
+                mode, why = "stamp", "stores the settings stamp its BuildKit container carries (--append --node)"
             steps.append(
                 Step(
                     "node",

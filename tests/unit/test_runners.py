@@ -241,3 +241,15 @@ def test_a_restart_locks_and_waits_on_that_node_only_through_its_endpoint():
     lock, wait = guarded(desired, observed, make_plan(desired, observed))
     assert [(r.name, r.where) for r in lock] == [("node1", N1.endpoint)] and wait == lock
     assert guarded(cfg(N1, N2), observed, make_plan(cfg(N1, N2), observed)) == ([], [])  # converged: no lock
+
+
+def test_a_builder_made_before_stamps_only_restamps_and_a_build_does_that_by_itself():
+    from buildkit_farm.reconcile.converge import pool_moves
+
+    s = converged_state(N1)
+    old = replace(s.builder.node("ch16-node1"), stamp=None)
+    s = replace(s, builder=replace(s.builder, nodes=(old,)))
+    plan = make_plan(cfg(N1), s)
+    (step,) = plan.changes
+    assert (step.kind, step.mode, step.stamp) == ("node", "stamp", stamp_of(N1))
+    assert pool_moves(plan) == (step,)  # no container touched: `farm build` applies it
