@@ -253,3 +253,12 @@ def test_a_builder_made_before_stamps_only_restamps_and_a_build_does_that_by_its
     (step,) = plan.changes
     assert (step.kind, step.mode, step.stamp) == ("node", "stamp", stamp_of(N1))
     assert pool_moves(plan) == (step,)  # no container touched: `farm build` applies it
+
+
+def test_down_waits_on_every_running_node():
+    from buildkit_farm.reconcile.holds import guarded
+    from buildkit_farm.reconcile.plan import make_down_plan
+
+    observed = converged_state(N1, N2)
+    lock, wait = guarded(cfg(N1, N2), observed, make_down_plan(cfg(N1, N2), observed))
+    assert sorted(r.name for r in wait) == ["node1", "node2"] and wait == lock
