@@ -136,6 +136,7 @@ def converge_file(
 ) -> UpResult:
     """`farm up` from a file: the lock first, then the engines are asked while the file loads."""
     paths = DockerPaths.resolve(docker_config)
+    options.setdefault("guard", Guard(lock_timeout=lock_timeout, echo=echo))
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
         prefetch = Prefetch.for_file(paths, file)
         try:
@@ -157,6 +158,7 @@ def converge(
 ) -> UpResult:
     """Make the contexts and the builder match the file, then check that they do."""
     paths = DockerPaths.resolve(docker_config)
+    options.setdefault("guard", Guard(lock_timeout=lock_timeout, echo=echo))
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
         return _converge(desired, paths, docker_config=docker_config, **options)
 

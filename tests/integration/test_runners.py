@@ -73,6 +73,7 @@ def test_a_fresh_runner_reads_the_settings_from_the_nodes(runners):
     buildkits = [s for s in plan if s["kind"] == "buildkit"]
     assert [s["action"] for s in buildkits] == ["no-op", "no-op"], plan
     assert "unknown" not in json.dumps(plan)
+    assert "Nothing to do on the nodes" in b.ok("plan").stdout
     b.ok("up")
     assert "No changes" in b.ok("plan").stdout
     assert container_ids(b) == before

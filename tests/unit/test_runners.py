@@ -17,6 +17,7 @@ from buildkit_farm.reconcile.observe import buildkit_from_inspect
 from buildkit_farm.reconcile.plan import make_plan
 from buildkit_farm.reconcile.pools import pool_view
 from buildkit_farm.reconcile.readouts import parse_running_builds
+from buildkit_farm.reconcile.render import plan_summary
 from buildkit_farm.reconcile.steps import Action
 
 # What `docker container inspect --format '{{json .}}'` gives for a farm-made BuildKit container (trimmed).
@@ -116,6 +117,8 @@ def test_a_fresh_runners_plan_keeps_the_running_containers():
     # Its buildx nodes copy the stamp the containers carry, so a later bootstrap writes the same.
     nodes = {st.name: st for st in plan.steps if st.kind == "node"}
     assert nodes["node1"].stamp == stamp_of(N1)
+    assert "Nothing to do on the nodes" in plan_summary(plan)
+    assert "Nothing to do on the nodes" not in plan_summary(make_plan(cfg(N1, N2), state()))  # from nothing
 
 
 def test_a_container_without_a_stamp_or_record_is_unknown_and_the_plan_says_so():
