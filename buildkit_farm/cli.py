@@ -264,20 +264,13 @@ LockTimeoutOption = Annotated[
 ]
 
 
-WaitTimeoutOption = Annotated[
-    float,
-    typer.Option(
-        "--wait-timeout", help="Seconds to wait for builds running on a node before restarting or removing it."
-    ),
-]
-LockTtlOption = Annotated[
-    float,
-    typer.Option("--lock-ttl", help="Seconds after which a node lock nobody released (a killed run) is taken over."),
-]
-ReclaimOption = Annotated[
-    bool,
-    typer.Option("--reclaim", help="Apply this file's settings even on nodes that run a newer farm file's."),
-]
+WaitTimeoutOption = Annotated[float, typer.Option("--wait-timeout", help="Seconds to wait for a node's builds.")]
+LockTtlOption = Annotated[float, typer.Option("--lock-ttl", help="Seconds until a node lock nobody freed is stale.")]
+ReclaimOption = Annotated[bool, typer.Option("--reclaim", help="Change back nodes that run a newer file's settings.")]
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
 
 
 def _progress(step, seconds: float) -> None:
@@ -310,16 +303,11 @@ def up_cmd(
     reclaim: ReclaimOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Make the contexts and the builder match the file, bootstrap every node and verify it.
-
-    A node's BuildKit is restarted only once no build runs on it (waiting up to --wait-timeout),
-    under a lock held on the node itself, so runners on other machines take turns."""
+    """Make the contexts and the builder match the file, bootstrap every node and verify it (a node
+    restarts only when no build runs on it, under a lock held on the node: docs/runners.md)."""
     import json
 
     from buildkit_farm.reconcile import converge, render
-
-    def echo(message: str) -> None:
-        typer.echo(message, err=True)
 
     def show(the_plan) -> None:
         if not as_json:
@@ -330,11 +318,11 @@ def up_cmd(
         docker_config=docker_config,
         dry_run=dry_run,
         lock_timeout=lock_timeout,
-        echo=echo,
+        echo=_err,
         on_plan=show,
         report=None if as_json else _progress,
         reclaim=reclaim,
-        guard=converge.Guard(wait_timeout=wait_timeout, lock_ttl=lock_ttl, lock_timeout=lock_timeout, echo=echo),
+        guard=converge.Guard(wait_timeout=wait_timeout, lock_ttl=lock_ttl, lock_timeout=lock_timeout, echo=_err),
     )
     if as_json:
         data = {"plan": result.plan.to_dict(), "applied": result.applied}
@@ -375,9 +363,7 @@ def status_cmd(
 def down_cmd(
     file: FileOption = DEFAULT_FILE,
     docker_config: DockerConfigOption = None,
-    keep_state: Annotated[
-        bool, typer.Option("--keep-state", help="Keep the BuildKit state volumes (the build cache).")
-    ] = False,
+    keep_state: Annotated[bool, typer.Option("--keep-state", help="Keep the state volumes (the build cache).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
     lock_timeout: LockTimeoutOption = 300.0,
     wait_timeout: WaitTimeoutOption = 300.0,
@@ -389,21 +375,16 @@ def down_cmd(
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge, render
 
-    def echo(message: str) -> None:
-        typer.echo(message, err=True)
-
     the_plan = converge.down(
         load_config(file).desired,
         docker_config=docker_config,
         keep_state=keep_state,
         dry_run=dry_run,
         lock_timeout=lock_timeout,
-        echo=echo,
+        echo=_err,
         on_plan=None if as_json else (lambda p: typer.echo(render.plan_text(p))),
         report=None if as_json else _progress,
-        guard=converge.Guard(
-            wait_timeout=wait_timeout, lock_ttl=lock_ttl, lock_timeout=lock_timeout, force=force, echo=echo
-        ),
+        guard=converge.Guard(wait_timeout, lock_ttl, lock_timeout, force=force, echo=_err),
     )
     if as_json:
         typer.echo(render.plan_json(the_plan))
@@ -423,12 +404,7 @@ def drain_cmd(
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge
 
-    done = converge.drain(load_config(file).desired, node, docker_config=docker_config, reason=reason)
-    typer.echo(f"{node}: drained" if done.changed else f"{node}: already drained")
-    if done.running:
-        typer.echo(f"{node}: {len(done.running)} build(s) still running: " + "; ".join(done.running))
-    else:
-        typer.echo(f"{node}: no build running; it can be serviced")
+    typer.echo(converge.drain(load_config(file).desired, node, docker_config=docker_config, reason=reason).text)
 
 
 @app.command("undrain")
@@ -437,8 +413,7 @@ def undrain_cmd(node: NodeArgument, file: FileOption = DEFAULT_FILE, docker_conf
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge
 
-    done = converge.drain(load_config(file).desired, node, docker_config=docker_config, undo=True)
-    typer.echo(f"{node}: undrained" if done.changed else f"{node}: was not drained")
+    typer.echo(converge.drain(load_config(file).desired, node, docker_config=docker_config, undo=True).text)
 
 
 @app.command("lint")

@@ -336,6 +336,17 @@ class DrainResult:
     node: str
     changed: bool  # False: it already was (or was not) drained
     running: tuple[str, ...]  # builds still running on it
+    undo: bool = False
+
+    @property
+    def text(self) -> str:
+        """What `farm drain`/`farm undrain` print."""
+        if self.undo:
+            return f"{self.node}: undrained" if self.changed else f"{self.node}: was not drained"
+        first = f"{self.node}: drained" if self.changed else f"{self.node}: already drained"
+        if self.running:
+            return f"{first}\n{self.node}: {len(self.running)} build(s) still running: " + "; ".join(self.running)
+        return f"{first}\n{self.node}: no build running; it can be serviced"
 
 
 def drain(
@@ -360,8 +371,7 @@ def drain(
         raise EngineUnreachable(
             node=node, endpoint=s.endpoint or s.context, detail=(bk.error if bk else None) or "not observed"
         )
-    image = bk.image_id or dict(s.driver_opts).get("image") or holds.DEFAULT_IMAGE
-    ref = holds.NodeRef(name=node, buildx_node=bn, where=bk.context, image=image)
+    ref = holds.node_ref(desired.builder.name, bk, s)
     changed = holds.undrain(paths, ref) if undo else holds.drain(paths, ref, reason=reason)
     running = holds.running_builds(paths, ref) if bk.status == "running" else ()
-    return DrainResult(node=node, changed=changed, running=running)
+    return DrainResult(node=node, changed=changed, running=running, undo=undo)

@@ -33,13 +33,13 @@ from buildkit_farm import docker
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import ApplyError, BuildsRunning, LockTimeout
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, file_node_name, marker_name
-from buildkit_farm.reconcile.observe import DRAIN_LABEL, FarmState
+from buildkit_farm.reconcile.observe import DRAIN_LABEL, FarmState, ObservedBuildkit
 from buildkit_farm.reconcile.readouts import parse_running_builds
 from buildkit_farm.reconcile.stamp import utc_now
 from buildkit_farm.reconcile.steps import Action, Plan, Step
 
 if TYPE_CHECKING:
-    from buildkit_farm.farmfile.desired import Desired
+    from buildkit_farm.farmfile.desired import Desired, NodeSettings
 
 LOCK_LABEL = "org.buildkit-farm.lock"
 DEFAULT_TTL = 600.0  # seconds after which a lock nobody released is stale
@@ -209,15 +209,19 @@ def guarded(desired: Desired, state: FarmState, plan: Plan) -> tuple[list[NodeRe
         steps = [st for st in plan.changes if st.kind == "buildkit" and st.buildx_node == bn]
         if bk.status == "unreachable" or not (steps or (whole and bk.container_id)):
             continue
-        s = by_node.get(bn)
-        image = bk.image_id or (dict(s.driver_opts).get("image") if s else None) or DEFAULT_IMAGE
-        # Through the endpoint where it can: `farm down` removes the context before the lock is released.
-        where = s.endpoint if s is not None and s.endpoint and s.tls is None else bk.context
-        ref = NodeRef(name=file_node_name(bname, bn), buildx_node=bn, where=where, image=image)
+        ref = node_ref(bname, bk, by_node.get(bn))
         lock.append(ref)
         if bk.status == "running" and (whole or any(_stops(st) for st in steps)):
             wait.append(ref)
     return lock, wait
+
+
+def node_ref(builder: str, bk: ObservedBuildkit, s: NodeSettings | None) -> NodeRef:
+    """Where to reach a node's engine for its markers, and an image to make them of."""
+    image = bk.image_id or (dict(s.driver_opts).get("image") if s else None) or DEFAULT_IMAGE
+    # Through the endpoint where it can: `farm down` removes the context before the lock is released.
+    where = s.endpoint if s is not None and s.endpoint and s.tls is None else bk.context
+    return NodeRef(name=file_node_name(builder, bk.node), buildx_node=bk.node, where=where, image=image)
 
 
 def _stops(step: Step) -> bool:

@@ -217,57 +217,40 @@ def plan_nodes(
         stamp = wanted_stamp(bname, s, state.buildkits.get(bn), on.stamp if on else None, reclaim=reclaim)
         if s.name in view.spare:
             steps.append(pools.spare_node_step(s, on, state, desired.nodes, view, bn))
-            continue
-        if on is None:
-            changes = [("endpoint", "", s.buildx_endpoint)]
-            if s.platforms:
-                changes.append(("platforms", "", ", ".join(s.platforms)))
+        elif on is None:
             # A node the farm had, rejoining (it left while down): a build may do it by itself.
             known = observed is not None and state.record is not None and bn in state.record.nodes
-            why = f"joins the builder as {bn}"
-            mode = "join" if known else ""
-            steps.append(
-                Step(
-                    "node",
-                    s.name,
-                    Action.CREATE,
-                    why,
-                    tuple(changes),
-                    mode=mode,
-                    settings=s,
-                    buildx_node=bn,
-                    stamp=stamp,
-                )
-            )
-            continue
-        changes, rejoin = _node_diff(s, on, stamp)
-        pool_step = pools.pool_pin_step(s, on, changes, desired.nodes, view, bn)
-        if pool_step is not None:
-            # an --append must carry the stamp too: buildx replaces a node's driver options
-            steps.append(dataclasses.replace(pool_step, stamp=stamp) if pool_step.mode else pool_step)
-        elif changes:
-            mode = "rejoin" if rejoin else "append"
-            why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
-            if [c[0] for c in changes] == ["stamp"]:
-                # only what the node stores for its container's environment: no container is touched
-                mode, why = "stamp", "stores the settings stamp its BuildKit container carries (--append --node)"
-            steps.append(
-                Step(
-                    "node",
-                    s.name,
-                    Action.UPDATE,
-                    why,
-                    tuple(changes),
-                    mode=mode,
-                    settings=s,
-                    buildx_node=bn,
-                    stamp=stamp,
-                )
-            )
+            steps.append(_joining(s, bn, stamp, mode="join" if known else ""))
         else:
-            why = "endpoint, platforms and settings match"
-            steps.append(Step("node", s.name, Action.NOOP, why, settings=s, buildx_node=bn))
+            steps.append(_staying(s, on, bn, stamp, desired, view))
     return steps
+
+
+def _joining(s: NodeSettings, bn: str, stamp: Stamp | None, *, mode: str) -> Step:
+    changes = [("endpoint", "", s.buildx_endpoint)]
+    if s.platforms:
+        changes.append(("platforms", "", ", ".join(s.platforms)))
+    why = f"joins the builder as {bn}"
+    return Step("node", s.name, Action.CREATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn, stamp=stamp)
+
+
+def _staying(
+    s: NodeSettings, on: ObservedNode, bn: str, stamp: Stamp | None, desired: Desired, view: pools.PoolView
+) -> Step:
+    """A node already in the builder: a pool pin move, an update in place, a rejoin, or nothing."""
+    changes, rejoin = _node_diff(s, on, stamp)
+    pool_step = pools.pool_pin_step(s, on, changes, desired.nodes, view, bn)
+    if pool_step is not None:
+        # an --append must carry the stamp too: buildx replaces a node's driver options
+        return dataclasses.replace(pool_step, stamp=stamp) if pool_step.mode else pool_step
+    if not changes:
+        return Step("node", s.name, Action.NOOP, "endpoint, platforms and settings match", settings=s, buildx_node=bn)
+    mode = "rejoin" if rejoin else "append"
+    why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
+    if [c[0] for c in changes] == ["stamp"]:
+        # only what the node stores for its container's environment: no container is touched
+        mode, why = "stamp", "stores the settings stamp its BuildKit container carries (--append --node)"
+    return Step("node", s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn, stamp=stamp)
 
 
 def plan_buildkits(
