@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
@@ -63,6 +64,28 @@ def holder(paths: DockerPaths) -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()} (docker config {paths.docker_config})"
 
 
+def machine() -> str:
+    """This machine as it is booted now: a lock whose holder ran here and is gone is stale at once."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    return f"{socket.gethostname()}/{boot}"
+
+
+def _gone(where: str, pid: str) -> bool:
+    """Whether a lock's holder ran on this machine (same host name and boot) and has exited."""
+    if where != machine() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 # ---------------------------------------------------------------------------- the node lock
 @contextmanager
 def locked(
@@ -87,7 +110,13 @@ def _take(paths: DockerPaths, ref: NodeRef, *, ttl: float, deadline: float, time
     told = ""
     while True:
         expires = int(time.time() + ttl)
-        labels = {"by": holder(paths), "at": utc_now(), "expires": str(expires)}
+        labels = {
+            "by": holder(paths),
+            "at": utc_now(),
+            "expires": str(expires),
+            "machine": machine(),
+            "pid": str(os.getpid()),
+        }
         args = ["container", "create", "--name", name]
         for k, v in labels.items():
             args += ["--label", f"{LOCK_LABEL}.{k}={v}"]
@@ -101,8 +130,8 @@ def _take(paths: DockerPaths, ref: NodeRef, *, ttl: float, deadline: float, time
         held = _lock_labels(paths, ref, name)
         if held is None:
             continue  # released meanwhile
-        cid, by, at, stale_at = held
-        if stale_at <= time.time():
+        cid, by, at, stale_at, where, pid = held
+        if stale_at <= time.time() or _gone(where, pid):
             docker.attempt(paths, ref.where, ["container", "rm", "--force", cid])
             if echo:
                 echo(f"{ref.name}: took over a stale lock of {by} (taken {at}, stale since {_when(stale_at)})")
@@ -119,18 +148,19 @@ def _take(paths: DockerPaths, ref: NodeRef, *, ttl: float, deadline: float, time
         time.sleep(1.0)
 
 
-def _lock_labels(paths: DockerPaths, ref: NodeRef, name: str) -> tuple[str, str, str, float] | None:
-    fields = ["{{.Id}}", *("{{index .Config.Labels " + f'"{LOCK_LABEL}.{k}"' + "}}" for k in ("by", "at", "expires"))]
+def _lock_labels(paths: DockerPaths, ref: NodeRef, name: str) -> tuple[str, str, str, float, str, str] | None:
+    keys = ("by", "at", "expires", "machine", "pid")
+    fields = ["{{.Id}}", *("{{index .Config.Labels " + f'"{LOCK_LABEL}.{k}"' + "}}" for k in keys)]
     fmt = "\t".join(fields)
     got = docker.read(paths, ref.where, ["container", "inspect", "--format", fmt, name])
     if got.returncode != 0:
         return None
-    cid, by, at, expires = (got.stdout.strip().split("\t") + ["", "", "", ""])[:4]
+    cid, by, at, expires, where, pid = (got.stdout.strip().split("\t") + [""] * 6)[:6]
     try:
         stale_at = float(expires)
     except ValueError:
         stale_at = 0.0  # a lock without an expiry is not one farm wrote: stale
-    return cid, by or "(unknown)", at or "(unknown time)", stale_at
+    return cid, by or "(unknown)", at or "(unknown time)", stale_at, where, pid
 
 
 def _when(epoch: float) -> str:
