@@ -315,3 +315,38 @@ def test_drain_and_undrain_a_pool_node_seen_by_every_runner(lab, docker_config, 
         assert _arm64(farm.build())["node"] == "arm2"  # undrained, it builds again
     finally:
         farm.run("down", "--force")
+
+
+def fake_lock(farm: Farm, node: str, *, stale_in: float) -> None:
+    """A lock as a runner on another machine leaves it (killed): only its expiry frees it."""
+    name = f"buildx_buildkit_{farm.builder}-{node}".lower()
+    image = farm.docker("container", "inspect", "--format", "{{.Image}}", name, context=node).stdout.strip()
+    labels = {
+        "by": "ci@elsewhere pid 4242 (docker config /home/ci/.docker)",
+        "at": "2026-12-07T00:00:00Z",
+        "expires": str(int(time.time() + stale_in)),
+        "machine": "elsewhere/0000",
+        "pid": "4242",
+    }
+    args = [x for k, v in labels.items() for x in ("--label", f"org.buildkit-farm.lock.{k}={v}")]
+    farm.docker(
+        "container", "create", "--name", f"buildkit-farm-lock_{farm.builder}-{node}".lower(), *args, image, context=node
+    )
+
+
+def test_a_lock_from_another_machine_is_waited_for_then_taken_over_when_stale(runners):
+    a, b, _ = runners
+    a.ok("up")
+    b.data["builder"]["buildkitd_flags"] = "--debug"
+    b.write()
+    fake_lock(a, "node1", stale_in=120)
+    short = b.run("up", "--lock-timeout", "2")
+    assert short.returncode == 1, short.stdout + short.stderr
+    assert 'node "node1" is locked by ci@elsewhere pid 4242' in short.stderr, short.stderr
+    a.docker("container", "rm", f"buildkit-farm-lock_{a.builder}-node1".lower(), context="node1")
+    fake_lock(a, "node1", stale_in=6)
+    t0 = time.monotonic()
+    up = b.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "waiting for the lock held by ci@elsewhere" in up.stderr and "took over a stale lock" in up.stderr
+    assert time.monotonic() - t0 >= 4  # it waited for the stated time
