@@ -350,3 +350,23 @@ def test_a_lock_from_another_machine_is_waited_for_then_taken_over_when_stale(ru
     assert up.returncode == 0, up.stdout + up.stderr
     assert "waiting for the lock held by ci@elsewhere" in up.stderr and "took over a stale lock" in up.stderr
     assert time.monotonic() - t0 >= 4  # it waited for the stated time
+
+
+def test_down_waits_for_a_running_build_unless_forced(runners, lab, tmp_path):
+    a, b, _ = runners
+    a.ok("up")
+    b.ok("up")
+    build = start_slow_build(a, tmp_path, lab, seconds=15)
+    try:
+        wait_for_running_build(a, "node1")
+        before = container_ids(a)
+        refused = b.run("down", "--wait-timeout", "2")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "builds still run" in refused.stderr and 'node "node1"' in refused.stderr
+        assert container_ids(a) == before  # nothing removed
+        out, _ = build.communicate(timeout=120)
+        assert build.returncode == 0, out
+    finally:
+        if build.poll() is None:
+            build.kill()
+            build.communicate()
