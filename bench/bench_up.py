@@ -18,6 +18,13 @@ engines (node1's socket, node2 over ssh, over tcp+TLS and by socket, node3's soc
 symlinks to those sockets): each buildx node still runs its own BuildKit container. Targets:
 converged up and status at 8 nodes <= 1.5x their time at 2; up from nothing <= 2x.
 Needs the lab (`lab/lab.sh up`). Uses a private Docker config and a unique builder name.
+
+    .venv/bin/python bench/bench_up.py --fresh [--runs N] [--farm PATH]
+
+A converged `farm up` from a fresh runner (issue 24): the farm is up (made by one Docker
+config), then each run is a new, empty Docker config standing for a new CI machine. Prints
+the median time and the docker CLI calls, by kind; `--farm` runs another `farm` (e.g. a
+wrapper around an older tree) for the figure before.
 """
 
 from __future__ import annotations
@@ -46,9 +53,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--scale", action="store_true", help="farm up/status at 2, 4 and 8 nodes, side by side (issue 11)")
+    ap.add_argument("--fresh", action="store_true", help="converged `farm up` from fresh runners (issue 24)")
+    ap.add_argument("--farm", default=FARM, help="the farm program to time (default: this venv's)")
     args = ap.parse_args()
     if args.scale:
         return scale(args.runs)
+    if args.fresh:
+        return fresh(args.runs, args.farm)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-up-"))
     log = tmp / "calls.log"
@@ -170,6 +181,72 @@ def main() -> int:
             env={**env, "DOCKER_CONFIG": str(tmp / "plain-config")},
             capture_output=True,
         )
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fresh(runs: int, farm_bin: str) -> int:
+    """Converged `farm up` from fresh runners: each run a new Docker config, the nodes already up."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fresh-"))
+    log = tmp / "calls.log"
+    shim = tmp / "shim"
+    shim.mkdir()
+    real = shutil.which("docker")
+    (shim / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "docker").chmod(0o755)
+    builder = f"benchf{secrets.token_hex(3)}"
+    data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
+    data["builder"]["name"] = builder
+    data.pop("target", None)
+    for table in [data["builder"], *data.get("node", [])]:
+        if isinstance(table.get("buildkitd_config"), str):
+            table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
+    farm_file = tmp / "farm.toml"
+    farm_file.write_text(tomli_w.dumps(data))
+    base = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "NO_COLOR": "1"}
+    base.pop("BUILDX_CONFIG", None)
+
+    def farm(config: Path, *a: str) -> subprocess.CompletedProcess:
+        env = {**base, "DOCKER_CONFIG": str(config)}
+        r = subprocess.run([farm_bin, *a, "-f", str(farm_file)], env=env, capture_output=True, text=True)
+        if r.returncode != 0:
+            sys.exit(f"farm {' '.join(a)} failed ({config}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    first = tmp / "runner-0"
+    configs = [first]
+    try:
+        farm(first, "up")
+        times, calls = [], []
+        for i in range(1, runs + 1):
+            config = tmp / f"runner-{i}"
+            configs.append(config)
+            log.unlink(missing_ok=True)
+            t0 = time.perf_counter()
+            out = farm(config, "up")
+            times.append(time.perf_counter() - t0)
+            calls.append(log.read_text().splitlines() if log.exists() else [])
+            if "buildkit" in out.stdout and "~ buildkit" in out.stdout:
+                sys.exit(f"a fresh runner restarted a BuildKit container:\n{out.stdout}")
+        last = calls[-1]
+        kinds: dict[str, int] = {}
+        for c in last:
+            words = [w for w in c.split() if not w.startswith("-") and "/" not in w and w != "docker"]
+            kind = " ".join(words[:2]) if words[:1] in (["buildx"], ["context"], ["container"]) else words[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        print(f"lab: 2 nodes; builder {builder}; {runs} fresh runners, each a new Docker config; farm: {farm_bin}")
+        print(f"converged `farm up` from a fresh runner: median {statistics.median(times):.2f} s")
+        print(f"docker CLI calls: {len(last)} ({', '.join(f'{k} x{n}' for k, n in sorted(kinds.items()))})")
+        for c in last:
+            print(f"  docker {c}")
+        return 0
+    finally:
+        farm(first, "down")
+        for config in configs[1:]:
+            subprocess.run(
+                ["docker", "buildx", "rm", "--keep-state", "--force", builder],
+                env={**base, "DOCKER_CONFIG": str(config)},
+                capture_output=True,
+            )
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from buildkit_farm import docker
@@ -78,7 +77,7 @@ def start(docker_config: str | Path | None = None) -> None:
     paths = docker.DockerPaths.resolve(docker_config)
     if paths.docker_config not in _seen and paths.docker_config not in _started:
         pending = docker.start_read(paths, None, ["buildx", "version"])
-        _started[paths.docker_config] = partial(docker.finish_read, pending)
+        _started[paths.docker_config] = pending.finish
 
 
 def require(docker_config: str | Path | None = None) -> BuildxVersion:

@@ -10,7 +10,19 @@ from typing import Annotated, Optional
 import typer
 
 from buildkit_farm import __version__, envelope
+from buildkit_farm.build_command import build_cmd
 from buildkit_farm.errors import FarmError
+from buildkit_farm.options import (
+    DEFAULT_FILE,
+    DockerConfigOption,
+    FileOption,
+    JsonOption,
+    LockTimeoutOption,
+    LockTtlOption,
+    NodeArgument,
+    ReclaimOption,
+    WaitTimeoutOption,
+)
 
 app = typer.Typer(
     name="farm",
@@ -20,27 +32,6 @@ app = typer.Typer(
     add_completion=True,  # `farm --install-completion`: users of a CLI expect it
     rich_markup_mode=None,  # plain click help: importing rich costs ~0.1 s on every `farm --help`
 )
-
-FileOption = Annotated[
-    Path,
-    typer.Option(
-        "--file",
-        "-f",
-        envvar="FARM_FILE",
-        help="The farm file (default ./multiarch.toml, or $FARM_FILE).",
-    ),
-]
-DEFAULT_FILE = Path("multiarch.toml")
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document on stdout, on success and on failure (README).")
-]
-DockerConfigOption = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--docker-config",
-        help="Docker config dir: registry logins, contexts and builders (default $DOCKER_CONFIG or ~/.docker).",
-    ),
-]
 
 
 def _colored(text: str, color: str) -> str:
@@ -155,153 +146,11 @@ def inspect_cmd(
         typer.echo(describe(index))
 
 
-@app.command("build")
-def build_cmd(
-    targets: Annotated[
-        Optional[list[str]], typer.Argument(help="Targets to build (default: all, in file order).")
-    ] = None,
-    file: FileOption = DEFAULT_FILE,
-    var: Annotated[
-        list[str], typer.Option("--var", help="NAME=VALUE: fills {NAME} in tags, and bake file variables.")
-    ] = [],
-    tag: Annotated[list[str], typer.Option("--tag", "-t", help="Tags to push instead of the file's.")] = [],
-    build_arg: Annotated[
-        list[str], typer.Option("--build-arg", help="KEY=VALUE, over the file's args; a bare KEY takes $KEY.")
-    ] = [],
-    label: Annotated[list[str], typer.Option("--label", help="KEY=VALUE, over the file's labels.")] = [],
-    stage: Annotated[Optional[str], typer.Option("--target", help="The Dockerfile stage to build.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not use the build cache.")] = False,
-    pull: Annotated[bool, typer.Option("--pull", help="Always pull newer base images.")] = False,
-    secret: Annotated[list[str], typer.Option("--secret", help="id=ID,env=VAR or id=ID,src=FILE (never shown).")] = [],
-    ssh: Annotated[
-        list[str], typer.Option("--ssh", help="SSH agent or keys for RUN --mount=type=ssh: default|ID=PATH.")
-    ] = [],
-    cache_from: Annotated[
-        list[str], typer.Option("--cache-from", help="Registry cache to read, e.g. type=registry,ref=R.")
-    ] = [],
-    cache_to: Annotated[
-        list[str], typer.Option("--cache-to", help="Registry cache to write, e.g. type=registry,ref=R,mode=max.")
-    ] = [],
-    provenance: Annotated[
-        Optional[bool], typer.Option("--provenance/--no-provenance", help="Attach a provenance attestation.")
-    ] = None,
-    sbom: Annotated[Optional[bool], typer.Option("--sbom/--no-sbom", help="Attach an SBOM attestation.")] = None,
-    progress: Annotated[str, typer.Option("--progress", help="buildx progress: auto, plain or tty.")] = "auto",
-    verify_run: Annotated[
-        bool, typer.Option("--verify-run", help="Run every variant on a node of its platform before tagging.")
-    ] = False,
-    verify_cmd: Annotated[
-        Optional[str], typer.Option("--verify-cmd", help="Command for --verify-run (default: the image's CMD).")
-    ] = None,
-    up: Annotated[
-        bool, typer.Option("--up", help="Converge the farm first instead of stopping when it drifted.")
-    ] = False,
-    dry_run: Annotated[
-        bool,
-        typer.Option(
-            "--dry-run",
-            help="Check inputs and print the run plan (the bakes and docker commands that would run); run nothing.",
-        ),
-    ] = False,
-    report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON report to FILE.")] = None,
-    atomic: Annotated[
-        bool, typer.Option("--atomic", help="Move no tag of any target unless every selected target succeeded.")
-    ] = False,
-    push: Annotated[
-        bool,
-        typer.Option(
-            "--push/--no-push",
-            help="Push (default); --no-push builds every platform on its node and writes nothing to any registry.",
-        ),
-    ] = True,
-    metadata_file: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--metadata-file", help="Write what buildx build/bake --metadata-file write (plus farm.*) to FILE."
-        ),
-    ] = None,
-    platform: Annotated[
-        list[str], typer.Option("--platform", help="Build only these of each target's platforms: P[,P] (repeatable).")
-    ] = [],
-    set_: Annotated[
-        list[str],
-        typer.Option("--set", help="TARGET.KEY=VALUE as bake --set: *.platform, app.tags, app.args.X, app.labels.K..."),
-    ] = [],
-    docker_config: DockerConfigOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Build and push targets across the farm: checked first, no partial tag, verified after."""
-    from buildkit_farm.builds import job as farm_build
-    from buildkit_farm.builds import metadata
-    from buildkit_farm.builds import overrides as flags
-    from buildkit_farm.builds import report as build_report
-    from buildkit_farm.builds.resolve import BuildOptions, expand_bake, parse_pairs
-    from buildkit_farm.farmfile.load import load_config
-
-    build_report.check_report_path(report)  # before anything runs, so a failed run can still write it
-    metadata.check_path(metadata_file)
-    reports: list = []
-    commands: list[str] = []  # --dry-run --json: the commands go into the document, not to stdout
-    try:
-        options = BuildOptions(
-            vars=parse_pairs(var, flag="--var"),
-            tags=tuple(tag),
-            build_args=flags.build_args(build_arg, os.environ),
-            labels=parse_pairs(label, flag="--label"),
-            target=stage,
-            no_cache=no_cache,
-            pull=pull,
-            secrets=tuple(secret),
-            ssh=tuple(ssh),
-            cache_from=tuple(cache_from),
-            cache_to=tuple(cache_to),
-            provenance=provenance,
-            sbom=sbom,
-            # NO_COLOR: buildx's tty display is escape sequences; plain is the same log without them.
-            progress="plain" if progress == "auto" and "NO_COLOR" in os.environ else progress,
-            verify_run=verify_run or verify_cmd is not None,
-            verify_cmd=verify_cmd,
-            platforms=flags.parse_platforms(platform),
-            sets=flags.parse_sets(set_),
-            push=push,
-        )
-        where = str(docker_config) if docker_config else None
-        # the loader, then its caller's one process: bake files resolved by buildx (--var fills their variables)
-        config = expand_bake(load_config(file), variables=options.vars, docker_config=where).config
-        if not dry_run:  # --dry-run runs nothing: it shows the commands for any buildx
-            from buildkit_farm import buildx_version
-
-            buildx_version.require(where)
-        reports, error = farm_build.build(
-            config.desired,
-            targets or (),
-            options,
-            docker_config=where,
-            up=up,
-            dry_run=dry_run,
-            atomic=atomic,
-            out=commands.append if as_json else print,
-            on_wait=lambda m: typer.echo(m, err=True),
-        )
-    except FarmError as err:
-        error = err
-    if not dry_run:
-        build_report.finish(reports, error, report_path=report)
-        metadata.finish(
-            metadata_file, reports, docker_config=str(docker_config) if docker_config else None, pushed=push
-        )
-        if reports and not as_json:
-            typer.echo(build_report.render_text(reports))
-    if as_json:
-        data = {"dry_run": True, "commands": commands} if dry_run else build_report.reports_data(reports, error)
-        envelope.emit("build", data, error=error)
-    if error is not None:
-        raise error
+app.command("build")(build_cmd)
 
 
-LockTimeoutOption = Annotated[
-    float, typer.Option("--lock-timeout", help="Seconds to wait for another farm run on this Docker config.")
-]
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
 
 
 def _progress(step, seconds: float) -> None:
@@ -319,6 +168,7 @@ def plan_cmd(
         bool,
         typer.Option("--detailed-exitcode", help="Exit 0: nothing to do, 2: changes to make, 1: an error."),
     ] = False,
+    reclaim: ReclaimOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Show what `farm up` would change: + create, ~ update, - remove, and why each thing is unchanged."""
@@ -329,7 +179,7 @@ def plan_cmd(
     try:
         desired = load_config(file).desired
         with buildx_version.checked(docker_config):  # read-only: buildx answers while the farm is read
-            the_plan, _ = converge.plan(desired, docker_config=docker_config)
+            the_plan, _ = converge.plan(desired, docker_config=docker_config, reclaim=reclaim)
     except FarmError as err:
         if detailed_exitcode:  # 2 means changes: every error, bad input too, is 1
             err.exit_code = 1
@@ -349,9 +199,13 @@ def up_cmd(
     docker_config: DockerConfigOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan (same as `farm plan`).")] = False,
     lock_timeout: LockTimeoutOption = 300.0,
+    wait_timeout: WaitTimeoutOption = 300.0,
+    lock_ttl: LockTtlOption = 600.0,
+    reclaim: ReclaimOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Make the contexts and the builder match the file, bootstrap every node and verify it."""
+    """Make the contexts and the builder match the file, bootstrap every node and verify it (a node
+    restarts only when no build runs on it, under a lock held on the node: docs/runners.md)."""
     import json
 
     from buildkit_farm import buildx_version
@@ -369,9 +223,11 @@ def up_cmd(
         docker_config=docker_config,
         dry_run=dry_run,
         lock_timeout=lock_timeout,
-        echo=lambda m: typer.echo(m, err=True),
+        echo=_err,
         on_plan=show,
         report=None if as_json else _progress,
+        reclaim=reclaim,
+        guard=converge.Guard(wait_timeout=wait_timeout, lock_ttl=lock_ttl, lock_timeout=lock_timeout, echo=_err),
     )
     if as_json:
         data = {"plan": result.plan.to_dict(), "applied": result.applied}
@@ -428,14 +284,15 @@ def status_cmd(
 def down_cmd(
     file: FileOption = DEFAULT_FILE,
     docker_config: DockerConfigOption = None,
-    keep_state: Annotated[
-        bool, typer.Option("--keep-state", help="Keep the BuildKit state volumes (the build cache).")
-    ] = False,
+    keep_state: Annotated[bool, typer.Option("--keep-state", help="Keep the state volumes (the build cache).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be removed.")] = False,
     lock_timeout: LockTimeoutOption = 300.0,
+    wait_timeout: WaitTimeoutOption = 300.0,
+    lock_ttl: LockTtlOption = 600.0,
+    force: Annotated[bool, typer.Option("--force", help="Do not wait for running builds: they fail.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Remove the farm's builder and the contexts it owns, and nothing else."""
+    """Remove the farm's builder and the contexts it owns, and nothing else (after running builds finish)."""
     from buildkit_farm import buildx_version
     from buildkit_farm.farmfile.load import load_config
     from buildkit_farm.reconcile import converge, render
@@ -448,12 +305,36 @@ def down_cmd(
         keep_state=keep_state,
         dry_run=dry_run,
         lock_timeout=lock_timeout,
-        echo=lambda m: typer.echo(m, err=True),
+        echo=_err,
         on_plan=None if as_json else (lambda p: typer.echo(render.plan_text(p))),
         report=None if as_json else _progress,
+        guard=converge.Guard(wait_timeout, lock_ttl, lock_timeout, force=force, echo=_err),
     )
     if as_json:
         envelope.emit("down", the_plan.to_dict())
+
+
+@app.command("drain")
+def drain_cmd(
+    node: NodeArgument,
+    file: FileOption = DEFAULT_FILE,
+    docker_config: DockerConfigOption = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the other runners (shown by `farm status`).")] = "",
+) -> None:
+    """Take a node out of new builds (held on the node: every runner sees it); its pool's next node builds."""
+    from buildkit_farm.farmfile.load import load_config
+    from buildkit_farm.reconcile import converge
+
+    typer.echo(converge.drain(load_config(file).desired, node, docker_config=docker_config, reason=reason).text)
+
+
+@app.command("undrain")
+def undrain_cmd(node: NodeArgument, file: FileOption = DEFAULT_FILE, docker_config: DockerConfigOption = None) -> None:
+    """Let a drained node take builds again."""
+    from buildkit_farm.farmfile.load import load_config
+    from buildkit_farm.reconcile import converge
+
+    typer.echo(converge.drain(load_config(file).desired, node, docker_config=docker_config, undo=True).text)
 
 
 @app.command("lint")

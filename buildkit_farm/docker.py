@@ -303,12 +303,8 @@ class PendingRead:
 
 
 def start_read(paths: DockerPaths, where: str | None, args: Sequence[str], *, timeout: float = QUICK) -> PendingRead:
-    """The same read, started in the background; `finish_read` collects it."""
+    """The same read, started in the background; its `finish` collects it."""
     return PendingRead(argv(paths, where) + list(args), timeout)
-
-
-def finish_read(pending: PendingRead) -> DockerRead:
-    return pending.finish()
 
 
 # ---------------------------------------------------------------------------- verbs
@@ -404,11 +400,6 @@ def last_lines(text: str | None, n: int = 3, *, sep: str = " / ") -> str:
     return sep.join(line.removeprefix("ERROR: ") for line in lines[-n:])
 
 
-def failure_detail(err: DockerFailed) -> str:
-    """What a failed docker command says: its last lines, else its exit code (`DockerFailed.detail`)."""
-    return err.detail
-
-
 # --------------------------------------------------------------------------- the build's verbs
 # (`farm build` and `farm validate`: narrow verbs, one per kind of process the build starts)
 
@@ -498,3 +489,9 @@ def run_variant(
     except DockerFailed as err:
         return (_NOT_STARTED if err.returncode is None else err.returncode), list(tail)
     return 0, list(tail)
+
+
+def attempt(paths: DockerPaths, where: str | None, args: Sequence[str]) -> DockerRead:
+    """One docker command that changes something, whose failure is an answer rather than an
+    error: creating a marker container whose name is taken means someone else holds it."""
+    return read(paths, where, args)

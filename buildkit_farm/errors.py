@@ -123,6 +123,14 @@ class LockTimeout(FarmError, TimeoutError):
     """Another `farm` run holds the lock on this Docker config."""
 
 
+class BuildsRunning(FarmError, TimeoutError):
+    """Builds still run on a node that `farm up`/`farm down` must restart or remove; nothing was changed."""
+
+
+class NodeDrained(FarmError):
+    """A platform's only node is drained: no node takes its builds."""
+
+
 class BuildError(FarmError):
     """A build, push or post-push check failed."""
 

@@ -26,17 +26,12 @@ from typing import TYPE_CHECKING
 
 from buildkit_farm import docker
 from buildkit_farm.causes import engine_hint
-from buildkit_farm.docker import DockerFailed, DockerPaths, failure_detail
+from buildkit_farm.docker import DockerFailed, DockerPaths
 from buildkit_farm.errors import ApplyError, FarmError, Interrupted
 from buildkit_farm.reconcile import buildx
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, file_node_name
-from buildkit_farm.reconcile.observe import (
-    OWNER_MARK,
-    FarmRecord,
-    FarmState,
-    RecordEntry,
-    read_record,
-)
+from buildkit_farm.reconcile.observe import FarmState
+from buildkit_farm.reconcile.record import OWNER_MARK, FarmRecord, RecordEntry, read_record
 from buildkit_farm.reconcile.steps import Action, Plan, Step, StepKind, StepMode, assert_never
 
 if TYPE_CHECKING:
@@ -94,7 +89,7 @@ def _bootstrap(run: _Run, report: Report | None) -> None:
         except DockerFailed as err:
             raise ApplyError(
                 step=f'bootstrapping builder "{plan.builder}"',
-                detail=failure_detail(err),
+                detail=err.detail,
                 hint="check the failing node's engine, then rerun `farm up`",
             ) from None
         if report:
@@ -258,7 +253,7 @@ def _join(run: _Run, step: Step) -> None:
             driver=run.plan.driver,
             append=exists,
             platforms=s.platforms,
-            driver_opts=s.driver_opts,
+            driver_opts=(*s.driver_opts, *(step.stamp.driver_opts() if step.stamp else ())),
             buildkitd_flags=s.buildkitd_flags,
             buildkitd_config=config_file,
         ),
@@ -275,8 +270,8 @@ def update_node(run: _Run, step: Step) -> None:
             _buildx(
                 run, step, lambda: buildx.buildx_leave(run.paths, builder=run.plan.builder, node=_buildx_node(step))
             )
-        case StepMode.APPEND | StepMode.PIN | StepMode.JOIN | StepMode.NONE:
-            pass
+        case StepMode.APPEND | StepMode.PIN | StepMode.JOIN | StepMode.STAMP | StepMode.NONE:
+            pass  # --append --node: a STAMP only rewrites what the node stores, no container is touched
         case StepMode.LEAVE | StepMode.START | StepMode.RESTART | StepMode.MOVE | StepMode.KEEP_STATE:
             raise AssertionError(f"no node ~ step runs in mode {step.mode.value!r}")
         case _:
@@ -303,7 +298,15 @@ def update_buildkit(run: _Run, step: Step) -> None:
             run.touched.add(_buildx_node(step))
         case StepMode.START:  # the same container, started: its recorded settings stay
             pass
-        case StepMode.JOIN | StepMode.APPEND | StepMode.REJOIN | StepMode.PIN | StepMode.LEAVE | StepMode.KEEP_STATE:
+        case (
+            StepMode.JOIN
+            | StepMode.APPEND
+            | StepMode.REJOIN
+            | StepMode.PIN
+            | StepMode.LEAVE
+            | StepMode.STAMP
+            | StepMode.KEEP_STATE
+        ):
             raise AssertionError(f"no buildkit ~ step runs in mode {step.mode.value!r}")
         case _:
             assert_never(step.mode)
@@ -321,7 +324,7 @@ def _remove_container(run: _Run, where: str, buildx_node: str, *, strict: bool, 
     except DockerFailed as err:
         if strict:
             raise ApplyError(
-                step=_label(step) if step else f"removing {container_name(buildx_node)}", detail=failure_detail(err)
+                step=_label(step) if step else f"removing {container_name(buildx_node)}", detail=err.detail
             ) from None
 
 
@@ -368,6 +371,8 @@ def record_buildkits(paths: DockerPaths, desired: Desired, state: FarmState, tou
             continue
         if bn in touched:
             settings = s.fingerprint
+        elif bk.settings is not None:
+            settings = bk.settings  # stamped on the container: whoever made it, this runner knows now
         elif prev is not None and prev.container_id == bk.container_id:
             settings = prev.settings
         else:
@@ -425,7 +430,7 @@ def _buildx(run: _Run, step: Step, action: Callable[[], object], *, restore: boo
         else:
             restored = ""
         if isinstance(err, DockerFailed):
-            detail = failure_detail(err)
+            detail = err.detail
             # buildx contacts every node on each change: name the one that did not answer.
             m = re.search(r"failed to initialize builder \S+ \((\S+)\): (.*)", detail)
             cause = None
@@ -441,7 +446,7 @@ def _docker(step: Step, action: Callable[[], object]) -> None:
     try:
         action()
     except DockerFailed as err:
-        raise ApplyError(step=_label(step), detail=failure_detail(err)) from None
+        raise ApplyError(step=_label(step), detail=err.detail) from None
 
 
 def _label(step: Step) -> str:

@@ -15,8 +15,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from buildkit_farm.docker import DockerPaths
-from buildkit_farm.errors import NotConverged
-from buildkit_farm.reconcile import lock, pools
+from buildkit_farm.errors import EngineUnreachable, NotConverged, UsageError
+from buildkit_farm.reconcile import holds, lock, pools
 from buildkit_farm.reconcile.apply import Report, apply_plan, record_buildkits
 from buildkit_farm.reconcile.names import buildx_node_name
 from buildkit_farm.reconcile.observe import (
@@ -62,6 +62,7 @@ class UpResult:
 
 def _status(desired: Desired, state: FarmState, *, warnings: tuple[str, ...] = ()) -> FarmStatus:
     status_of = {n.name: n.status for n in node_statuses(desired, state)}
+    drained = {n.name for n in node_statuses(desired, state) if n.drained}
     by_file = {}
     for s in desired.nodes:
         bk = state.buildkits.get(buildx_node_name(desired.builder.name, s.name))
@@ -73,7 +74,7 @@ def _status(desired: Desired, state: FarmState, *, warnings: tuple[str, ...] = (
         nodes=node_statuses(desired, state),
         buildkits=MappingProxyType(by_file),
         state=state,
-        pools=pools.resolve(desired.nodes, status_of).pools,
+        pools=pools.resolve(desired.nodes, status_of, exclude=drained).pools,
         warnings=warnings,
     )
 
@@ -114,10 +115,10 @@ def _remaining(plan: Plan) -> str:
     return "; ".join(f"{s.action.symbol} {s.kind} {s.name} ({s.reason})" for s in plan.changes)
 
 
-def plan(desired: Desired, *, docker_config: str | Path | None = None) -> tuple[Plan, FarmState]:
+def plan(desired: Desired, *, docker_config: str | Path | None = None, reclaim: bool = False) -> tuple[Plan, FarmState]:
     """What `farm up` would do; reads only."""
     state = observe(desired, docker_config=docker_config)
-    return make_plan(desired, state), state
+    return make_plan(desired, state, reclaim=reclaim), state
 
 
 def status(desired: Desired, *, docker_config: str | Path | None = None) -> FarmStatus:
@@ -135,6 +136,7 @@ def converge_file(
 ) -> UpResult:
     """`farm up` from a file: the lock first, then the engines are asked while the file loads."""
     paths = DockerPaths.resolve(docker_config)
+    options.setdefault("guard", Guard(lock_timeout=lock_timeout, echo=echo))
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
         prefetch = Prefetch.for_file(paths, file)
         try:
@@ -156,8 +158,20 @@ def converge(
 ) -> UpResult:
     """Make the contexts and the builder match the file, then check that they do."""
     paths = DockerPaths.resolve(docker_config)
+    options.setdefault("guard", Guard(lock_timeout=lock_timeout, echo=echo))
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
         return _converge(desired, paths, docker_config=docker_config, **options)
+
+
+@dataclass(frozen=True)
+class Guard:
+    """How a run treats other runners' work on the nodes it changes."""
+
+    wait_timeout: float = holds.DEFAULT_WAIT  # for builds running on a node about to restart
+    lock_ttl: float = holds.DEFAULT_TTL  # a node lock older than this is stale
+    lock_timeout: float = lock.DEFAULT_TIMEOUT  # for another runner's node lock
+    force: bool = False  # `farm down --force`: do not wait for running builds
+    echo: Echo | None = None
 
 
 def _converge(
@@ -170,10 +184,12 @@ def _converge(
     report: Report | None = None,
     needed: Collection[str] | None = None,
     prefetch: Prefetch | None = None,
+    reclaim: bool = False,
+    guard: Guard | None = None,
 ) -> UpResult:
     """The flow itself; the caller holds the lock. `needed`: see `ensure_converged`."""
     state = observe(desired, docker_config=docker_config, prefetch=prefetch)
-    first = make_plan(desired, state, needed=needed)
+    first = make_plan(desired, state, needed=needed, reclaim=reclaim)
     if on_plan:
         on_plan(first)
     if dry_run:
@@ -182,6 +198,31 @@ def _converge(
         status_ = _verified(desired, state, needed=needed)
         record_buildkits(paths, desired, state, frozenset())  # keeps what a probe learnt
         return UpResult(first, False, status_)
+    guard = guard or Guard()
+    if state.record is not None or state.builder is None:
+        record_buildkits(paths, desired, state, frozenset())  # what a probe learnt: not asked again
+    to_lock, to_wait = holds.guarded(desired, state, first)
+    with holds.locked(paths, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
+        if to_lock:
+            holds.wait_idle(paths, to_wait, timeout=guard.wait_timeout, echo=guard.echo)
+            # Another runner may have changed these nodes while this one waited: plan again.
+            state = observe(desired, docker_config=docker_config)
+            first = make_plan(desired, state, needed=needed, reclaim=reclaim)
+            if first.converged:
+                return UpResult(first, False, _verified(desired, state, needed=needed))
+        return _apply_and_check(desired, paths, first, docker_config=docker_config, report=report, needed=needed)
+
+
+def _apply_and_check(
+    desired: Desired,
+    paths: DockerPaths,
+    first: Plan,
+    *,
+    docker_config: str | Path | None,
+    report: Report | None,
+    needed: Collection[str] | None,
+) -> UpResult:
+    """Apply the plan, record what was made, and check that nothing is left to change."""
     touched = apply_plan(first, paths, report=report)
     after = observe(desired, docker_config=docker_config)
     record_buildkits(paths, desired, after, touched)
@@ -205,15 +246,23 @@ def down(
     echo: Echo | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     report: Report | None = None,
+    guard: Guard | None = None,
 ) -> Plan:
-    """Remove the builder and the contexts the farm owns, and nothing else."""
+    """Remove the builder and the contexts the farm owns, and nothing else; first wait for
+    the builds running on its nodes (unless `guard.force`)."""
     paths = DockerPaths.resolve(docker_config)
+    guard = guard or Guard(lock_timeout=lock_timeout, echo=echo)
     with lock.hold(paths.farm_dir, timeout=lock_timeout, on_wait=echo):
         state = observe(desired, docker_config=docker_config)
         the_plan = make_down_plan(desired, state, keep_state=keep_state)
         if on_plan:
             on_plan(the_plan)
-        if not dry_run:
+        if dry_run:
+            return the_plan
+        to_lock, to_wait = holds.guarded(desired, state, the_plan)
+        with holds.locked(paths, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
+            if not guard.force:
+                holds.wait_idle(paths, to_wait, timeout=guard.wait_timeout, echo=guard.echo)
             apply_plan(the_plan, paths, report=report)
         return the_plan
 
@@ -268,14 +317,61 @@ def ensure_converged(
 
 def pool_moves(the_plan: Plan) -> tuple[Step, ...]:
     """The plan's changes a build applies by itself: pins moving inside pools, down pool
-    nodes leaving, returning ones rejoining (and their BuildKit started)."""
+    nodes leaving, returning ones rejoining (and their BuildKit started), and a node storing
+    the stamp its container carries (a builder made before stamps, or by an older farm)."""
     out = []
     rejoining = set()
     for step in the_plan.changes:
-        if step.kind is StepKind.NODE and step.mode in (StepMode.PIN, StepMode.LEAVE, StepMode.JOIN):
+        if step.kind is StepKind.NODE and step.mode in (StepMode.PIN, StepMode.LEAVE, StepMode.JOIN, StepMode.STAMP):
             out.append(step)
             if step.mode is StepMode.JOIN:
                 rejoining.add(step.name)
         elif step.kind is StepKind.BUILDKIT and (step.mode is StepMode.START or step.name in rejoining):
             out.append(step)
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    node: str
+    changed: bool  # False: it already was (or was not) drained
+    running: tuple[str, ...]  # builds still running on it
+    undo: bool = False
+
+    @property
+    def text(self) -> str:
+        """What `farm drain`/`farm undrain` print."""
+        if self.undo:
+            return f"{self.node}: undrained" if self.changed else f"{self.node}: was not drained"
+        first = f"{self.node}: drained" if self.changed else f"{self.node}: already drained"
+        if self.running:
+            return f"{first}\n{self.node}: {len(self.running)} build(s) still running: " + "; ".join(self.running)
+        return f"{first}\n{self.node}: no build running; it can be serviced"
+
+
+def drain(
+    desired: Desired, node: str, *, docker_config: str | Path | None = None, reason: str = "", undo: bool = False
+) -> DrainResult:
+    """`farm drain NODE` (or, with `undo`, `farm undrain`): marked on the node's engine, so every runner sees it."""
+    s = next((n for n in desired.nodes if n.name == node), None)
+    if s is None:
+        raise UsageError(
+            f'no node "{node}" in {desired.file}', hint="one of: " + ", ".join(n.name for n in desired.nodes)
+        )
+    if s.driver != "docker-container":
+        raise UsageError(
+            f'node "{node}" uses the {s.driver} driver: a drain is held on a docker-container node\'s engine',
+            hint="stop sending builds there by taking it out of the file instead",
+        )
+    paths = DockerPaths.resolve(docker_config)
+    state = observe(desired, docker_config=docker_config)
+    bn = buildx_node_name(desired.builder.name, node)
+    bk = state.buildkits.get(bn)
+    if bk is None or bk.status == "unreachable":
+        raise EngineUnreachable(
+            node=node, endpoint=s.endpoint or s.context, detail=(bk.error if bk else None) or "not observed"
+        )
+    ref = holds.node_ref(desired.builder.name, bk, s)
+    changed = holds.undrain(paths, ref) if undo else holds.drain(paths, ref, reason=reason)
+    running = holds.running_builds(paths, ref) if bk.status == "running" else ()
+    return DrainResult(node=node, changed=changed, running=running, undo=undo)

@@ -21,3 +21,12 @@ def file_node_name(builder: str, buildx_node: str) -> str:
 def container_name(buildx_node: str) -> str:
     """The BuildKit container buildx's docker-container driver runs for a node."""
     return f"buildx_buildkit_{buildx_node}"
+
+
+def marker_name(kind: str, buildx_node: str) -> str:
+    """A created, never started container the farm keeps beside a node's BuildKit: `lock` or `drain`.
+
+    Container names are unique per engine, so creating one is atomic: it is how runners on
+    different machines agree (who holds a node, whether it is drained).
+    """
+    return f"buildkit-farm-{kind}_{buildx_node}"

@@ -19,27 +19,30 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from buildkit_farm import docker
-from buildkit_farm.docker import DockerPaths, DockerRead
+from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import CorruptState
-from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.desired import pools_of
-from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
-from buildkit_farm.farmfile.toml import tomllib
-from buildkit_farm.reconcile.names import buildx_node_name, container_name
+from buildkit_farm.reconcile import stamp
+from buildkit_farm.reconcile.names import buildx_node_name, container_name, marker_name
+from buildkit_farm.reconcile.prefetch import Prefetch, docker_read, inspect_args
+from buildkit_farm.reconcile.readouts import (
+    format_platform,
+    parse_buildkitd_version,
+    parse_buildx_inspect,
+    parse_workers,
+)
+from buildkit_farm.reconcile.record import OWNER_MARK, FarmRecord, read_record, why_corrupt
+from buildkit_farm.reconcile.stamp import Stamp
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import Desired
-
-
-OWNER_MARK = "managed by buildkit-farm"
 
 
 # ---------------------------------------------------------------------------- data
@@ -65,9 +68,10 @@ class ObservedNode:
     name: str  # buildx node name (lowercase)
     endpoint: str  # a context name, or a docker host
     platforms: tuple[str, ...]  # pinned, as stored
-    driver_opts: tuple[tuple[str, str], ...]  # sorted
+    driver_opts: tuple[tuple[str, str], ...]  # sorted, less the farm's stamp
     flags: tuple[str, ...]  # buildkitd flags as stored (buildx adds an entitlement)
     has_config: bool  # a buildkitd.toml is stored
+    stamp: Stamp | None = None  # what the farm stored for the container's environment
 
 
 @dataclass(frozen=True)
@@ -96,65 +100,13 @@ class ObservedBuildkit:
     cmd: tuple[str, ...] = ()  # the container's buildkitd arguments, as it runs
     image: str | None = None
     network: str | None = None  # HostConfig.NetworkMode
+    stamp: Stamp | None = None  # what the farm wrote on the container (None: not the farm's, or unseen)
+    image_id: str | None = None  # the image the container runs, by id (markers are made of it)
+    drained: str | None = None  # "by WHO at WHEN": the node takes no new builds
 
     @property
     def verified(self) -> bool:
         return self.status == "running" and self.version is not None
-
-
-@dataclass(frozen=True)
-class RecordEntry:
-    """What the farm last knew about one node's BuildKit container."""
-
-    container_id: str
-    settings: str
-    started_at: str | None = None
-    version: str | None = None
-    platforms: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class FarmRecord:
-    """The farm's own file for a builder: proof of ownership plus per-node bookkeeping."""
-
-    builder: str
-    nodes: Mapping[str, RecordEntry] = field(default_factory=lambda: MappingProxyType({}))
-    contexts: tuple[str, ...] = ()  # the contexts the farm created for this builder
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "builder": self.builder,
-                "owner": OWNER_MARK,
-                "contexts": sorted(self.contexts),
-                "nodes": {
-                    k: {
-                        "container_id": v.container_id,
-                        "settings": v.settings,
-                        "started_at": v.started_at,
-                        "version": v.version,
-                        "platforms": list(v.platforms),
-                    }
-                    for k, v in sorted(self.nodes.items())
-                },
-            },
-            indent=2,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> FarmRecord:
-        data = json.loads(text)
-        nodes = {
-            k: RecordEntry(
-                container_id=v["container_id"],
-                settings=v["settings"],
-                started_at=v.get("started_at"),
-                version=v.get("version"),
-                platforms=tuple(v.get("platforms") or ()),
-            )
-            for k, v in (data.get("nodes") or {}).items()
-        }
-        return cls(builder=data["builder"], nodes=MappingProxyType(nodes), contexts=tuple(data.get("contexts") or ()))
 
 
 @dataclass(frozen=True)
@@ -187,7 +139,7 @@ def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
         raise CorruptState(
             file=str(meta_file),
             what=f'the meta file of Docker context "{name}"',
-            detail=_why_corrupt(err),
+            detail=why_corrupt(err),
             hint=f"`docker context rm -f {name}` (or delete {meta_file.parent}); a farm-owned context "
             "is created again by `farm up`",
         ) from None
@@ -206,13 +158,6 @@ def read_context(paths: DockerPaths, name: str) -> ObservedContext | None:
     )
 
 
-def _format_platform(p: Mapping) -> str:
-    parts = [p.get("os") or "linux", p.get("architecture") or ""]
-    if p.get("variant"):
-        parts.append(p["variant"])
-    return "/".join(parts)
-
-
 def parse_instance(text: str) -> ObservedBuilder:
     """buildx's instance file (JSON: Name, Driver, Nodes[Name, Endpoint, Platforms, ...])."""
     data = json.loads(text)
@@ -222,10 +167,11 @@ def parse_instance(text: str) -> ObservedBuilder:
             ObservedNode(
                 name=n["Name"],
                 endpoint=n.get("Endpoint") or "",
-                platforms=tuple(_format_platform(p) for p in n.get("Platforms") or ()),
-                driver_opts=tuple(sorted((n.get("DriverOpts") or {}).items())),
+                platforms=tuple(format_platform(p) for p in n.get("Platforms") or ()),
+                driver_opts=stamp.without_stamp(sorted((n.get("DriverOpts") or {}).items())),
                 flags=tuple(n.get("Flags") or ()),
                 has_config="buildkitd.toml" in (n.get("Files") or {}),
+                stamp=stamp.from_driver_opts((n.get("DriverOpts") or {}).items()),
             )
         )
     return ObservedBuilder(name=data["Name"], driver=data.get("Driver") or "", nodes=tuple(nodes))
@@ -243,35 +189,9 @@ def read_builder(paths: DockerPaths, name: str) -> ObservedBuilder | None:
         raise CorruptState(
             file=str(file),
             what=f'buildx\'s instance file of builder "{name}"',
-            detail=_why_corrupt(err),
+            detail=why_corrupt(err),
             hint=f"{restore}delete it (buildx then forgets the builder) and run `farm up`",
         ) from None
-
-
-def read_record(paths: DockerPaths, builder: str) -> FarmRecord | None:
-    file = paths.record_file(builder)
-    try:
-        return FarmRecord.from_json(file.read_text())
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise CorruptState(
-            file=str(file),
-            what=f'the farm\'s record of builder "{builder}"',
-            detail=_why_corrupt(err),
-            hint=f"delete it, then `docker buildx rm {builder.lower()}` (without its record the builder is no "
-            "longer known as the farm's) and `farm up`",
-        ) from None
-
-
-def _why_corrupt(err: Exception) -> str:
-    if isinstance(err, json.JSONDecodeError):
-        return f"not JSON: {err.msg} at line {err.lineno}"
-    if isinstance(err, UnicodeDecodeError):
-        return "not UTF-8 text"
-    if isinstance(err, KeyError):
-        return f"no {err.args[0]!s} field"
-    return "not the JSON that was written there"
 
 
 def context_users(paths: DockerPaths, exclude: str) -> dict[str, tuple[str, ...]]:
@@ -293,69 +213,6 @@ def context_users(paths: DockerPaths, exclude: str) -> dict[str, tuple[str, ...]
 
 
 # ---------------------------------------------------------------------------- docker
-class Prefetch:
-    """Container inspects started ahead of `observe`, each used once for the very same read.
-
-    Each may be an ssh hop (0.3-0.5 s on the lab) and loading the pydantic model takes as
-    long, so a converged `farm up` overlaps them: `for_file` guesses the reads from the
-    file's raw TOML before the model is loaded (so that guess reads the TOML once more, on
-    purpose); `observe` uses a result only for exactly the same command, so a wrong guess
-    costs nothing but a wasted read, which `discard` reaps. Start it with the lock held.
-    """
-
-    def __init__(self, paths: DockerPaths) -> None:
-        self.paths = paths
-        self._started: dict[tuple[str | None, ...], docker.PendingRead] = {}
-
-    @classmethod
-    def for_file(cls, paths: DockerPaths, farm_file: str | Path) -> Prefetch:
-        prefetch = cls(paths)
-        try:
-            text = limits.read_bounded(farm_file).decode("utf-8")  # never a FIFO, /dev/zero or a huge file
-            if limits.check_text(text) is not None:
-                return prefetch
-            data = tomllib.loads(text)
-            builder = data["builder"]
-            if builder.get("driver", DEFAULT_DRIVER) != "docker-container":
-                return prefetch
-            groups: dict[str, list[str]] = {}
-            for node in data.get("node", []):
-                where = node.get("context") or node["name"]
-                groups.setdefault(where, []).append(buildx_node_name(builder["name"], node["name"]))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, limits.TooBig):
-            return prefetch  # load_config, next, says what is wrong
-        for where, nodes in groups.items():
-            prefetch.start(where, _inspect_args(nodes))
-        return prefetch
-
-    def start(self, where: str | None, args: list[str]) -> None:
-        self._started[tuple([where, *args])] = docker.start_read(self.paths, where, args)
-
-    def take(self, where: str | None, args: list[str]) -> DockerRead | None:
-        started = self._started.pop(tuple([where, *args]), None)
-        return docker.finish_read(started) if started is not None else None
-
-    def discard(self) -> None:
-        """Reap the reads nobody took (a wrong guess)."""
-        while self._started:
-            _, pending = self._started.popitem()
-            pending.cancel()
-
-
-def docker_read(paths: DockerPaths, where: str | None, args: list[str], prefetch: Prefetch | None = None) -> DockerRead:
-    """One read-only docker CLI call, straight through subprocess (or taken from `prefetch`).
-
-    The reads on the path of a converged `farm up` skip python-on-whales: importing it
-    alone costs about 0.3 s of the 1 s budget, and its objects would re-inspect anyway.
-    """
-    started = prefetch.take(where, args) if prefetch is not None else None
-    return started if started is not None else docker.read(paths, where, args)
-
-
-def _inspect_args(buildx_nodes: Iterable[str]) -> list[str]:
-    return ["container", "inspect", "--format", "{{json .}}", *map(container_name, buildx_nodes)]
-
-
 _MISSING = re.compile(r"no such (container|object)", re.IGNORECASE)
 
 
@@ -363,33 +220,47 @@ def inspect_buildkits(
     paths: DockerPaths, context: str, nodes: tuple[str, ...], prefetch: Prefetch | None = None
 ) -> dict[str, ObservedBuildkit]:
     """One `docker container inspect` on one engine for these nodes' BuildKit containers."""
-    got = docker_read(paths, context, _inspect_args(nodes), prefetch)
+    got = docker_read(paths, context, inspect_args(nodes), prefetch)
     if got.returncode != 0 and not got.stdout.strip() and not _MISSING.search(got.stderr):
         return {n: ObservedBuildkit(node=n, context=context, status="unreachable", error=got.message) for n in nodes}
     found: dict[str, dict] = {}
     for line in got.stdout.splitlines():
-        line = line.strip()
-        if line:
+        if line.strip():
             data = json.loads(line)
             found[data["Name"].lstrip("/")] = data
-    result = {}
-    for n in nodes:
-        data = found.get(container_name(n))
-        if data is None:
-            result[n] = ObservedBuildkit(node=n, context=context, status="missing")
-            continue
-        st = data.get("State") or {}
-        result[n] = ObservedBuildkit(
-            node=n,
-            context=context,
-            status="running" if st.get("Running") else "stopped",
-            container_id=data.get("Id"),
-            started_at=st.get("StartedAt"),
-            cmd=tuple((data.get("Config") or {}).get("Cmd") or ()),
-            image=(data.get("Config") or {}).get("Image"),
-            network=(data.get("HostConfig") or {}).get("NetworkMode"),
-        )
-    return result
+    return {n: buildkit_from_inspect(n, context, found) for n in nodes}
+
+
+def buildkit_from_inspect(node: str, context: str, found: Mapping[str, dict]) -> ObservedBuildkit:
+    """One node's BuildKit container (and drain marker) from `docker container inspect` data, by name."""
+    marker = found.get(marker_name("drain", node))
+    drained = drain_text((marker.get("Config") or {}).get("Labels") or {}) if marker else None
+    data = found.get(container_name(node))
+    if data is None:
+        return ObservedBuildkit(node=node, context=context, status="missing", drained=drained)
+    st, config = data.get("State") or {}, data.get("Config") or {}
+    return ObservedBuildkit(
+        node=node,
+        context=context,
+        status="running" if st.get("Running") else "stopped",
+        container_id=data.get("Id"),
+        started_at=st.get("StartedAt"),
+        cmd=tuple(config.get("Cmd") or ()),
+        image=config.get("Image"),
+        network=(data.get("HostConfig") or {}).get("NetworkMode"),
+        stamp=stamp.from_env(config.get("Env") or ()),
+        image_id=data.get("Image"),
+        drained=drained,
+    )
+
+
+DRAIN_LABEL = "org.buildkit-farm.drain"
+
+
+def drain_text(labels: Mapping[str, str]) -> str:
+    """A drain marker's labels, for people: who drained the node, when, and why."""
+    who, when, why = (labels.get(f"{DRAIN_LABEL}.{k}", "") for k in ("by", "at", "reason"))
+    return f"by {who or 'someone'} at {when or '(time unknown)'}" + (f": {why}" if why else "")
 
 
 def probe_buildkit(paths: DockerPaths, bk: ObservedBuildkit) -> ObservedBuildkit:
@@ -443,68 +314,6 @@ def inspect_remote_buildkits(paths: DockerPaths, builder: str, nodes: Mapping[st
     return result
 
 
-def parse_buildx_inspect(text: str) -> dict[str, dict]:
-    """`docker buildx inspect` text → per node: status, version, error and detected platforms.
-
-    buildx lists the platforms pinned to a node first, marked `*`, then what BuildKit
-    detected less those; each pinned one goes back before the first of its architecture.
-    """
-    nodes: dict[str, dict] = {}
-    current: dict | None = None
-    in_nodes = False  # the builder's own Name: and Driver: come before "Nodes:"
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if not sep or line.startswith((" ", "\t")):
-            continue  # labels and GC policy lines are indented
-        key, value = key.strip().lower(), value.strip()
-        if key == "nodes":
-            in_nodes = True
-        elif key == "name" and in_nodes:
-            current = nodes.setdefault(value, {"platforms": ()})
-        elif current is None:
-            continue
-        elif key == "status":
-            current["status"] = value
-        elif key in ("buildkit version", "buildkit"):
-            current["version"] = value or None
-        elif key == "error":
-            current["error"] = value
-        elif key == "platforms":
-            listed = [p.strip() for p in value.split(",") if p.strip()]
-            detected = [p for p in listed if not p.endswith("*")]
-            for pin in (p.rstrip("*") for p in listed if p.endswith("*")):
-                # back beside its own architecture, so the native one still comes first
-                same = [i for i, p in enumerate(detected) if p.split("/")[:2] == pin.split("/")[:2]]
-                detected.insert(same[0] if same else len(detected), pin)
-            current["platforms"] = tuple(detected)
-    return nodes
-
-
-def parse_buildkitd_version(text: str) -> str | None:
-    """`buildkitd github.com/moby/buildkit v0.13.2 <rev>` → `v0.13.2`."""
-    fields = text.split()
-    return fields[2] if len(fields) >= 3 else (fields[-1] if fields else None)
-
-
-def parse_workers(text: str) -> tuple[str, ...]:
-    """`buildctl debug workers --format '{{json .}}'` → detected platforms, in order, deduplicated."""
-    text = text.strip()
-    if not text:
-        return ()
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        data = [json.loads(line) for line in text.splitlines() if line.strip()]
-    workers = data if isinstance(data, list) else [data]
-    out: list[str] = []
-    for w in workers:
-        for p in w.get("Platforms") or w.get("platforms") or ():
-            s = _format_platform({k.lower(): v for k, v in p.items()})
-            if s not in out:
-                out.append(s)
-    return tuple(out)
-
-
 # ---------------------------------------------------------------------------- observe
 def observe(
     desired: Desired, *, docker_config: str | Path | None = None, live: bool = False, prefetch: Prefetch | None = None
@@ -513,69 +322,24 @@ def observe(
     `prefetch` holds container inspects already started for this observation."""
     paths = DockerPaths.resolve(docker_config)
     builder_name = desired.builder.name
-    settings = desired.nodes
     builder = read_builder(paths, builder_name)
     record = read_record(paths, builder_name)
-    contexts = {}
-    names = [s.context for s in settings if s.context and s.driver != "remote"]
-    for name in names + list(record.contexts if record else ()):
-        ctx = read_context(paths, name)
-        if ctx is not None:
-            contexts[name] = ctx
-
-    # Which BuildKit containers to look at, grouped by the context (engine) they live on.
-    where: dict[str, list[str]] = {}
-    pooled = {n for nodes in pools_of(settings).values() if len(nodes) > 1 for n in nodes}
-    for s in settings:
-        if s.driver != "docker-container":
-            continue  # remote/kubernetes BuildKits are not containers on a Docker engine
-        if s.context in contexts or not s.owns_context:
-            where.setdefault(s.context, []).append(buildx_node_name(builder_name, s.name))
-        elif s.endpoint and s.tls is None and s.name in pooled:
-            # A pool node whose context the farm has not made yet: is its engine there? (A
-            # down one must not join: buildx would roll the whole append back.)
-            where.setdefault(s.endpoint, []).append(buildx_node_name(builder_name, s.name))
-    if builder is not None:
-        wanted = {buildx_node_name(builder_name, s.name) for s in settings}
-        for n in builder.nodes:
-            if n.name not in wanted:
-                where.setdefault(n.endpoint, []).append(n.name)
-
-    buildkits: dict[str, ObservedBuildkit] = {}
-    if where:
-        with ThreadPoolExecutor(max_workers=len(where)) as pool:
-            for part in pool.map(lambda kv: inspect_buildkits(paths, kv[0], tuple(kv[1]), prefetch), where.items()):
-                buildkits.update(part)
-    remote = {buildx_node_name(builder_name, s.name): s.endpoint or s.context for s in settings if s.driver == "remote"}
+    contexts = _read_contexts(paths, desired, record)
+    buildkits = _inspect_all(paths, desired, builder, contexts, prefetch)
+    remote = {
+        buildx_node_name(builder_name, s.name): s.endpoint or s.context for s in desired.nodes if s.driver == "remote"
+    }
     if remote and builder is not None:
         buildkits.update(inspect_remote_buildkits(paths, builder_name, remote))
-
-    # Fill in settings/version/platforms from the record where it covers the very container.
-    to_probe = []
-    for name, bk in list(buildkits.items()):
-        entry = record.nodes.get(name) if record else None
-        if entry and bk.container_id and entry.container_id == bk.container_id:
-            bk = replace(bk, settings=entry.settings)
-            if entry.started_at == bk.started_at and entry.version and not live:
-                bk = replace(bk, version=entry.version, platforms=entry.platforms)
-            buildkits[name] = bk
-        if bk.status == "running" and bk.version is None:
-            to_probe.append(bk)
+    to_probe = _settle(buildkits, record, live=live)
     if prefetch is not None:
         prefetch.discard()  # a prefetched read is only as fresh as this observation
     if to_probe:
         with ThreadPoolExecutor(max_workers=len(to_probe)) as pool:
             for bk in pool.map(lambda b: probe_buildkit(paths, b), to_probe):
                 buildkits[bk.node] = bk
-
-    tls_digests = {}
-    for s in settings:
-        for _, f in s.tls.files() if s.tls else ():
-            if f.is_file():
-                tls_digests[str(f)] = hashlib.sha256(Path(f).read_bytes()).hexdigest()
-
     return FarmState(
-        tls_digests=MappingProxyType(tls_digests),
+        tls_digests=MappingProxyType(_tls_digests(desired)),
         paths=paths,
         contexts=MappingProxyType(contexts),
         builder=builder,
@@ -583,3 +347,89 @@ def observe(
         buildkits=MappingProxyType(buildkits),
         context_users=MappingProxyType(context_users(paths, builder_name)),
     )
+
+
+def _read_contexts(paths: DockerPaths, desired: Desired, record: FarmRecord | None) -> dict[str, ObservedContext]:
+    names = [s.context for s in desired.nodes if s.context and s.driver != "remote"]
+    found = {}
+    for name in names + list(record.contexts if record else ()):
+        ctx = read_context(paths, name)
+        if ctx is not None:
+            found[name] = ctx
+    return found
+
+
+def _engines(
+    desired: Desired, builder: ObservedBuilder | None, contexts: Mapping[str, ObservedContext]
+) -> dict[str, list[str]]:
+    """Which BuildKit containers to look at, grouped by the context (engine) they live on."""
+    bname = desired.builder.name
+    where: dict[str, list[str]] = {}
+    for s in desired.nodes:
+        if s.driver != "docker-container":
+            continue  # remote/kubernetes BuildKits are not containers on a Docker engine
+        if s.context in contexts or not s.owns_context:
+            where.setdefault(s.context, []).append(buildx_node_name(bname, s.name))
+        elif s.endpoint and s.tls is None:
+            # A context this runner has not made yet (a fresh runner): the node may well run
+            # the farm's BuildKit already, made by another runner. (And a down pool node must
+            # not join: buildx would roll the whole append back.)
+            where.setdefault(s.endpoint, []).append(buildx_node_name(bname, s.name))
+    wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
+    for n in builder.nodes if builder is not None else ():
+        if n.name not in wanted:
+            where.setdefault(n.endpoint, []).append(n.name)
+    return where
+
+
+def _inspect_all(
+    paths: DockerPaths,
+    desired: Desired,
+    builder: ObservedBuilder | None,
+    contexts: Mapping[str, ObservedContext],
+    prefetch: Prefetch | None,
+) -> dict[str, ObservedBuildkit]:
+    where = _engines(desired, builder, contexts)
+    buildkits: dict[str, ObservedBuildkit] = {}
+    if where:
+        with ThreadPoolExecutor(max_workers=len(where)) as pool:
+            for part in pool.map(lambda kv: inspect_buildkits(paths, kv[0], tuple(kv[1]), prefetch), where.items()):
+                buildkits.update(part)
+    # A node outside any pool whose context is not made yet, and whose engine does not answer,
+    # is simply not seen yet: `farm up` creates its context and says what fails there.
+    pooled = {n for nodes in pools_of(desired.nodes).values() if len(nodes) > 1 for n in nodes}
+    for s in desired.nodes:
+        bn = buildx_node_name(desired.builder.name, s.name)
+        bk = buildkits.get(bn)
+        unseen = bk is not None and bk.status == "unreachable" and s.context not in contexts
+        if unseen and s.owns_context and s.name not in pooled:
+            del buildkits[bn]
+    return buildkits
+
+
+def _settle(buildkits: dict[str, ObservedBuildkit], record: FarmRecord | None, *, live: bool) -> list[ObservedBuildkit]:
+    """Fill in settings (from the container's stamp; else the record, for the very same
+    container) and version/platforms from the record; returns the BuildKits to ask."""
+    to_probe = []
+    for name, bk in list(buildkits.items()):
+        entry = record.nodes.get(name) if record else None
+        same = entry is not None and bk.container_id is not None and entry.container_id == bk.container_id
+        if bk.stamp is not None:
+            bk = replace(bk, settings=bk.stamp.settings)
+        elif same and entry is not None:
+            bk = replace(bk, settings=entry.settings)  # made before the farm stamped containers
+        if same and entry is not None and entry.started_at == bk.started_at and entry.version and not live:
+            bk = replace(bk, version=entry.version, platforms=entry.platforms)
+        buildkits[name] = bk
+        if bk.status == "running" and bk.version is None:
+            to_probe.append(bk)
+    return to_probe
+
+
+def _tls_digests(desired: Desired) -> dict[str, str]:
+    digests = {}
+    for s in desired.nodes:
+        for _, f in s.tls.files() if s.tls else ():
+            if f.is_file():
+                digests[str(f)] = hashlib.sha256(Path(f).read_bytes()).hexdigest()
+    return digests

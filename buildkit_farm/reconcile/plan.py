@@ -27,53 +27,17 @@ from collections.abc import Collection
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource, PlanBlocked
 from buildkit_farm.farmfile.desired import Desired, NodeSettings
 from buildkit_farm.reconcile import pools
+from buildkit_farm.reconcile.drift import (
+    buildx_flags,
+    runs_differently,
+    setting_diffs,
+    wanted_stamp,
+    without_buildx_additions,
+)
 from buildkit_farm.reconcile.names import buildx_node_name, file_node_name
 from buildkit_farm.reconcile.observe import FarmState, ObservedBuildkit, ObservedNode
+from buildkit_farm.reconcile.stamp import Stamp
 from buildkit_farm.reconcile.steps import Action, Plan, Step, StepKind, StepMode
-
-
-# ---------------------------------------------------------------------------- what buildx makes of settings
-def buildx_flags(s: NodeSettings) -> tuple[str, ...]:
-    """The flags buildx 0.13 stores for these settings (it adds a network.host entitlement)."""
-    flags = shlex.split(s.buildkitd_flags or "")
-    entitlements = [
-        f.split("=", 1)[1] if "=" in f else (flags[i + 1] if i + 1 < len(flags) else "")
-        for i, f in enumerate(flags)
-        if f.startswith("--allow-insecure-entitlement")
-    ]
-    opts = dict(s.driver_opts)
-    if (
-        opts.get("network") == "host"
-        and "network.host" not in entitlements
-        and s.driver == "docker-container"
-        or not entitlements
-        and s.driver in ("kubernetes", "docker-container")
-    ):
-        flags.append("--allow-insecure-entitlement=network.host")
-    return tuple(flags)
-
-
-def expected_cmd(s: NodeSettings) -> tuple[str, ...]:
-    """The arguments buildx 0.13 gives buildkitd in the container (config first, then flags)."""
-    config = ("--config", "/etc/buildkit/buildkitd.toml") if s.buildkitd_config else ()
-    return config + buildx_flags(s)
-
-
-def runs_differently(s: NodeSettings, bk: ObservedBuildkit) -> str:
-    """What a running BuildKit container does differently from the settings (empty: nothing).
-
-    This is how a restart is verified: the new container must run with the file's flags,
-    config, network and image.
-    """
-    opts = dict(s.driver_opts)
-    diffs = []
-    if bk.cmd != expected_cmd(s):
-        diffs.append(f"buildkitd args {' '.join(bk.cmd) or '(none)'}")
-    if "network" in opts and bk.network is not None and bk.network != opts["network"]:
-        diffs.append(f"network {bk.network}")
-    if "image" in opts and bk.image is not None and bk.image != opts["image"]:
-        diffs.append(f"image {bk.image}")
-    return ", ".join(diffs)
 
 
 def _tls_wanted(s: NodeSettings, state: FarmState) -> tuple[tuple[str, str], ...]:
@@ -93,13 +57,15 @@ def make_plan(
     *,
     needed: Collection[str] | None = None,
     exclude: Collection[str] = (),
+    reclaim: bool = False,
 ) -> Plan:
     """Steps that make the observed state match the file: contexts, builder, nodes, BuildKits.
 
     Raises the one problem that blocks it, or `PlanBlocked` listing every one (a platform
     whose whole pool is down: `NoHealthyNode` at once). `needed`: the platforms this run
     builds (None: all, as `farm up` needs); `exclude`: nodes to leave out (a node that
-    died during a build). Both only matter to pools.
+    died during a build). Both only matter to pools. `reclaim`: change back a node that
+    runs settings from a newer farm file (by default it is left as it is).
     """
     # buildx holds each platform's pin on its pool's active node only (reconcile/pools.py).
     view = pools.pool_view(desired, state, needed=needed, exclude=exclude)
@@ -107,8 +73,8 @@ def make_plan(
     problems: list[FarmError] = []
     contexts, moved = plan_contexts(desired, state, problems)
     builder, rebuild = plan_builder(desired, state, problems)
-    nodes = plan_nodes(desired, state, view, replace=rebuild)
-    buildkits = plan_buildkits(desired, state, view, replace=rebuild, moved=moved, problems=problems)
+    nodes = plan_nodes(desired, state, view, replace=rebuild, reclaim=reclaim)
+    buildkits = plan_buildkits(desired, state, view, replace=rebuild, moved=moved, problems=problems, reclaim=reclaim)
     if problems:
         raise problems[0] if len(problems) == 1 else PlanBlocked(problems)
     steps = [*contexts, *builder, *nodes, *buildkits]
@@ -222,7 +188,7 @@ def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) 
         return [Step(StepKind.BUILDER, bname, Action.REPLACE, why, (("driver", observed.driver, driver),))], True
     wanted = {buildx_node_name(bname, s.name): s for s in desired.nodes}
     staying = [n for n in observed.nodes if n.name in wanted]
-    must_rejoin = [n for n in staying if _node_diff(wanted[n.name], n, state)[1]]
+    must_rejoin = [n for n in staying if _node_diff(wanted[n.name], n, None)[1]]
     # buildx cannot leave its last node: then recreating the builder is the only way.
     if not staying or (must_rejoin and len(staying) == 1):
         why = "buildx cannot leave or rejoin its only node; recreated (state volumes kept)"
@@ -230,7 +196,9 @@ def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) 
     return [Step(StepKind.BUILDER, bname, Action.NOOP, f"exists with driver {driver}")], False
 
 
-def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, replace: bool) -> list[Step]:
+def plan_nodes(
+    desired: Desired, state: FarmState, view: pools.PoolView, *, replace: bool, reclaim: bool = False
+) -> list[Step]:
     """Nodes that join, change or leave the builder (all join a new or recreated one); a
     pool's pin moves in place to its active node, and a down pool node waits as it is."""
     bname = desired.builder.name
@@ -252,35 +220,48 @@ def plan_nodes(desired: Desired, state: FarmState, view: pools.PoolView, *, repl
     for s in desired.nodes:
         bn = buildx_node_name(bname, s.name)
         on = observed.node(bn) if observed else None
+        stamp = wanted_stamp(bname, s, state.buildkits.get(bn), on.stamp if on else None, reclaim=reclaim)
         if s.name in view.spare:
             steps.append(pools.spare_node_step(s, on, state, desired.nodes, view, bn))
-            continue
-        if on is None:
-            changes = [("endpoint", "", s.buildx_endpoint)]
-            if s.platforms:
-                changes.append(("platforms", "", ", ".join(s.platforms)))
+        elif on is None:
             # A node the farm had, rejoining (it left while down): a build may do it by itself.
             known = observed is not None and state.record is not None and bn in state.record.nodes
-            why = f"joins the builder as {bn}"
-            mode = StepMode.JOIN if known else StepMode.NONE
-            steps.append(
-                Step(StepKind.NODE, s.name, Action.CREATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
-            )
-            continue
-        changes, rejoin = _node_diff(s, on, state)
-        pool_step = pools.pool_pin_step(s, on, changes, desired.nodes, view, bn)
-        if pool_step is not None:
-            steps.append(pool_step)
-        elif changes:
-            mode = StepMode.REJOIN if rejoin else StepMode.APPEND
-            why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
-            steps.append(
-                Step(StepKind.NODE, s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn)
-            )
+            steps.append(_joining(s, bn, stamp, mode=StepMode.JOIN if known else StepMode.NONE))
         else:
-            why = "endpoint, platforms and settings match"
-            steps.append(Step(StepKind.NODE, s.name, Action.NOOP, why, settings=s, buildx_node=bn))
+            steps.append(_staying(s, on, bn, stamp, desired, view))
     return steps
+
+
+def _joining(s: NodeSettings, bn: str, stamp: Stamp | None, *, mode: StepMode) -> Step:
+    changes = [("endpoint", "", s.buildx_endpoint)]
+    if s.platforms:
+        changes.append(("platforms", "", ", ".join(s.platforms)))
+    why = f"joins the builder as {bn}"
+    return Step(
+        StepKind.NODE, s.name, Action.CREATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn, stamp=stamp
+    )
+
+
+def _staying(
+    s: NodeSettings, on: ObservedNode, bn: str, stamp: Stamp | None, desired: Desired, view: pools.PoolView
+) -> Step:
+    """A node already in the builder: a pool pin move, an update in place, a rejoin, or nothing."""
+    changes, rejoin = _node_diff(s, on, stamp)
+    pool_step = pools.pool_pin_step(s, on, changes, desired.nodes, view, bn)
+    if pool_step is not None:
+        # an --append must carry the stamp too: buildx replaces a node's driver options
+        return dataclasses.replace(pool_step, stamp=stamp) if pool_step.mode else pool_step
+    if not changes:
+        why = "endpoint, platforms and settings match"
+        return Step(StepKind.NODE, s.name, Action.NOOP, why, settings=s, buildx_node=bn)
+    mode = StepMode.REJOIN if rejoin else StepMode.APPEND
+    why = "a setting must be cleared: leaves and rejoins" if rejoin else "updated in place (--append --node)"
+    if [c[0] for c in changes] == ["stamp"]:
+        # only what the node stores for its container's environment: no container is touched
+        mode, why = StepMode.STAMP, "stores the settings stamp its BuildKit container carries (--append --node)"
+    return Step(
+        StepKind.NODE, s.name, Action.UPDATE, why, tuple(changes), mode=mode, settings=s, buildx_node=bn, stamp=stamp
+    )
 
 
 def plan_buildkits(
@@ -291,37 +272,23 @@ def plan_buildkits(
     replace: bool,
     moved: set[str],
     problems: list[FarmError],
+    reclaim: bool = False,
 ) -> list[Step]:
     """Each node's BuildKit container: created, started, restarted with new settings, or removed."""
     bname = desired.builder.name
-    wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
-    steps: list[Step] = []
-    for n in state.builder.nodes if (state.builder and not replace) else ():
-        if n.name in wanted:
-            continue
-        bk = state.buildkits.get(n.name)
-        if bk is not None and bk.status == "unreachable":
-            problems.append(_unreachable(file_node_name(bname, n.name), bk, n.endpoint))
-        elif bk is not None and bk.status != "missing":
-            why = "its node leaves; container removed, state volume kept"
-            name = file_node_name(bname, n.name)
-            steps.append(Step(StepKind.BUILDKIT, name, Action.REMOVE, why, buildx_node=n.name, where=n.endpoint))
+    steps = _leaving_buildkits(desired, state, replace=replace, problems=problems)
     for s in desired.nodes:
         if s.driver != "docker-container":
             continue  # only docker-container nodes have a BuildKit container the farm can see
         bn = buildx_node_name(bname, s.name)
         bk = state.buildkits.get(bn)
         if not replace and s.context not in moved and s.name in view.spare:
-            down = bk is not None and bk.status == "unreachable"
-            why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
-            steps.append(
-                Step(StepKind.BUILDKIT, s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s)
-            )
+            steps.append(_spare_buildkit(s, bk, view))
             continue
         if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:
             problems.append(_unreachable(s.name, bk, s.endpoint or s.context))
             continue
-        action, why, mode, changes = _buildkit_change(s, bk, replace=replace, moved=s.context in moved)
+        action, why, mode, changes = _buildkit_change(s, bk, replace=replace, moved=s.context in moved, reclaim=reclaim)
         steps.append(
             Step(
                 StepKind.BUILDKIT, s.name, action, why, changes, mode=mode, settings=s, buildx_node=bn, where=s.context
@@ -330,8 +297,35 @@ def plan_buildkits(
     return steps
 
 
+def _leaving_buildkits(desired: Desired, state: FarmState, *, replace: bool, problems: list[FarmError]) -> list[Step]:
+    """The BuildKit containers of nodes that leave the builder: removed (state volume kept)."""
+    bname = desired.builder.name
+    wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
+    steps: list[Step] = []
+    for n in state.builder.nodes if (state.builder and not replace) else ():
+        bk = state.buildkits.get(n.name)
+        if n.name in wanted or bk is None or bk.status == "missing":
+            continue
+        if bk.status == "unreachable":
+            problems.append(_unreachable(file_node_name(bname, n.name), bk, n.endpoint))
+        else:
+            why = "its node leaves; container removed, state volume kept"
+            name = file_node_name(bname, n.name)
+            steps.append(Step(StepKind.BUILDKIT, name, Action.REMOVE, why, buildx_node=n.name, where=n.endpoint))
+    return steps
+
+
+def _spare_buildkit(s: NodeSettings, bk: ObservedBuildkit | None, view: pools.PoolView) -> Step:
+    """A node the run does without (down, or drained): left as it is, its pools served by others."""
+    down = bk is not None and bk.status == "unreachable"
+    why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
+    if bk is not None and bk.drained:
+        why = f"drained {bk.drained}; running builds finish, no new ones start"
+    return Step(StepKind.BUILDKIT, s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s)
+
+
 def _buildkit_change(
-    s: NodeSettings, bk: ObservedBuildkit | None, *, replace: bool, moved: bool
+    s: NodeSettings, bk: ObservedBuildkit | None, *, replace: bool, moved: bool, reclaim: bool = False
 ) -> tuple[Action, str, StepMode, tuple[tuple[str, str, str], ...]]:
     """(action, reason, apply's mode, changes) for one node's BuildKit container."""
     fp = s.fingerprint
@@ -346,21 +340,38 @@ def _buildkit_change(
         )
     if bk is None or bk.status == "missing":
         return Action.CREATE, "no BuildKit container yet; bootstrapped", StepMode.NONE, ()
+    if bk.settings is not None and bk.settings != fp and bk.stamp is not None and not reclaim:
+        replaced_at = bk.stamp.newer_than(fp)
+        if replaced_at is not None:
+            return Action.NOOP, _newer(s, bk, replaced_at), StepMode.NONE, ()
     if bk.status != "running" and bk.settings == fp:
         return Action.UPDATE, f"container is {bk.status}; started", StepMode.START, ()
     if bk.settings == fp and (drift := runs_differently(s, bk)):
         why = f"runs with other settings than the file's ({drift}); restarted, state volume kept"
         return Action.UPDATE, why, StepMode.RESTART, ()
-    if bk.settings != fp:
+    if bk.settings is None:
         why = (
-            "settings changed; restarted alone, state volume kept"
-            if bk.settings
-            else "the settings it was created with are unknown; restarted, state volume kept"
+            "a BuildKit container the farm did not create (no settings stamped on it); "
+            "restarted with the file's settings, state volume kept"
         )
-        return Action.UPDATE, why, StepMode.RESTART, (("settings", bk.settings or "(unknown)", fp),)
+        return Action.UPDATE, why, StepMode.RESTART, (("settings", "(unknown: not created by the farm)", fp),)
+    if bk.settings != fp:
+        changes = tuple(setting_diffs(s, bk)) or (("settings", bk.settings, fp),)
+        return Action.UPDATE, "settings changed; restarted alone, state volume kept", StepMode.RESTART, changes
     container = (bk.container_id or "")[:12]
     why = f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {container})"
     return Action.NOOP, why, StepMode.NONE, ()
+
+
+def _newer(s: NodeSettings, bk: ObservedBuildkit, replaced_at: str) -> str:
+    """Why a node that runs a newer farm file's settings is left alone."""
+    assert bk.stamp is not None
+    named = "; ".join(f"{f}: {old} there, {new} in this file" for f, old, new in setting_diffs(s, bk))
+    return (
+        f"{s.name} runs settings from a newer farm file ({named or 'settings ' + bk.stamp.settings}; applied "
+        f"{bk.stamp.applied or '(time unknown)'}, after this file's at {replaced_at or '(time unknown)'}); "
+        "not changed back (`farm up --reclaim` applies this file's)"
+    )
 
 
 def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list[str]:
@@ -377,21 +388,35 @@ def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list
     return out
 
 
-def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[list[tuple[str, str, str]], bool]:
-    """What differs between a desired node and buildx's stored one, and whether something must be cleared."""
+def _node_diff(s: NodeSettings, on: ObservedNode, wanted: Stamp | None) -> tuple[list[tuple[str, str, str]], bool]:
+    """What differs between a desired node and buildx's stored one, and whether something must
+    be cleared. `wanted`: the stamp the node is to store (None: not compared)."""
     changes: list[tuple[str, str, str]] = []
-    rejoin = False
     # buildx stores the `default` context as its host URL, not by name.
     same_default = s.buildx_endpoint == "default" and "://" in on.endpoint
     if on.endpoint != s.buildx_endpoint and not same_default:
         changes.append(("endpoint", on.endpoint, s.buildx_endpoint))
+    rejoin = _stored_settings_diff(s, on, changes)
+    if wanted is not None and on.stamp != wanted:  # a stamp applied NOW differs from any stored one
+        # buildx rewrites a stored config, so its text (and every setting) is compared by fingerprint.
+        old = on.stamp.settings if on.stamp else "(none)"
+        shown = old if old != wanted.settings else f"{old} (applied {on.stamp and on.stamp.applied})"
+        changes.append(("stamp", shown, wanted.settings))
+    return changes, rejoin
+
+
+def _stored_settings_diff(s: NodeSettings, on: ObservedNode, changes: list[tuple[str, str, str]]) -> bool:
+    """Add what buildx stores differently from the settings; whether a setting must be cleared."""
+    rejoin = False
     if sorted(on.platforms) != sorted(s.platforms):
         changes.append(("platforms", ", ".join(on.platforms) or "(detected)", ", ".join(s.platforms) or "(detected)"))
         rejoin |= not s.platforms  # `--append` cannot clear pinned platforms
     if on.driver_opts != tuple(sorted(s.driver_opts)):
         changes.append(("driver_opts", _kv(on.driver_opts), _kv(s.driver_opts)))
         rejoin |= not s.driver_opts
-    if on.flags != buildx_flags(s):
+    if on.flags != buildx_flags(s) and tuple(without_buildx_additions(on.flags, s)) != tuple(
+        shlex.split(s.buildkitd_flags or "")
+    ):
         changes.append(("buildkitd_flags", " ".join(on.flags) or "(none)", " ".join(buildx_flags(s)) or "(none)"))
         rejoin |= not buildx_flags(s)
     if on.has_config != bool(s.buildkitd_config):
@@ -399,12 +424,7 @@ def _node_diff(s: NodeSettings, on: ObservedNode, state: FarmState) -> tuple[lis
             ("buildkitd_config", "set" if on.has_config else "(none)", "set" if s.buildkitd_config else "(none)")
         )
         rejoin |= not s.buildkitd_config
-    else:
-        # buildx rewrites the stored config, so its text is compared through the record.
-        entry = state.record.nodes.get(on.name) if state.record else None
-        if s.buildkitd_config and (entry is None or entry.settings != s.fingerprint):
-            changes.append(("buildkitd_config", "(as stored)" if entry is None else "changed", "from the file"))
-    return changes, rejoin
+    return rejoin
 
 
 def _kv(pairs) -> str:

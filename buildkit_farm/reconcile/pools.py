@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from buildkit_farm.errors import NoHealthyNode
+from buildkit_farm.errors import NodeDrained, NoHealthyNode
 from buildkit_farm.farmfile.desired import Desired, NodeSettings, pools_of
 from buildkit_farm.reconcile.names import buildx_node_name
 from buildkit_farm.reconcile.steps import Action, Step, StepKind, StepMode
@@ -59,6 +59,7 @@ class PoolView:
     pools: tuple[Pool, ...]
     active_pins: Mapping[str, tuple[str, ...]]  # node -> the platforms buildx must pin to it now
     spare: frozenset[str]  # down nodes the farm can do without (every needed platform has another)
+    drained: frozenset[str] = frozenset()  # nodes drained on their engine (`farm drain`): no new builds
 
     def pool(self, platform: str) -> Pool | None:
         return next((p for p in self.pools if p.platform == platform), None)
@@ -94,22 +95,33 @@ def resolve(
     its platforms is needed.
     """
     down = {s.name for s in settings if status_of.get(s.name) in UNHEALTHY or s.name in exclude}
-    pools = []
     active_pins: dict[str, list[str]] = {s.name: [] for s in settings}
-    for platform, members in pools_of(settings).items():
-        healthy = [m for m in members if m not in down]
-        active = healthy[0] if healthy else None
-        if active is not None:
-            active_pins[active].append(platform)
-        pools.append(
-            Pool(
-                platform=platform,
-                members=members,
-                active=active,
-                standby=tuple(healthy[1:]),
-                down=tuple(m for m in members if m in down),
-            )
-        )
+    pools = [_pool(platform, members, down) for platform, members in pools_of(settings).items()]
+    for pool in pools:
+        if pool.active is not None:
+            active_pins[pool.active].append(pool.platform)
+    return PoolView(
+        pools=tuple(pools),
+        active_pins={name: tuple(pins) for name, pins in active_pins.items()},
+        spare=frozenset(_spare(settings, pools, down, needed)),
+    )
+
+
+def _pool(platform: str, members: tuple[str, ...], down: Collection[str]) -> Pool:
+    healthy = [m for m in members if m not in down]
+    return Pool(
+        platform=platform,
+        members=members,
+        active=healthy[0] if healthy else None,
+        standby=tuple(healthy[1:]),
+        down=tuple(m for m in members if m in down),
+    )
+
+
+def _spare(
+    settings: Sequence[NodeSettings], pools: Sequence[Pool], down: Collection[str], needed: Collection[str] | None
+) -> set[str]:
+    """Down nodes whose needed platforms all have another healthy node."""
     by_platform = {p.platform: p for p in pools}
     spare = set()
     for s in settings:
@@ -118,11 +130,7 @@ def resolve(
         wanted = [p for p in s.platforms if needed is None or p in needed]
         if all(by_platform[p].active is not None for p in wanted):
             spare.add(s.name)
-    return PoolView(
-        pools=tuple(pools),
-        active_pins={name: tuple(pins) for name, pins in active_pins.items()},
-        spare=frozenset(spare),
-    )
+    return spare
 
 
 def pinned_now(settings: Sequence[NodeSettings], view: PoolView) -> tuple[NodeSettings, ...]:
@@ -162,13 +170,30 @@ def pool_view(
     desired: Desired, state: FarmState, *, needed: Collection[str] | None = None, exclude: Collection[str] = ()
 ) -> PoolView:
     """The pools as observed; `NoHealthyNode` when a needed platform's pool has no healthy node."""
-    status_of, errors = {}, {}
+    status_of, errors, drained = {}, {}, {}
     for s in desired.nodes:
         bk = state.buildkits.get(buildx_node_name(desired.builder.name, s.name))
         if bk is not None:
             status_of[s.name] = bk.status
             errors[s.name] = f"{bk.status}: {bk.error}" if bk.error else bk.status
-    view = resolve(desired.nodes, status_of, needed=needed, exclude=exclude)
+            if bk.drained:
+                drained[s.name] = bk.drained
+    # A drained node takes no new builds: its pools' next nodes build its platforms.
+    view = resolve(desired.nodes, status_of, needed=needed, exclude={*exclude, *drained})
+    view = replace(view, drained=frozenset(drained))
+    if needed is not None:  # a build: a needed platform whose only nodes are drained has nowhere to go
+        only_drained = [p for p in view.stranded(needed) if set(p.members) & set(drained)]
+        if only_drained:
+            raise NodeDrained(
+                "; ".join(
+                    f"{p.platform}: "
+                    + ", ".join(f'node "{m}" is drained ({drained[m]})' for m in p.members if m in drained)
+                    + (" and no other node is pinned to it" if len(p.members) == 1 else ", the others are down")
+                    for p in only_drained
+                ),
+                hint="undrain it when its maintenance is done (`farm undrain NODE`), or add a node for the platform "
+                "to its pool (pin the platform to a second node)",
+            )
     stranded = [p for p in view.stranded(needed) if len(p.members) > 1]
     if stranded:
         raise no_healthy_node(stranded, errors)
@@ -186,6 +211,8 @@ def spare_node_step(
     """A down node the farm can do without: reported, never an error; it waits as it is."""
     bk = state.buildkits.get(bn)
     down = f"down ({bk.error})" if bk is not None and bk.status == "unreachable" else "left out of this run"
+    if s.name in view.drained and bk is not None:
+        down = f"drained {bk.drained}"
     if on is None:
         return Step(StepKind.NODE, s.name, Action.NOOP, f"{down}; joins when it answers; {standing_in(s.name, view)}")
     taken = pins_taken(s.name, on.platforms, desired)

@@ -40,7 +40,20 @@ def plan_summary(plan: Plan) -> str:
         return f"No changes: the farm matches the file ({len(plan.steps)} things checked)."
     counts = Counter(s.action for s in plan.steps)
     parts = [f"{counts.get(a, 0)} {_WORDS[a]}" for a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.REMOVE)]
-    return f"Plan: {', '.join(parts)}, {counts.get(Action.NOOP, 0)} unchanged."
+    summary = f"Plan: {', '.join(parts)}, {counts.get(Action.NOOP, 0)} unchanged."
+    if local_only(plan):
+        summary += " Nothing to do on the nodes: only this runner's own contexts and builder are made."
+    return summary
+
+
+def local_only(plan: Plan) -> bool:
+    """Whether every change is this runner's own: contexts and builder files created, no BuildKit touched
+    (a fresh runner on a converged farm)."""
+    return (
+        bool(plan.changes)
+        and all(s.kind in ("context", "builder", "node") and s.action is Action.CREATE for s in plan.changes)
+        and any(s.kind == "buildkit" for s in plan.steps)
+    )
 
 
 def plan_json(plan: Plan) -> str:
@@ -60,7 +73,7 @@ def status_text(builder: str, nodes: tuple[NodeStatus, ...], pools: tuple[Pool, 
         (
             n.name,
             n.endpoint or n.context,
-            n.status,
+            f"{n.status} (drained)" if n.drained else n.status,
             n.version or "-",
             ", ".join(n.pinned) or "(detected)",
             detected_text(n),
@@ -74,6 +87,8 @@ def status_text(builder: str, nodes: tuple[NodeStatus, ...], pools: tuple[Pool, 
     for n in nodes:
         if n.error and n.status != "running":
             out.append(f"  {n.name}: {n.error}")
+        if n.drained:
+            out.append(f"  {n.name}: drained {n.drained}; takes no new builds (`farm undrain {n.name}`)")
     out.extend(pools_text(pools))
     return shown("\n".join(out), keep="\n")
 

@@ -48,6 +48,7 @@ class NodeStatus:
     native: tuple[str, ...]
     emulated: tuple[str, ...]
     error: str | None = None
+    drained: str | None = None  # "by WHO at WHEN": takes no new builds (`farm drain`)
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -67,6 +68,7 @@ class NodeStatus:
             "native": list(self.native),
             "emulated": list(self.emulated),
             **({"error": self.error} if self.error else {}),
+            **({"drained": self.drained} if self.drained else {}),
         }
 
 
@@ -92,6 +94,7 @@ def node_statuses(desired: Desired, state: FarmState) -> tuple[NodeStatus, ...]:
                 native=native,
                 emulated=emulated,
                 error=bk.error if bk else None,
+                drained=bk.drained if bk else None,
             )
         )
     return tuple(out)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import NodeSettings
+    from buildkit_farm.reconcile.stamp import Stamp
 
 
 class Action(str, Enum):
@@ -48,6 +49,7 @@ class StepMode(str, Enum):
     REJOIN = "rejoin"  # node ~: leaves, then joins again (what --append cannot change)
     PIN = "pin"  # node ~: a platform pin moves inside a pool
     LEAVE = "leave"  # node -: a down pool node leaves the builder
+    STAMP = "stamp"  # node ~: only the settings stamp the node carries is rewritten
     START = "start"  # buildkit ~: a stopped container is started
     RESTART = "restart"  # buildkit ~: removed and started again (state volume kept)
     MOVE = "move"  # buildkit ~: its endpoint moved; started on the new engine
@@ -62,7 +64,7 @@ class StepMode(str, Enum):
         match self:
             case StepMode.NONE:
                 return None
-            case StepMode.JOIN | StepMode.APPEND | StepMode.REJOIN | StepMode.PIN | StepMode.LEAVE:
+            case StepMode.JOIN | StepMode.APPEND | StepMode.REJOIN | StepMode.PIN | StepMode.LEAVE | StepMode.STAMP:
                 return StepKind.NODE
             case StepMode.START | StepMode.RESTART | StepMode.MOVE:
                 return StepKind.BUILDKIT
@@ -90,6 +92,7 @@ class Step:
     settings: NodeSettings | None = None  # the node's desired settings (context, node, buildkit)
     buildx_node: str | None = None
     where: str | None = None  # the context or host to act through (buildkit steps)
+    stamp: Stamp | None = None  # node steps: what the node's BuildKit container is to carry
 
     def __post_init__(self) -> None:
         # Plain words are accepted (plan cases and tests are written in them) and become members.

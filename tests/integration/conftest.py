@@ -285,7 +285,7 @@ def _remove_leftovers(lab: Lab, tokens: list[str]) -> None:
         for listing, removal in zip(listings, removals):  # containers first: they hold the volumes
             try:
                 out = subprocess.run(
-                    ["docker", "-H", host, *listing, "--filter", "name=buildx_buildkit_"],
+                    ["docker", "-H", host, *listing],
                     capture_output=True,
                     text=True,
                     timeout=30,
@@ -293,7 +293,9 @@ def _remove_leftovers(lab: Lab, tokens: list[str]) -> None:
                 ours = [
                     n
                     for n in out.split()
-                    if n.startswith("buildx_buildkit_") and any(t in n[len("buildx_buildkit_") :] for t in tokens)
+                    # the farm's marker containers (node locks, drains) go with their node
+                    if n.startswith(("buildx_buildkit_", "buildkit-farm-"))
+                    and any(t in n.split("_", 2)[-1] for t in tokens)
                 ]
                 if ours:
                     subprocess.run(["docker", "-H", host, *removal, *ours], capture_output=True, timeout=60)

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from buildkit_farm.docker import DockerPaths
 from buildkit_farm.farmfile.desired import NodeSettings
+from buildkit_farm.reconcile.drift import buildx_flags, expected_cmd
 from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
     FarmRecord,
@@ -16,9 +17,16 @@ from buildkit_farm.reconcile.observe import (
     ObservedBuildkit,
     ObservedContext,
     ObservedNode,
-    RecordEntry,
 )
-from buildkit_farm.reconcile.plan import buildx_flags, expected_cmd
+from buildkit_farm.reconcile.record import RecordEntry
+from buildkit_farm.reconcile.stamp import Stamp
+
+
+def stamp_of(s: NodeSettings, applied: str = "2026-12-01T00:00:00Z", **over) -> Stamp | None:
+    """The stamp a converged farm left on the node's container (and in buildx's node)."""
+    if s.driver != "docker-container":
+        return None
+    return Stamp(settings=s.fingerprint, node=f"ch16/{s.name}", version="0.1.0", applied=applied, **over)
 
 
 def owned_ctx(name: str, host: str) -> ObservedContext:
@@ -34,6 +42,7 @@ def stored(s: NodeSettings, **over) -> ObservedNode:
         driver_opts=tuple(sorted(s.driver_opts)),
         flags=buildx_flags(s),
         has_config=bool(s.buildkitd_config),
+        stamp=stamp_of(s),
     )
     return replace(n, **over)
 
@@ -50,6 +59,7 @@ def running(s: NodeSettings, cid: str, **over) -> ObservedBuildkit:
         platforms=("linux/amd64", "linux/386", "linux/arm64", "linux/arm/v7"),
         cmd=expected_cmd(s),
         network=dict(s.driver_opts).get("network"),
+        stamp=stamp_of(s),
     )
     return replace(bk, **over)
 

@@ -16,8 +16,8 @@ from buildkit_farm.docker import DockerPaths
 from buildkit_farm.errors import ApplyError
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings
 from buildkit_farm.reconcile import apply
-from buildkit_farm.reconcile.observe import FarmRecord, RecordEntry, read_record
 from buildkit_farm.reconcile.plan import make_plan
+from buildkit_farm.reconcile.record import FarmRecord, RecordEntry, read_record
 
 OPTS = (("network", "host"),)
 N1 = NodeSettings(
@@ -64,7 +64,12 @@ def test_an_in_place_platform_change_is_one_append_with_the_new_pins(paths, fake
         [
             "buildx", "create", "--name", "ch16", "--node", "ch16-node2", "--append",
             "--driver", "docker-container", "--platform", "linux/arm64", "--platform", "linux/arm/v7",
-            "--driver-opt", "network=host", "node2",
+            "--driver-opt", "network=host",
+            # the node keeps the stamp its running container carries (what every runner reads back)
+            "--driver-opt", f"env.BUILDKIT_FARM_SETTINGS={N2.fingerprint}",
+            "--driver-opt", "env.BUILDKIT_FARM_NODE=ch16/node2", "--driver-opt", "env.BUILDKIT_FARM_VERSION=0.1.0",
+            "--driver-opt", "env.BUILDKIT_FARM_APPLIED=2026-12-01T00:00:00Z",
+            "node2",
         ]
     ]  # fmt: skip
     assert touched == frozenset()  # no BuildKit was (re)created: nothing to bootstrap
@@ -104,11 +109,21 @@ def test_a_failed_append_puts_the_instance_file_back_and_names_the_node(paths, f
 def test_the_record_keeps_settings_only_for_containers_it_knows(paths):
     state = observed(paths, N1, N2)
     old = FarmRecord("ch16", MappingProxyType({"ch16-node1": RecordEntry("id-node1", "old-settings")}))
-    state = replace(state, record=old)
+    # containers made before stamps, as observe gives them: settings from the record for the same id only
+    unstamped = {
+        "ch16-node1": replace(state.buildkits["ch16-node1"], stamp=None, settings="old-settings"),
+        "ch16-node2": replace(state.buildkits["ch16-node2"], stamp=None, settings=None),
+    }
+    state = replace(state, record=old, buildkits=MappingProxyType(unstamped))
     record = apply.record_buildkits(paths, desired(N1, N2), state, frozenset({"ch16-node2"}))
     assert record.nodes["ch16-node1"].settings == "old-settings"  # same container: kept
     assert record.nodes["ch16-node2"].settings == N2.fingerprint  # created by this run: the file's
     assert read_record(paths, "ch16") == record
-    replaced = replace(state.buildkits["ch16-node1"], container_id="another")
+    replaced = replace(state.buildkits["ch16-node1"], container_id="another", settings=None)
     state = replace(state, buildkits=MappingProxyType({**state.buildkits, "ch16-node1": replaced}))
     assert "ch16-node1" not in apply.record_buildkits(paths, desired(N1, N2), state, frozenset()).nodes
+    # a stamped container is known to every runner, whoever made it
+    fresh = replace(observed(paths, N1, N2), record=None)
+    assert apply.record_buildkits(paths, desired(N1, N2), fresh, frozenset()).nodes["ch16-node1"].settings == (
+        N1.fingerprint
+    )

@@ -17,17 +17,6 @@ MODULES = {
 MAX_LINES = 500
 MAX_COMPLEXITY = 20  # radon's cyclomatic complexity (it counts boolean operators; ruff's mccabe counts fewer)
 
-# Over the gates until the branches of issue 21 that own them are merged (h21-build: builds/,
-# farmfile rules; h22: farmfile/bake.py; h24: reconcile observe/plan/pools). The lead empties
-# these sets after merging; test_the_pending_*_are_still_pending says when an entry is stale.
-PENDING_SIZE = {"buildkit_farm.reconcile.observe"}
-PENDING_COMPLEXITY = {
-    "buildkit_farm/reconcile/observe.py:observe",
-    "buildkit_farm/reconcile/observe.py:parse_buildx_inspect",
-    "buildkit_farm/reconcile/plan.py:plan_buildkits",
-    "buildkit_farm/reconcile/pools.py:resolve",
-}
-
 
 def imports_of(name: str, path: Path) -> set[str]:
     """Every buildkit_farm module `name` imports: at the top, in functions, for type checking."""
@@ -69,7 +58,7 @@ def lines_of(path: Path) -> int:
 
 
 def test_no_module_over_the_size_limit():
-    big = {name: n for name, path in MODULES.items() if (n := lines_of(path)) > MAX_LINES and name not in PENDING_SIZE}
+    big = {name: n for name, path in MODULES.items() if (n := lines_of(path)) > MAX_LINES}
     assert not big, f"modules over {MAX_LINES} lines: {big}"
 
 
@@ -93,15 +82,8 @@ def complexities() -> dict[str, int]:
 
 
 def test_no_function_above_the_complexity_limit():
-    over = {name: cc for name, cc in complexities().items() if cc > MAX_COMPLEXITY and name not in PENDING_COMPLEXITY}
+    over = {name: cc for name, cc in complexities().items() if cc > MAX_COMPLEXITY}
     assert not over, f"functions above cyclomatic complexity {MAX_COMPLEXITY} (radon cc): split them: {over}"
-
-
-def test_the_pending_gates_are_still_pending():
-    cc = complexities()
-    done = sorted(name for name in PENDING_COMPLEXITY if cc.get(name, 0) <= MAX_COMPLEXITY)
-    done += sorted(n for n in PENDING_SIZE if n not in MODULES or lines_of(MODULES[n]) <= MAX_LINES)
-    assert not done, f"{done} pass the gates now: remove them from PENDING_COMPLEXITY / PENDING_SIZE"
 
 
 def test_the_complexity_gate_counts_like_radon_cc(tmp_path):
@@ -131,9 +113,6 @@ def test_planning_and_the_file_model_never_import_python_on_whales():
         assert "python_on_whales" not in text.replace("# lazy", ""), f"{name} imports python_on_whales"
 
 
-# Processes start only at the door. builds/run.py and builds/verify.py move to the door on
-# the h21-build branch (issue 21); the lead empties this set once both branches are merged.
-PENDING_DOOR_MIGRATION: set[str] = set()
 DOOR = "buildkit_farm.docker"
 PROCESS_IMPORTS = ("subprocess", "python_on_whales", "pty", "multiprocessing")
 PROCESS_CALLS = re.compile(r"^(system|popen|exec\w*|spawn\w*|fork\w*|posix_spawn\w*)$")
@@ -158,16 +137,9 @@ def process_starters(path: Path) -> set[str]:
 
 def test_only_the_door_starts_processes():
     outside = {
-        name: sorted(found)
-        for name, path in MODULES.items()
-        if name != DOOR and name not in PENDING_DOOR_MIGRATION and (found := process_starters(path))
+        name: sorted(found) for name, path in MODULES.items() if name != DOOR and (found := process_starters(path))
     }
     assert not outside, f"processes started outside {DOOR} (go through its verbs): {outside}"
-
-
-def test_the_pending_door_migrations_are_still_pending():
-    done = sorted(name for name in PENDING_DOOR_MIGRATION if name not in MODULES or not process_starters(MODULES[name]))
-    assert not done, f"{done} no longer start processes themselves: remove them from PENDING_DOOR_MIGRATION"
 
 
 def test_the_door_check_sees_every_way_in(tmp_path):

@@ -42,7 +42,7 @@ def test_a_failure_is_docker_failed_with_its_message_masked(paths, tmp_path, mon
     err = caught.value
     assert err.returncode == 3 and err.detail == "cannot reach ssh://u:***@h"
     assert "s3cret" not in " ".join(err.command) and "s3cret" not in str(err)
-    assert docker.failure_detail(err) == "cannot reach ssh://u:***@h"
+    assert err.detail == "cannot reach ssh://u:***@h"
 
 
 def test_no_docker_binary_is_docker_failed_not_a_crash(paths, tmp_path, monkeypatch):

@@ -12,23 +12,19 @@ from observed import converged_state, owned_ctx, running, state, stored
 from buildkit_farm.docker import DockerPaths, argv
 from buildkit_farm.errors import EngineUnreachable, FarmError, ForeignResource
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings
+from buildkit_farm.reconcile.drift import buildx_flags, expected_cmd
 from buildkit_farm.reconcile.observe import (
     OWNER_MARK,
     FarmRecord,
     ObservedBuildkit,
     ObservedContext,
-    RecordEntry,
     parse_buildkitd_version,
     parse_buildx_inspect,
     parse_instance,
     parse_workers,
 )
-from buildkit_farm.reconcile.plan import (
-    buildx_flags,
-    expected_cmd,
-    make_down_plan,
-    make_plan,
-)
+from buildkit_farm.reconcile.plan import make_down_plan, make_plan
+from buildkit_farm.reconcile.record import RecordEntry
 from buildkit_farm.reconcile.status import NodeStatus, split_native, verify
 from buildkit_farm.reconcile.steps import Action
 
@@ -251,7 +247,7 @@ def test_parse_instance_file():
     (n,) = b.nodes
     assert n.platforms == ("linux/arm64", "linux/arm/v7")
     assert n.driver_opts == (("network", "host"),) and n.has_config
-    assert n == stored(replace(N2, buildkitd_config="x"))
+    assert n == stored(replace(N2, buildkitd_config="x"), stamp=None)  # no stamp in that file
 
 
 def test_parse_buildkit_output():
@@ -384,12 +380,28 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, fake_dock
     paths = DockerPaths(tmp_path / "dc", tmp_path / "dc" / "buildx", True)
     prefetch = st.Prefetch.for_file(paths, farm_file)
     expected = [
-        argv(paths, "node1") + ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node1"],
-        argv(paths, "mine") + ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-node2"],
+        # no context node1 yet (a fresh runner): observe reads through the endpoint, and so does the guess
+        argv(paths, "unix:///var/run/docker.sock")
+        + [
+            "container",
+            "inspect",
+            "--format",
+            "{{json .}}",
+            "buildx_buildkit_lab-node1",
+            "buildkit-farm-drain_lab-node1",
+        ],
+        argv(paths, "mine")
+        + [
+            "container",
+            "inspect",
+            "--format",
+            "{{json .}}",
+            "buildx_buildkit_lab-node2",
+            "buildkit-farm-drain_lab-node2",
+        ],
     ]
     assert started == expected
-    assert st.docker_read(paths, "mine", expected[1][-5:], prefetch).returncode == 0  # taken from the prefetch
-    assert started == expected  # so no second docker call
-    assert prefetch.take("mine", expected[1][-5:]) is None  # each read is used once
+    assert st.docker_read(paths, "mine", expected[1][-6:], prefetch).returncode == 0  # taken from the prefetch
+    assert prefetch.take("mine", expected[1][-6:]) is None  # each read is used once
     prefetch.discard()
-    assert prefetch.take("node1", expected[0][-5:]) is None
+    assert prefetch.take("unix:///var/run/docker.sock", expected[0][-6:]) is None

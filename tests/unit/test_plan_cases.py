@@ -51,6 +51,8 @@ def observed_of(case: dict[str, Any], base: Path) -> FarmState:
         fields = {k: v for k, v in bk.items() if k != "node"}
         if fields.get("settings") == "unknown":
             fields["settings"] = None
+        if "settings" in fields:  # what the container carries says the same
+            fields["stamp"] = None
         buildkits[name] = replace(buildkits[name], **fields)
     contexts = dict(observed.contexts)
     for ctx in spec.get("context", ()):

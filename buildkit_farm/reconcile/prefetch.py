@@ -1,0 +1,82 @@
+"""Container inspects started ahead of `observe`, so a converged `farm up` overlaps them with loading the file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from buildkit_farm import docker
+from buildkit_farm.docker import DockerPaths, DockerRead
+from buildkit_farm.farmfile import limits
+from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
+from buildkit_farm.farmfile.toml import tomllib
+from buildkit_farm.reconcile.names import buildx_node_name, container_name, marker_name
+
+
+def inspect_args(buildx_nodes: Iterable[str]) -> list[str]:
+    """`docker container inspect` of these nodes' BuildKit containers, as `observe` makes it."""
+    # Each node's drain marker rides along: no extra round trip to learn whether it is drained.
+    names = [name for n in buildx_nodes for name in (container_name(n), marker_name("drain", n))]
+    return ["container", "inspect", "--format", "{{json .}}", *names]
+
+
+class Prefetch:
+    """Container inspects started ahead of `observe`, each used once for the very same read.
+
+    Each may be an ssh hop (0.3-0.5 s on the lab) and loading the pydantic model takes as
+    long, so a converged `farm up` overlaps them: `for_file` guesses the reads from the
+    file's raw TOML before the model is loaded (so that guess reads the TOML once more, on
+    purpose); `observe` uses a result only for exactly the same command, so a wrong guess
+    costs nothing but a wasted read, which `discard` reaps. Start it with the lock held.
+    """
+
+    def __init__(self, paths: DockerPaths) -> None:
+        self.paths = paths
+        self._started: dict[tuple[str | None, ...], docker.PendingRead] = {}
+
+    @classmethod
+    def for_file(cls, paths: DockerPaths, farm_file: str | Path) -> Prefetch:
+        prefetch = cls(paths)
+        try:
+            text = limits.read_bounded(farm_file).decode("utf-8")  # never a FIFO, /dev/zero or a huge file
+            if limits.check_text(text) is not None:
+                return prefetch
+            data = tomllib.loads(text)
+            builder = data["builder"]
+            if builder.get("driver", DEFAULT_DRIVER) != "docker-container":
+                return prefetch
+            groups: dict[str, list[str]] = {}
+            for node in data.get("node", []):
+                where = node.get("context") or node["name"]
+                fresh = not node.get("context") and node.get("endpoint") and not node.get("tls")
+                if fresh and not paths.context_meta(where).is_file():
+                    where = node["endpoint"]  # a fresh runner: observe reads through the endpoint
+                groups.setdefault(where, []).append(buildx_node_name(builder["name"], node["name"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError, limits.TooBig):
+            return prefetch  # load_config, next, says what is wrong
+        for where, nodes in groups.items():
+            prefetch.start(where, inspect_args(nodes))
+        return prefetch
+
+    def start(self, where: str | None, args: list[str]) -> None:
+        self._started[tuple([where, *args])] = docker.start_read(self.paths, where, args)
+
+    def take(self, where: str | None, args: list[str]) -> DockerRead | None:
+        started = self._started.pop(tuple([where, *args]), None)
+        return started.finish() if started is not None else None
+
+    def discard(self) -> None:
+        """Reap the reads nobody took (a wrong guess)."""
+        while self._started:
+            _, pending = self._started.popitem()
+            pending.cancel()
+
+
+def docker_read(paths: DockerPaths, where: str | None, args: list[str], prefetch: Prefetch | None = None) -> DockerRead:
+    """One read-only docker CLI call through the door's raw CLI (or taken from `prefetch`).
+
+    The reads on the path of a converged `farm up` skip python-on-whales: importing it
+    alone costs about 0.3 s of the 1 s budget, and its objects would re-inspect anyway.
+    """
+    started = prefetch.take(where, args) if prefetch is not None else None
+    return started if started is not None else docker.read(paths, where, args)
