@@ -85,6 +85,12 @@ def engine_hint(detail: str, endpoint: str | None) -> str | None:
         return "is that Docker engine running, and is the socket path right? then rerun `farm up`"
     if "tls" in low or "certificate" in low or "x509" in low:
         return "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
+    if "connection reset by peer" in low and (endpoint or "").startswith("tcp://"):
+        # TLS 1.3 engines refuse a client certificate after the handshake: often only a reset shows
+        return (
+            "the engine closed the TLS connection: it may refuse the client certificate; "
+            "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
+        )
     return None
 
 

@@ -182,3 +182,9 @@ def test_a_push_wanting_credentials_says_which_login_to_run():
         "registry 127.0.0.1:5001 wants credentials to push 127.0.0.1:5001/team/app: "
         "run `docker login 127.0.0.1:5001` first"
     )
+
+
+def test_a_reset_tls_connection_is_hinted_as_a_refused_client_certificate():
+    detail = 'error during connect: Get "https://127.0.0.1:2376/v1.50/info": write: connection reset by peer'
+    assert "may refuse the client certificate" in (engine_hint(detail, "tcp://127.0.0.1:2376") or "")
+    assert engine_hint(detail, "ssh://farm@127.0.0.1:2222") is None  # not a TLS endpoint: no guess
