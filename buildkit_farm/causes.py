@@ -53,27 +53,9 @@ def engine_hint(detail: str, endpoint: str | None) -> str | None:
     """What to check when an engine did not answer, read from the error (ssh, socket, TLS)."""
     low = detail.lower()
     where = endpoint or "the endpoint"
-    if "host key verification failed" in low or "host key is known" in low or "no host key" in low:
-        return (
-            f"ssh does not know the host key of {where}: connect once with `ssh` to check and accept it "
-            "(it is then in ~/.ssh/known_hosts), or add it with `ssh-keyscan`; then rerun `farm up`"
-        )
-    if "remote host identification has changed" in low:
-        return (
-            f"the host key of {where} differs from the one in ~/.ssh/known_hosts: if the machine was "
-            "reinstalled, remove the old key with `ssh-keygen -R HOST`; otherwise do not connect"
-        )
-    if "permission denied (publickey" in low:
-        return f"ssh refused the key for {where}: load it in ssh-agent or name it in ~/.ssh/config (IdentityFile)"
-    if "unknown authority" in low:
-        return (
-            "the engine's certificate is not signed by the node's tls.ca: point tls.ca at the CA that "
-            "signed the engine's certificate; then rerun `farm up`"
-        )
-    if "certificate required" in low:
-        return "the engine wants a client certificate: set the node's tls.cert and tls.key"
-    if "http request to an https server" in low:
-        return "the engine speaks TLS: give the node tls = { ca = ..., cert = ..., key = ... }"
+    hint = _ssh_hint(low, where) or _tls_hint(low)
+    if hint:
+        return hint
     if "ssh" in low:
         return (
             f"check that sshd answers at {where} and that `ssh` to it works non-interactively "
@@ -91,6 +73,35 @@ def engine_hint(detail: str, endpoint: str | None) -> str | None:
             "the engine closed the TLS connection: it may refuse the client certificate; "
             "check the node's tls.ca/cert/key against the engine's certificates; then rerun `farm up`"
         )
+    return None
+
+
+def _ssh_hint(low: str, where: str) -> str | None:
+    if "host key verification failed" in low or "host key is known" in low or "no host key" in low:
+        return (
+            f"ssh does not know the host key of {where}: connect once with `ssh` to check and accept it "
+            "(it is then in ~/.ssh/known_hosts), or add it with `ssh-keyscan`; then rerun `farm up`"
+        )
+    if "remote host identification has changed" in low:
+        return (
+            f"the host key of {where} differs from the one in ~/.ssh/known_hosts: if the machine was "
+            "reinstalled, remove the old key with `ssh-keygen -R HOST`; otherwise do not connect"
+        )
+    if "permission denied (publickey" in low:
+        return f"ssh refused the key for {where}: load it in ssh-agent or name it in ~/.ssh/config (IdentityFile)"
+    return None
+
+
+def _tls_hint(low: str) -> str | None:
+    if "unknown authority" in low:
+        return (
+            "the engine's certificate is not signed by the node's tls.ca: point tls.ca at the CA that "
+            "signed the engine's certificate; then rerun `farm up`"
+        )
+    if "certificate required" in low:
+        return "the engine wants a client certificate: set the node's tls.cert and tls.key"
+    if "http request to an https server" in low:
+        return "the engine speaks TLS: give the node tls = { ca = ..., cert = ..., key = ... }"
     return None
 
 
