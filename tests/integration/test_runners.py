@@ -54,7 +54,7 @@ def env_of(farm: Farm, node: str) -> dict[str, str]:
 
 
 def steps(farm: Farm, *args: str) -> list[dict]:
-    return json.loads(farm.ok("plan", "--json", *args).stdout)["steps"]
+    return json.loads(farm.ok("plan", "--json", *args).stdout)["result"]["steps"]
 
 
 def changes(farm: Farm, *args: str) -> list[tuple[str, str, str]]:
@@ -259,13 +259,15 @@ def test_three_runners_converge_first_time_and_build_at_once(runners, lab, regis
     outs = [b.communicate(timeout=900) for b in builds]
     for b, (out, err) in zip(builds, outs):
         assert b.returncode == 0, out[-2000:] + err[-3000:]
-        (target,) = json.loads(out)["targets"]
+        (target,) = json.loads(out)["result"]["targets"]
         assert target["ok"] and {p["platform"] for p in target["platforms"]} == set(platforms)
     for f in runners:
         shown = subprocess.run(
             [FARM, "inspect", f"{repos[f.tmp.name]}:1", "--json"], env={**f.env, **env}, capture_output=True, text=True
         )
-        variants = {v["platform"] for v in json.loads(shown.stdout)["variants"] if not v.get("is_attestation")}
+        variants = {
+            v["platform"] for v in json.loads(shown.stdout)["result"]["variants"] if not v.get("is_attestation")
+        }
         assert variants == set(platforms), f.tmp.name
     assert container_ids(runners[0]) == ids  # no BuildKit container restarted
 
