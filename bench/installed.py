@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def environment(**extra: str) -> dict[str, str]:
@@ -14,6 +16,11 @@ def environment(**extra: str) -> dict[str, str]:
     As installed, Python caches compiled modules (.pyc); a session that sets
     PYTHONDONTWRITEBYTECODE would time the compiler on every run. A warm-up run writes them.
     """
+    plugins = os.environ.get("FARM_BENCH_BUILDX_DIR")  # e.g. the lab's 0.29 (`lab/lab.sh env`)
+    if plugins and "DOCKER_CONFIG" in extra:  # that buildx for both sides: they share the config
+        config = Path(extra["DOCKER_CONFIG"])
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "config.json").write_text(json.dumps({"cliPluginsExtraDirs": [plugins]}))
     return {**{key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}, **extra}
 
 
