@@ -46,16 +46,18 @@ from buildkit_farm.farmfile.toml import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 FARM = str(Path(sys.executable).with_name("farm"))
-READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", "buildx ls")
+READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", "buildx ls", "buildx version")
 
 
 def main() -> int:
+    global FARM
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--scale", action="store_true", help="farm up/status at 2, 4 and 8 nodes, side by side (issue 11)")
     ap.add_argument("--fresh", action="store_true", help="converged `farm up` from fresh runners (issue 24)")
     ap.add_argument("--farm", default=FARM, help="the farm program to time (default: this venv's)")
     args = ap.parse_args()
+    FARM = args.farm  # every mode times the farm asked for (another checkout's, for before/after)
     if args.scale:
         return scale(args.runs)
     if args.fresh:
