@@ -87,6 +87,7 @@ def build_cmd(
     as_json: JsonOption = False,
 ) -> None:
     """Build and push targets across the farm: checked first, no partial tag, verified after."""
+    from buildkit_farm import buildx_version
     from buildkit_farm.builds import job as farm_build
     from buildkit_farm.builds import metadata
     from buildkit_farm.builds import overrides as flags
@@ -98,6 +99,9 @@ def build_cmd(
     metadata.check_path(metadata_file)
     reports: list = []
     commands: list[str] = []  # --dry-run --json: the commands go into the document, not to stdout
+    where = str(docker_config) if docker_config else None
+    if not dry_run:  # buildx answers its version while the file loads (--dry-run runs nothing)
+        buildx_version.start(where)
     try:
         options = BuildOptions(
             vars=parse_pairs(var, flag="--var"),
@@ -121,12 +125,9 @@ def build_cmd(
             sets=flags.parse_sets(set_),
             push=push,
         )
-        where = str(docker_config) if docker_config else None
         # the loader, then its caller's one process: bake files resolved by buildx (--var fills their variables)
         config = expand_bake(load_config(file), variables=options.vars, docker_config=where).config
-        if not dry_run:  # --dry-run runs nothing: it shows the commands for any buildx
-            from buildkit_farm import buildx_version
-
+        if not dry_run:  # --dry-run shows the commands for any buildx
             buildx_version.require(where)
         reports, error = farm_build.build(
             config.desired,
