@@ -49,6 +49,16 @@ FARM = str(Path(sys.executable).with_name("farm"))
 READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", "buildx ls", "buildx version")
 
 
+def counting_shim(tmp: Path) -> tuple[Path, Path]:
+    """A `docker` first on PATH (the folder returned) that logs each call's arguments to the log file."""
+    log, shim = tmp / "calls.log", tmp / "shim"
+    shim.mkdir()
+    real = shutil.which("docker")
+    (shim / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
+    (shim / "docker").chmod(0o755)
+    return log, shim
+
+
 def main() -> int:
     global FARM
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -64,12 +74,7 @@ def main() -> int:
         return fresh(args.runs, args.farm)
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-up-"))
-    log = tmp / "calls.log"
-    shim = tmp / "shim"
-    shim.mkdir()
-    real = shutil.which("docker")
-    (shim / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    (shim / "docker").chmod(0o755)
+    log, shim = counting_shim(tmp)
     builder = f"bench{secrets.token_hex(3)}"
     env = {
         **os.environ,
@@ -189,12 +194,7 @@ def main() -> int:
 def fresh(runs: int, farm_bin: str) -> int:
     """Converged `farm up` from fresh runners: each run a new Docker config, the nodes already up."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-fresh-"))
-    log = tmp / "calls.log"
-    shim = tmp / "shim"
-    shim.mkdir()
-    real = shutil.which("docker")
-    (shim / "docker").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{log}"\nexec "{real}" "$@"\n')
-    (shim / "docker").chmod(0o755)
+    log, shim = counting_shim(tmp)
     builder = f"benchf{secrets.token_hex(3)}"
     data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
     data["builder"]["name"] = builder
