@@ -59,6 +59,19 @@ def counting_shim(tmp: Path) -> tuple[Path, Path]:
     return log, shim
 
 
+def lab_farm_file(tmp: Path, builder: str) -> tuple[Path, dict]:
+    """lab/farm.toml under another builder name, no targets, its paths absolute, written in `tmp`."""
+    data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
+    data["builder"]["name"] = builder
+    data.pop("target", None)
+    for table in [data["builder"], *data.get("node", [])]:
+        if isinstance(table.get("buildkitd_config"), str):
+            table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
+    farm_file = tmp / "farm.toml"
+    farm_file.write_text(tomli_w.dumps(data))
+    return farm_file, data
+
+
 def main() -> int:
     global FARM
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -84,14 +97,7 @@ def main() -> int:
     }
     env.pop("BUILDX_CONFIG", None)
 
-    data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
-    data["builder"]["name"] = builder
-    data.pop("target", None)
-    for table in [data["builder"], *data.get("node", [])]:
-        if isinstance(table.get("buildkitd_config"), str):
-            table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
-    farm_file = tmp / "farm.toml"
-    farm_file.write_text(tomli_w.dumps(data))
+    farm_file, data = lab_farm_file(tmp, builder)
 
     def farm(*a: str) -> subprocess.CompletedProcess:
         r = subprocess.run([FARM, *a, "-f", str(farm_file)], env=env, capture_output=True, text=True)
@@ -196,14 +202,7 @@ def fresh(runs: int, farm_bin: str) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-fresh-"))
     log, shim = counting_shim(tmp)
     builder = f"benchf{secrets.token_hex(3)}"
-    data = tomllib.loads((ROOT / "lab" / "farm.toml").read_text())
-    data["builder"]["name"] = builder
-    data.pop("target", None)
-    for table in [data["builder"], *data.get("node", [])]:
-        if isinstance(table.get("buildkitd_config"), str):
-            table["buildkitd_config"] = str((ROOT / "lab" / table["buildkitd_config"]).resolve())
-    farm_file = tmp / "farm.toml"
-    farm_file.write_text(tomli_w.dumps(data))
+    farm_file, data = lab_farm_file(tmp, builder)
     base = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}", "NO_COLOR": "1"}
     base.pop("BUILDX_CONFIG", None)
 
