@@ -359,7 +359,9 @@ def expand_bake(config: FarmConfig, *, variables: Mapping[str, str], docker_conf
         return bake.Expanded(config, {})
     base = config.file.parent
     args = bake.print_args(config.bake, base=base)
-    buildx_version.require(docker_config)  # one `buildx version` per run; stops below the floor
-    done = docker.print_bake(docker.DockerPaths.resolve(docker_config), args, cwd=base, variables=variables)
+    # buildx answers its version beside the print (one `buildx version` per run), and an
+    # unsupported buildx is the error shown, whatever the print said: ~0.2 s off the path on 0.29.
+    with buildx_version.checked(docker_config):
+        done = docker.print_bake(docker.DockerPaths.resolve(docker_config), args, cwd=base, variables=variables)
     printed = bake.read_printed(done.returncode, done.stdout, done.stderr, config.bake, base=base)
     return bake.expand(config, printed)
