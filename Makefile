@@ -26,10 +26,16 @@ tools: .tools/.installed
 # nowhere), then the integration half on the lab (`make lab`), twice: once per buildx the lab
 # has (docs/lab.md), the system's 0.13 and sid's 0.29. Every half runs to the end even when
 # an earlier one fails; any failure fails `make test`.
+# Integration tests mostly wait (on ssh, BuildKit, the registry; under half a core busy on
+# average), so INTEGRATION_WORKERS pytest-xdist workers run them at once: each test has its own
+# builder, Docker config and names, and none touches what another uses (a node taken away is
+# a private sshd). INTEGRATION_WORKERS=0 runs them one by one.
+INTEGRATION_WORKERS ?= 3
+UNIT_WORKERS ?= 2
 test: venv tools
-	@rc=0; $(UNIT) || rc=$$?; for v in 0.13 0.29; do \
+	@rc=0; $(UNIT) -n $(UNIT_WORKERS) || rc=$$?; for v in 0.13 0.29; do \
 		echo "== integration tests, buildx $$v (FARM_LAB_BUILDX=$$v)"; \
-		FARM_LAB_BUILDX=$$v $(BIN)/pytest -q tests/integration || rc=$$?; \
+		FARM_LAB_BUILDX=$$v $(BIN)/pytest -q -n $(INTEGRATION_WORKERS) tests/integration || rc=$$?; \
 	done; exit $$rc
 
 # The habits CI holds us to: formatted, lint-clean, type-checked.

@@ -499,3 +499,27 @@ def auth_registry(lab) -> AuthRegistry:
             pytest.fail(message + " [CI=true: integration tests must run]", pytrace=False)
         pytest.skip(message)
     return found
+
+
+@pytest.fixture
+def sshd(lab, tmp_path):
+    """Start private sshds: `sshd(socket_path)` -> a started `private_sshd.Sshd`; all stopped after the test."""
+    from private_sshd import Sshd
+
+    # The client trusts a private sshd through the lab's known-hosts line for any port of
+    # 127.0.0.1; a lab whose sshd part was set up by an older lab.sh lacks it: `up sshd` is
+    # idempotent (the running sshd is left alone) and writes it.
+    known = lab.state / "ssh" / "known_hosts"
+    if "[127.0.0.1]:* " not in known.read_text():
+        subprocess.run(["bash", str(LAB_SH), "up", "sshd"], capture_output=True, timeout=120, check=True)
+    started: list[Sshd] = []
+
+    def make(socket_path: str) -> Sshd:
+        d = Sshd(lab, socket_path, tmp_path / f"sshd-{len(started)}")
+        started.append(d)
+        d.start()
+        return d
+
+    yield make
+    for d in started:
+        d.stop()

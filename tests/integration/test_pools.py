@@ -1,8 +1,8 @@
 """Node pools on the real lab: failover, failback, a node killed mid-build, a pool all down.
 
 A pool node is taken down the way a machine goes away: each test starts its own sshd
-(the lab's host key and config, on a free port, its `SetEnv DOCKER_HOST` pointing at
-node2's or node3's socket) and stops it. The shared sshd on 2222 is never touched. Which
+(the `sshd` fixture, private_sshd.py: the lab's host key and config on a free port, its
+`SetEnv DOCKER_HOST` pointing at node2's or node3's socket) and stops it. The shared sshd on 2222 is never touched. Which
 node really built a platform is read from the image: the RUN step records
 /proc/self/cgroup, which names the BuildKit container it ran in.
 """
@@ -40,77 +40,6 @@ def node3(lab) -> str:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
     return lab.node3
-
-
-class Sshd:
-    """A private sshd for user farm on a free port, whose sessions reach the engine at `socket_path`."""
-
-    def __init__(self, lab, socket_path: str, folder: Path) -> None:
-        self.lab, self.folder = lab, folder
-        folder.mkdir(parents=True, exist_ok=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        base = (lab.state / "ssh" / "sshd_config").read_text().splitlines()
-        keep = [line for line in base if not line.startswith(("Port ", "PidFile ", "SetEnv "))]
-        self.config = folder / "sshd_config"
-        self.config.write_text(
-            "\n".join(
-                [*keep, f"Port {self.port}", f"PidFile {folder / 'sshd.pid'}", f"SetEnv DOCKER_HOST={socket_path}"]
-            )
-            + "\n"
-        )
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"ssh://farm@127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["/usr/sbin/sshd", "-D", "-e", "-f", str(self.config)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.folder / "sshd.log", "ab"),  # noqa: SIM115 - the process owns it
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            done = subprocess.run(
-                ["docker", "-H", self.endpoint, "version", "--format", "{{.Server.Version}}"],
-                capture_output=True,
-                timeout=20,
-            )
-            if done.returncode == 0:
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"private sshd on {self.port} does not answer: {(self.folder / 'sshd.log').read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-        self.proc = None
-
-
-@pytest.fixture
-def sshd(lab, tmp_path):
-    # The client trusts a private sshd through the lab's known-hosts line for any port of
-    # 127.0.0.1; a lab whose sshd part was set up by an older lab.sh lacks it: `up sshd` is
-    # idempotent (the running sshd is left alone) and writes it.
-    known = lab.state / "ssh" / "known_hosts"
-    if "[127.0.0.1]:* " not in known.read_text():
-        lab_sh = Path(__file__).resolve().parents[2] / "lab" / "lab.sh"
-        subprocess.run(["bash", str(lab_sh), "up", "sshd"], capture_output=True, timeout=120, check=True)
-    started: list[Sshd] = []
-
-    def make(socket_path: str) -> Sshd:
-        d = Sshd(lab, socket_path, tmp_path / f"sshd-{len(started)}")
-        started.append(d)
-        d.start()
-        return d
-
-    yield make
-    for d in started:
-        d.stop()
 
 
 class PoolFarm:

@@ -24,7 +24,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 FARM = str(Path(sys.executable).with_name("farm"))
-LAB_SH = ROOT / "lab" / "lab.sh"
 READ_ONLY = ("container inspect", "exec ", "context inspect", "buildx inspect", "buildx ls", "version", "info")
 
 
@@ -197,20 +196,25 @@ def test_removed_node_leaves_and_its_container_goes(farm):
     assert "No changes" in farm.ok("up").stdout
 
 
-def test_unreachable_node2_is_a_clear_error_then_converges(farm):
+def test_unreachable_node2_is_a_clear_error_then_converges(farm, sshd, lab):
+    # node2 through a private sshd (its own port): stopping it takes node2 away for this
+    # farm alone, never for the tests running beside it on the lab's shared sshd.
+    door = sshd(lab.node2_socket)
+    farm.node("node2")["endpoint"] = door.endpoint
+    farm.write()
     farm.ok("up")
-    subprocess.run([str(LAB_SH), "down", "sshd"], check=True, capture_output=True, timeout=120)
+    door.stop()
     try:
         failed = farm.run("up")
         assert failed.returncode == 1, failed.stdout + failed.stderr
         err = failed.stderr
-        assert 'node "node2"' in err and "ssh://" in err and "hint:" in err, err
+        assert 'node "node2"' in err and door.endpoint in err and "hint:" in err, err
         assert "Traceback" not in err
         # node1 stays as it was: the instance file still lists both nodes with their platforms
         pins = {n["Name"]: n["Platforms"] for n in farm.instance()["Nodes"]}
         assert pins[f"{farm.builder}-node1"] and pins[f"{farm.builder}-node2"]
     finally:
-        subprocess.run([str(LAB_SH), "up", "sshd"], check=True, capture_output=True, timeout=120)
+        door.start()
     farm.ok("up")
     assert "No changes" in farm.ok("up").stdout
 
