@@ -24,7 +24,10 @@ from pathlib import Path
 
 from buildkit_farm.errors import LockTimeout
 
-DEFAULT_TIMEOUT = 300.0
+# Longer than a node lock's life (holds.DEFAULT_TTL, 600 s) and than a holder's wait for its
+# running builds (--wait-timeout, 300 s): a waiting runner outlasts a runner killed on another
+# machine and takes its lock over, instead of giving up just before it could.
+DEFAULT_TIMEOUT = 660.0
 
 
 @dataclass

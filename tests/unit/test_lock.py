@@ -58,3 +58,17 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     proc.wait()
     with lock.hold(tmp_path, timeout=1):
         pass
+
+
+def test_a_waiting_runner_outlasts_a_dead_holders_node_lock_by_default():
+    """With the defaults, a runner waiting behind one killed on another machine takes its lock
+    over (the lock goes stale before the waiter gives up), and outwaits a holder waiting for builds."""
+    import inspect
+
+    from buildkit_farm import cli
+    from buildkit_farm.reconcile import holds, lock
+
+    assert lock.DEFAULT_TIMEOUT > holds.DEFAULT_TTL > holds.DEFAULT_WAIT
+    for command in (cli.up_cmd, cli.down_cmd):
+        assert inspect.signature(command).parameters["lock_timeout"].default == lock.DEFAULT_TIMEOUT
+        assert inspect.signature(command).parameters["lock_ttl"].default == holds.DEFAULT_TTL
