@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from pydantic import ValidationError
 
+from buildkit_farm import encoding
 from buildkit_farm.errors import ConfigError, ConfigIssue
 from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.credentials import credential_issues
@@ -53,9 +54,10 @@ def load_config(path: str | Path) -> FarmConfig:
     except OSError as err:
         raise _error(shown, "", f"cannot be read: {err.strerror or err}", None) from None
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _error(shown, "", f"is not UTF-8 text (byte {err.start})", "TOML files are UTF-8") from None
+        text = encoding.decode(data, file.name)
+    except encoding.NotUTF8 as err:
+        issue = ConfigIssue("", err.message, err.hint, line=err.line)
+        raise ConfigError(file=shown, issues=[issue]) from None
     doc = _parse(text, shown)
     base = os.path.dirname(os.path.abspath(file))
     return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
@@ -69,7 +71,7 @@ def _parse(text: str, shown: str) -> dict[str, Any]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(file=shown, issues=[syntax_issue(err)]) from None
+        raise ConfigError(file=shown, issues=[limits.stray_bom(text, syntax_issue(err))]) from None
     except RecursionError:
         raise _error(shown, "", "TOML syntax error: nesting too deep", None) from None
     too_big = limits.check_document(doc)
@@ -80,7 +82,7 @@ def _parse(text: str, shown: str) -> dict[str, Any]:
 
 def load_config_text(text: str, *, base: str | Path = ".", name: str = "<text>") -> FarmConfig:
     """Check a farm file given as text (paths resolve against `base`); for tests and tools."""
-    doc = _parse(text, name)
+    doc = _parse(text.removeprefix("\ufeff"), name)  # as `encoding.decode` drops a UTF-8 BOM
     base = os.path.abspath(base)
     return _build(doc, file=Path(base) / name, shown=name, base=base)
 
@@ -388,7 +390,10 @@ def _buildkitd_text(config: Path | dict[str, Any] | None, where: str, issues: li
 
         return tomli_w.dumps(config)
     try:
-        return limits.read_bounded(config).decode("utf-8")
+        return encoding.decode(limits.read_bounded(config), config.name)
+    except encoding.NotUTF8 as err:
+        issues.append(ConfigIssue(where, f"{config} {err.message}", err.hint))
+        return None
     except limits.TooBig as err:
         issues.append(ConfigIssue(where, f"{config} {err.issue.message}", err.issue.hint))
         return None
