@@ -67,7 +67,7 @@ def lint_text(
     check = Check(file=file, df=df, variables=df.variables(build_args), bound=bound, platforms=targets)
     check.oses, check.os_reason = _target_oses(check)
     for line, problem in df.problems:
-        check.add("dockerfile-syntax", line, problem, "fix the Dockerfile: BuildKit refuses it")
+        check.add("dockerfile-syntax", line, problem, "fix the Dockerfile: the build fails here")
     _check_from(check)
     if inspect is not None:
         _check_registry(check, inspect)
