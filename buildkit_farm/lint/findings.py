@@ -121,8 +121,17 @@ class Check:
 
     @cached_property
     def own_arches(self) -> frozenset[str]:
-        """Architectures every variant is built for: the bound one, or the one arch all targets share."""
-        if self.bound is not None:
-            return frozenset({self.bound.arch}) if self.bound.arch else frozenset()
+        """Architectures every variant is built for: the bound one, or the one arch all targets share.
+
+        A Windows Dockerfile that names no architecture is amd64's: Windows images are built one
+        at a time on a Windows host (buildx builds none), and their base images are amd64 images,
+        so its `…-windows-amd64.zip` downloads are its own architecture's.
+        """
+        if self.bound is not None and self.bound.arch:
+            return frozenset({self.bound.arch})
         arches = {t.arch for t in self.platforms}
+        if self.oses == frozenset({"windows"}) and not any(arches):
+            return frozenset({"amd64"})
+        if self.bound is not None:
+            return frozenset()
         return frozenset(a for a in arches if a) if len(arches) == 1 else frozenset()

@@ -105,6 +105,8 @@ def _target_oses(check: Check) -> tuple[frozenset[str], str]:
         image = substitute(_root_image(check.df, stages[-1]), check.variables)
         if read_image_name(image).os == "linux":
             return frozenset({"linux"}), f"its base image {image} is Linux"
+    if check.df.escape == "`":  # the escape Windows Dockerfiles take, so that C:\ paths stay paths
+        return frozenset({"windows"}), "its escape directive (`) is the one Windows Dockerfiles use"
     return frozenset({"linux"}), "it builds a Linux image (no Windows base image)"
 
 
