@@ -43,6 +43,7 @@ RULES: dict[str, Rule] = {
         Rule("hard-coded-arch", "warning", "an architecture is hard-coded where TARGETARCH would serve"),
         Rule("pinned-stage", "warning", "a stage pinned to one platform is copied from: its output is that arch's"),
         Rule("unsupported-platform", "warning", "a `case` over the architecture fails for a platform being built"),
+        Rule("arch-case-no-default", "hint", "a `case` over the architecture has no `*)` branch: others pass silently"),
         Rule("undeclared-platform-arg", "warning", "a platform ARG is used in a stage that does not declare it"),
         Rule("build-stage-ignores-target", "warning", "a $BUILDPLATFORM stage compiles without the target's OS/arch"),
         Rule("missing-buildplatform", "hint", "a cross-compiling stage runs emulated instead of on $BUILDPLATFORM"),
