@@ -355,6 +355,9 @@ def check_platform_args(check: Check) -> None:
         inherited_env[stage.index] = env_names
 
 
+_CROSS_TARGET = re.compile(r"TARGET(?:ARCH|OS|PLATFORM|VARIANT)|GOARCH=(?![\"']?\$\{?BUILDARCH)|--target[= ]")
+
+
 def check_cross_compile(check: Check) -> None:
     consumers = check.df.copied_from
     for stage in check.df.stages:
@@ -374,7 +377,9 @@ def check_cross_compile(check: Check) -> None:
         pin = platform_of(check.df, stage)
         if "BUILDPLATFORM" in pin:
             native = any(_word_search(_NATIVE_COMPILERS, i.text) for i, _ in compiles)
-            aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM|VARIANT)", i.text) for i in stage.instructions)
+            # GOARCH= or --target set to anything but the build machine's: it cross-compiles on
+            # purpose (a release stage building every OS/arch in a loop), not for this machine.
+            aware = any(_CROSS_TARGET.search(i.text) for i in stage.instructions)
             users = check.df.users.get(stage.index, set())
             for_builder = all("BUILDPLATFORM" in platform_of(check.df, check.df.stages[u]) for u in users)
             if native and not aware and not for_builder:  # a tool the build machine itself runs is fine
