@@ -278,7 +278,9 @@ def _make_instruction(
             offset = flag.end()
     text = full[offset:]
     exec_form = _exec_form(keyword, text)
-    missing = _missing_arguments(keyword, text, exec_form)
+    missing = _missing_arguments(keyword, text, exec_form) or (
+        _healthcheck_problem(text) if keyword == "HEALTHCHECK" else None
+    )
     if missing:
         problems.append((line, missing))
     shifted = tuple((max(start - offset, 0), ln) for start, ln in spans)
@@ -327,6 +329,19 @@ def _missing_arguments(keyword: str, text: str, exec_form: tuple[str, ...] | Non
         return None
     example = _EXAMPLES.get(keyword)
     return f"{problem}, e.g. `{example}`" if example else problem
+
+
+def _healthcheck_problem(text: str) -> str | None:
+    """HEALTHCHECK takes NONE alone, or CMD and a command (BuildKit's parser refuses the rest)."""
+    words = text.split()
+    kind = words[0].upper() if words else ""
+    if kind == "NONE" and len(words) > 1:
+        return "HEALTHCHECK NONE takes no arguments"
+    if kind == "CMD" and len(words) == 1:
+        return "HEALTHCHECK CMD has no command, e.g. `HEALTHCHECK CMD wget -qO- http://localhost/ || exit 1`"
+    if kind not in ("", "NONE", "CMD"):
+        return f"HEALTHCHECK takes NONE or CMD, not {clip(words[0])}"
+    return None
 
 
 def _exec_form(keyword: str, text: str) -> tuple[str, ...] | None:
