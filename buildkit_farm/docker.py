@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from buildkit_farm.errors import redact, redacted_argv
+
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
 
@@ -137,7 +139,7 @@ class DockerFailed(Exception):
     """
 
     def __init__(self, command: Sequence[str], returncode: int | None, stdout: str, stderr: str) -> None:
-        self.command = tuple(mask(str(a)) for a in command)
+        self.command = redacted_argv(command, hide=mask)
         self.returncode, self.stdout, self.stderr = returncode, mask(stdout), mask(stderr)
         super().__init__(self.detail)
 
@@ -148,15 +150,14 @@ class DockerFailed(Exception):
         return last_lines(text) or f"exit code {self.returncode}"
 
 
-_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]+):[^/\s@]+@")
-_SECRET_ASSIGNMENT = re.compile(r"\b([\w.-]*(?:PASSWORD|PASSWD|TOKEN|SECRET|APIKEY|API_KEY|AUTH)[\w.-]*)=[^\s,]+", re.I)
+_URL_PASSWORD = re.compile(r"(\w[\w+.-]*://[^/\s:@]+):[^/\s]+@")
 
 
 def mask(text: str) -> str:
-    """`text` with what looks like a secret replaced by ***: a URL's password, a
-    `NAME=value` whose name says password, token, secret or auth. The one place that keeps
-    secrets out of the messages farm prints."""
-    return _SECRET_ASSIGNMENT.sub(r"\1=***", _URL_PASSWORD.sub(r"\1:***@", text))
+    """`text` with what looks like a secret replaced by ***: a URL's password (its user kept, to
+    tell which login failed), then all `errors.redact` hides (Authorization headers, tokens,
+    `--password …`, `REGISTRY_PASSWORD=…`): what docker and buildx print, before farm keeps it."""
+    return redact(_URL_PASSWORD.sub(r"\1:***@", text))
 
 
 def _env(env: Mapping[str, str] | None) -> dict[str, str] | None:
@@ -421,9 +422,10 @@ class BakeProcess:
         self._proc = proc
 
     def lines(self) -> Iterator[str]:
-        """buildx's progress (stderr), line by line, without the newline; nothing with a tty display."""
+        """buildx's progress (stderr), line by line, without the newline, masked (a step's log may
+        print a token, or a URL with its password); nothing with a tty display."""
         for line in self._proc.stderr or ():
-            yield line.rstrip("\n")
+            yield mask(line.rstrip("\n"))
 
     def wait(self) -> int:
         return self._proc.wait()

@@ -7,6 +7,7 @@ Every error carries a message and an optional hint; the CLI prints both and exit
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,27 +191,90 @@ class Interrupted(FarmError):
 # Credentials that must never reach a terminal or a log, however they got into a message.
 # A scheme is at most 32 characters: unbounded, a search through a long word ("ssh://u@" + 100k
 # letters + ":22") would retry the scheme at every letter (quadratic). Glued URLs still match.
-URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^\s/@\"']*:[^\s/@\"']*@", re.ASCII)
+# The password may hold an '@' (`user:p@ss@host`): the userinfo runs to the last '@' before
+# the host. A password already masked (`user:***@`, as the process door leaves it) is not one.
+URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]{0,31}://)[^\s/@\"']*:(?!\*\*\*@)[^\s/\"']*@", re.ASCII)
 # user:password@host without a scheme (a tag), but not repo:tag@sha256:<digest>.
 _BARE_USERINFO = re.compile(
-    r"(?<![^\s\"'(=,])[^\s/@\"':=,]+:[^\s/@\"']+@(?![A-Za-z][A-Za-z0-9]*:[0-9a-fA-F]{32,})", re.ASCII
+    r"(?<![^\s\"'(=,])[^\s/@\"':=,]+:(?!\*\*\*@)[^\s/@\"']+@(?![A-Za-z][A-Za-z0-9]*:[0-9a-fA-F]{32,})", re.ASCII
 )
 CREDENTIAL_TOKENS = re.compile(
     # Distinctive prefixes count anywhere (a token glued to a word is still one); "sk-" only at
     # the start of a word: "disk-usage-reporter-tool" holds no key.
     r"gh[pousr]_[A-Za-z0-9_]{16,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{16,}"
     r"|(?:AKIA|ASIA)[A-Z0-9]{16}|xox[abprs]-[A-Za-z0-9-]{10,}|npm_[A-Za-z0-9]{30,}|(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{20,}"
+    # a JSON Web Token (a registry's bearer token is one): header.payload.signature
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
     # a private key with its body (raw lines, or \n as a quoted value shows them) and footer
     r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[A-Za-z0-9+/=\r\n]|\\[nr])*(?:-----END [A-Z0-9 ]*PRIVATE KEY-----)?",
     re.ASCII,
 )
+# HTTP credentials as registries, proxies and buildx logs print them. The value after an
+# Authorization header (its scheme kept), after a lone `Basic`/`Bearer` (a token-like word: not
+# "Basic authentication"), a docker config's `"auth": "…"`, a `--password VALUE` flag, and a
+# `NAME=value` whose name ends in password, token, secret, key or auth (REGISTRY_PASSWORD=…,
+# access_token=…; not authors=…). Each is anchored on its keyword: linear on any text.
+_AUTH_HEADER = re.compile(
+    r"(?i)\b((?:proxy-)?authorization|x-registry-auth|x-registry-config)(\"?\s*[:=]\s*\"?)"
+    r"(?:(basic|bearer|token|digest|negotiate|ntlm|aws4-hmac-sha256)\s+)?(?!\*\*\*)[^\s\"',;]+"
+)
+_SCHEME_TOKEN = re.compile(
+    r"\b(Basic|Bearer|bearer)\s+(?=[A-Za-z0-9+/._~-]*[A-Z0-9+/=])[A-Za-z0-9+/._~-]{12,}=*(?![A-Za-z0-9+/=._~-])"
+)
+_JSON_SECRET = re.compile(
+    r'(?i)("(?:auth|password|passwd|secret|token|identitytoken|registrytoken|access_token|refresh_token'
+    r'|client_secret|api_key|apikey)"\s*:\s*")(?!REDACTED"|\*\*\*")(?:[^"\\\n]|\\.){1,4096}"'
+)
+_SECRET_FLAG = re.compile(
+    r"(?i)(--(?:password|passwd|token|api[-_]?key|access[-_]?token|auth[-_]?token|client[-_]?secret)"
+    r"|\blogin\b[^\n]{0,200}?\s-p)(=|\s+)(?![-*]|REDACTED)[^\s\"',;]+"
+)
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)(password|passwd|passphrase|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|auth)"
+    r"(\d*=)(?!\*\*\*|REDACTED)[^\s,&;\"'\])}]+"
+    r"|(password|passwd|passphrase)(\"?:\s*)(?!\*\*\*)[^\s,&;\"'\])}]+"
+)
 
 
 def redact(text: str) -> str:
-    """`tcp://user:pw@host` -> `tcp://***@host`; tokens and private keys -> `***`."""
+    """`tcp://user:pw@host` -> `tcp://***@host`; `Authorization: Basic …`, `Bearer …`, tokens,
+    private keys, `--password …`, `REGISTRY_PASSWORD=…` and a docker config's auths -> `***`."""
     if "@" in text:
         text = _BARE_USERINFO.sub("***@", URL_USERINFO.sub(r"\g<scheme>***@", text))
+    text = _AUTH_HEADER.sub(_header_masked, text)
+    text = _SCHEME_TOKEN.sub(r"\1 ***", text)
+    text = _JSON_SECRET.sub(r'\1***"', text)
+    text = _SECRET_FLAG.sub(r"\1\2***", text)
+    text = _SECRET_ASSIGNMENT.sub(_assignment_masked, text)
     return CREDENTIAL_TOKENS.sub("***", text)
+
+
+# Options whose next argument is a secret (`docker login -p …`, a tool's `--token …`).
+_SECRET_OPTIONS = frozenset({"--password", "--passwd", "--token", "--api-key", "--access-token", "--client-secret"})
+
+
+def redacted_argv(command: Sequence[object], *, hide: Callable[[str], str] = redact) -> tuple[str, ...]:
+    """A command line as farm may keep or show it: each argument through `hide`, and the one
+    after a secret option (`--password`, `-p` of `docker login`) replaced whole."""
+    words = [str(a) for a in command]
+    login = "login" in words
+    out: list[str] = []
+    for index, word in enumerate(words):
+        before = words[index - 1] if index else ""
+        secret = before in _SECRET_OPTIONS or (login and before == "-p")
+        out.append("***" if secret and word else hide(word))
+    return tuple(out)
+
+
+def _header_masked(match: re.Match[str]) -> str:
+    scheme = f"{match.group(3)} " if match.group(3) else ""
+    return f"{match.group(1)}{match.group(2)}{scheme}***"
+
+
+def _assignment_masked(match: re.Match[str]) -> str:
+    if match.group(1) is not None:
+        return f"{match.group(1)}{match.group(2)}***"
+    return f"{match.group(3)}{match.group(4)}***"
 
 
 def printable(text: str, *, keep: str = "") -> str:
@@ -234,12 +298,26 @@ def shown(text: str, *, keep: str = "") -> str:
     return printable(redact(text), keep=keep)
 
 
+# A key whose value is a secret whatever it looks like: {"DB_PASSWORD": "plainword"} shows
+# no secret to `redact`, which reads the key and the value apart.
+_SECRET_NAME = re.compile(
+    r"(?i)(?:password|passwd|passphrase|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|auth)\d*$"
+)
+
+
 def redacted(data: Any) -> Any:
-    """JSON-like data with every string (keys too) redacted: what a report or `--json` may hold."""
+    """JSON-like data with every string (keys too) redacted, and the string value of a key named
+    like a credential hidden: what a report or `--json` may hold."""
     if isinstance(data, str):
         return redact(data)
     if isinstance(data, dict):
-        return {redacted(k) if isinstance(k, str) else k: redacted(v) for k, v in data.items()}
+        return {redacted(k) if isinstance(k, str) else k: _value_of(k, v) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
         return [redacted(v) for v in data]
     return data
+
+
+def _value_of(key: Any, value: Any) -> Any:
+    if isinstance(key, str) and isinstance(value, str) and value and _SECRET_NAME.search(key):
+        return value if value in ("REDACTED", "***") else "***"
+    return redacted(value)

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Final
 
+from buildkit_farm import encoding
 from buildkit_farm.errors import ConfigIssue
 from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.credentials import CREDENTIAL_HINT, CREDENTIAL_KEY
@@ -205,7 +206,10 @@ def check_buildkitd_config(label: str, config: Any, issues: list[ConfigIssue]) -
     if isinstance(config, Path):
         if check_file(path, config, issues):
             try:
-                tomllib.loads(limits.read_bounded(config).decode("utf-8"))  # at most 256 KiB, like the farm file
+                # at most 256 KiB, like the farm file
+                tomllib.loads(encoding.decode(limits.read_bounded(config), config.name))
+            except encoding.NotUTF8 as err:
+                issues.append(ConfigIssue(path, f"{config} {err.message}", err.hint))
             except tomllib.TOMLDecodeError as err:
                 issues.append(ConfigIssue(path, f"{config} is not valid TOML: {syntax_issue(err).message}"))
             except limits.TooBig as err:

@@ -106,12 +106,9 @@ def check_text(text: str) -> ConfigIssue | None:
 
 def _encoding_issue(text: str) -> ConfigIssue | None:
     """A BOM or a raw NUL: the TOML parser's "Invalid statement" would not say what to fix."""
-    if text.startswith("\ufeff"):
+    if text.startswith("\ufeff"):  # one more than the one the loader drops
         return ConfigIssue(
-            "",
-            "starts with a byte order mark (BOM), which TOML does not allow",
-            "save it as UTF-8 without a BOM: in an editor, UTF-8 rather than UTF-8 with BOM",
-            line=1,
+            "", "starts with two byte order marks (BOM)", "save it as UTF-8 (with one BOM or none)", line=1
         )
     at = text.find("\x00")
     if at < 0:
@@ -119,9 +116,22 @@ def _encoding_issue(text: str) -> ConfigIssue | None:
     line = text.count("\n", 0, at) + 1
     return ConfigIssue(
         "",
-        f"contains a NUL byte at line {line}: not text, or text saved as UTF-16",
-        "save it as UTF-8 text",
+        f"contains a NUL byte at line {line}: not text",
+        "remove it, or check that it is the right file: a farm file is UTF-8 text",
         line=line,
+    )
+
+
+def stray_bom(text: str, issue: ConfigIssue) -> ConfigIssue:
+    """A syntax error at a byte order mark inside the file (files joined with `cat`) said as such."""
+    lines = text.splitlines()
+    if issue.line is None or not 0 < issue.line <= len(lines) or not lines[issue.line - 1].startswith("\ufeff"):
+        return issue
+    return ConfigIssue(
+        "",
+        f"a byte order mark (U+FEFF) starts line {issue.line}: files joined together?",
+        "remove it: only the first line of a file may start with one",
+        line=issue.line,
     )
 
 

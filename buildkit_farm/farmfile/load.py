@@ -12,12 +12,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from buildkit_farm import encoding
 from buildkit_farm.errors import ConfigError, ConfigIssue
 from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.credentials import credential_issues
 from buildkit_farm.farmfile.desired import BuilderSettings, Desired, NodeSettings, TLSFiles, pools_of
+from buildkit_farm.farmfile.issues import issue_of
 from buildkit_farm.farmfile.model import (
     BakeConfig,
     BuilderConfig,
@@ -30,7 +32,7 @@ from buildkit_farm.farmfile.rules import DEFAULT_DOCKERFILE, check_farm
 from buildkit_farm.farmfile.section import Section
 from buildkit_farm.farmfile.targets import target_spec
 from buildkit_farm.farmfile.toml import tomllib
-from buildkit_farm.farmfile.words import allowed_hint, key_name, quote, short, syntax_issue, table_labels, toml_type
+from buildkit_farm.farmfile.words import allowed_hint, key_name, quote, syntax_issue, table_labels, toml_type
 
 
 def load_config(path: str | Path) -> FarmConfig:
@@ -52,9 +54,10 @@ def load_config(path: str | Path) -> FarmConfig:
     except OSError as err:
         raise _error(shown, "", f"cannot be read: {err.strerror or err}", None) from None
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise _error(shown, "", f"is not UTF-8 text (byte {err.start})", "TOML files are UTF-8") from None
+        text = encoding.decode(data, file.name)
+    except encoding.NotUTF8 as err:
+        issue = ConfigIssue("", err.message, err.hint, line=err.line)
+        raise ConfigError(file=shown, issues=[issue]) from None
     doc = _parse(text, shown)
     base = os.path.dirname(os.path.abspath(file))
     return _build(doc, file=Path(os.path.abspath(file)), shown=shown, base=base)
@@ -68,7 +71,7 @@ def _parse(text: str, shown: str) -> dict[str, Any]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(file=shown, issues=[syntax_issue(err)]) from None
+        raise ConfigError(file=shown, issues=[limits.stray_bom(text, syntax_issue(err))]) from None
     except RecursionError:
         raise _error(shown, "", "TOML syntax error: nesting too deep", None) from None
     too_big = limits.check_document(doc)
@@ -79,7 +82,7 @@ def _parse(text: str, shown: str) -> dict[str, Any]:
 
 def load_config_text(text: str, *, base: str | Path = ".", name: str = "<text>") -> FarmConfig:
     """Check a farm file given as text (paths resolve against `base`); for tests and tools."""
-    doc = _parse(text, name)
+    doc = _parse(text.removeprefix("\ufeff"), name)  # as `encoding.decode` drops a UTF-8 BOM
     base = os.path.abspath(base)
     return _build(doc, file=Path(base) / name, shown=name, base=base)
 
@@ -229,7 +232,7 @@ def _validate(model: type[_Model], section: Section, context: dict, issues: list
         errors: list[dict[str, Any]] = [dict(e) for e in err.errors(include_url=False)]
     section.valid = False
     for error in errors:
-        issue = _translate(section.label, model, error)
+        issue = issue_of(section.label, model, error, section.raw)
         if issue.path not in skip:
             issues.append(issue)
     bad = {error["loc"][0] for error in errors if error["loc"]}
@@ -271,93 +274,6 @@ def _kept_items(raw: dict[str, Any], errors: list[dict[str, Any]]) -> dict[str, 
         if key not in whole and good:
             kept[key] = good
     return kept
-
-
-def _translate(label: str, model: type[BaseModel], error: dict[str, Any]) -> ConfigIssue:
-    """Turn one pydantic error into a ConfigIssue with the file's own key path."""
-    loc = [part for part in error["loc"] if part != "[key]" and not _is_union_tag(part)]
-    path = label + "".join(_key_part(part) for part in loc)
-    kind = error["type"]
-    value = error.get("input")
-    ctx = error.get("ctx") or {}
-    if kind == "farm":
-        return ConfigIssue(path, ctx.get("message", error["msg"]), ctx.get("hint") or None)
-    if kind == "missing":
-        return ConfigIssue(path, "is required", _required_hint(loc))
-    if kind == "extra_forbidden":
-        key = str(loc[-1]) if loc else ""
-        parent = _model_at(model, loc[:-1])
-        allowed = tuple(parent.model_fields) if parent is not None else ()
-        if parent is FarmConfig:
-            allowed = ("builder", "node", "target", "bake")
-        return ConfigIssue(path, "unknown key", allowed_hint(key, allowed) if allowed else None)
-    if kind == "literal_error":
-        return ConfigIssue(path, f"must be one of {ctx.get('expected', '')}, not {short(value)}")
-    if kind in ("greater_than_equal", "greater_than"):
-        limit = ctx.get("ge", ctx.get("gt"))
-        return ConfigIssue(path, f"must be {'>=' if kind == 'greater_than_equal' else '>'} {limit}, not {short(value)}")
-    expected = {
-        "string_type": "a string",
-        "int_type": "an integer",
-        "bool_type": "true or false",
-        "dict_type": "a table",
-        "model_type": "a table",
-        "model_attributes_type": "a table",
-        "tuple_type": "an array",
-        "list_type": "an array",
-        "path_type": "a path (string)",
-    }.get(kind)
-    if expected:
-        return ConfigIssue(path, f"expected {expected}, got {toml_type(value)}")
-    if kind == "value_error":
-        return ConfigIssue(path, str(error["msg"]).removeprefix("Value error, "))
-    message = str(error["msg"])
-    return ConfigIssue(path, message[:1].lower() + message[1:])
-
-
-def _is_union_tag(part: Any) -> bool:
-    # pydantic names union members in the loc (e.g. 'function-after[...]', 'dict[str,any]').
-    return isinstance(part, str) and ("[" in part or part in ("str", "int", "bool", "float"))
-
-
-def _model_at(model: type[BaseModel], loc: list[Any]) -> type[BaseModel] | None:
-    """The pydantic model at a location inside `model` (for the allowed keys of a table)."""
-    current: Any = model
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if not fields or part not in fields:
-            return None
-        annotation = fields[part].annotation
-        current = _model_in(annotation)
-        if current is None:
-            return None
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _required_hint(loc: list[Any]) -> str | None:
-    last = loc[-1] if loc else ""
-    return {
-        "name": "every table needs a name",
-        "id": "a secret needs the id the Dockerfile mounts it by (RUN --mount=type=secret,id=...)",
-    }.get(str(last))
-
-
-def _key_part(part: Any) -> str:
-    if isinstance(part, int):
-        return f"[{part}]"
-    return "." + key_name(str(part))
 
 
 def _dedupe(issues: list[ConfigIssue]) -> list[ConfigIssue]:
@@ -474,7 +390,10 @@ def _buildkitd_text(config: Path | dict[str, Any] | None, where: str, issues: li
 
         return tomli_w.dumps(config)
     try:
-        return limits.read_bounded(config).decode("utf-8")
+        return encoding.decode(limits.read_bounded(config), config.name)
+    except encoding.NotUTF8 as err:
+        issues.append(ConfigIssue(where, f"{config} {err.message}", err.hint))
+        return None
     except limits.TooBig as err:
         issues.append(ConfigIssue(where, f"{config} {err.issue.message}", err.issue.hint))
         return None

@@ -4,7 +4,6 @@ stages that compile for the wrong machine, and RUN steps that differ by OS. Pure
 
 from __future__ import annotations
 
-import functools
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from buildkit_farm.lint.names import (
     parse_platform_quiet,
 )
 from buildkit_farm.lint.shell import SHELLS, command_words, program_name
+from buildkit_farm.lint.switches import PLATFORM_AWARE, platform_aware
 
 _PLATFORM_ARGS = (
     "TARGETPLATFORM",
@@ -32,19 +32,6 @@ _PLATFORM_ARGS = (
     "BUILDARCH",
     "BUILDVARIANT",
 )
-_PLATFORM_AWARE = re.compile(
-    r"TARGET(?:ARCH|PLATFORM|OS|VARIANT)|BUILD(?:ARCH|PLATFORM|OS|VARIANT)|uname\s+-\w*m"
-    r"|dpkg\s+--print-architecture|dpkg-architecture|apk\s+--print-arch|/etc/apk/arch|\$\(\s*arch\s*\)|`arch`"
-    r"|xx-(?:info|go|apk|apt|cargo|clang|verify)"
-)
-
-
-@functools.lru_cache(maxsize=64)  # each instruction is asked by several rules
-def platform_aware(text: str) -> bool:
-    """True when the text maps the architecture itself: TARGETARCH, `uname -m`, `dpkg --print-architecture`…"""
-    return _PLATFORM_AWARE.search(text) is not None
-
-
 _PLATFORM_ARG_USE = re.compile(r"\$\{?(" + "|".join(_PLATFORM_ARGS) + r")\b|%(" + "|".join(_PLATFORM_ARGS) + r")%")
 # Word patterns are written without a leading lookbehind (it makes `re` try every position of a
 # 100k-line RUN); `_word_search` checks the character before instead.
@@ -197,6 +184,8 @@ def _check_words(check: Check, ins: Instruction, places: _Places, at: _StageFact
     """Architecture words written into a RUN or ADD: an error where the final image gets the file."""
     words = _foreign_words(check, ins.text, at.cross)
     words = [m for m in words if arch_key(m.group(1)) not in at.own and not places.reads_a_value(m.start())]
+    if len({arch_key(m.group(1)) for m in words}) > 1:
+        return  # every architecture's file fetched on purpose (a downloads page, an installer's payload)
     fetched = [
         m
         for m in words
@@ -261,7 +250,7 @@ def _variables(check: Check) -> tuple[dict[str, str], frozenset[str]]:
             if _URL.match(value.strip()):
                 urls.add(name)
             match = STRICT_ARCH.fullmatch(value.strip())
-            if match and arch_key(match.group(1)) not in check.own_arches and not _PLATFORM_AWARE.search(value):
+            if match and arch_key(match.group(1)) not in check.own_arches and not PLATFORM_AWARE.search(value):
                 found[name] = match.group(1)
     return found, frozenset(urls)
 
@@ -366,6 +355,9 @@ def check_platform_args(check: Check) -> None:
         inherited_env[stage.index] = env_names
 
 
+_CROSS_TARGET = re.compile(r"TARGET(?:ARCH|OS|PLATFORM|VARIANT)|GOARCH=(?![\"']?\$\{?BUILDARCH)|--target[= ]")
+
+
 def check_cross_compile(check: Check) -> None:
     consumers = check.df.copied_from
     for stage in check.df.stages:
@@ -385,7 +377,9 @@ def check_cross_compile(check: Check) -> None:
         pin = platform_of(check.df, stage)
         if "BUILDPLATFORM" in pin:
             native = any(_word_search(_NATIVE_COMPILERS, i.text) for i, _ in compiles)
-            aware = any(re.search(r"TARGET(?:ARCH|OS|PLATFORM|VARIANT)", i.text) for i in stage.instructions)
+            # GOARCH= or --target set to anything but the build machine's: it cross-compiles on
+            # purpose (a release stage building every OS/arch in a loop), not for this machine.
+            aware = any(_CROSS_TARGET.search(i.text) for i in stage.instructions)
             users = check.df.users.get(stage.index, set())
             for_builder = all("BUILDPLATFORM" in platform_of(check.df, check.df.stages[u]) for u in users)
             if native and not aware and not for_builder:  # a tool the build machine itself runs is fine

@@ -1,5 +1,6 @@
 """Architecture switches in RUN steps: a `case` over the architecture whose `*)` branch only
-fails supports just the arches it lists (rule unsupported-platform). Pure.
+fails, or that has none, supports just the arches it lists (rules unsupported-platform and
+arch-case-no-default). Pure.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ _DISTRO_ARCHES = {"ppc64el": "ppc64le", "armel": "arm/v6", "x86": "386", "mips64
 
 
 def check_supported_arches(check: Check) -> None:
-    """A `case` over the architecture whose `*)` branch fails supports only the arches it lists:
-    a platform being built that is not among them fails the build (unsupported-platform)."""
+    """A `case` over the architecture supports only the arches it lists when its `*)` branch
+    fails, or when it has none (an unlisted platform matches no branch and builds on with
+    nothing set): a platform being built that is not listed is unsupported-platform; a `case`
+    with no `*)` at all is arch-case-no-default even when every platform built is listed."""
     targets = [check.bound] if check.bound else list(check.platforms)
     wanted = [t for t in targets if t and t.arch]
-    if not wanted:
-        return
     for stage in check.df.stages:
         on_builder = "BUILDPLATFORM" in platform_of(check.df, stage)
         for ins in stage.instructions:
@@ -66,34 +67,58 @@ def check_supported_arches(check: Check) -> None:
             if on_builder and not re.search(r"TARGET(?:ARCH|PLATFORM)", ins.text):
                 continue  # a case over the build machine's arch, not the target's
             for start, body in _cases(ins.text):
-                supported = _case_arches(body, apk=bool(_APK.search(ins.text)))
-                if not supported:
-                    continue
-                missing = [t.platform for t in wanted if not _covers(supported, t.arch or "")]
-                if missing:
-                    names = ", ".join(sorted(supported))
-                    check.add(
-                        "unsupported-platform",
-                        ins.line_at(start),
-                        f"the `case` over the architecture supports only {names} (its `*)` branch fails): "
-                        f"the {', '.join(missing)} build fails here",
-                        "add a branch for it, or drop the platform from the target",
-                    )
+                supported, default = _case_arches(body, apk=bool(_APK.search(ins.text)))
+                if supported and default != "fallback":
+                    _check_case(check, ins.line_at(start), supported, default, wanted)
 
 
-def _case_arches(body: str, *, apk: bool) -> set[str]:
+_NO_DEFAULT_FIX = 'end the `case` with `*) echo "unsupported architecture" >&2; exit 1 ;;` so that it fails loudly'
+
+
+def _check_case(check: Check, line: int, supported: set[str], default: str, wanted: list) -> None:
+    names = ", ".join(sorted(supported))
+    missing = [t.platform for t in wanted if not _covers(supported, t.arch or "")]
+    if missing and default == "fails":
+        check.add(
+            "unsupported-platform",
+            line,
+            f"the `case` over the architecture supports only {names} (its `*)` branch fails): "
+            f"the {', '.join(missing)} build fails here",
+            "add a branch for it, or drop the platform from the target",
+        )
+    elif missing:
+        check.add(
+            "unsupported-platform",
+            line,
+            f"the `case` over the architecture has branches for {names} only, and no `*)` branch: "
+            f"the {', '.join(missing)} build matches none and goes on with nothing set, silently",
+            f"add a branch for it; and {_NO_DEFAULT_FIX}",
+        )
+    elif default == "none":
+        check.add(
+            "arch-case-no-default",
+            line,
+            f"the `case` over the architecture has branches for {names} only, and no `*)` branch: "
+            "a platform added later matches none and builds on with nothing set, silently",
+            _NO_DEFAULT_FIX,
+        )
+
+
+def _case_arches(body: str, *, apk: bool) -> tuple[set[str], str]:
+    """The arches a `case` lists, and its `*)` branch: "fails" (only reports and fails),
+    "fallback" (does something else, e.g. builds from source) or "none"."""
     arches: set[str] = set()
-    fails = False
+    default = "none"
     for branch in body.split(";;"):
         match = _BRANCH.match(branch)
         if not match:
             continue
         labels = [w.strip().strip("\"'") for w in match.group(1).split("|")]
         if "*" in labels:
-            fails = _only_fails(match.group(2))
+            default = "fails" if _only_fails(match.group(2)) else "fallback"
             continue
         arches.update(a for a in (_label_arch(label, apk=apk) for label in labels) if a)
-    return arches if fails else set()
+    return arches, default
 
 
 def _label_arch(label: str, *, apk: bool) -> str | None:

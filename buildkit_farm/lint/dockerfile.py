@@ -277,16 +277,71 @@ def _make_instruction(
             flags.append((flag.group(1).lower(), flag.group(2) or ""))
             offset = flag.end()
     text = full[offset:]
+    exec_form = _exec_form(keyword, text)
+    missing = _missing_arguments(keyword, text, exec_form) or (
+        _healthcheck_problem(text) if keyword == "HEALTHCHECK" else None
+    )
+    if missing:
+        problems.append((line, missing))
     shifted = tuple((max(start - offset, 0), ln) for start, ln in spans)
     return Instruction(
         keyword=keyword,
         text=text,
         line=line,
         flags=tuple(flags),
-        exec_form=_exec_form(keyword, text),
+        exec_form=exec_form,
         spans=shifted,
         starts=tuple(start for start, _ in shifted),
     )
+
+
+# What BuildKit's instruction parser requires of each instruction's arguments (FROM is read
+# with its stage, below). A RUN with none is not refused there, but its step has no command.
+_AT_LEAST_ONE = frozenset({"ARG", "ENV", "LABEL", "EXPOSE", "VOLUME", "ONBUILD", "HEALTHCHECK", "SHELL"})
+_EXACTLY_ONE = frozenset({"WORKDIR", "USER", "STOPSIGNAL", "MAINTAINER"})
+_EXAMPLES = {
+    "RUN": "RUN make install",
+    "COPY": "COPY app.py /app/",
+    "ADD": "ADD app.tar.gz /app/",
+    "ARG": "ARG VERSION=1.0",
+    "ENV": "ENV PATH=/app/bin:$PATH",
+    "LABEL": "LABEL org.opencontainers.image.source=…",
+    "WORKDIR": "WORKDIR /app",
+}
+
+
+def _missing_arguments(keyword: str, text: str, exec_form: tuple[str, ...] | None) -> str | None:
+    """What is wrong with an instruction whose arguments are missing (None when they are there)."""
+    head = text.split("\n", 1)[0]  # heredoc bodies follow on the next lines
+    words = list(exec_form) if exec_form is not None else _split_words(head)
+    if keyword == "RUN" and not text.strip():
+        problem = "RUN has no command (a line continuation too many?): `/bin/sh -c` gets no script"
+    elif keyword in ("COPY", "ADD") and len(words) < 2:
+        count = "1 argument" if len(words) == 1 else f"{len(words)} arguments"
+        problem = f"{keyword} has {count}: it needs its sources, then a destination"
+    elif keyword in _AT_LEAST_ONE and not words:
+        problem = f"{keyword} requires at least one argument"
+    elif keyword in _EXACTLY_ONE and not text.strip():
+        problem = f"{keyword} requires exactly one argument"
+    elif keyword in ("ENV", "LABEL") and "=" not in words[0] and len(words) < 2:
+        problem = f"{keyword} {clip(words[0])} has no value"
+    else:
+        return None
+    example = _EXAMPLES.get(keyword)
+    return f"{problem}, e.g. `{example}`" if example else problem
+
+
+def _healthcheck_problem(text: str) -> str | None:
+    """HEALTHCHECK takes NONE alone, or CMD and a command (BuildKit's parser refuses the rest)."""
+    words = text.split()
+    kind = words[0].upper() if words else ""
+    if kind == "NONE" and len(words) > 1:
+        return "HEALTHCHECK NONE takes no arguments"
+    if kind == "CMD" and len(words) == 1:
+        return "HEALTHCHECK CMD has no command, e.g. `HEALTHCHECK CMD wget -qO- http://localhost/ || exit 1`"
+    if kind not in ("", "NONE", "CMD"):
+        return f"HEALTHCHECK takes NONE or CMD, not {clip(words[0])}"
+    return None
 
 
 def _exec_form(keyword: str, text: str) -> tuple[str, ...] | None:

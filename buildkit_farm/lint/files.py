@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from buildkit_farm import encoding
 from buildkit_farm.errors import UsageError
 from buildkit_farm.lint.findings import shown
 from buildkit_farm.lint.names import parse_platform
@@ -135,7 +136,7 @@ def collect_subjects(args: Sequence[str], *, farm_file: Path, platforms: Sequenc
 
 def read_dockerfile(path: Path) -> str:
     """The Dockerfile's text; UsageError when it can't be read, is not a regular file (a FIFO
-    would block the read forever) or is over MAX_BYTES."""
+    would block the read forever), is over MAX_BYTES, or is UTF-16/UTF-32 text or an archive."""
     name = shown(str(path))
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
@@ -156,6 +157,10 @@ def read_dockerfile(path: Path) -> str:
         raise UsageError(
             f"{name} is over {MAX_BYTES // 1024} KiB, more than any Dockerfile", hint="is it really a Dockerfile?"
         )
+    foreign = encoding.sniff(data)
+    if foreign is not None:  # BuildKit reads a Dockerfile as UTF-8: it would refuse line 1
+        raise UsageError(f"{name} {foreign.describe()}", hint=foreign.hint(path.name))
+    # Other bytes that are not UTF-8 (a Latin-1 comment) BuildKit passes through: so does lint.
     return data.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 

@@ -43,6 +43,7 @@ RULES: dict[str, Rule] = {
         Rule("hard-coded-arch", "warning", "an architecture is hard-coded where TARGETARCH would serve"),
         Rule("pinned-stage", "warning", "a stage pinned to one platform is copied from: its output is that arch's"),
         Rule("unsupported-platform", "warning", "a `case` over the architecture fails for a platform being built"),
+        Rule("arch-case-no-default", "hint", "a `case` over the architecture has no `*)` branch: others pass silently"),
         Rule("undeclared-platform-arg", "warning", "a platform ARG is used in a stage that does not declare it"),
         Rule("build-stage-ignores-target", "warning", "a $BUILDPLATFORM stage compiles without the target's OS/arch"),
         Rule("missing-buildplatform", "hint", "a cross-compiling stage runs emulated instead of on $BUILDPLATFORM"),
@@ -121,8 +122,17 @@ class Check:
 
     @cached_property
     def own_arches(self) -> frozenset[str]:
-        """Architectures every variant is built for: the bound one, or the one arch all targets share."""
-        if self.bound is not None:
-            return frozenset({self.bound.arch}) if self.bound.arch else frozenset()
+        """Architectures every variant is built for: the bound one, or the one arch all targets share.
+
+        A Windows Dockerfile that names no architecture is amd64's: Windows images are built one
+        at a time on a Windows host (buildx builds none), and their base images are amd64 images,
+        so its `…-windows-amd64.zip` downloads are its own architecture's.
+        """
+        if self.bound is not None and self.bound.arch:
+            return frozenset({self.bound.arch})
         arches = {t.arch for t in self.platforms}
+        if self.oses == frozenset({"windows"}) and not any(arches):
+            return frozenset({"amd64"})
+        if self.bound is not None:
+            return frozenset()
         return frozenset(a for a in arches if a) if len(arches) == 1 else frozenset()

@@ -142,7 +142,13 @@ class ImageName:
     os: str | None  # "windows"/"linux" when the name says so
 
 
-_WINDOWS_WORDS = re.compile(r"(?<![a-z0-9])(windows|nanoserver|servercore|winamd64|ltsc20\d\d)(?![a-z0-9])", re.I)
+# `windowsservercore` and `windowsnanoserver`: Docker Hub's old names and tags (microsoft/windowsservercore,
+# golang:windowsservercore-ltsc2022); .NET Framework images are Windows only.
+_WINDOWS_WORDS = re.compile(
+    r"(?<![a-z0-9])(windows(?:servercore|nanoserver)?|nanoserver|servercore|winamd64|ltsc20\d\d)(?![a-z0-9])"
+    r"|^dotnet/framework/",
+    re.I,
+)
 _LINUX_WORD = re.compile(r"(?<![a-z0-9])linux(?![a-z0-9])", re.I)
 
 

@@ -67,7 +67,7 @@ def lint_text(
     check = Check(file=file, df=df, variables=df.variables(build_args), bound=bound, platforms=targets)
     check.oses, check.os_reason = _target_oses(check)
     for line, problem in df.problems:
-        check.add("dockerfile-syntax", line, problem, "fix the Dockerfile: BuildKit refuses it")
+        check.add("dockerfile-syntax", line, problem, "fix the Dockerfile: the build fails here")
     _check_from(check)
     if inspect is not None:
         _check_registry(check, inspect)
@@ -105,6 +105,8 @@ def _target_oses(check: Check) -> tuple[frozenset[str], str]:
         image = substitute(_root_image(check.df, stages[-1]), check.variables)
         if read_image_name(image).os == "linux":
             return frozenset({"linux"}), f"its base image {image} is Linux"
+    if check.df.escape == "`":  # the escape Windows Dockerfiles take, so that C:\ paths stay paths
+        return frozenset({"windows"}), "its escape directive (`) is the one Windows Dockerfiles use"
     return frozenset({"linux"}), "it builds a Linux image (no Windows base image)"
 
 

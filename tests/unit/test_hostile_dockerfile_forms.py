@@ -53,6 +53,17 @@ FORMS = {
     "nested_expansions": "FROM alpine\nARG A=${B:-${C:-${D}}}\nRUN echo ${A:?x} ${A:+y} ${A#v} ${A%%.*} $((1+2))\n",
     "variables_in_from": "ARG BASE=alpine\nARG TAG=3.20\nFROM ${BASE}:${TAG} AS one\nFROM $BASE\nCOPY --from=one / /\n",
     "tabs_and_trailing_spaces": "FROM\talpine:3.20   \nRUN\techo hi\t\n",
+    # instructions that take few arguments, written with just enough
+    "few_arguments": (
+        "FROM alpine\nARG A\nENV B=1\nENV C two words\nLABEL d=e\nEXPOSE 80\nVOLUME /data\nUSER 1000\n"
+        "WORKDIR /srv\nSTOPSIGNAL SIGTERM\nHEALTHCHECK NONE\nONBUILD RUN echo x\nCMD\nENTRYPOINT\n"
+    ),
+    "exec_forms_with_enough_arguments": (
+        'FROM alpine\nRUN ["true"]\nCOPY ["a b", "/dst/"]\nADD ["x.tar", "/"]\nSHELL ["/bin/sh", "-c"]\n'
+    ),
+    "run_with_a_mount_and_a_command": "FROM alpine\nRUN --mount=type=cache,target=/root/.cache \\\n    make\n",
+    "copy_heredoc_and_destination": "FROM alpine\nCOPY --chmod=755 <<EOF /usr/local/bin/hello\n#!/bin/sh\nEOF\n",
+    "run_heredoc_only": "FROM alpine\nRUN <<EOF\napk add curl\nEOF\n",
 }
 
 
@@ -72,10 +83,61 @@ def test_a_form_public_dockerfiles_use_is_read_without_a_syntax_error(name: str)
         ("FROM alpine AS a AS b\n", 1),  # BuildKit: FROM requires either one or three arguments
         ("FROM alpine AS base extra\n", 1),
         ("RUN echo before any FROM\n", 1),
+        # an instruction with no arguments, or too few: BuildKit's parser refuses it
+        ("FROM alpine\nCOPY\n", 2),
+        ("FROM alpine\nCOPY app.py\n", 2),
+        ("FROM alpine\nCOPY --from=build /out/app\n", 2),
+        ('FROM alpine\nCOPY ["app.py"]\n', 2),
+        ("FROM alpine\nADD\n", 2),
+        ("FROM alpine\nADD --checksum=sha256:00 https://example.org/x.tgz\n", 2),
+        ("FROM alpine\nARG\n", 2),
+        ("ARG\nFROM alpine\n", 1),
+        ("FROM alpine\nENV\n", 2),
+        ("FROM alpine\nENV NAME\n", 2),
+        ("FROM alpine\nLABEL\n", 2),
+        ("FROM alpine\nLABEL maintainer\n", 2),
+        ("FROM alpine\nWORKDIR\n", 2),
+        ("FROM alpine\nUSER\n", 2),
+        ("FROM alpine\nEXPOSE\n", 2),
+        ("FROM alpine\nVOLUME\n", 2),
+        ("FROM alpine\nSTOPSIGNAL\n", 2),
+        ("FROM alpine\nONBUILD\n", 2),
+        ("FROM alpine\nHEALTHCHECK\n", 2),
+        ("FROM alpine\nHEALTHCHECK CMD\n", 2),
+        ("FROM alpine\nHEALTHCHECK --interval=5s CMD\n", 2),
+        ("FROM alpine\nHEALTHCHECK NONE now\n", 2),
+        ("FROM alpine\nHEALTHCHECK curl -f http://localhost/\n", 2),
+        ("FROM alpine\nSHELL\n", 2),
+        ("FROM alpine\nSHELL []\n", 2),
+        ("FROM alpine\nMAINTAINER\n", 2),
+        ("FROM --platform=$BUILDPLATFORM\n", 1),
+        # a RUN with nothing to run: a continuation too many, or flags only
+        ("FROM alpine\nRUN\n", 2),
+        ("FROM alpine\nRUN \\\n\n", 2),
+        ("FROM alpine\nRUN --mount=type=cache,target=/var/cache/apk\n", 2),
+        ("FROM alpine\nrun\t\n", 2),
+        ("# escape=`\nFROM alpine\nRUN `\n\n", 3),
     ],
 )
 def test_a_dockerfile_buildkit_refuses_is_a_syntax_finding(text: str, line: int):
     assert ("dockerfile-syntax", line) in _found(text)
+    finding = next(f for f in lint_text(text, platforms=PLATFORMS) if f.rule == "dockerfile-syntax" and f.line == line)
+    assert finding.severity == "error" and finding.fix
+
+
+@pytest.mark.parametrize("keyword", ["RUN", "COPY", "ADD", "ARG", "ENV", "FROM"])
+def test_the_real_cli_names_the_line_of_an_empty_instruction_and_exits_1(tmp_path: Path, keyword: str):
+    file = tmp_path / "Dockerfile"
+    file.write_text(f'FROM alpine:3.20\nWORKDIR /app\n{keyword}\nCMD ["sh"]\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "buildkit_farm", "lint", str(file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"{file}:3: error dockerfile-syntax: {keyword}" in done.stdout
 
 
 def test_the_real_cli_reads_a_bom_crlf_file_like_a_plain_one(tmp_path: Path):

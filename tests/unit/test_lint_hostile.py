@@ -116,6 +116,58 @@ def test_an_unreadable_path_exits_2(tmp_path):
     assert result.returncode == 2 and "not a regular file (a device)" in result.stderr
 
 
+_DOCKERFILE = "FROM alpine:3.20\nARG TARGETARCH\nRUN wget -q https://dl.example.org/tool-$TARGETARCH.tgz\n"
+# A Dockerfile's bytes as editors and shells write them: BuildKit reads UTF-8 only, so lint
+# names the encoding (and how to convert it) rather than reporting garbled instructions.
+_FOREIGN = {
+    "utf16_le_bom": (_DOCKERFILE.encode("utf-16"), "is UTF-16 LE text (with a byte order mark)", "iconv -f UTF-16 "),
+    "utf16_be": (_DOCKERFILE.encode("utf-16-be"), "is UTF-16 BE text (without a byte order mark)", "UTF-16BE"),
+    "utf32_le_bom": (_DOCKERFILE.encode("utf-32"), "is UTF-32 LE text (with a byte order mark)", "iconv -f UTF-32 "),
+    "gzip": (b"\x1f\x8b\x08\x00" + bytes(30), "is not text: it looks like a gzip archive", "right file"),
+    "png": (b"\x89PNG\r\n\x1a\n" + bytes(30), "is not text: it looks like a PNG image", "right file"),
+}
+
+
+@pytest.mark.parametrize("name", _FOREIGN)
+def test_a_dockerfile_in_another_encoding_is_bad_input_named_with_its_fix(tmp_path, name):
+    data, message, hint = _FOREIGN[name]
+    file = tmp_path / "Dockerfile"
+    file.write_bytes(data)
+    result = subprocess.run(
+        [sys.executable, "-c", "from buildkit_farm.cli import main; main()", "lint", str(file)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    said = " ".join(result.stderr.split())
+    assert f"{file} {message}" in said and hint in said
+
+
+@pytest.mark.parametrize("name", _FOREIGN)
+def test_a_dockerfile_in_another_encoding_in_a_folder_is_skipped_with_a_note(tmp_path, name):
+    data, message, _ = _FOREIGN[name]
+    (tmp_path / "Dockerfile.windows").write_bytes(data)
+    (tmp_path / "Dockerfile").write_text(_DOCKERFILE)
+    report = lint_subjects(subjects_for_paths([str(tmp_path)]), display=str)
+    assert report.findings == ()
+    assert len(report.notes) == 1 and message in report.notes[0] and "skipped" in render_text(report)
+
+
+def test_a_utf8_bom_or_a_latin1_comment_lints_like_plain_utf8(tmp_path):
+    # BuildKit drops a UTF-8 BOM and passes other bytes through: a Latin-1 comment is no error.
+    def lint(data: bytes) -> list[tuple[str, int]]:
+        file = tmp_path / "Dockerfile"
+        file.write_bytes(data)
+        return [(f.rule, f.line) for f in lint_text(read_dockerfile(file), platforms=["linux/amd64", "linux/arm64"])]
+
+    plain = lint(_DOCKERFILE.encode())
+    assert lint(b"\xef\xbb\xbf" + _DOCKERFILE.encode()) == plain
+    assert lint(_DOCKERFILE.encode() + b"# caf\xe9\n") == plain
+
+
 _NASTY = "\x1b[2J\x1b]0;pwned\x07\u202egnp.exe\x9b31m"
 
 

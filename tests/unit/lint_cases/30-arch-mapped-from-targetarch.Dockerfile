@@ -5,4 +5,4 @@ RUN case "$TARGETARCH" in \
       arm64) echo aarch64 > /arch ;; \
       arm) echo armv7l > /arch ;; \
     esac
-# expect: none
+# expect: arch-case-no-default@3
