@@ -1,7 +1,8 @@
 """The one door for processes: every docker, buildx (and through them ssh) process farm starts.
 
 Here, and only here (tests/unit/test_architecture.py checks it), are:
-- the command line: `--docker-config`, the context or host, extra environment (a registry CA);
+- the command line: `--docker-config` (`docker_paths.DockerPaths`), the context or host, extra
+  environment (a registry CA);
 - one timeout policy (QUICK, SLOW; builds stream unbounded), a hung engine never hangs farm;
 - one error mapping: a failed command, a missing docker binary and a timeout are all
   `DockerFailed` (command, exit code, stdout, stderr), which callers turn into their FarmError;
@@ -16,7 +17,6 @@ to Docker (and a converged `farm up`, whose reads are raw) never pay its ~0.3 s 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
@@ -31,54 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from buildkit_farm.docker_paths import DockerPaths
+
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
-
-RECORD_DIR = "buildkit-farm"
-
-
-@dataclass(frozen=True)
-class DockerPaths:
-    """Where the Docker CLI and buildx keep their state for this run."""
-
-    docker_config: Path  # --docker-config, else $DOCKER_CONFIG, else ~/.docker
-    buildx_config: Path  # $BUILDX_CONFIG, else <docker_config>/buildx
-    explicit: bool  # --docker-config given: pass `--config DIR` to docker
-
-    @classmethod
-    def resolve(cls, docker_config: str | Path | None = None) -> DockerPaths:
-        explicit = docker_config is not None
-        if docker_config is None:
-            docker_config = os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
-        dc = Path(docker_config).expanduser().absolute()
-        bx = os.environ.get("BUILDX_CONFIG")
-        return cls(dc, Path(bx).expanduser().absolute() if bx else dc / "buildx", explicit)
-
-    @property
-    def farm_dir(self) -> Path:
-        return self.docker_config / RECORD_DIR
-
-    @property
-    def config_arg(self) -> str | None:
-        """The `--config` value docker is given (None: its own default)."""
-        return str(self.docker_config) if self.explicit else None
-
-    def record_file(self, builder: str) -> Path:
-        return self.farm_dir / f"{builder.lower()}.json"
-
-    def instance_file(self, builder: str) -> Path:
-        return self.buildx_config / "instances" / builder.lower()
-
-    def context_meta(self, name: str) -> Path:
-        return self.docker_config / "contexts" / "meta" / _context_dir(name) / "meta.json"
-
-    def context_tls(self, name: str) -> Path:
-        return self.docker_config / "contexts" / "tls" / _context_dir(name) / "docker"
-
-
-def _context_dir(name: str) -> str:
-    # The Docker CLI stores a context under the sha256 of its name.
-    return hashlib.sha256(name.encode()).hexdigest()
 
 
 def client(
