@@ -1,8 +1,8 @@
 """The one door for processes: every docker, buildx (and through them ssh) process farm starts.
 
 Here, and only here (tests/unit/test_architecture.py checks it), are:
-- the command line: `--docker-config` (`docker_paths.DockerPaths`), the context or host, extra
-  environment (a registry CA);
+- the command line: `--docker-config`, the context or host (a `tcp://` host with its client TLS
+  files, `docker_paths.HostTLS`), extra environment (a registry CA);
 - one timeout policy (QUICK, SLOW; builds stream unbounded), a hung engine never hangs farm;
 - one error mapping: a failed command, a missing docker binary and a timeout are all
   `DockerFailed` (command, exit code, stdout, stderr), which callers turn into their FarmError;
@@ -45,8 +45,8 @@ def client(
     timeout: float | None = None,
 ) -> DockerClient:
     """A python-on-whales client bound to this Docker config, a context or host (buildx stores a
-    node's endpoint as either), `env` (e.g. `SSL_CERT_DIR`) and a timeout: python-on-whales has
-    none, so a bounded client calls docker through `_WATCHDOG`."""
+    node's endpoint as either; a host with its TLS files, as `argv`), `env` (e.g. `SSL_CERT_DIR`)
+    and a timeout: python-on-whales has none, so a bounded client calls docker through `_WATCHDOG`."""
     from python_on_whales import DockerClient
 
     call = ["env", *(f"{k}={v}" for k, v in sorted(env.items()))] if env else []
@@ -54,7 +54,17 @@ def client(
         call += [sys.executable, "-I", "-S", "-c", _WATCHDOG, f"{timeout:.0f}"]
     call.append("docker")
     if where and "://" in where:
-        return DockerClient(config=paths.config_arg, host=where, client_call=call)
+        tls = paths.tls_of(where)
+        ca, cert, key = tls.given if tls else (None, None, None)
+        return DockerClient(
+            config=paths.config_arg,
+            host=where,
+            tlsverify=tls is not None,
+            tlscacert=ca,
+            tlscert=cert,
+            tlskey=key,
+            client_call=call,
+        )
     return DockerClient(config=paths.config_arg, context=where, client_call=call)
 
 
@@ -65,7 +75,8 @@ _WATCHDOG += "except s.TimeoutExpired: sys.exit(124)\nexcept FileNotFoundError: 
 
 
 def argv(paths: DockerPaths, where: str | None = None, *, program: str | None = None) -> list[str]:
-    """`docker [--config DIR] [--context NAME | --host URL]`: the start of every docker command line.
+    """`docker [--config DIR] [--context NAME | --host URL [--tlsverify --tlscacert CA …]]`: the
+    start of every docker command line (a host's TLS files from `paths.host_tls`).
 
     `program` replaces the resolved docker binary (e.g. plain "docker" in text for people).
     """
@@ -74,6 +85,9 @@ def argv(paths: DockerPaths, where: str | None = None, *, program: str | None = 
         cmd += ["--config", str(paths.docker_config)]
     if where:
         cmd += ["--host" if "://" in where else "--context", where]
+    if where and (tls := paths.tls_of(where)):
+        ca, cert, key = tls.given
+        cmd += ["--tlsverify", "--tlscacert", ca, "--tlscert", cert, "--tlskey", key]
     return cmd
 
 

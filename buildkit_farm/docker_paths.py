@@ -1,25 +1,46 @@
-"""What the door's command lines are made from: the Docker CLI's and buildx's folders for this run.
+"""What the door's command lines are made from: the Docker CLI's and buildx's folders for this
+run, and how a `tcp://` host is reached before a context for it exists (its client TLS files).
 
-Plain data, no process: `buildkit_farm.docker` (the door) turns it into `docker --config DIR …`.
+Plain data, no process: `buildkit_farm.docker` (the door) turns it into `docker --config DIR
+[--host URL --tlsverify …]`, and `reconcile.observe` names the hosts from the farm file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 RECORD_DIR = "buildkit-farm"
 
 
 @dataclass(frozen=True)
+class HostTLS:
+    """A `tcp://` engine's client TLS files, as a context made from the farm file holds them."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+
+    @property
+    def given(self) -> tuple[str, str, str]:
+        """(ca, cert, key) as docker's `--tlscacert`, `--tlscert`, `--tlskey` take them. A file not
+        given is "", as in a context without it (the system's CAs, no client certificate), never
+        docker's default ~/.docker/{ca,cert,key}.pem. Paths only: a key's content is never read."""
+        return (str(self.ca or ""), str(self.cert or ""), str(self.key or ""))
+
+
+@dataclass(frozen=True)
 class DockerPaths:
-    """Where the Docker CLI and buildx keep their state for this run."""
+    """Where the Docker CLI and buildx keep their state for this run, and the client TLS files
+    of the hosts it reaches by URL (`host_tls`, a node's `tcp://` engine before its context exists)."""
 
     docker_config: Path  # --docker-config, else $DOCKER_CONFIG, else ~/.docker
     buildx_config: Path  # $BUILDX_CONFIG, else <docker_config>/buildx
     explicit: bool  # --docker-config given: pass `--config DIR` to docker
+    host_tls: tuple[tuple[str, HostTLS], ...] = ()  # hosts read by URL (no context yet) that need client TLS
 
     @classmethod
     def resolve(cls, docker_config: str | Path | None = None) -> DockerPaths:
@@ -38,6 +59,13 @@ class DockerPaths:
     def config_arg(self) -> str | None:
         """The `--config` value docker is given (None: its own default)."""
         return str(self.docker_config) if self.explicit else None
+
+    def with_host_tls(self, hosts: Mapping[str, HostTLS]) -> DockerPaths:
+        """These paths, reaching each of `hosts` (a `tcp://` URL) with its client TLS files."""
+        return replace(self, host_tls=tuple(sorted(hosts.items())))
+
+    def tls_of(self, where: str | None) -> HostTLS | None:
+        return dict(self.host_tls).get(where) if where else None
 
     def record_file(self, builder: str) -> Path:
         return self.farm_dir / f"{builder.lower()}.json"
