@@ -1,7 +1,8 @@
 """The one door for processes: every docker, buildx (and through them ssh) process farm starts.
 
 Here, and only here (tests/unit/test_architecture.py checks it), are:
-- the command line: `--docker-config`, the context or host, extra environment (a registry CA);
+- the command line: `--docker-config`, the context or host (a `tcp://` host with its client TLS
+  files, `docker_paths.HostTLS`), extra environment (a registry CA);
 - one timeout policy (QUICK, SLOW; builds stream unbounded), a hung engine never hangs farm;
 - one error mapping: a failed command, a missing docker binary and a timeout are all
   `DockerFailed` (command, exit code, stdout, stderr), which callers turn into their FarmError;
@@ -16,7 +17,6 @@ to Docker (and a converged `farm up`, whose reads are raw) never pay its ~0.3 s 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
@@ -31,56 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from buildkit_farm.docker_paths import DockerPaths
 from buildkit_farm.errors import redact, redacted_argv
 
 if TYPE_CHECKING:
     from python_on_whales import DockerClient
-
-RECORD_DIR = "buildkit-farm"
-
-
-@dataclass(frozen=True)
-class DockerPaths:
-    """Where the Docker CLI and buildx keep their state for this run."""
-
-    docker_config: Path  # --docker-config, else $DOCKER_CONFIG, else ~/.docker
-    buildx_config: Path  # $BUILDX_CONFIG, else <docker_config>/buildx
-    explicit: bool  # --docker-config given: pass `--config DIR` to docker
-
-    @classmethod
-    def resolve(cls, docker_config: str | Path | None = None) -> DockerPaths:
-        explicit = docker_config is not None
-        if docker_config is None:
-            docker_config = os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker"
-        dc = Path(docker_config).expanduser().absolute()
-        bx = os.environ.get("BUILDX_CONFIG")
-        return cls(dc, Path(bx).expanduser().absolute() if bx else dc / "buildx", explicit)
-
-    @property
-    def farm_dir(self) -> Path:
-        return self.docker_config / RECORD_DIR
-
-    @property
-    def config_arg(self) -> str | None:
-        """The `--config` value docker is given (None: its own default)."""
-        return str(self.docker_config) if self.explicit else None
-
-    def record_file(self, builder: str) -> Path:
-        return self.farm_dir / f"{builder.lower()}.json"
-
-    def instance_file(self, builder: str) -> Path:
-        return self.buildx_config / "instances" / builder.lower()
-
-    def context_meta(self, name: str) -> Path:
-        return self.docker_config / "contexts" / "meta" / _context_dir(name) / "meta.json"
-
-    def context_tls(self, name: str) -> Path:
-        return self.docker_config / "contexts" / "tls" / _context_dir(name) / "docker"
-
-
-def _context_dir(name: str) -> str:
-    # The Docker CLI stores a context under the sha256 of its name.
-    return hashlib.sha256(name.encode()).hexdigest()
 
 
 def client(
@@ -91,8 +46,8 @@ def client(
     timeout: float | None = None,
 ) -> DockerClient:
     """A python-on-whales client bound to this Docker config, a context or host (buildx stores a
-    node's endpoint as either), `env` (e.g. `SSL_CERT_DIR`) and a timeout: python-on-whales has
-    none, so a bounded client calls docker through `_WATCHDOG`."""
+    node's endpoint as either; a host with its TLS files, as `argv`), `env` (e.g. `SSL_CERT_DIR`)
+    and a timeout: python-on-whales has none, so a bounded client calls docker through `_WATCHDOG`."""
     from python_on_whales import DockerClient
 
     call = ["env", *(f"{k}={v}" for k, v in sorted(env.items()))] if env else []
@@ -100,7 +55,17 @@ def client(
         call += [sys.executable, "-I", "-S", "-c", _WATCHDOG, f"{timeout:.0f}"]
     call.append("docker")
     if where and "://" in where:
-        return DockerClient(config=paths.config_arg, host=where, client_call=call)
+        tls = paths.tls_of(where)
+        ca, cert, key = tls.given if tls else (None, None, None)
+        return DockerClient(
+            config=paths.config_arg,
+            host=where,
+            tlsverify=tls is not None,
+            tlscacert=ca,
+            tlscert=cert,
+            tlskey=key,
+            client_call=call,
+        )
     return DockerClient(config=paths.config_arg, context=where, client_call=call)
 
 
@@ -111,7 +76,8 @@ _WATCHDOG += "except s.TimeoutExpired: sys.exit(124)\nexcept FileNotFoundError: 
 
 
 def argv(paths: DockerPaths, where: str | None = None, *, program: str | None = None) -> list[str]:
-    """`docker [--config DIR] [--context NAME | --host URL]`: the start of every docker command line.
+    """`docker [--config DIR] [--context NAME | --host URL [--tlsverify --tlscacert CA …]]`: the
+    start of every docker command line (a host's TLS files from `paths.host_tls`).
 
     `program` replaces the resolved docker binary (e.g. plain "docker" in text for people).
     """
@@ -120,6 +86,9 @@ def argv(paths: DockerPaths, where: str | None = None, *, program: str | None = 
         cmd += ["--config", str(paths.docker_config)]
     if where:
         cmd += ["--host" if "://" in where else "--context", where]
+    if where and (tls := paths.tls_of(where)):
+        ca, cert, key = tls.given
+        cmd += ["--tlsverify", "--tlscacert", ca, "--tlscert", cert, "--tlskey", key]
     return cmd
 
 

@@ -42,6 +42,7 @@ from buildkit_farm.farmfile import platforms as platform_names
 from buildkit_farm.farmfile import reference
 from buildkit_farm.farmfile.desired import Desired, NodeSettings, pools_of
 from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
+from buildkit_farm.farmfile.paths import resolved
 from buildkit_farm.farmfile.words import quote, toml_type
 
 Driver = Literal["docker-container", "remote", "kubernetes"]
@@ -185,8 +186,7 @@ def _non_empty_path(value: Any) -> Any:
 
 
 def _resolve(value: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base") or os.getcwd()
-    return Path(os.path.normpath(os.path.join(base, value)))
+    return resolved((info.context or {}).get("base") or os.getcwd(), value)
 
 
 def _path_or_table(value: Any) -> Any:

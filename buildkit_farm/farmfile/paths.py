@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from buildkit_farm.errors import ConfigIssue
+
+
+def resolved(base: str | Path, value: str | Path) -> Path:
+    """A path the farm file names, as farm reads it: relative to `base` (the file's folder), normalized."""
+    return Path(os.path.normpath(os.path.join(base, value)))
 
 
 def check_file(path: str, file: Path | None, issues: list[ConfigIssue], *, hint: str | None = None) -> bool:

@@ -202,9 +202,10 @@ def _converge(
     if state.record is not None or state.builder is None:
         record_buildkits(paths, desired, state, frozenset())  # what a probe learnt: not asked again
     to_lock, to_wait = holds.guarded(desired, state, first)
-    with holds.locked(paths, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
+    reach = state.paths  # a node lock may go through a tcp:// endpoint: with the file's TLS files
+    with holds.locked(reach, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
         if to_lock:
-            holds.wait_idle(paths, to_wait, timeout=guard.wait_timeout, echo=guard.echo)
+            holds.wait_idle(reach, to_wait, timeout=guard.wait_timeout, echo=guard.echo)
             # Another runner may have changed these nodes while this one waited: plan again.
             state = observe(desired, docker_config=docker_config)
             first = make_plan(desired, state, needed=needed, reclaim=reclaim)
@@ -260,9 +261,10 @@ def down(
         if dry_run:
             return the_plan
         to_lock, to_wait = holds.guarded(desired, state, the_plan)
-        with holds.locked(paths, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
+        reach = state.paths  # with the file's TLS files, as in `_converge`
+        with holds.locked(reach, to_lock, ttl=guard.lock_ttl, timeout=guard.lock_timeout, echo=guard.echo):
             if not guard.force:
-                holds.wait_idle(paths, to_wait, timeout=guard.wait_timeout, echo=guard.echo)
+                holds.wait_idle(reach, to_wait, timeout=guard.wait_timeout, echo=guard.echo)
             apply_plan(the_plan, paths, report=report)
         return the_plan
 
@@ -363,8 +365,8 @@ def drain(
             f'node "{node}" uses the {s.driver} driver: a drain is held on a docker-container node\'s engine',
             hint="stop sending builds there by taking it out of the file instead",
         )
-    paths = DockerPaths.resolve(docker_config)
     state = observe(desired, docker_config=docker_config)
+    paths = state.paths  # a node's engine by its endpoint: with the file's TLS files
     bn = buildx_node_name(desired.builder.name, node)
     bk = state.buildkits.get(bn)
     if bk is None or bk.status == "unreachable":

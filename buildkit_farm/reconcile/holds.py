@@ -249,8 +249,9 @@ def guarded(desired: Desired, state: FarmState, plan: Plan) -> tuple[list[NodeRe
 def node_ref(builder: str, bk: ObservedBuildkit, s: NodeSettings | None) -> NodeRef:
     """Where to reach a node's engine for its markers, and an image to make them of."""
     image = bk.image_id or (dict(s.driver_opts).get("image") if s else None) or DEFAULT_IMAGE
-    # Through the endpoint where it can: `farm down` removes the context before the lock is released.
-    where = s.endpoint if s is not None and s.endpoint and s.tls is None else bk.context
+    # Through the endpoint where it can: `farm down` removes the context before the lock is
+    # released (a tcp:// one with its TLS files: `paths` from `observe` carries them).
+    where = s.endpoint if s is not None and s.endpoint else bk.context
     return NodeRef(name=file_node_name(builder, bk.node), buildx_node=bk.node, where=where, image=image)
 
 

@@ -7,7 +7,8 @@ What it reads, cheapest first:
 - Docker context meta files and buildx's instance file, straight from disk (no CLI call);
 - the farm's own record (`<docker config>/buildkit-farm/<builder>.json`): which settings
   each BuildKit container was created with, and what it reported when last verified;
-- one `docker container inspect` per engine for the nodes' BuildKit containers;
+- one `docker container inspect` per engine for the nodes' BuildKit containers (through a
+  node's endpoint while this runner has no context for it; a `tcp://` one with the file's TLS files);
 - only when the record does not cover a running container (or `live=True`): two
   read-only `docker exec` into it for the BuildKit version and the detected platforms.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from buildkit_farm.docker import DockerPaths
+from buildkit_farm.docker_paths import DockerPaths, HostTLS
 from buildkit_farm.errors import CorruptState
 from buildkit_farm.farmfile.desired import pools_of
 from buildkit_farm.reconcile import stamp
@@ -113,7 +114,7 @@ class ObservedBuildkit:
 class FarmState:
     """Everything observed for one farm file, as plain data."""
 
-    paths: DockerPaths
+    paths: DockerPaths  # with the file's TLS engines (`host_tls`): use these to reach a node by endpoint
     contexts: Mapping[str, ObservedContext]  # the contexts the file's nodes name, and the record's
     builder: ObservedBuilder | None
     record: FarmRecord | None  # None: the farm has never claimed this builder
@@ -320,7 +321,7 @@ def observe(
 ) -> FarmState:
     """Observe everything the farm file talks about. `live` re-probes every running BuildKit;
     `prefetch` holds container inspects already started for this observation."""
-    paths = DockerPaths.resolve(docker_config)
+    paths = DockerPaths.resolve(docker_config).with_host_tls(host_tls(desired))
     builder_name = desired.builder.name
     builder = read_builder(paths, builder_name)
     record = read_record(paths, builder_name)
@@ -349,6 +350,16 @@ def observe(
     )
 
 
+def host_tls(desired: Desired) -> dict[str, HostTLS]:
+    """The file's `tcp://` engines with TLS files, by endpoint: how this runner reads one whose
+    context it has not made yet (the contexts it makes hold the very same files)."""
+    return {
+        s.endpoint: HostTLS(s.tls.ca, s.tls.cert, s.tls.key)
+        for s in desired.nodes
+        if s.owns_context and s.endpoint and s.tls is not None
+    }
+
+
 def _read_contexts(paths: DockerPaths, desired: Desired, record: FarmRecord | None) -> dict[str, ObservedContext]:
     names = [s.context for s in desired.nodes if s.context and s.driver != "remote"]
     found = {}
@@ -370,10 +381,11 @@ def _engines(
             continue  # remote/kubernetes BuildKits are not containers on a Docker engine
         if s.context in contexts or not s.owns_context:
             where.setdefault(s.context, []).append(buildx_node_name(bname, s.name))
-        elif s.endpoint and s.tls is None:
+        elif s.endpoint:
             # A context this runner has not made yet (a fresh runner): the node may well run
-            # the farm's BuildKit already, made by another runner. (And a down pool node must
-            # not join: buildx would roll the whole append back.)
+            # the farm's BuildKit already, made by another runner, so it is read through its
+            # endpoint (a tcp:// one with the file's TLS files, `host_tls`). (And a down pool
+            # node must not join: buildx would roll the whole append back.)
             where.setdefault(s.endpoint, []).append(buildx_node_name(bname, s.name))
     wanted = {buildx_node_name(bname, s.name) for s in desired.nodes}
     for n in builder.nodes if builder is not None else ():

@@ -97,6 +97,37 @@ def test_a_fresh_runner_reads_the_settings_from_the_nodes(runners):
     assert left.strip() == "", left
 
 
+def over_tcp_and_tls(farm: Farm, lab, *, relative: bool = False) -> None:
+    """node2 reached over tcp+TLS (the same engine as over ssh); with `relative`, the TLS files
+    named relative to the farm file's folder."""
+    files = {"ca": lab.ca, "cert": lab.client_cert, "key": lab.client_key}
+    farm.node("node2")["endpoint"] = lab.node2_tcp
+    farm.node("node2")["tls"] = {k: os.path.relpath(f, farm.tmp) if relative else str(f) for k, f in files.items()}
+    farm.write()
+
+
+def test_a_fresh_runner_reads_a_tcp_tls_node_through_its_endpoint(runners, lab):
+    """Before its context exists, B reads the tcp+TLS node with the file's TLS files: A's
+    BuildKit container there is kept, not bootstrapped again."""
+    a, b, _ = runners
+    over_tcp_and_tls(a, lab)
+    over_tcp_and_tls(b, lab, relative=True)
+    a.ok("up")
+    before = container_ids(a)
+    assert all(before.values()), before
+    b.clear_calls()
+    plan = steps(b)
+    buildkits = {s["name"]: s["action"] for s in plan if s["kind"] == "buildkit"}
+    assert buildkits == {"node1": "no-op", "node2": "no-op"}, plan
+    assert "unknown" not in json.dumps(plan)
+    through = [c for c in b.calls() if f"--host {lab.node2_tcp} --tlsverify --tlscacert {lab.ca}" in c]
+    assert through and all(f"--tlscert {lab.client_cert} --tlskey {lab.client_key}" in c for c in through), b.calls()
+    assert "Nothing to do on the nodes" in b.ok("plan").stdout
+    b.ok("up")
+    assert container_ids(b) == before
+    assert "No changes" in b.ok("plan").stdout
+
+
 def test_a_changed_setting_from_a_fresh_runner_converges_once_and_is_not_changed_back(runners):
     a, b, c = runners
     a.ok("up")

@@ -12,6 +12,7 @@ import pytest
 
 from buildkit_farm import docker
 from buildkit_farm.docker import DockerFailed, DockerPaths
+from buildkit_farm.docker_paths import HostTLS
 
 
 @pytest.fixture
@@ -90,6 +91,38 @@ def test_the_verbs_are_one_argv_each(paths, fake_docker):
         ],
     ]
     assert fake_docker.wheres[1] == "node2"
+
+
+TLS_HOST = "tcp://h:2376"
+TLS_FILES = HostTLS(ca=Path("/t/ca.pem"), cert=Path("/t/cert.pem"), key=Path("/t/key.pem"))
+
+
+def test_a_tls_host_is_reached_with_its_files_as_docker_takes_them(paths):
+    """A `tcp://` engine read by URL (its context not made yet) carries the farm file's TLS files."""
+    tls = paths.with_host_tls({TLS_HOST: TLS_FILES, "tcp://ca-only:2376": HostTLS(ca=Path("/t/ca.pem"))})
+    assert docker.argv(tls, TLS_HOST, program="docker") == [
+        *("docker", "--config", str(paths.docker_config), "--host", TLS_HOST),
+        *("--tlsverify", "--tlscacert", "/t/ca.pem", "--tlscert", "/t/cert.pem", "--tlskey", "/t/key.pem"),
+    ]
+    # A file not given is "", as in a context without it: never docker's own ~/.docker/cert.pem.
+    assert docker.argv(tls, "tcp://ca-only:2376")[-7:] == [
+        *("--tlsverify", "--tlscacert", "/t/ca.pem", "--tlscert", "", "--tlskey", "")
+    ]
+    # Any other host, a context, and the same paths without TLS hosts: no TLS flag.
+    for where, p in (("tcp://other:2376", tls), ("node2", tls), (TLS_HOST, paths)):
+        assert not [a for a in docker.argv(p, where) if a.startswith("--tls")]
+    assert tls.tls_of(TLS_HOST) == TLS_FILES and paths.host_tls == () and tls.tls_of(None) is None
+
+
+def test_python_on_whales_reaches_a_tls_host_with_the_same_files(paths, tmp_path, monkeypatch):
+    stand_in(tmp_path, monkeypatch, 'echo "$*" >&2; exit 1')  # says its own command line
+    tls = paths.with_host_tls({TLS_HOST: TLS_FILES})
+    with pytest.raises(DockerFailed) as caught:
+        docker.remove_container(tls, TLS_HOST, "c1")
+    said = caught.value.stderr
+    for flag in ("--host tcp://h:2376", "--tlscacert /t/ca.pem", "--tlscert /t/cert.pem", "--tlskey /t/key.pem"):
+        assert flag in said
+    assert "--tlsverify" in said.split() and said.strip().endswith("container rm --force c1")
 
 
 def test_an_engine_that_does_not_answer_has_no_platform(paths, fake_docker):

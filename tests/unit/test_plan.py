@@ -402,6 +402,31 @@ def test_prefetch_guesses_exactly_the_inspects_observe_makes(tmp_path, fake_dock
     ]
     assert started == expected
     assert st.docker_read(paths, "mine", expected[1][-6:], prefetch).returncode == 0  # taken from the prefetch
-    assert prefetch.take("mine", expected[1][-6:]) is None  # each read is used once
+    assert prefetch.take(paths, "mine", expected[1][-6:]) is None  # each read is used once
     prefetch.discard()
-    assert prefetch.take("unix:///var/run/docker.sock", expected[0][-6:]) is None
+    assert prefetch.take(paths, "unix:///var/run/docker.sock", expected[0][-6:]) is None
+
+
+def test_prefetch_reads_a_fresh_tls_node_with_the_files_observe_resolves(tmp_path, fake_docker):
+    """TLS paths are relative to the farm file's folder: the guess from raw TOML gives the very
+    files `load_config` resolves, and a read made with other TLS files is never taken."""
+    from buildkit_farm.farmfile.load import load_config
+    from buildkit_farm.reconcile import observe as st
+
+    (tmp_path / "farm" / "certs").mkdir(parents=True)
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / "farm" / "certs" / name).write_text("-")
+    farm_file = tmp_path / "farm" / "farm.toml"
+    farm_file.write_text(
+        '[builder]\nname = "Lab"\n[[node]]\nname = "arm"\nendpoint = "tcp://127.0.0.1:2376"\n'
+        'tls = { ca = "certs/ca.pem", cert = "./certs/cert.pem", key = "certs/../certs/key.pem" }\n'
+    )
+    paths = DockerPaths(tmp_path / "dc", tmp_path / "dc" / "buildx", True)
+    prefetch = st.Prefetch.for_file(paths, farm_file)
+    observed = paths.with_host_tls(st.host_tls(load_config(farm_file).desired))  # what observe reads with
+    assert prefetch.paths == observed and observed.tls_of("tcp://127.0.0.1:2376").ca == tmp_path / "farm/certs/ca.pem"
+    args = ["container", "inspect", "--format", "{{json .}}", "buildx_buildkit_lab-arm", "buildkit-farm-drain_lab-arm"]
+    assert fake_docker.argvs == [argv(observed, "tcp://127.0.0.1:2376") + args]
+    assert "--tlsverify" in fake_docker.argvs[0]
+    assert prefetch.take(paths, "tcp://127.0.0.1:2376", args) is None  # not with other TLS files (none)
+    assert prefetch.take(observed, "tcp://127.0.0.1:2376", args) is not None

@@ -3,17 +3,21 @@ a container the farm did not create, a fresh runner's plan, rollout, drain, runn
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
 from observed import converged_state, running, stamp_of, state
-from test_plan import N1, N2, cfg, lines
+from test_plan import N1, N2, cfg, lines, node
 
+from buildkit_farm.docker_paths import DockerPaths
 from buildkit_farm.errors import NodeDrained
-from buildkit_farm.reconcile import stamp
-from buildkit_farm.reconcile.drift import runs_differently, without_buildx_additions
-from buildkit_farm.reconcile.observe import buildkit_from_inspect
+from buildkit_farm.farmfile.desired import NodeSettings, TLSFiles
+from buildkit_farm.reconcile import holds, stamp
+from buildkit_farm.reconcile.drift import expected_cmd, runs_differently, without_buildx_additions
+from buildkit_farm.reconcile.observe import buildkit_from_inspect, observe
 from buildkit_farm.reconcile.plan import make_plan
 from buildkit_farm.reconcile.pools import pool_view
 from buildkit_farm.reconcile.readouts import parse_running_builds
@@ -119,6 +123,75 @@ def test_a_fresh_runners_plan_keeps_the_running_containers():
     assert nodes["node1"].stamp == stamp_of(N1)
     assert "Nothing to do on the nodes" in plan_summary(plan)
     assert "Nothing to do on the nodes" not in plan_summary(make_plan(cfg(N1, N2), state()))  # from nothing
+
+
+TLS_NODE = node(
+    "arm",
+    "tcp://127.0.0.1:2376",
+    ["linux/arm64"],
+    tls=TLSFiles(ca=Path("/t/ca.pem"), cert=Path("/t/client.pem"), key=Path("/t/client.key")),
+)
+THROUGH_TLS = ["--host", "tcp://127.0.0.1:2376", "--tlsverify"]
+THROUGH_TLS += ["--tlscacert", "/t/ca.pem", "--tlscert", "/t/client.pem", "--tlskey", "/t/client.key"]
+
+
+def stamped_inspect(s: NodeSettings) -> str:
+    """`docker container inspect` of the BuildKit container another runner made for `s`."""
+    env = [f"{k}={v}" for k, v in stamp_of(s).to_env()]
+    config = {**STAMPED["Config"], "Cmd": list(expected_cmd(s)), "Env": env}
+    return json.dumps({**STAMPED, "Id": f"id-{s.name}", "Name": f"/buildx_buildkit_ch16-{s.name}", "Config": config})
+
+
+def test_a_fresh_runner_reads_a_tls_node_through_its_endpoint_with_the_files_tls(tmp_path, fake_docker):
+    """No context yet for the tcp+TLS node: its container, BuildKit version and running builds
+    are read with `--host URL --tlsverify --tlscacert … --tlscert … --tlskey …`, so the
+    container another runner made is kept, not planned as missing."""
+    desired = cfg(N1, TLS_NODE)
+    for s in (N1, TLS_NODE):
+        name = f"buildx_buildkit_ch16-{s.name}"
+        fake_docker.on("inspect", name, stdout=stamped_inspect(s) + "\n")
+        workers = json.dumps({"platforms": [{"os": "linux", "architecture": s.platforms[0].split("/")[1]}]})
+        fake_docker.on("exec", name, "sh", stdout=f"buildkitd github.com/moby/buildkit v0.13.2 abc\n{workers}\n")
+    observed = observe(desired, docker_config=tmp_path / "fresh")  # a runner that never ran `farm up`
+
+    config, tls_prefix = ["--config", str(tmp_path / "fresh")], slice(1, 3 + len(THROUGH_TLS))
+    inspects = {a[-2]: a for a in fake_docker.argvs if "inspect" in a}  # by container (its drain marker last)
+    probes = {a[a.index("exec") + 1]: a for a in fake_docker.argvs if "exec" in a}  # the BuildKit version probe
+    for read in (inspects, probes):
+        assert read["buildx_buildkit_ch16-arm"][tls_prefix] == config + THROUGH_TLS
+        assert read["buildx_buildkit_ch16-node1"][1:5] == [*config, "--host", N1.endpoint]  # unix://: no TLS
+    assert len(fake_docker.argvs) == 4 and sum("--tlsverify" in a for a in fake_docker.argvs) == 2
+    arm = observed.buildkits["ch16-arm"]
+    assert (arm.status, arm.container_id, arm.version, arm.settings) == (
+        "running",
+        "id-arm",
+        "v0.13.2",
+        TLS_NODE.fingerprint,
+    )
+    plan = make_plan(desired, observed)
+    assert [(st.name, st.action) for st in plan.steps if st.kind == "buildkit"] == [
+        ("node1", Action.NOOP),
+        ("arm", Action.NOOP),
+    ]
+    assert "Nothing to do on the nodes" in plan_summary(plan)
+
+    # A runner waiting for builds (before a restart) asks the TLS node the same way.
+    ref = holds.node_ref("ch16", arm, TLS_NODE)
+    assert ref.where == TLS_NODE.endpoint
+    holds.running_builds(observed.paths, ref)
+    assert fake_docker.argvs[-1][tls_prefix] == config + THROUGH_TLS and "histories" in fake_docker.argvs[-1]
+
+
+def test_the_paths_observe_uses_carry_every_tls_engine_of_the_file_and_no_other():
+    from buildkit_farm.reconcile.observe import host_tls
+
+    remote = node("bk", "tcp://10.0.0.9:1234", driver="remote", owns_context=False, tls=TLS_NODE.tls)
+    user_ctx = node("mine", None, context="mine", owns_context=False)
+    tls = host_tls(cfg(N1, N2, TLS_NODE, remote, user_ctx))
+    assert list(tls) == ["tcp://127.0.0.1:2376"]  # not a remote buildkitd, nor unix:// or ssh://
+    assert tls["tcp://127.0.0.1:2376"].given == ("/t/ca.pem", "/t/client.pem", "/t/client.key")
+    paths = DockerPaths.resolve("/dc").with_host_tls(tls)
+    assert paths.tls_of("tcp://127.0.0.1:2376") is not None and paths.tls_of("arm") is None
 
 
 def test_a_container_without_a_stamp_or_record_is_unknown_and_the_plan_says_so():
