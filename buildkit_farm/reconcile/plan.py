@@ -29,6 +29,7 @@ from buildkit_farm.farmfile.desired import Desired, NodeSettings
 from buildkit_farm.reconcile import pools
 from buildkit_farm.reconcile.drift import (
     buildx_flags,
+    newer_reason,
     runs_differently,
     setting_diffs,
     wanted_stamp,
@@ -283,7 +284,7 @@ def plan_buildkits(
         bn = buildx_node_name(bname, s.name)
         bk = state.buildkits.get(bn)
         if not replace and s.context not in moved and s.name in view.spare:
-            steps.append(_spare_buildkit(s, bk, view))
+            steps.append(pools.spare_buildkit_step(s, bk, view))
             continue
         if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:
             problems.append(_unreachable(s.name, bk, s.endpoint or s.context))
@@ -315,15 +316,6 @@ def _leaving_buildkits(desired: Desired, state: FarmState, *, replace: bool, pro
     return steps
 
 
-def _spare_buildkit(s: NodeSettings, bk: ObservedBuildkit | None, view: pools.PoolView) -> Step:
-    """A node the run does without (down, or drained): left as it is, its pools served by others."""
-    down = bk is not None and bk.status == "unreachable"
-    why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
-    if bk is not None and bk.drained:
-        why = f"drained {bk.drained}; running builds finish, no new ones start"
-    return Step(StepKind.BUILDKIT, s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s)
-
-
 def _buildkit_change(
     s: NodeSettings, bk: ObservedBuildkit | None, *, replace: bool, moved: bool, reclaim: bool = False
 ) -> tuple[Action, str, StepMode, tuple[tuple[str, str, str], ...]]:
@@ -343,7 +335,7 @@ def _buildkit_change(
     if bk.settings is not None and bk.settings != fp and bk.stamp is not None and not reclaim:
         replaced_at = bk.stamp.newer_than(fp)
         if replaced_at is not None:
-            return Action.NOOP, _newer(s, bk, replaced_at), StepMode.NONE, ()
+            return Action.NOOP, newer_reason(s, bk, replaced_at), StepMode.NONE, ()
     if bk.status != "running" and bk.settings == fp:
         return Action.UPDATE, f"container is {bk.status}; started", StepMode.START, ()
     if bk.settings == fp and (drift := runs_differently(s, bk)):
@@ -361,17 +353,6 @@ def _buildkit_change(
     container = (bk.container_id or "")[:12]
     why = f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {container})"
     return Action.NOOP, why, StepMode.NONE, ()
-
-
-def _newer(s: NodeSettings, bk: ObservedBuildkit, replaced_at: str) -> str:
-    """Why a node that runs a newer farm file's settings is left alone."""
-    assert bk.stamp is not None
-    named = "; ".join(f"{f}: {old} there, {new} in this file" for f, old, new in setting_diffs(s, bk))
-    return (
-        f"{s.name} runs settings from a newer farm file ({named or 'settings ' + bk.stamp.settings}; applied "
-        f"{bk.stamp.applied or '(time unknown)'}, after this file's at {replaced_at or '(time unknown)'}); "
-        "not changed back (`farm up --reclaim` applies this file's)"
-    )
 
 
 def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list[str]:

@@ -25,7 +25,7 @@ from buildkit_farm.reconcile.names import buildx_node_name
 from buildkit_farm.reconcile.steps import Action, Step, StepKind, StepMode
 
 if TYPE_CHECKING:
-    from buildkit_farm.reconcile.observe import FarmState, ObservedNode
+    from buildkit_farm.reconcile.observe import FarmState, ObservedBuildkit, ObservedNode
 
 # A node is healthy unless its engine did not answer: a BuildKit that is missing or stopped
 # on an engine that answers is (re)started by `farm up`.
@@ -226,6 +226,15 @@ def spare_node_step(
         buildx_node=bn,
         where=on.endpoint,
     )
+
+
+def spare_buildkit_step(s: NodeSettings, bk: ObservedBuildkit | None, view: PoolView) -> Step:
+    """A node the run does without (down, or drained): left as it is, its pools served by others."""
+    down = bk is not None and bk.status == "unreachable"
+    why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
+    if bk is not None and bk.drained:
+        why = f"drained {bk.drained}; running builds finish, no new ones start"
+    return Step(StepKind.BUILDKIT, s.name, Action.NOOP, f"{why}; {standing_in(s.name, view)}", settings=s)
 
 
 def pool_pin_step(s: NodeSettings, on: ObservedNode, changes, desired, view: PoolView, bn: str) -> Step | None:
