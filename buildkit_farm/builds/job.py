@@ -186,10 +186,8 @@ def _start(
     for t in plan.targets:
         for a in t.assignments:
             if a.emulated:
-                echo(
-                    f'farm: target "{t.name}": no node is pinned to {a.platform}; '
-                    f'"{a.node}" will emulate it (allow_emulation)'
-                )
+                why = f"{a.platform}: {a.why}" if a.why else f"no node is pinned to {a.platform}"
+                echo(f'farm: target "{t.name}": {why}; "{a.node}" will emulate it (allow_emulation)')
     if started is None:
         check_registries([tag for t in plan.targets for tag in t.target.tags] if plan.push else [])
         for t in plan.targets:
@@ -240,7 +238,8 @@ def _reports(plan: RunPlan, nodes: Sequence[NodeView]) -> list[TargetReport]:
             pushed=plan.push,
         )
         report.platforms = [
-            PlatformReport(a.platform, a.node, a.emulated, by_name[a.node].buildkit_version) for a in t.assignments
+            PlatformReport(a.platform, a.node, a.emulated, by_name[a.node].buildkit_version, why_emulated=a.why or None)
+            for a in t.assignments
         ]
         reports.append(report)
     return reports
@@ -271,18 +270,19 @@ def _retry_on_pools(
         return outcomes, plan, nodes
     try:
         state = _farm_state(desired, up=False, echo=echo, needed=needed, guess=plan, exclude=dead)
-    except FarmError as why:
+        views = node_views(desired.nodes, state)
+        again = make_plan(
+            [t.target for t in retry],
+            views,
+            options,
+            builder=plan.builder,
+            docker_config=plan.docker_config,
+            fs_allow=plan.fs_allow,
+        )
+    except FarmError as why:  # e.g. the standby was drained meanwhile
         echo(f"farm: no retry: {why.message}")
         return outcomes, plan, nodes
-    nodes = node_views(desired.nodes, state)
-    again = make_plan(
-        [t.target for t in retry],
-        nodes,
-        options,
-        builder=plan.builder,
-        docker_config=plan.docker_config,
-        fs_allow=plan.fs_allow,
-    )
+    nodes = views
     redone = {t.name: t for t in again.targets}
     plan = RunPlan(
         plan.builder,
