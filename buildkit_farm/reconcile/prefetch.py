@@ -1,8 +1,14 @@
-"""Container inspects started ahead of `observe`, so a converged `farm up` overlaps them with loading the file."""
+"""Container inspects started ahead of `observe`, so a converged `farm up` overlaps them with loading the file.
+
+`farm build` starts the same reads as it starts, for one question only (`drains_seen`):
+whether a node is drained, before its bake may start beside the farm's check.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from buildkit_farm import docker
@@ -11,6 +17,9 @@ from buildkit_farm.farmfile import limits
 from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, marker_name
+
+# What `docker container inspect` says of a name it does not find (the engine answered).
+MISSING = re.compile(r"no such (container|object)", re.IGNORECASE)
 
 
 def inspect_args(buildx_nodes: Iterable[str]) -> list[str]:
@@ -65,6 +74,14 @@ class Prefetch:
         started = self._started.pop(tuple([where, *args]), None)
         return started.finish() if started is not None else None
 
+    def finish_all(self) -> list[tuple[list[str], DockerRead]]:
+        """Every read nobody took, finished now: (its docker arguments, what it read)."""
+        done = []
+        while self._started:
+            key, pending = self._started.popitem()
+            done.append(([str(a) for a in key[1:]], pending.finish()))
+        return done
+
     def discard(self) -> None:
         """Reap the reads nobody took (a wrong guess)."""
         while self._started:
@@ -80,3 +97,18 @@ def docker_read(paths: DockerPaths, where: str | None, args: list[str], prefetch
     """
     started = prefetch.take(where, args) if prefetch is not None else None
     return started if started is not None else docker.read(paths, where, args)
+
+
+def drains_seen(prefetch: Prefetch, buildx_nodes: Collection[str]) -> frozenset[str] | None:
+    """Which of these nodes are drained, from container inspects started ahead (`Prefetch.for_file`);
+    None when that is not known (a read failed, or none asked for one of the nodes)."""
+    asked: set[str] = set()
+    found: set[str] = set()
+    for args, got in prefetch.finish_all():
+        if got.returncode != 0 and not got.stdout.strip() and not MISSING.search(got.stderr):
+            return None
+        asked.update(args)
+        found.update(json.loads(line)["Name"].lstrip("/") for line in got.stdout.splitlines() if line.strip())
+    if any(container_name(n) not in asked for n in buildx_nodes):
+        return None
+    return frozenset(n for n in buildx_nodes if marker_name("drain", n) in found)

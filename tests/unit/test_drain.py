@@ -3,6 +3,7 @@ emulated elsewhere where the target allows it (else refused), and it takes no bu
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from types import MappingProxyType
 from types import SimpleNamespace as NS
@@ -12,12 +13,15 @@ from observed import converged_state
 from test_plan import N1, N2, cfg
 from test_runners import pooled_state
 
+from buildkit_farm.builds import job
 from buildkit_farm.builds.report import PlatformReport, TargetReport, render_text
 from buildkit_farm.builds.schedule import Assignment, NodeView, node_views, schedule
+from buildkit_farm.docker import DockerRead
 from buildkit_farm.errors import NodeDrained
 from buildkit_farm.reconcile.converge import pool_moves
 from buildkit_farm.reconcile.plan import make_plan
 from buildkit_farm.reconcile.pools import pool_view
+from buildkit_farm.reconcile.prefetch import drains_seen
 from buildkit_farm.reconcile.steps import Action, StepMode
 
 DRAINED = "by ci@r1 at 2026-12-07T01:00:00Z: kernel update"
@@ -199,3 +203,63 @@ def test_the_report_says_why_a_platform_was_emulated():
     r.platforms.append(PlatformReport("linux/arm64", "node1", True, "v0.29", 2.0, "sha256:b", why_emulated=why))
     assert "emulated buildkit v0.29" in render_text([r]) and f"({why})" in render_text([r])
     assert r.to_dict()["platforms"][0]["why_emulated"] == why
+
+
+# ------------------------------------------------------------------ the early start waits for the drains
+class Reads:
+    """Stands in for `Prefetch`: the inspects as `docker container inspect` answered them."""
+
+    def __init__(self, *reads):
+        self.reads = list(reads)
+
+    def finish_all(self):
+        done, self.reads = self.reads, []
+        return done
+
+
+def inspect(*names: str, missing: tuple[str, ...] = ()):
+    args = ["container", "inspect", "--format", "{{json .}}", *names, *missing]
+    out = "\n".join(json.dumps({"Name": f"/{n}"}) for n in names)
+    return args, DockerRead(1 if missing else 0, out, "".join(f"Error: No such object: {m}\n" for m in missing))
+
+
+def test_drains_are_read_from_the_inspects_started_with_the_command():
+    bk1, bk2 = "buildx_buildkit_ch16-node1", "buildx_buildkit_ch16-node2"
+    mark1, mark2 = "buildkit-farm-drain_ch16-node1", "buildkit-farm-drain_ch16-node2"
+    nodes = ["ch16-node1", "ch16-node2"]
+    assert drains_seen(Reads(inspect(bk1, missing=(mark1,)), inspect(bk2, mark2)), nodes) == {"ch16-node2"}
+    assert drains_seen(Reads(inspect(bk1, missing=(mark1,)), inspect(bk2, missing=(mark2,))), nodes) == frozenset()
+    unanswered = (["container", "inspect", bk2, mark2], DockerRead(1, "", "ssh: connect to host: refused"))
+    assert drains_seen(Reads(inspect(bk1, missing=(mark1,)), unanswered), nodes) is None  # not known
+    assert drains_seen(Reads(inspect(bk1, missing=(mark1,))), nodes) is None  # node2 was not asked
+
+
+def test_no_early_start_unless_the_builder_is_as_filed_and_no_node_is_known_to_be_drained(tmp_path):
+    desired = cfg(N1, ARM64)
+    bk1, bk2 = "buildx_buildkit_ch16-node1", "buildx_buildkit_ch16-node2"
+    marks = ("buildkit-farm-drain_ch16-node1", "buildkit-farm-drain_ch16-node2")
+    instance = tmp_path / "buildx" / "instances" / "ch16"
+    instance.parent.mkdir(parents=True)
+
+    def builder(*nodes):
+        def platform(p):
+            os_, arch, *variant = p.split("/")
+            return {"os": os_, "architecture": arch, **({"variant": variant[0]} if variant else {})}
+
+        stored = [
+            {"Name": f"ch16-{s.name}", "Endpoint": s.context, "Platforms": [platform(p) for p in s.platforms]}
+            for s in nodes
+        ]
+        instance.write_text(json.dumps({"Name": "ch16", "Driver": "docker-container", "Nodes": stored}))
+
+    def early(reads):
+        return job._as_filed(desired, str(tmp_path), reads)
+
+    builder(N1, ARM64)
+    assert early(Reads(inspect(bk1, bk2, missing=marks)))
+    assert not early(Reads(inspect(bk1, bk2, marks[1])))  # node2 is drained
+    assert not early(None)  # not asked: not known
+    builder(N1)  # node2 left this runner's builder (drained, or down): the check joins it again first
+    assert not early(Reads(inspect(bk1, bk2, missing=marks)))
+    builder(N1, replace(ARM64, platforms=()))  # a pin moved
+    assert not early(Reads(inspect(bk1, bk2, missing=marks)))
