@@ -6,7 +6,9 @@ preference. buildx has no pools (0.13: a platform is pinned to one node; `buildx
 sends P to its pinned node). So the farm keeps exactly one pin per platform in buildx, on
 the pool's *active* node, the first healthy member; the others stand by, joined to the
 builder with only the pins they are active for (a node with none is not chosen by buildx
-for a pinned platform: it matches only platforms no node pins).
+for a pinned platform: it matches only platforms no node pins). A drained node (`farm
+drain`) is out of its pools and, since it must not match those either, out of the
+runner's builder (`drained_node_step`); its BuildKit stays as it is.
 
 Pure: no IO, no Docker. `resolve` takes the file's node settings and each node's observed
 status; the plan uses `active_pins` as the platforms it wants in buildx, so `farm up`
