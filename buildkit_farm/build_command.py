@@ -3,13 +3,16 @@
 # No `from __future__ import annotations`: typer reads every option's annotation at run time.
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from buildkit_farm import envelope
 from buildkit_farm.errors import FarmError
 from buildkit_farm.options import DEFAULT_FILE, DockerConfigOption, FileOption, JsonOption
+
+if TYPE_CHECKING:
+    from buildkit_farm.reconcile.prefetch import Prefetch
 
 
 def build_cmd(
@@ -100,8 +103,10 @@ def build_cmd(
     reports: list = []
     commands: list[str] = []  # --dry-run --json: the commands go into the document, not to stdout
     where = str(docker_config) if docker_config else None
+    drains = None
     if not dry_run:  # buildx answers its version while the file loads (--dry-run runs nothing)
         buildx_version.start(where)
+        drains = _drains(where, file)
     try:
         options = BuildOptions(
             vars=parse_pairs(var, flag="--var"),
@@ -139,9 +144,13 @@ def build_cmd(
             atomic=atomic,
             out=commands.append if as_json else print,
             on_wait=lambda m: typer.echo(m, err=True),
+            drains=drains,
         )
     except FarmError as err:
         error = err
+    finally:
+        if drains is not None:
+            drains.discard()
     if not dry_run:
         build_report.finish(reports, error, report_path=report)
         metadata.finish(
@@ -154,3 +163,12 @@ def build_cmd(
         envelope.emit("build", data, error=error)
     if error is not None:
         raise error
+
+
+def _drains(docker_config: Optional[str], file: Path) -> "Prefetch":
+    """Each node's container inspect, started now, while the file loads: whether a node is
+    drained is known before the builds may start beside the farm's check (builds/job.py)."""
+    from buildkit_farm.docker import DockerPaths
+    from buildkit_farm.reconcile.prefetch import Prefetch
+
+    return Prefetch.for_file(DockerPaths.resolve(docker_config), file)

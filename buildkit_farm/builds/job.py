@@ -37,6 +37,7 @@ from buildkit_farm.builds.schedule import NodeView, node_views
 from buildkit_farm.builds.threads import Gate, background, locked_echo
 from buildkit_farm.builds.verify import built_only, verify_built
 from buildkit_farm.errors import BuildError, FarmError
+from buildkit_farm.reconcile.prefetch import Prefetch, drains_seen
 
 if TYPE_CHECKING:
     from buildkit_farm.farmfile.desired import Desired
@@ -57,12 +58,15 @@ def build(
     echo: Echo = stderr_echo,
     out: Echo = print,
     on_wait: Callable[[str], None] | None = None,
+    drains: Prefetch | None = None,
 ) -> tuple[list[TargetReport], FarmError | None]:
     """Resolve, plan, and (unless `dry_run`) run, verify, publish and report the selected targets.
 
     Returns every target's report and the run's error (None when all published), so the
     caller can still write `--report` / `--json` for a failed run. Bad input raises before
-    anything runs. `on_wait`: told when the farm lock is held by a `farm up`.
+    anything runs. `on_wait`: told when the farm lock is held by a `farm up`. `drains`: the
+    nodes' container inspects started as the command started (`Prefetch.for_file`); without
+    them the builds wait for the farm's check (they cannot know whether a node is drained).
     """
     env = dict(os.environ if env is None else env)
     resolved = resolve(desired, names, options, env=env, terminal=dry_run or sys.stderr.isatty())
@@ -85,7 +89,7 @@ def build(
             out(line)
         return [], None
     with shared_lock(docker_config, on_wait):
-        return _run(desired, guess, options, up=up, echo=locked_echo(echo))
+        return _run(desired, guess, options, up=up, echo=locked_echo(echo), drains=drains)
 
 
 def shared_lock(
@@ -103,14 +107,14 @@ def shared_lock(
 
 
 def _run(
-    desired: Desired, guess: RunPlan, options: BuildOptions, *, up: bool, echo: Echo
+    desired: Desired, guess: RunPlan, options: BuildOptions, *, up: bool, echo: Echo, drains: Prefetch | None = None
 ) -> tuple[list, FarmError | None]:
     """Stages 3 to 6 under the lock: check the farm, run, verify, publish, report."""
     background(_preload, daemon=True)
     needed = {p for t in guess.targets for p in t.target.platforms}  # a down node no target needs does not stop it
     start = time.monotonic()
     with registry_trust(), ThreadPoolExecutor(max_workers=max(1, len(guess.targets))) as pool:
-        plan, nodes, started = _start(desired, guess, options, pool, up=up, echo=echo, needed=needed)
+        plan, nodes, started = _start(desired, guess, options, pool, up=up, echo=echo, needed=needed, drains=drains)
         outcomes = started.result()
         outcomes, plan, nodes = _retry_on_pools(desired, plan, outcomes, nodes, options, needed=needed, echo=echo)
         outcomes = with_causes(outcomes, desired, docker_config=plan.docker_config)
@@ -142,19 +146,22 @@ def _start(
     up: bool,
     echo: Echo,
     needed: set[str],
+    drains: Prefetch | None = None,
 ) -> tuple[RunPlan, tuple[NodeView, ...], Future[Outcomes]]:
     """Check the farm and start the builds: the plan that runs, the nodes as observed, the builds' future.
 
     The builds start while the farm is observed (about a second saved) when nothing can
-    change the plan: no --up, no emulation, no sources to read first, and no pool (the check
+    change the plan: no --up, no emulation, no sources to read first, no pool (the check
     may move a pin in buildx under a running bake: it would build on the old node and the
-    report would name the new one). Their output is held back until the farm checked out;
-    if it did not, or it sends a platform elsewhere, they are stopped before anything is
-    tagged and unseen.
+    report would name the new one), this runner's builder as the file says (a drained node
+    left it; undrained, it joins again in the check), and no node drained (a drained node
+    takes no build, not even one stopped a moment later). Their output is held back until
+    the farm checked out; if it did not, or it sends a platform elsewhere, they are stopped
+    before anything is tagged and unseen.
     """
     gate, cancel = Gate(echo), Cancel()
     started: Future[Outcomes] | None = None
-    if _early(desired, guess, up=up):
+    if _early(desired, guess, up=up) and _as_filed(desired, guess.docker_config, drains):
         check_registries([tag for t in guess.targets for tag in t.target.tags] if guess.push else [])
         started = pool.submit(run_builds, guess, echo=gate.echo, cancel=cancel)
     try:
@@ -186,10 +193,8 @@ def _start(
     for t in plan.targets:
         for a in t.assignments:
             if a.emulated:
-                echo(
-                    f'farm: target "{t.name}": no node is pinned to {a.platform}; '
-                    f'"{a.node}" will emulate it (allow_emulation)'
-                )
+                why = f"{a.platform}: {a.why}" if a.why else f"no node is pinned to {a.platform}"
+                echo(f'farm: target "{t.name}": {why}; "{a.node}" will emulate it (allow_emulation)')
     if started is None:
         check_registries([tag for t in plan.targets for tag in t.target.tags] if plan.push else [])
         for t in plan.targets:
@@ -202,6 +207,25 @@ def _early(desired: Desired, guess: RunPlan, *, up: bool) -> bool:
     pooled = any(len(members) > 1 for members in desired.pools().values())
     emulated = any(a.emulated for t in guess.targets for a in t.assignments)
     return not (up or pooled or emulated or any(t.target.sources for t in guess.targets))
+
+
+def _as_filed(desired: Desired, docker_config: str | None, drains: Prefetch | None) -> bool:
+    """Whether a bake started now goes where the file says: this runner's builder holds every
+    node with the file's pins (no node left it, drained or down, and no pin moved), and no node
+    is drained, read from the inspects started as the command started (in the ~0.2 s the file
+    takes to load, most of an ssh hop). False when either is not known."""
+    from buildkit_farm.docker import DockerPaths
+    from buildkit_farm.reconcile.names import buildx_node_name
+    from buildkit_farm.reconcile.observe import read_builder
+
+    held = read_builder(DockerPaths.resolve(docker_config), desired.builder.name)
+    filed = {buildx_node_name(desired.builder.name, s.name): sorted(s.platforms) for s in desired.nodes}
+    if held is None or {n.name: sorted(n.platforms) for n in held.nodes} != filed:
+        return False
+    if desired.builder.driver != "docker-container":
+        return True  # only a docker-container node can be drained
+    seen = drains_seen(drains, list(filed)) if drains is not None else None
+    return seen is not None and not seen
 
 
 def _farm_state(desired: Desired, *, up: bool, echo: Echo, needed: set[str], guess: RunPlan, exclude=()):
@@ -240,7 +264,8 @@ def _reports(plan: RunPlan, nodes: Sequence[NodeView]) -> list[TargetReport]:
             pushed=plan.push,
         )
         report.platforms = [
-            PlatformReport(a.platform, a.node, a.emulated, by_name[a.node].buildkit_version) for a in t.assignments
+            PlatformReport(a.platform, a.node, a.emulated, by_name[a.node].buildkit_version, why_emulated=a.why or None)
+            for a in t.assignments
         ]
         reports.append(report)
     return reports
@@ -271,18 +296,19 @@ def _retry_on_pools(
         return outcomes, plan, nodes
     try:
         state = _farm_state(desired, up=False, echo=echo, needed=needed, guess=plan, exclude=dead)
-    except FarmError as why:
+        views = node_views(desired.nodes, state)
+        again = make_plan(
+            [t.target for t in retry],
+            views,
+            options,
+            builder=plan.builder,
+            docker_config=plan.docker_config,
+            fs_allow=plan.fs_allow,
+        )
+    except FarmError as why:  # e.g. the standby was drained meanwhile
         echo(f"farm: no retry: {why.message}")
         return outcomes, plan, nodes
-    nodes = node_views(desired.nodes, state)
-    again = make_plan(
-        [t.target for t in retry],
-        nodes,
-        options,
-        builder=plan.builder,
-        docker_config=plan.docker_config,
-        fs_allow=plan.fs_allow,
-    )
+    nodes = views
     redone = {t.name: t for t in again.targets}
     plan = RunPlan(
         plan.builder,

@@ -75,6 +75,7 @@ class PlatformReport:
     buildkit_version: str | None
     duration_s: float | None = None
     digest: str | None = None
+    why_emulated: str | None = None  # e.g. 'node "node2" is drained (by … at …)'; None: not emulated, or unpinned
 
 
 @dataclass
@@ -125,6 +126,7 @@ def render_text(reports: Sequence[TargetReport]) -> str:
             secs = f"{p.duration_s:.1f}s" if p.duration_s is not None else "-"
             lines.append(
                 f"  {p.platform:<14} node {p.node:<10} {how:<8} buildkit {p.buildkit_version or '?':<10} {secs}"
+                + (f"  ({p.why_emulated})" if p.why_emulated else "")
             )
         for source in r.sources:
             lines.append(f"  source    {source}")

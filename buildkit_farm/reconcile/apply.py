@@ -272,7 +272,9 @@ def update_node(run: _Run, step: Step) -> None:
             )
         case StepMode.APPEND | StepMode.PIN | StepMode.JOIN | StepMode.STAMP | StepMode.NONE:
             pass  # --append --node: a STAMP only rewrites what the node stores, no container is touched
-        case StepMode.LEAVE | StepMode.START | StepMode.RESTART | StepMode.MOVE | StepMode.KEEP_STATE:
+        case (
+            StepMode.LEAVE | StepMode.DRAINED | StepMode.START | StepMode.RESTART | StepMode.MOVE | StepMode.KEEP_STATE
+        ):
             raise AssertionError(f"no node ~ step runs in mode {step.mode.value!r}")
         case _:
             assert_never(step.mode)
@@ -304,6 +306,7 @@ def update_buildkit(run: _Run, step: Step) -> None:
             | StepMode.REJOIN
             | StepMode.PIN
             | StepMode.LEAVE
+            | StepMode.DRAINED
             | StepMode.STAMP
             | StepMode.KEEP_STATE
         ):

@@ -52,6 +52,14 @@ class FarmStatus:
     def docker_config(self) -> str:
         return str(self.paths.docker_config)
 
+    @property
+    def in_builder(self) -> tuple[str, ...]:
+        """The file's nodes in this runner's builder, in buildx's order: the order buildx
+        matches a platform no node pins in (a drained node is not among them)."""
+        by_buildx = {n.buildx_node: n.name for n in self.nodes}
+        builder = self.state.builder
+        return tuple(by_buildx[n.name] for n in builder.nodes if n.name in by_buildx) if builder else ()
+
 
 @dataclass(frozen=True)
 class UpResult:
@@ -61,8 +69,9 @@ class UpResult:
 
 
 def _status(desired: Desired, state: FarmState, *, warnings: tuple[str, ...] = ()) -> FarmStatus:
-    status_of = {n.name: n.status for n in node_statuses(desired, state)}
-    drained = {n.name for n in node_statuses(desired, state) if n.drained}
+    nodes = node_statuses(desired, state)
+    status_of = {n.name: n.status for n in nodes}
+    drained = {n.name for n in nodes if n.drained}
     by_file = {}
     for s in desired.nodes:
         bk = state.buildkits.get(buildx_node_name(desired.builder.name, s.name))
@@ -71,10 +80,10 @@ def _status(desired: Desired, state: FarmState, *, warnings: tuple[str, ...] = (
     return FarmStatus(
         builder=desired.builder.name.lower(),
         paths=state.paths,
-        nodes=node_statuses(desired, state),
+        nodes=nodes,
         buildkits=MappingProxyType(by_file),
         state=state,
-        pools=pools.resolve(desired.nodes, status_of, exclude=drained).pools,
+        pools=pools.resolve(desired.nodes, status_of, drained=drained).pools,
         warnings=warnings,
     )
 
@@ -87,11 +96,7 @@ def _verified(
     spare = view.spare
     status = _status(desired, state)
     problems = verify(tuple(n for n in status.nodes if n.name not in spare))
-    warnings = tuple(
-        f'node "{n.name}" is {n.status}' + (f" ({n.error})" if n.error else "") + f"; {_served(n.name, status)}"
-        for n in status.nodes
-        if n.name in spare
-    )
+    warnings = tuple(_spare_warning(n, status, view) for n in status.nodes if n.name in spare)
     status = replace(status, warnings=warnings, pools=view.pools)
     if problems:
         emulation = any("pinned" in p for p in problems)
@@ -104,6 +109,12 @@ def _verified(
             else "check the node's engine (`farm status`), then rerun `farm up`",
         )
     return status
+
+
+def _spare_warning(n: NodeStatus, status: FarmStatus, view: pools.PoolView) -> str:
+    if n.drained:
+        return f'node "{n.name}" is drained {n.drained}; {pools.standing_in(n.name, view)}'
+    return f'node "{n.name}" is {n.status}' + (f" ({n.error})" if n.error else "") + f"; {_served(n.name, status)}"
 
 
 def _served(name: str, status: FarmStatus) -> str:
@@ -319,12 +330,19 @@ def ensure_converged(
 
 def pool_moves(the_plan: Plan) -> tuple[Step, ...]:
     """The plan's changes a build applies by itself: pins moving inside pools, down pool
-    nodes leaving, returning ones rejoining (and their BuildKit started), and a node storing
+    nodes and drained nodes leaving, returning (or undrained) ones rejoining (and their
+    BuildKit started), and a node storing
     the stamp its container carries (a builder made before stamps, or by an older farm)."""
     out = []
     rejoining = set()
     for step in the_plan.changes:
-        if step.kind is StepKind.NODE and step.mode in (StepMode.PIN, StepMode.LEAVE, StepMode.JOIN, StepMode.STAMP):
+        if step.kind is StepKind.NODE and step.mode in (
+            StepMode.PIN,
+            StepMode.LEAVE,
+            StepMode.DRAINED,
+            StepMode.JOIN,
+            StepMode.STAMP,
+        ):
             out.append(step)
             if step.mode is StepMode.JOIN:
                 rejoining.add(step.name)

@@ -114,3 +114,14 @@ def wanted_stamp(
     if seen is None:
         return Stamp(settings=fp, node=node, version=__version__, applied=NOW)
     return seen.successor(fp, node, __version__)
+
+
+def newer_reason(s: NodeSettings, bk: ObservedBuildkit, replaced_at: str) -> str:
+    """Why a node that runs a newer farm file's settings is left alone."""
+    assert bk.stamp is not None
+    named = "; ".join(f"{f}: {old} there, {new} in this file" for f, old, new in setting_diffs(s, bk))
+    return (
+        f"{s.name} runs settings from a newer farm file ({named or 'settings ' + bk.stamp.settings}; applied "
+        f"{bk.stamp.applied or '(time unknown)'}, after this file's at {replaced_at or '(time unknown)'}); "
+        "not changed back (`farm up --reclaim` applies this file's)"
+    )

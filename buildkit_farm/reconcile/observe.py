@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shlex
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +31,7 @@ from buildkit_farm.errors import CorruptState
 from buildkit_farm.farmfile.desired import pools_of
 from buildkit_farm.reconcile import stamp
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, marker_name
-from buildkit_farm.reconcile.prefetch import Prefetch, docker_read, inspect_args
+from buildkit_farm.reconcile.prefetch import MISSING, Prefetch, docker_read, inspect_args
 from buildkit_farm.reconcile.readouts import (
     format_platform,
     parse_buildkitd_version,
@@ -214,7 +213,6 @@ def context_users(paths: DockerPaths, exclude: str) -> dict[str, tuple[str, ...]
 
 
 # ---------------------------------------------------------------------------- docker
-_MISSING = re.compile(r"no such (container|object)", re.IGNORECASE)
 
 
 def inspect_buildkits(
@@ -222,7 +220,7 @@ def inspect_buildkits(
 ) -> dict[str, ObservedBuildkit]:
     """One `docker container inspect` on one engine for these nodes' BuildKit containers."""
     got = docker_read(paths, context, inspect_args(nodes), prefetch)
-    if got.returncode != 0 and not got.stdout.strip() and not _MISSING.search(got.stderr):
+    if got.returncode != 0 and not got.stdout.strip() and not MISSING.search(got.stderr):
         return {n: ObservedBuildkit(node=n, context=context, status="unreachable", error=got.message) for n in nodes}
     found: dict[str, dict] = {}
     for line in got.stdout.splitlines():

@@ -13,7 +13,7 @@ Kinds and actions (apply has one function per pair):
 - node      + append, ~ update in place (`--append --node`), or rejoin (`--leave` then
             `--append`) when a setting must be cleared, - leave; for pools (pools.py):
             ~ pin (a pin moves to the pool's first healthy node), - leave (a down pool
-            node, so the others can change), + join (it answers again)
+            node, so the others can change, or a drained one), + join (it answers again)
 - buildkit  + create its container, ~ start or restart it (state volume kept), - remove
             its container (state volume kept unless asked)
 """
@@ -29,6 +29,7 @@ from buildkit_farm.farmfile.desired import Desired, NodeSettings
 from buildkit_farm.reconcile import pools
 from buildkit_farm.reconcile.drift import (
     buildx_flags,
+    newer_reason,
     runs_differently,
     setting_diffs,
     wanted_stamp,
@@ -72,7 +73,7 @@ def make_plan(
     desired = dataclasses.replace(desired, nodes=pools.pinned_now(desired.nodes, view))
     problems: list[FarmError] = []
     contexts, moved = plan_contexts(desired, state, problems)
-    builder, rebuild = plan_builder(desired, state, problems)
+    builder, rebuild = plan_builder(desired, state, problems, view)
     nodes = plan_nodes(desired, state, view, replace=rebuild, reclaim=reclaim)
     buildkits = plan_buildkits(desired, state, view, replace=rebuild, moved=moved, problems=problems, reclaim=reclaim)
     if problems:
@@ -170,8 +171,12 @@ def _context_changes(s: NodeSettings, ctx, want_tls: tuple[tuple[str, str], ...]
     return changes
 
 
-def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) -> tuple[list[Step], bool]:
-    """The builder's step, and whether it is (re)created, which recreates every node with it."""
+def plan_builder(
+    desired: Desired, state: FarmState, problems: list[FarmError], view: pools.PoolView | None = None
+) -> tuple[list[Step], bool]:
+    """The builder's step, and whether it is (re)created, which recreates every node with it.
+    A node the run does without (down, drained) never rejoins; nor does one whose pins
+    move to another pool node (that node's --append takes them)."""
     bname, driver, observed = desired.builder.name, desired.builder.driver, state.builder
     if observed is None:
         return [Step(StepKind.BUILDER, bname, Action.CREATE, f"new, driver {driver}; claimed for the farm")], False
@@ -188,12 +193,19 @@ def plan_builder(desired: Desired, state: FarmState, problems: list[FarmError]) 
         return [Step(StepKind.BUILDER, bname, Action.REPLACE, why, (("driver", observed.driver, driver),))], True
     wanted = {buildx_node_name(bname, s.name): s for s in desired.nodes}
     staying = [n for n in observed.nodes if n.name in wanted]
-    must_rejoin = [n for n in staying if _node_diff(wanted[n.name], n, None)[1]]
+    must_rejoin = [n for n in staying if _must_rejoin(wanted[n.name], n, desired, view)]
     # buildx cannot leave its last node: then recreating the builder is the only way.
     if not staying or (must_rejoin and len(staying) == 1):
         why = "buildx cannot leave or rejoin its only node; recreated (state volumes kept)"
         return [Step(StepKind.BUILDER, bname, Action.REPLACE, why)], True
     return [Step(StepKind.BUILDER, bname, Action.NOOP, f"exists with driver {driver}")], False
+
+
+def _must_rejoin(s: NodeSettings, on: ObservedNode, desired: Desired, view: pools.PoolView | None) -> bool:
+    changes, rejoin = _node_diff(s, on, None)
+    if not rejoin or view is None:
+        return rejoin
+    return s.name not in view.spare and pools.pool_pin_step(s, on, changes, desired.nodes, view, on.name) is None
 
 
 def plan_nodes(
@@ -283,7 +295,7 @@ def plan_buildkits(
         bn = buildx_node_name(bname, s.name)
         bk = state.buildkits.get(bn)
         if not replace and s.context not in moved and s.name in view.spare:
-            steps.append(_spare_buildkit(s, bk, view))
+            steps.append(pools.spare_buildkit_step(s, bk, view))
             continue
         if bk is not None and bk.status == "unreachable" and not replace and s.context not in moved:
             problems.append(_unreachable(s.name, bk, s.endpoint or s.context))
@@ -315,15 +327,6 @@ def _leaving_buildkits(desired: Desired, state: FarmState, *, replace: bool, pro
     return steps
 
 
-def _spare_buildkit(s: NodeSettings, bk: ObservedBuildkit | None, view: pools.PoolView) -> Step:
-    """A node the run does without (down, or drained): left as it is, its pools served by others."""
-    down = bk is not None and bk.status == "unreachable"
-    why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
-    if bk is not None and bk.drained:
-        why = f"drained {bk.drained}; running builds finish, no new ones start"
-    return Step(StepKind.BUILDKIT, s.name, Action.NOOP, f"{why}; {pools.standing_in(s.name, view)}", settings=s)
-
-
 def _buildkit_change(
     s: NodeSettings, bk: ObservedBuildkit | None, *, replace: bool, moved: bool, reclaim: bool = False
 ) -> tuple[Action, str, StepMode, tuple[tuple[str, str, str], ...]]:
@@ -343,7 +346,7 @@ def _buildkit_change(
     if bk.settings is not None and bk.settings != fp and bk.stamp is not None and not reclaim:
         replaced_at = bk.stamp.newer_than(fp)
         if replaced_at is not None:
-            return Action.NOOP, _newer(s, bk, replaced_at), StepMode.NONE, ()
+            return Action.NOOP, newer_reason(s, bk, replaced_at), StepMode.NONE, ()
     if bk.status != "running" and bk.settings == fp:
         return Action.UPDATE, f"container is {bk.status}; started", StepMode.START, ()
     if bk.settings == fp and (drift := runs_differently(s, bk)):
@@ -361,17 +364,6 @@ def _buildkit_change(
     container = (bk.container_id or "")[:12]
     why = f"running BuildKit {bk.version or '(version unknown)'}, settings applied (container {container})"
     return Action.NOOP, why, StepMode.NONE, ()
-
-
-def _newer(s: NodeSettings, bk: ObservedBuildkit, replaced_at: str) -> str:
-    """Why a node that runs a newer farm file's settings is left alone."""
-    assert bk.stamp is not None
-    named = "; ".join(f"{f}: {old} there, {new} in this file" for f, old, new in setting_diffs(s, bk))
-    return (
-        f"{s.name} runs settings from a newer farm file ({named or 'settings ' + bk.stamp.settings}; applied "
-        f"{bk.stamp.applied or '(time unknown)'}, after this file's at {replaced_at or '(time unknown)'}); "
-        "not changed back (`farm up --reclaim` applies this file's)"
-    )
 
 
 def _stale_contexts(desired: tuple[NodeSettings, ...], state: FarmState) -> list[str]:
@@ -451,8 +443,11 @@ _ORDER = {
 
 
 def _ordered(steps: list[Step]) -> tuple[Step, ...]:
-    # Leave before append (a renamed node keeps its endpoint: no "duplicate endpoint").
-    return tuple(sorted(steps, key=lambda st: _ORDER.get((st.kind, st.action), 9)))
+    # Leave before append (a renamed node keeps its endpoint: no "duplicate endpoint"); a
+    # drained node, which answers, leaves after the others joined (buildx cannot leave its last node).
+    return tuple(
+        sorted(steps, key=lambda st: 4.5 if st.mode is StepMode.DRAINED else _ORDER.get((st.kind, st.action), 9))
+    )
 
 
 # ---------------------------------------------------------------------------- down

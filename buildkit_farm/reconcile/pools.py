@@ -6,7 +6,9 @@ preference. buildx has no pools (0.13: a platform is pinned to one node; `buildx
 sends P to its pinned node). So the farm keeps exactly one pin per platform in buildx, on
 the pool's *active* node, the first healthy member; the others stand by, joined to the
 builder with only the pins they are active for (a node with none is not chosen by buildx
-for a pinned platform: it matches only platforms no node pins).
+for a pinned platform: it matches only platforms no node pins). A drained node (`farm
+drain`) is out of its pools and, since it must not match those either, out of the
+runner's builder (`drained_node_step`); its BuildKit stays as it is.
 
 Pure: no IO, no Docker. `resolve` takes the file's node settings and each node's observed
 status; the plan uses `active_pins` as the platforms it wants in buildx, so `farm up`
@@ -19,13 +21,13 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from buildkit_farm.errors import NodeDrained, NoHealthyNode
+from buildkit_farm.errors import NoHealthyNode
 from buildkit_farm.farmfile.desired import Desired, NodeSettings, pools_of
 from buildkit_farm.reconcile.names import buildx_node_name
 from buildkit_farm.reconcile.steps import Action, Step, StepKind, StepMode
 
 if TYPE_CHECKING:
-    from buildkit_farm.reconcile.observe import FarmState, ObservedNode
+    from buildkit_farm.reconcile.observe import FarmState, ObservedBuildkit, ObservedNode
 
 # A node is healthy unless its engine did not answer: a BuildKit that is missing or stopped
 # on an engine that answers is (re)started by `farm up`.
@@ -84,26 +86,30 @@ def resolve(
     *,
     needed: Collection[str] | None = None,
     exclude: Collection[str] = (),
+    drained: Collection[str] = (),
 ) -> PoolView:
     """Each platform's active node and standbys.
 
     `status_of`: file node name -> observed status (running | stopped | missing |
     unreachable); a node not in it counts as healthy (not observed yet). `exclude`: nodes
-    to treat as down for this run (a node that died during a build). `needed`: the
+    to treat as down for this run (a node that died during a build). `drained`: nodes that
+    take no new builds (`farm drain`): down for the pools, and always spare. `needed`: the
     platforms this run builds (None: every pinned one, as `farm up` needs); a down node is
-    spare when each of its needed platforms has another healthy member, or when none of
-    its platforms is needed.
+    spare when each of its needed platforms has another healthy member (or a drained one:
+    then the drain decides, see `builds/schedule.py`), or when none of them is needed.
     """
-    down = {s.name for s in settings if status_of.get(s.name) in UNHEALTHY or s.name in exclude}
+    down = {s.name for s in settings if status_of.get(s.name) in UNHEALTHY or s.name in exclude or s.name in drained}
     active_pins: dict[str, list[str]] = {s.name: [] for s in settings}
     pools = [_pool(platform, members, down) for platform, members in pools_of(settings).items()]
     for pool in pools:
         if pool.active is not None:
             active_pins[pool.active].append(pool.platform)
+    held = frozenset(s.name for s in settings if s.name in drained)
     return PoolView(
         pools=tuple(pools),
         active_pins={name: tuple(pins) for name, pins in active_pins.items()},
-        spare=frozenset(_spare(settings, pools, down, needed)),
+        spare=frozenset(_spare(settings, pools, down, needed, held)) | held,
+        drained=held,
     )
 
 
@@ -119,16 +125,20 @@ def _pool(platform: str, members: tuple[str, ...], down: Collection[str]) -> Poo
 
 
 def _spare(
-    settings: Sequence[NodeSettings], pools: Sequence[Pool], down: Collection[str], needed: Collection[str] | None
+    settings: Sequence[NodeSettings],
+    pools: Sequence[Pool],
+    down: Collection[str],
+    needed: Collection[str] | None,
+    drained: Collection[str],
 ) -> set[str]:
-    """Down nodes whose needed platforms all have another healthy node."""
+    """Down nodes whose needed platforms all have another healthy node (or a drained one)."""
     by_platform = {p.platform: p for p in pools}
     spare = set()
     for s in settings:
         if s.name not in down or not s.platforms:
             continue  # a node building what it detects has no pool to stand in for it
-        wanted = [p for p in s.platforms if needed is None or p in needed]
-        if all(by_platform[p].active is not None for p in wanted):
+        wanted = [by_platform[p] for p in s.platforms if needed is None or p in needed]
+        if all(p.active is not None or set(p.members) & set(drained) for p in wanted):
             spare.add(s.name)
     return spare
 
@@ -169,40 +179,40 @@ def no_healthy_node(stranded: Sequence[Pool], errors: Mapping[str, str | None]) 
 def pool_view(
     desired: Desired, state: FarmState, *, needed: Collection[str] | None = None, exclude: Collection[str] = ()
 ) -> PoolView:
-    """The pools as observed; `NoHealthyNode` when a needed platform's pool has no healthy node."""
-    status_of, errors, drained = {}, {}, {}
+    """The pools as observed; `NoHealthyNode` when a needed platform's pool has no healthy node.
+
+    A drained node takes no new builds: its pools' next nodes build its platforms. A needed
+    platform whose nodes are all drained (or down) is no error here: the build's schedule
+    emulates it elsewhere where its targets allow that, and refuses it otherwise
+    (`NodeDrained`, builds/schedule.py), since only the targets say which they allow.
+    """
+    status_of, errors, drained = {}, {}, set()
     for s in desired.nodes:
         bk = state.buildkits.get(buildx_node_name(desired.builder.name, s.name))
         if bk is not None:
             status_of[s.name] = bk.status
             errors[s.name] = f"{bk.status}: {bk.error}" if bk.error else bk.status
             if bk.drained:
-                drained[s.name] = bk.drained
-    # A drained node takes no new builds: its pools' next nodes build its platforms.
-    view = resolve(desired.nodes, status_of, needed=needed, exclude={*exclude, *drained})
-    view = replace(view, drained=frozenset(drained))
-    if needed is not None:  # a build: a needed platform whose only nodes are drained has nowhere to go
-        only_drained = [p for p in view.stranded(needed) if set(p.members) & set(drained)]
-        if only_drained:
-            raise NodeDrained(
-                "; ".join(
-                    f"{p.platform}: "
-                    + ", ".join(f'node "{m}" is drained ({drained[m]})' for m in p.members if m in drained)
-                    + (" and no other node is pinned to it" if len(p.members) == 1 else ", the others are down")
-                    for p in only_drained
-                ),
-                hint="undrain it when its maintenance is done (`farm undrain NODE`), or add a node for the platform "
-                "to its pool (pin the platform to a second node)",
-            )
-    stranded = [p for p in view.stranded(needed) if len(p.members) > 1]
+                drained.add(s.name)
+    view = resolve(desired.nodes, status_of, needed=needed, exclude=exclude, drained=drained)
+    stranded = [p for p in view.stranded(needed) if len(p.members) > 1 and not set(p.members) & drained]
     if stranded:
         raise no_healthy_node(stranded, errors)
     return view
 
 
 def standing_in(name: str, view: PoolView) -> str:
-    covered = [f"{p.platform} on {p.active}" for p in view.pools if name in p.members and p.active]
-    return "its pools build " + ", ".join(covered) if covered else "not needed by this run"
+    """What happens to a node's platforms while it is down or drained."""
+    mine = [p for p in view.pools if name in p.members]
+    covered = [f"{p.platform} on {p.active}" for p in mine if p.active]
+    parts = ["its pools build " + ", ".join(covered)] if covered else []
+    alone = [p.platform for p in mine if p.active is None]
+    if alone and name in view.drained:
+        parts.append(
+            f"no other node builds {', '.join(alone)}: emulated on another node for a target that allows it "
+            "(allow_emulation), refused for any other"
+        )
+    return "; ".join(parts) or "not needed by this run"
 
 
 def spare_node_step(
@@ -210,9 +220,9 @@ def spare_node_step(
 ) -> Step:
     """A down node the farm can do without: reported, never an error; it waits as it is."""
     bk = state.buildkits.get(bn)
-    down = f"down ({bk.error})" if bk is not None and bk.status == "unreachable" else "left out of this run"
     if s.name in view.drained and bk is not None:
-        down = f"drained {bk.drained}"
+        return drained_node_step(s, on, bk.drained or "", view, bn)
+    down = f"down ({bk.error})" if bk is not None and bk.status == "unreachable" else "left out of this run"
     if on is None:
         return Step(StepKind.NODE, s.name, Action.NOOP, f"{down}; joins when it answers; {standing_in(s.name, view)}")
     taken = pins_taken(s.name, on.platforms, desired)
@@ -226,6 +236,41 @@ def spare_node_step(
         buildx_node=bn,
         where=on.endpoint,
     )
+
+
+def drained_node_step(s: NodeSettings, on: ObservedNode | None, drained: str, view: PoolView, bn: str) -> Step:
+    """A drained node is not in this runner's builder, so buildx sends it nothing: no pinned
+    platform, and no emulated one either (buildx sends a platform no node pins to the first
+    node whose BuildKit detects it, build/driver.go in 0.13 and 0.29). `buildx create
+    --leave` edits only this runner's builder file: the node's BuildKit keeps running, with
+    the builds it has, for every runner. It rejoins (+ join) once undrained."""
+    why = f"drained {drained}"
+    if on is None:
+        why += "; not in this runner's builder, so no build is sent to it; joins again when undrained"
+        return Step(StepKind.NODE, s.name, Action.NOOP, f"{why}; {standing_in(s.name, view)}")
+    if all(name in view.spare for name in view.active_pins):  # no node stays to take builds
+        why += "; stays in the builder: buildx cannot leave its last node (every other node is drained or down)"
+        return Step(StepKind.NODE, s.name, Action.NOOP, why, settings=s, buildx_node=bn, where=on.endpoint)
+    return Step(
+        StepKind.NODE,
+        s.name,
+        Action.REMOVE,
+        f"{why}; leaves this runner's builder so buildx sends it no build (its BuildKit keeps running and "
+        f"finishes the builds it has); joins again when undrained; {standing_in(s.name, view)}",
+        mode=StepMode.DRAINED,
+        settings=s,
+        buildx_node=bn,
+        where=on.endpoint,
+    )
+
+
+def spare_buildkit_step(s: NodeSettings, bk: ObservedBuildkit | None, view: PoolView) -> Step:
+    """A node the run does without (down, or drained): left as it is, its pools served by others."""
+    down = bk is not None and bk.status == "unreachable"
+    why = f"{bk.status}: {bk.error}" if down and bk is not None else "left out of this run"
+    if bk is not None and bk.drained:
+        why = f"drained {bk.drained}; running builds finish, no new ones start"
+    return Step(StepKind.BUILDKIT, s.name, Action.NOOP, f"{why}; {standing_in(s.name, view)}", settings=s)
 
 
 def pool_pin_step(s: NodeSettings, on: ObservedNode, changes, desired, view: PoolView, bn: str) -> Step | None:

@@ -1,9 +1,15 @@
-"""Container inspects started ahead of `observe`, so a converged `farm up` overlaps them with loading the file."""
+"""Container inspects started ahead of `observe`, so a converged `farm up` overlaps them with loading the file.
+
+`farm build` starts the same reads as it starts, for one question only (`drains_seen`):
+whether a node is drained, before its bake may start beside the farm's check.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 from buildkit_farm import docker
@@ -14,6 +20,9 @@ from buildkit_farm.farmfile.drivers import DEFAULT_DRIVER
 from buildkit_farm.farmfile.paths import resolved
 from buildkit_farm.farmfile.toml import tomllib
 from buildkit_farm.reconcile.names import buildx_node_name, container_name, marker_name
+
+# What `docker container inspect` says of a name it does not find (the engine answered).
+MISSING = re.compile(r"no such (container|object)", re.IGNORECASE)
 
 
 def inspect_args(buildx_nodes: Iterable[str]) -> list[str]:
@@ -77,6 +86,14 @@ class Prefetch:
     def _key(paths: DockerPaths, where: str | None, args: list[str]) -> tuple[object, ...]:
         return (where, paths.tls_of(where), *args)
 
+    def finish_all(self) -> list[tuple[list[str], DockerRead]]:
+        """Every read nobody took, finished now: (its docker arguments, what it read)."""
+        done = []
+        while self._started:
+            key, pending = self._started.popitem()
+            done.append(([str(a) for a in key[2:]], pending.finish()))  # key: (where, TLS files, *args)
+        return done
+
     def discard(self) -> None:
         """Reap the reads nobody took (a wrong guess)."""
         while self._started:
@@ -101,3 +118,18 @@ def _file(base: str, value: object) -> Path | None:
     if not isinstance(value, str):
         raise TypeError(value)  # a wrong guess is no guess: load_config says what is wrong
     return resolved(base, value)
+
+
+def drains_seen(prefetch: Prefetch, buildx_nodes: Collection[str]) -> frozenset[str] | None:
+    """Which of these nodes are drained, from container inspects started ahead (`Prefetch.for_file`);
+    None when that is not known (a read failed, or none asked for one of the nodes)."""
+    asked: set[str] = set()
+    found: set[str] = set()
+    for args, got in prefetch.finish_all():
+        if got.returncode != 0 and not got.stdout.strip() and not MISSING.search(got.stderr):
+            return None
+        asked.update(args)
+        found.update(json.loads(line)["Name"].lstrip("/") for line in got.stdout.splitlines() if line.strip())
+    if any(container_name(n) not in asked for n in buildx_nodes):
+        return None
+    return frozenset(n for n in buildx_nodes if marker_name("drain", n) in found)

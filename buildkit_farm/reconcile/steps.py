@@ -49,6 +49,7 @@ class StepMode(str, Enum):
     REJOIN = "rejoin"  # node ~: leaves, then joins again (what --append cannot change)
     PIN = "pin"  # node ~: a platform pin moves inside a pool
     LEAVE = "leave"  # node -: a down pool node leaves the builder
+    DRAINED = "drained"  # node -: a drained node leaves this runner's builder (its BuildKit keeps running)
     STAMP = "stamp"  # node ~: only the settings stamp the node carries is rewritten
     START = "start"  # buildkit ~: a stopped container is started
     RESTART = "restart"  # buildkit ~: removed and started again (state volume kept)
@@ -64,7 +65,15 @@ class StepMode(str, Enum):
         match self:
             case StepMode.NONE:
                 return None
-            case StepMode.JOIN | StepMode.APPEND | StepMode.REJOIN | StepMode.PIN | StepMode.LEAVE | StepMode.STAMP:
+            case (
+                StepMode.JOIN
+                | StepMode.APPEND
+                | StepMode.REJOIN
+                | StepMode.PIN
+                | StepMode.LEAVE
+                | StepMode.DRAINED
+                | StepMode.STAMP
+            ):
                 return StepKind.NODE
             case StepMode.START | StepMode.RESTART | StepMode.MOVE:
                 return StepKind.BUILDKIT

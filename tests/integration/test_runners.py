@@ -13,9 +13,13 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import tomli_w
 from test_up import FARM, Farm
+
+from buildkit_farm.farmfile.toml import tomllib
 
 pytestmark = pytest.mark.integration
 
@@ -347,6 +351,108 @@ def test_drain_and_undrain_a_pool_node_seen_by_every_runner(lab, docker_config, 
             assert done.returncode == 0 and f"{node}: undrained" in done.stdout, done.stderr
         assert _arm64(farm.build())["node"] == "arm2"  # undrained, it builds again
     finally:
+        farm.run("down", "--force")
+
+
+def build_records(host: str, builder: str, node: str) -> dict[str, bool]:
+    """BuildKit's own build records on a node (`buildctl debug histories`): ref -> still running."""
+    container = f"buildx_buildkit_{builder}-{node}".lower()
+    done = subprocess.run(
+        ["docker", "-H", host, "exec", container, "buildctl", "debug", "histories", "--format", "{{json .}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    records = [(json.loads(line) or {}).get("record") or {} for line in done.stdout.splitlines() if line.strip()]
+    return {r["Ref"]: not r.get("CompletedAt") for r in records if r.get("Ref")}
+
+
+def test_a_drained_sole_node_takes_no_build_its_platform_is_emulated_where_allowed(
+    lab, docker_config, unique_name, registry, tmp_path
+):
+    """arm64's only node is drained: a target that allows emulating arm64 builds it on node1
+    (QEMU), the drained node's BuildKit gets no build (its running one finishes), a target
+    that does not allow it is refused, and once undrained arm64 builds natively there again."""
+    from test_pools import PoolFarm, _arm64
+
+    builder = unique_name("emu")
+    farm = PoolFarm(
+        lab,
+        tmp_path,
+        Path(docker_config),
+        builder,
+        registry.repo(f"emu-{unique_name}"),
+        [{"name": "arm2", "endpoint": lab.node2}],
+    )
+    data = tomllib.loads(farm.file.read_text())
+    app, amd_only = data["target"]
+    app["allow_emulation"] = ["linux/arm64"]
+    strict = {**amd_only, "name": "arm-strict", "platforms": ["linux/arm64"], "tags": [f"{farm.repo}-arm:latest"]}
+    data["target"] = [app, amd_only, strict]
+    farm.file.write_text(tomli_w.dumps(data))
+    other = {**farm.env, "DOCKER_CONFIG": str(tmp_path / "other-runner")}  # another runner drains it
+    slow = None
+    try:
+        farm.up()
+        native = _arm64(farm.build())
+        assert (native["node"], native["emulated"]) == ("arm2", False)  # pinned: native, emulation or not
+
+        # A build running on arm2 (started through this runner's builder) when it is drained.
+        slow = start_slow_build(SimpleNamespace(builder=builder, env=farm.env), tmp_path, lab, seconds=15)
+        deadline = time.monotonic() + 60
+        while not any(build_records(lab.node2_socket, builder, "arm2").values()):
+            assert time.monotonic() < deadline, "the slow build never started on arm2"
+            time.sleep(0.5)
+        drained = subprocess.run(
+            [FARM, "drain", "arm2", "--reason", "kernel update", "-f", str(farm.file)],
+            env=other,
+            capture_output=True,
+            text=True,
+        )
+        assert drained.returncode == 0, drained.stdout + drained.stderr
+        assert "arm2: drained" in drained.stdout and "1 build(s) still running" in drained.stdout, drained.stdout
+        before = build_records(lab.node2_socket, builder, "arm2")
+
+        result = farm.build()
+        arm = _arm64(result)
+        assert (arm["node"], arm["emulated"]) == ("amd", True), result.stderr
+        assert 'node "arm2" is drained' in arm["why_emulated"] and "kernel update" in arm["why_emulated"]
+        assert 'linux/arm64: node "arm2" is drained' in result.stderr and '"amd" will emulate it' in result.stderr
+        assert farm.pushed_platforms() == {"linux/amd64", "linux/arm64"}
+        cgroup = farm.built_in(arm["digest"])
+        assert farm.container_id("amd", lab.node1) in cgroup  # its RUN ran in node1's BuildKit
+        assert farm.container_id("arm2", lab.node2_socket) not in cgroup
+        out, _ = slow.communicate(timeout=180)
+        assert slow.returncode == 0, out  # the drained node's running build finished
+        after = build_records(lab.node2_socket, builder, "arm2")
+        assert set(after) == set(before), f"the drained node got a build: {set(after) - set(before)}"
+
+        # This runner's builder no longer has arm2; the plan says why, `farm status` is as before.
+        plan = farm.run("plan")
+        assert plan.returncode == 0 and "No changes" in plan.stdout, plan.stdout + plan.stderr
+        assert "drained" in plan.stdout and "not in this runner's builder" in plan.stdout, plan.stdout
+        assert "running (drained)" in farm.run("status").stdout
+
+        refused = farm.run(*farm.build_args("arm-strict"))
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert 'target "arm-strict": linux/arm64: node "arm2" is drained' in refused.stderr, refused.stderr
+        assert 'allow_emulation = ["linux/arm64"]' in refused.stderr
+        assert set(build_records(lab.node2_socket, builder, "arm2")) == set(before)
+
+        done = subprocess.run(
+            [FARM, "undrain", "arm2", "-f", str(farm.file)], env=other, capture_output=True, text=True
+        )
+        assert done.returncode == 0 and "arm2: undrained" in done.stdout, done.stderr
+        result = farm.build()
+        back = _arm64(result)
+        assert (back["node"], back["emulated"], back["why_emulated"]) == ("arm2", False, None), result.stderr
+        assert farm.container_id("arm2", lab.node2_socket) in farm.built_in(back["digest"])
+        assert set(build_records(lab.node2_socket, builder, "arm2")) > set(before)
+    finally:
+        if slow is not None and slow.poll() is None:
+            slow.kill()
+            slow.communicate()
         farm.run("down", "--force")
 
 

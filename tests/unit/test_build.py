@@ -511,6 +511,7 @@ def test_report_json_has_per_platform_facts():
         "buildkit_version": "v0.13.2",
         "duration_s": 3.5,
         "digest": "sha256:y",
+        "why_emulated": None,
     }
     assert "linux/arm64" in report.render_text([r])
 
@@ -544,12 +545,20 @@ def test_node_views_join_file_pins_with_observed_status():
                 status="running",
                 version="v0.13.2",
                 detected=("linux/amd64", "linux/arm64"),
+                drained=None,
             ),
         )
     )
     views = schedule.node_views(nodes, status)
     assert views[0] == schedule.NodeView(
-        "node1", "node1", True, ("linux/amd64",), ("linux/amd64", "linux/arm64"), "v0.13.2", "running"
+        "node1",
+        "node1",
+        True,
+        ("linux/amd64",),
+        ("linux/amd64", "linux/arm64"),
+        "v0.13.2",
+        "running",
+        file_pins=("linux/amd64",),
     )
     assert views[1].up is False and views[1].status == "missing"
 
