@@ -140,3 +140,38 @@ def push_hint(detail: str, *, driver: str = "docker-container", host_network: bo
     if dial or "no such host" in low:
         return "the registry did not answer: start it or fix the tag's host:port"
     return None
+
+
+# A registry's or network's passing trouble while BuildKit pushed. Seen on the lab: a target
+# built again right after bake cancelled it pushed the same manifest while the cancelled push
+# of it was still winding down in the same BuildKit; both share one push status (containerd
+# keys it by digest), the new PUT went out cut, and the registry answered 400 "digest invalid".
+# containerd's message drops the registry's body, so a 400 on committing a pushed ref is taken
+# as that. 5xx and 429 are the registry's own "later". Refusals (401/403, bad certificate, no
+# such host, refused connection) fail again the same way: never these.
+_PUSHING = ("failed to push", "failed commit on ref", "pushing layers", "pushing manifest", "/v2/")
+_TRANSIENT_STATUS = re.compile(r"\b(?:429 too many requests|5(?:00|02|03|04) [a-z ]+)\b")
+_CUT_COMMIT = re.compile(r'failed commit on ref "[a-z]+-sha256:[0-9a-f]+": unexpected status[^\n]*: 400 bad request')
+_TRANSIENT = (
+    "provided digest did not match uploaded content",
+    "digest invalid",
+    "unexpected commit digest",
+    "connection reset by peer",
+    "broken pipe",
+    "unexpected eof",
+    "i/o timeout",
+    "tls handshake timeout",
+    "http2: server sent goaway",
+    "client connection lost",
+)
+
+
+def transient_push(detail: str) -> bool:
+    """True when a build failed while pushing for a reason that passes (a registry's 5xx or
+    429, a cut connection, a manifest's digest gone wrong on the way): worth one more push."""
+    low = detail.lower()
+    if not any(s in low for s in _PUSHING) or refused_push(detail) or "unknown authority" in low:
+        return False
+    if "no such host" in low or "connection refused" in low or "manifest invalid" in low:
+        return False
+    return bool(_TRANSIENT_STATUS.search(low) or _CUT_COMMIT.search(low)) or any(s in low for s in _TRANSIENT)

@@ -29,6 +29,7 @@ from buildkit_farm.builds.command import Invocation
 from buildkit_farm.builds.plan import Bake, RunPlan
 from buildkit_farm.builds.progress import ProgressTracker
 from buildkit_farm.builds.schedule import Assignment
+from buildkit_farm.causes import transient_push
 from buildkit_farm.errors import BuildError, FarmError
 
 if TYPE_CHECKING:
@@ -132,6 +133,11 @@ class Pushed:
 Results = list[Pushed]
 
 
+# Seconds before pushing again: a cancelled push of the same image may still be winding down
+# in BuildKit, and the two would share one push status again (see `causes.transient_push`).
+PUSH_SETTLE = 2.0
+
+
 def run_builds(
     plan: RunPlan, *, echo: Echo = stderr_echo, cancel: Cancel | None = None
 ) -> dict[str, Results | FarmError]:
@@ -141,7 +147,8 @@ def run_builds(
     nodes are reached and each context sent once), one per build of a target with an
     emulated platform. After a failed shared bake, every target that did not fail itself is
     built again, each build in a bake of its own: bake stops all builds at the first
-    failure, so a failing target never costs another its build.
+    failure, so a failing target never costs another its build. A target whose push failed
+    for a passing reason (`causes.transient_push`) is built once more the same way.
     """
     outcomes: dict[str, Results | FarmError] = {t.name: [] for t in plan.targets}
     bakes = plan.bakes
@@ -158,13 +165,29 @@ def run_builds(
     again = [name for name, value in outcomes.items() if value is None]
     if again:
         echo(f"farm: bake stopped every build at the first failure; building {', '.join(again)} again, each on its own")
-        for name in again:
-            outcomes[name] = []
-        with ThreadPoolExecutor(max_workers=len(again)) as pool:
-            retried = [pool.submit(run_bake, bake, plan, echo=echo) for bake in plan.alone(again)]
-            for future in retried:
-                _merge(outcomes, future.result(), cancelled_is_error=True)
+        _run_alone(plan, again, outcomes, echo)
+    flaky = [
+        name for name, value in outcomes.items() if isinstance(value, BuildError) and transient_push(value.message)
+    ]
+    if flaky:
+        echo(
+            f"farm: the push of {', '.join(flaky)} failed for a reason that passes (the registry's 5xx or 429, "
+            "a cut connection, a digest gone wrong on the way); pushing again once, each on its own "
+            "(its build is cached)"
+        )
+        time.sleep(PUSH_SETTLE)
+        _run_alone(plan, flaky, outcomes, echo)
     return outcomes
+
+
+def _run_alone(plan: RunPlan, names: Sequence[str], outcomes: dict, echo: Echo) -> None:
+    """Build these targets again, each build in a bake of its own; their outcomes replace the old."""
+    for name in names:
+        outcomes[name] = []
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        retried = [pool.submit(run_bake, bake, plan, echo=echo) for bake in plan.alone(names)]
+        for future in retried:
+            _merge(outcomes, future.result(), cancelled_is_error=True)
 
 
 def _announce(plan: RunPlan, echo: Echo) -> None:

@@ -82,7 +82,8 @@ def test_six_targets_at_once_then_one_failing_then_atomic(farm, unique_name):
     assert second.returncode == 1, second.stderr[-3000:]
     report = _json(second)
     outcomes = {t["target"]: t["outcome"] for t in report["targets"]}
-    assert outcomes == {**{n: "published" for n in NAMES}, "t3": "failed"}
+    errors = {t["target"]: t.get("error") for t in report["targets"] if t["outcome"] != "published"}
+    assert outcomes == {**{n: "published" for n in NAMES}, "t3": "failed"}, (errors, second.stderr[-6000:])
     assert report["ok"] is False and "1 of 6 target(s) failed" in report["error"]
     assert 'target "t3"' in second.stderr and "exit 3" in second.stderr
     after = _digests(farm, repo)

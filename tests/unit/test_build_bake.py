@@ -131,3 +131,69 @@ def test_the_run_plan_puts_every_pinned_build_in_one_bake_and_each_emulated_buil
     ]
     # after a shared bake stopped at another's failure: each build of the innocent in a bake of its own
     assert [list(b.definition()["target"]) for b in the_plan.alone(["db"])] == [["db"]]
+
+
+def _two_target_plan(tmp_path: Path):
+    from buildkit_farm.builds import plan
+
+    targets = []
+    for name in ("api", "db"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text("FROM 127.0.0.1:5000/base\n")
+        config = TargetConfig(name=name, context=tmp_path / name, platforms=("linux/amd64",), tags=(f"r/{name}:1",))
+        targets.append(resolve_target(target_spec(config, {}), BuildOptions(), env={}))
+    return plan.make_plan(targets, NODES, BuildOptions(), builder="farm", docker_config=None)
+
+
+_DIGEST_INVALID = (
+    'target "db": build failed for linux/amd64 on node "node1" (buildx exit 1):\n'
+    '  | #21 ERROR: failed to push r/db:1: failed commit on ref "manifest-sha256:6bcc": unexpected status from PUT '
+    "request to http://r/v2/db/manifests/sha256:6bcc: 400 Bad Request: provided digest did not match uploaded content"
+)
+
+
+def test_a_push_failing_for_a_passing_reason_is_pushed_again_once_alone(tmp_path, monkeypatch):
+    from buildkit_farm.errors import BuildError
+
+    the_plan = _two_target_plan(tmp_path)
+    ran: list[tuple[str, ...]] = []
+
+    def bake(b, plan, **_):
+        ran.append(b.targets)
+        if b.targets == ("api", "db"):  # the shared bake: db's push hit the registry's trouble
+            return {"api": [run.Pushed(("linux/amd64",), "sha256:a", {})], "db": BuildError(_DIGEST_INVALID)}
+        return {"db": [run.Pushed(("linux/amd64",), "sha256:d", {})]}
+
+    monkeypatch.setattr(run, "run_bake", bake)
+    monkeypatch.setattr(run, "PUSH_SETTLE", 0.0)
+    lines: list[str] = []
+    outcomes = run.run_builds(the_plan, echo=lines.append)
+    assert ran == [("api", "db"), ("db",)]  # api is not built twice
+    assert outcomes["db"] == [run.Pushed(("linux/amd64",), "sha256:d", {})]
+    assert outcomes["api"] == [run.Pushed(("linux/amd64",), "sha256:a", {})]
+    assert any("the push of db failed for a reason that passes" in l for l in lines)
+
+
+def test_a_push_failing_again_or_for_good_is_not_retried_forever(tmp_path, monkeypatch):
+    from buildkit_farm.errors import BuildError
+
+    the_plan = _two_target_plan(tmp_path)
+    ran: list[tuple[str, ...]] = []
+    refused = _DIGEST_INVALID.replace(
+        "400 Bad Request: provided digest did not match uploaded content", "401 Unauthorized"
+    )
+
+    def bake(b, plan, **_):
+        ran.append(b.targets)
+        return (
+            {"api": BuildError(refused), "db": BuildError(_DIGEST_INVALID)}
+            if len(b.targets) > 1
+            else {"db": BuildError(_DIGEST_INVALID)}
+        )
+
+    monkeypatch.setattr(run, "run_bake", bake)
+    monkeypatch.setattr(run, "PUSH_SETTLE", 0.0)
+    outcomes = run.run_builds(the_plan, echo=lambda _: None)
+    assert ran == [("api", "db"), ("db",)]  # db once more, then its error stands; api's refusal never
+    assert isinstance(outcomes["db"], BuildError) and "did not match" in outcomes["db"].message
+    assert isinstance(outcomes["api"], BuildError) and "401" in outcomes["api"].message

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from buildkit_farm.causes import engine_hint, is_loopback_registry, push_hint, refused_push
+from buildkit_farm.causes import engine_hint, is_loopback_registry, push_hint, refused_push, transient_push
 from buildkit_farm.farmfile.load import load_config_text
 from buildkit_farm.farmfile.pitfalls import warnings
 
@@ -188,3 +188,45 @@ def test_a_reset_tls_connection_is_hinted_as_a_refused_client_certificate():
     detail = 'error during connect: Get "https://127.0.0.1:2376/v1.50/info": write: connection reset by peer'
     assert "may refuse the client certificate" in (engine_hint(detail, "tcp://127.0.0.1:2376") or "")
     assert engine_hint(detail, "ssh://farm@127.0.0.1:2222") is None  # not a TLS endpoint: no guess
+
+
+_PUSH = 'failed to push 127.0.0.1:5000/app:1: failed commit on ref "manifest-sha256:6bcc": '
+_PUT = "unexpected status from PUT request to http://127.0.0.1:5000/v2/app/manifests/sha256:6bcc: "
+
+
+@pytest.mark.parametrize(
+    "detail, transient",
+    [
+        # the lab's own case: distribution got a manifest whose bytes did not match its digest
+        (_PUSH + _PUT + "400 Bad Request: digest invalid: provided digest did not match uploaded content", True),
+        # what containerd prints for it: the registry's body is dropped
+        (_PUSH + _PUT + "400 Bad Request", True),
+        (_PUSH + "unexpected commit digest sha256:e581, expected sha256:5fc8: failed precondition", True),
+        (_PUSH + _PUT + "503 Service Unavailable", True),
+        (_PUSH + _PUT + "502 Bad Gateway", True),
+        (_PUSH + _PUT + "429 Too Many Requests", True),
+        ("failed to push r/app:1: write tcp 127.0.0.1:4->127.0.0.1:5000: write: broken pipe", True),
+        ("failed to push r/app:1: read tcp 127.0.0.1:4->127.0.0.1:5000: read: connection reset by peer", True),
+        ("#21 pushing layers\n#21 ERROR: unexpected EOF", True),
+        # a refusal or a wrong address fails again the same way
+        (_PUSH + _PUT + "401 Unauthorized", False),
+        (_PUSH + "insufficient_scope: authorization failed", False),
+        (_PUSH + "denied: requested access to the resource is denied", False),
+        (_PUSH + "tls: failed to verify certificate: x509: certificate signed by unknown authority", False),
+        ("failed to push r/app:1: dial tcp 127.0.0.1:5999: connect: connection refused", False),
+        ("failed to push reg.example:5000/app:1: dial tcp: lookup reg.example: no such host", False),
+        (_PUSH + _PUT + "400 Bad Request: manifest invalid: manifest invalid", False),
+        (
+            "failed to push r/app:1: unexpected status from HEAD request to http://r/v2/app/manifests/x: 400 Bad Request",
+            False,
+        ),
+        # not a push at all: a RUN that failed, even with the same words in its log
+        (
+            'process "/bin/sh -c curl -f https://x" did not complete successfully: exit code: 56 (connection reset by peer)',
+            False,
+        ),
+        ("", False),
+    ],
+)
+def test_transient_push(detail, transient):
+    assert transient_push(detail) is transient

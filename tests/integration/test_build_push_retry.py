@@ -1,0 +1,63 @@
+"""A push the registry turns down for a passing reason is pushed again once, on the real lab:
+BuildKit pushes through a loopback proxy in front of the lab's registry that refuses the
+first manifest pushes (tests/integration/flaky_registry.py), as registries behind a load
+balancer do now and then. Nothing else is mocked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from integration.flaky_registry import FlakyRegistry, Refusal
+from integration.test_build import Farm
+
+pytestmark = pytest.mark.integration
+
+PLATFORMS = ["linux/amd64", "linux/arm64"]
+
+
+@pytest.fixture
+def farm(tmp_path, docker_config, unique_name, lab):
+    f = Farm(tmp_path, Path(docker_config), f"r{unique_name}".replace("-", ""), lab)
+    yield f
+    f.down()
+
+
+def _target(farm: Farm, tag: str) -> list[dict]:
+    folder = farm.tmp / "app"
+    folder.mkdir(exist_ok=True)
+    (folder / "Dockerfile").write_text(f"FROM {farm.lab.base}\nARG RUN_ID\nRUN echo $RUN_ID > /id\n")
+    return [{"name": "app", "context": str(folder), "platforms": PLATFORMS, "tags": [tag]}]
+
+
+def test_a_refused_manifest_push_is_pushed_again_once_and_the_tag_lists_every_platform(farm, unique_name):
+    with FlakyRegistry(farm.lab.registry, Refusal(count=1)) as registry:
+        tag = f"{registry.address}/push-retry-{unique_name}:1".lower()
+        farm.write(_target(farm, tag))
+        farm.up()
+        result = farm.build("--json", "--build-arg", "RUN_ID=1")
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert len(registry.refusal.refused) == 1  # the registry really turned one push down
+        assert "400 Bad Request" in result.stderr  # BuildKit's own failure, shown as it came
+        assert result.stderr.count("pushing again once") == 1
+        report = json.loads(result.stdout)["result"]["targets"][0]
+        index = farm.inspect(tag)
+        assert index is not None and index["digest"] == report["digest"]
+        assert {v["platform"] for v in index["variants"] if not v["is_attestation"]} == set(PLATFORMS)
+
+
+def test_a_push_refused_every_time_is_pushed_again_only_once_and_the_tag_stays(farm, unique_name):
+    with FlakyRegistry(farm.lab.registry, Refusal(count=1000)) as registry:
+        tag = f"{registry.address}/push-retry-{unique_name}:1".lower()
+        farm.write(_target(farm, tag))
+        farm.up()
+        result = farm.build("--json", "--build-arg", "RUN_ID=2")
+        assert result.returncode == 1, result.stderr[-4000:]
+        assert result.stderr.count("pushing again once") == 1
+        first = len(registry.refusal.refused)
+        assert first >= 2  # the first push and the one more, each turned down
+        report = json.loads(result.stdout)["result"]["targets"][0]
+        assert report["outcome"] == "failed" and "400 Bad Request" in report["error"]
+        assert farm.inspect(tag) is None  # never tagged
