@@ -107,7 +107,37 @@ def _target_oses(check: Check) -> tuple[frozenset[str], str]:
             return frozenset({"linux"}), f"its base image {image} is Linux"
     if check.df.escape == "`":  # the escape Windows Dockerfiles take, so that C:\ paths stay paths
         return frozenset({"windows"}), "its escape directive (`) is the one Windows Dockerfiles use"
+    shell = _windows_shell(check.df)
+    # A multi-OS base (mcr.microsoft.com/dotnet/sdk) with Windows' own shell and a second sign
+    # (a drive path, a Microsoft base): one sign alone may be the mistake windows-command-on-linux names.
+    if shell and _windows_sign(check.df):
+        return frozenset({"windows"}), f"its SHELL is {shell}, which only Windows has"
     return frozenset({"linux"}), "it builds a Linux image (no Windows base image)"
+
+
+# Shells only Windows has (`pwsh` runs on Linux too, so it tells nothing).
+_DRIVE_PATH = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]:[\\/]")
+
+
+def _windows_sign(df: Dockerfile) -> bool:
+    """A Microsoft base image, or a drive path (`C:\\src`) in any instruction."""
+    if any(stage.base.lower().startswith("mcr.microsoft.com/") for stage in df.stages):
+        return True
+    return any(_DRIVE_PATH.search(ins.text) for stage in df.stages for ins in stage.instructions)
+
+
+_WINDOWS_SHELLS = {"powershell", "powershell.exe", "cmd", "cmd.exe"}
+
+
+def _windows_shell(df: Dockerfile) -> str | None:
+    """The first SHELL's program when it is one only Windows has (`SHELL ["powershell", ...]`)."""
+    for stage in df.stages:
+        for ins in stage.instructions:
+            if ins.keyword == "SHELL" and ins.exec_form:
+                program = ins.exec_form[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
+                if program in _WINDOWS_SHELLS:
+                    return ins.exec_form[0]
+    return None
 
 
 def _check_from(check: Check) -> None:
@@ -168,7 +198,8 @@ def _check_from_for_all(check: Check, stage: Stage, image: str, via: str) -> Non
             f"FROM {image}{via} is a {name.os.capitalize()} image, but {check.os_reason}",
             f"start FROM a multi-arch image that has the {', '.join(t.platform for t in check.platforms)} variants",
         )
-    elif name.arch:
+    elif name.arch and not (check.platforms and all(t.arch == name.arch for t in check.platforms)):
+        # built only for the architecture it names (`--platform linux/amd64`, FROM amd64/alpine): fine
         check.add(
             "arch-specific-from",
             stage.line,
