@@ -115,7 +115,6 @@ def _target_oses(check: Check) -> tuple[frozenset[str], str]:
     return frozenset({"linux"}), "it builds a Linux image (no Windows base image)"
 
 
-# Shells only Windows has (`pwsh` runs on Linux too, so it tells nothing).
 _DRIVE_PATH = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]:[\\/]")
 
 
@@ -126,17 +125,12 @@ def _windows_sign(df: Dockerfile) -> bool:
     return any(_DRIVE_PATH.search(ins.text) for stage in df.stages for ins in stage.instructions)
 
 
-_WINDOWS_SHELLS = {"powershell", "powershell.exe", "cmd", "cmd.exe"}
-
-
 def _windows_shell(df: Dockerfile) -> str | None:
-    """The first SHELL's program when it is one only Windows has (`SHELL ["powershell", ...]`)."""
+    """The first SHELL's program when only Windows has it: cmd or powershell (`pwsh` runs on Linux too)."""
     for stage in df.stages:
         for ins in stage.instructions:
-            if ins.keyword == "SHELL" and ins.exec_form:
-                program = ins.exec_form[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
-                if program in _WINDOWS_SHELLS:
-                    return ins.exec_form[0]
+            if ins.keyword == "SHELL" and ins.exec_form and shell_of(ins) in ("cmd", "powershell"):
+                return ins.exec_form[0]
     return None
 
 

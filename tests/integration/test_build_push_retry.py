@@ -32,32 +32,33 @@ def _target(farm: Farm, tag: str) -> list[dict]:
     return [{"name": "app", "context": str(folder), "platforms": PLATFORMS, "tags": [tag]}]
 
 
-def test_a_refused_manifest_push_is_pushed_again_once_and_the_tag_lists_every_platform(farm, unique_name):
-    with FlakyRegistry(farm.lab.registry, Refusal(count=1)) as registry:
+def _build_through(farm: Farm, unique_name: str, refusals: int, run_id: str):
+    """`farm up` and `farm build` pushing through a registry that turns down the first
+    `refusals` manifest pushes: (the refusal record, the build, the tag as read back)."""
+    with FlakyRegistry(farm.lab.registry, Refusal(count=refusals)) as registry:
         tag = f"{registry.address}/push-retry-{unique_name}:1".lower()
         farm.write(_target(farm, tag))
         farm.up()
-        result = farm.build("--json", "--build-arg", "RUN_ID=1")
-        assert result.returncode == 0, result.stderr[-4000:]
-        assert len(registry.refusal.refused) == 1  # the registry really turned one push down
-        assert "400 Bad Request" in result.stderr  # BuildKit's own failure, shown as it came
-        assert result.stderr.count("pushing again once") == 1
-        report = json.loads(result.stdout)["result"]["targets"][0]
-        index = farm.inspect(tag)
-        assert index is not None and index["digest"] == report["digest"]
-        assert {v["platform"] for v in index["variants"] if not v["is_attestation"]} == set(PLATFORMS)
+        result = farm.build("--json", "--build-arg", f"RUN_ID={run_id}")
+        return registry.refusal, result, farm.inspect(tag)
+
+
+def test_a_refused_manifest_push_is_pushed_again_once_and_the_tag_lists_every_platform(farm, unique_name):
+    refusal, result, index = _build_through(farm, unique_name, refusals=1, run_id="1")
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert len(refusal.refused) == 1  # the registry really turned one push down
+    assert "400 Bad Request" in result.stderr  # BuildKit's own failure, shown as it came
+    assert result.stderr.count("pushing again once") == 1
+    report = json.loads(result.stdout)["result"]["targets"][0]
+    assert index is not None and index["digest"] == report["digest"]
+    assert {v["platform"] for v in index["variants"] if not v["is_attestation"]} == set(PLATFORMS)
 
 
 def test_a_push_refused_every_time_is_pushed_again_only_once_and_the_tag_stays(farm, unique_name):
-    with FlakyRegistry(farm.lab.registry, Refusal(count=1000)) as registry:
-        tag = f"{registry.address}/push-retry-{unique_name}:1".lower()
-        farm.write(_target(farm, tag))
-        farm.up()
-        result = farm.build("--json", "--build-arg", "RUN_ID=2")
-        assert result.returncode == 1, result.stderr[-4000:]
-        assert result.stderr.count("pushing again once") == 1
-        first = len(registry.refusal.refused)
-        assert first >= 2  # the first push and the one more, each turned down
-        report = json.loads(result.stdout)["result"]["targets"][0]
-        assert report["outcome"] == "failed" and "400 Bad Request" in report["error"]
-        assert farm.inspect(tag) is None  # never tagged
+    refusal, result, index = _build_through(farm, unique_name, refusals=1000, run_id="2")
+    assert result.returncode == 1, result.stderr[-4000:]
+    assert result.stderr.count("pushing again once") == 1
+    assert len(refusal.refused) >= 2  # the first push and the one more, each turned down
+    report = json.loads(result.stdout)["result"]["targets"][0]
+    assert report["outcome"] == "failed" and "400 Bad Request" in report["error"]
+    assert index is None  # never tagged
