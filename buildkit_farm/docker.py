@@ -364,9 +364,18 @@ def imagetools_create(
 def last_lines(text: str | None, n: int = 3, *, sep: str = " / ") -> str:
     """The last `n` meaningful lines of a command's output: docker's own message.
 
-    Blank lines and BuildKit's `#N` progress lines are skipped; buildx's `ERROR: ` prefix goes.
+    Blank lines, BuildKit's `#N` progress lines and the rules of its summary block are
+    skipped; buildx's `ERROR: ` prefix goes. Where buildx's final `ERROR:` is followed by the
+    registry's own words (`errors:` and a line each), the message starts at that `ERROR:`.
     """
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (text or "").splitlines()
+        if line.strip() and not line.startswith("#") and line.strip() not in ("------", "errors:")
+    ]
+    last_error = max((i for i, line in enumerate(lines) if line.startswith("ERROR: ")), default=None)
+    if last_error is not None and len(lines) - last_error > n:
+        lines = lines[last_error : last_error + n]
     return sep.join(line.removeprefix("ERROR: ") for line in lines[-n:])
 
 

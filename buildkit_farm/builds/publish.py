@@ -48,7 +48,7 @@ def publish_target(
             tag, ref = f"{target.repo}:{platform_slug(platform)}", f"{target.repo}@{digest}"
             v = variants.get(digest)
             seen = [ImageIndex(ref, digest, v.media_type, v.size, False, (v,))] if v else []
-            publish_list([tag], [ref], docker_config=docker_config, builder=builder, known=seen)
+            publish_list([tag], [ref], docker_config=docker_config, builder=builder, known=seen, echo=echo)
             report.variant_tags.append(tag)
     echo(f'farm: target "{target.name}": publishing {", ".join(target.tags)}')
     report.digest = publish_list(
@@ -57,6 +57,7 @@ def publish_target(
         docker_config=docker_config,
         builder=builder,
         known=known,
+        echo=echo,
     )
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from buildkit_farm.causes import transient_push
 from buildkit_farm.docker import last_lines
 from buildkit_farm.errors import ImageNotFound, PlatformConflict, RegistryError, UsageError
 from buildkit_farm.farmfile.platforms import normalise
@@ -217,7 +219,13 @@ def classify_failure(ref: str, stderr: str, *, action: str = "read") -> Exceptio
             f"registry {host} speaks plain http, not https: {detail}",
             hint="for a registry that is not on 127.0.0.1 set `http = true` for it in the builder's buildkitd config",
         )
-    if "400 bad request" in low or "http request to an https server" in low:
+    if transient_push(text):  # before the 400 below: the registry answered, and in its own words
+        return RegistryError(
+            f"registry {host} failed the push to {ref} for a reason that usually passes: {detail}",
+            hint="run again; if it keeps failing, the registry's log says why",
+        )
+    # A TLS server answers a plain-http request with a bare 400; a 400 to https:// is not that.
+    if "http request to an https server" in low or re.search(r"request to http://\S*: 400 bad request", low):
         return RegistryError(
             f"registry {host} speaks https, but buildx talked plain http to it: {detail}",
             hint=f'the builder\'s buildkitd config needs [registry."{host}"] http = false',

@@ -9,10 +9,12 @@ done over the registry's HTTP API when it is open to anonymous requests
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from buildkit_farm.docker import DockerFailed
+from buildkit_farm.causes import transient_push
+from buildkit_farm.docker import DockerFailed, last_lines
 from buildkit_farm.errors import RegistryError, UsageError
 from buildkit_farm.farmfile.reference import repository
 from buildkit_farm.registry import distribution
@@ -29,6 +31,13 @@ from buildkit_farm.registry.index import (
 )
 from buildkit_farm.registry.read import inspect_ref, inspect_sources
 
+# Seconds before making the list again after a push that failed for a passing reason. Seen on
+# the lab: buildx 0.29 copies an index and each of its images at once, so one blob is uploaded
+# by several requests together; a registry on the filesystem driver rewrites the blob's link in
+# the repository for each, and a manifest PUT that reads it in between gets 400 "digest
+# invalid / blob unknown". Once the copies are done, the same create succeeds.
+CREATE_SETTLE = 2.0
+
 
 def publish_list(
     tags: Sequence[str],
@@ -38,6 +47,7 @@ def publish_list(
     docker_config: str | Path | None = None,
     builder: str | None = None,
     known: Sequence[ImageIndex] = (),
+    echo: Callable[[str], None] | None = None,
 ) -> str:
     """Join `sources` into one manifest list pushed under every tag; return its digest.
 
@@ -47,6 +57,8 @@ def publish_list(
     two images of one platform are refused (PlatformConflict). After the push, every tag is
     read back: it must show the same digest and every planned image (digest, platform,
     os.version). `known`: sources already read by digest (immutable), not read again.
+    A push that fails for a passing reason (`causes.transient_push`) is made again once, said
+    through `echo`.
     """
     if not tags:
         raise UsageError("publishing a list needs at least one tag")
@@ -66,13 +78,33 @@ def publish_list(
         plan = plan_list(indexes)
         check_plan(plan)
         first, fixups = create_passes(tags, indexes)
+        _create(where, tags, first, fixups, echo or (lambda _: None))
+        return _verify_published(where, tags, plan)
+
+
+def _create(
+    where: Reach,
+    tags: Sequence[str],
+    first: Sequence[str],
+    fixups: Sequence[tuple[str, Sequence[str]]],
+    echo: Callable[[str], None],
+) -> None:
+    """Run the create passes; once more, whole, after a push that failed for a passing reason
+    (creating a list from the same sources is idempotent)."""
+    for again in (False, True):
         try:
             where.create(first, tags)
             for tag, extra in fixups:
                 where.create([tag, *extra], [tag])
+            return
         except DockerFailed as err:
-            raise classify_failure(tags[0], err.stderr, action="push the list to") from None
-        return _verify_published(where, tags, plan)
+            if again or not transient_push(err.stderr):
+                raise classify_failure(tags[0], err.stderr, action="push the list to") from None
+            echo(
+                f"farm: pushing the list of {', '.join(tags)} failed for a reason that passes "
+                f"({last_lines(err.stderr)}); pushing it again once"
+            )
+            time.sleep(CREATE_SETTLE)
 
 
 def _publish_direct(

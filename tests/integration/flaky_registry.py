@@ -1,7 +1,7 @@
 """A registry that fails now and then, for the tests: a loopback proxy in front of the lab's
-registry that turns down the first pushes of manifests by BuildKit with an answer of our
-choosing (what real registries behind load balancers do now and then), and passes
-everything else through untouched."""
+registry that turns down the first pushes of manifests (by BuildKit, or by any client) with an
+answer of our choosing (what real registries behind load balancers do now and then), and
+passes everything else through untouched."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ _HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgra
 
 @dataclass
 class Refusal:
-    """How many BuildKit manifest pushes to turn down, and with what."""
+    """How many manifest pushes to turn down, from which client (User-Agent prefix), and with what."""
 
     count: int
+    agent: str = "buildkit/"  # "" for any client: buildx imagetools says containerd/… or buildx/…
     status: int = 400
     body: bytes = b'{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}'
     refused: list[str] = field(default_factory=list)  # the paths turned down, in order
@@ -84,8 +85,8 @@ class FlakyRegistry:
                 agent = self.headers.get("User-Agent", "")
                 if (
                     self.command == "PUT"
-                    and "/manifests/sha256:" in self.path
-                    and agent.startswith("buildkit/")
+                    and "/manifests/" in self.path
+                    and agent.startswith(registry.refusal.agent)
                     and registry.refusal.take(self.path)
                 ):
                     body = registry.refusal.body

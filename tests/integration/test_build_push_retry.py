@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from buildkit_farm.errors import RegistryError
+from buildkit_farm.registry.publish import publish_list
+from buildkit_farm.registry.read import inspect_image
 from integration.flaky_registry import FlakyRegistry, Refusal
 from integration.test_build import Farm
 
@@ -62,3 +65,27 @@ def test_a_push_refused_every_time_is_pushed_again_only_once_and_the_tag_stays(f
     report = json.loads(result.stdout)["result"]["targets"][0]
     assert report["outcome"] == "failed" and "400 Bad Request" in report["error"]
     assert index is None  # never tagged
+
+
+def test_a_list_push_refused_once_is_made_again_once(lab, docker_config, unique_name):
+    # `imagetools create` (publishing, stitching) copying the lab's base into another repository.
+    said: list[str] = []
+    with FlakyRegistry(lab.registry, Refusal(count=1, agent="")) as flaky:
+        tag = f"{flaky.address}/list-retry-{unique_name}:1"
+        digest = publish_list([tag], [lab.base], docker_config=docker_config, echo=said.append)
+    assert len(flaky.refusal.refused) == 1 and "/manifests/" in flaky.refusal.refused[0]
+    assert len(said) == 1 and "pushing it again once" in said[0] and "400 Bad Request" in said[0]
+    index = inspect_image(tag.replace(flaky.address, lab.registry), docker_config=docker_config)
+    assert index.digest == digest
+    assert index.platforms == inspect_image(lab.base, docker_config=docker_config).platforms
+
+
+def test_a_list_push_refused_every_time_is_a_registry_error_after_one_retry(lab, registry, docker_config, unique_name):
+    said: list[str] = []
+    with FlakyRegistry(lab.registry, Refusal(count=1000, agent="")) as flaky:
+        tag = f"{flaky.address}/list-retry-{unique_name}:1"
+        with pytest.raises(RegistryError) as err:
+            publish_list([tag], [lab.base], docker_config=docker_config, echo=said.append)
+    assert len(said) == 1
+    assert "400 Bad Request" in str(err.value) and "plain http" not in str(err.value)
+    assert registry.tags(f"list-retry-{unique_name}") == []
