@@ -219,9 +219,9 @@ def classify_failure(ref: str, stderr: str, *, action: str = "read") -> Exceptio
             f"registry {host} speaks plain http, not https: {detail}",
             hint="for a registry that is not on 127.0.0.1 set `http = true` for it in the builder's buildkitd config",
         )
-    if transient_push(text):  # before the 400 below: the registry answered, and in its own words
+    if action != "read" and transient_push(text):  # before the 400 below: the registry answered
         return RegistryError(
-            f"registry {host} failed the push to {ref} for a reason that usually passes: {detail}",
+            f"registry {host} failed as farm tried to {action} {ref}, for a reason that usually passes: {detail}",
             hint="run again; if it keeps failing, the registry's log says why",
         )
     # A TLS server answers a plain-http request with a bare 400; a 400 to https:// is not that.

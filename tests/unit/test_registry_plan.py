@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from buildkit_farm.causes import transient_push
 from buildkit_farm.errors import ImageNotFound, PlatformConflict, RegistryError, UsageError
 from buildkit_farm.farmfile.reference import registry_host
 from buildkit_farm.registry.index import (
@@ -246,9 +247,16 @@ def test_a_tag_to_push_cannot_carry_a_digest():
     ],
 )
 def test_classify_failure(stderr, kind, words):
-    err = classify_failure("127.0.0.1:5000/x:latest", stderr)
+    err = classify_failure("127.0.0.1:5000/x:latest", stderr, action="push the list to")
     assert type(err) is kind
     assert words in f"{err.message} {err.hint}"
+
+
+def test_a_cut_read_is_not_called_a_push():
+    stderr = "ERROR: unexpected status from GET request to http://r/v2/x/manifests/1: 503 Service Unavailable"
+    assert transient_push(stderr)  # the same words from a push would be tried again
+    assert "usually passes" not in classify_failure("r/x:1", stderr).message
+    assert "usually passes" in classify_failure("r/x:1", stderr, action="push the list to").message
 
 
 def test_not_found_exits_1_and_bad_ref_exits_2():
