@@ -209,6 +209,30 @@ def classify_failure(ref: str, stderr: str, *, action: str = "read") -> Exceptio
     host = registry_host(ref)
     if "invalid reference format" in low:
         return UsageError(f'invalid image reference "{ref}"', hint="expected [registry/]repository[:tag][@sha256:...]")
+    transport = _transport_failure(ref, text, action)
+    if transport is not None:
+        return transport
+    if "error getting credentials" in low or "docker-credential-" in low:
+        return RegistryError(
+            f"the credential helper of the docker config failed for registry {host}: {detail}",
+            hint="check credsStore/credHelpers in that config.json; the docker-credential-* program must be on PATH",
+        )
+    if any(s in low for s in ("unauthorized", "denied", "authentication required")):
+        return RegistryError(
+            f"registry {host} refused to {action} {ref}: {detail}", hint=f"log in first: docker login {host}"
+        )
+    if "not found" in low or "manifest unknown" in low or "name unknown" in low:
+        return ImageNotFound(
+            f'image "{ref}" was not found in registry {host}',
+            hint="check the repository and tag; this reads the registry only, never local images",
+        )
+    return RegistryError(f"imagetools could not {action} {ref}: {detail or 'no output'}")
+
+
+def _transport_failure(ref: str, text: str, action: str) -> RegistryError | None:
+    """The RegistryError of a failure on the way to the registry (TLS, http/https, a push cut,
+    no answer); None when the registry answered about the image itself."""
+    low, detail, host = text.lower(), last_lines(text), registry_host(ref)
     if "x509" in low or "certificate signed by unknown authority" in low or "certificate is not valid" in low:
         return RegistryError(
             f"registry {host} presented a certificate that is not trusted: {detail}",
@@ -237,21 +261,7 @@ def classify_failure(ref: str, stderr: str, *, action: str = "read") -> Exceptio
         return RegistryError(
             f"registry {host} is not reachable: {detail}", hint="check that the registry runs and the address is right"
         )
-    if "error getting credentials" in low or "docker-credential-" in low:
-        return RegistryError(
-            f"the credential helper of the docker config failed for registry {host}: {detail}",
-            hint="check credsStore/credHelpers in that config.json; the docker-credential-* program must be on PATH",
-        )
-    if any(s in low for s in ("unauthorized", "denied", "authentication required")):
-        return RegistryError(
-            f"registry {host} refused to {action} {ref}: {detail}", hint=f"log in first: docker login {host}"
-        )
-    if "not found" in low or "manifest unknown" in low or "name unknown" in low:
-        return ImageNotFound(
-            f'image "{ref}" was not found in registry {host}',
-            hint="check the repository and tag; this reads the registry only, never local images",
-        )
-    return RegistryError(f"imagetools could not {action} {ref}: {detail or 'no output'}")
+    return None
 
 
 def create_passes(tags: Sequence[str], indexes: Sequence[ImageIndex]) -> tuple[list[str], list[tuple[str, list[str]]]]:
