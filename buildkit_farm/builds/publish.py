@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from buildkit_farm.builds.command import platform_slug
@@ -23,6 +23,9 @@ from buildkit_farm.builds.report import (
 from buildkit_farm.builds.resolve import ResolvedTarget
 from buildkit_farm.errors import FarmError
 from buildkit_farm.registry.index import ImageIndex
+
+# Seconds: the longest a Ctrl-C can go unseen while the lists are created.
+SIGNAL_POLL = 0.25
 
 
 def publish_target(
@@ -114,8 +117,14 @@ def publish_all(
             report.ok, report.outcome, report.error, report.exc = False, OUTCOME_FAILED, err.message, err
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(built)))) as pool:
-        futures = [pool.submit(one, target, result) for target, result in built]
-        try:
+        futures: list[Future[None]] = []
+        try:  # the submits too: a Ctrl-C may come while they are made, and must stop the rest
+            for target, result in built:
+                futures.append(pool.submit(one, target, result))
+            # In slices: CPython runs a signal's handler between bytecodes, so a SIGINT that
+            # lands just as this thread goes to sleep on a lock waits for that lock (seen in CI).
+            while wait(futures, timeout=SIGNAL_POLL).not_done:
+                pass
             for future in futures:
                 future.result()
         except KeyboardInterrupt:

@@ -84,6 +84,35 @@ def test_atomic_publishes_all_when_every_target_succeeded():
     assert all(r.outcome == report.OUTCOME_PUBLISHED and r.ok for r in reports.values())
 
 
+def test_ctrl_c_while_the_creates_are_submitted_stops_the_rest_and_says_so(monkeypatch):
+    """Ctrl-C coming while the run hands out the creates (a loaded machine, seen in CI): the
+    ones handed out finish, no other starts, and the reports and the log say so."""
+    reports = {n: _report(n, outcome=report.OUTCOME_PENDING) for n in "abc"}
+    built = [(_target(n), publish.Built((f"r/{n}@sha256:1",), {})) for n in "abc"]
+    moved, said = [], []
+
+    class Pool(publish.ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            if args[0].name == "b":
+                raise KeyboardInterrupt  # where a real SIGINT lands when the main thread is here
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(publish, "ThreadPoolExecutor", Pool)
+    with pytest.raises(KeyboardInterrupt):
+        publish.publish_all(
+            built,
+            reports,
+            held=False,
+            docker_config=None,
+            builder="f",
+            echo=said.append,
+            publish=lambda target, *a, **k: moved.append(target.name),
+        )
+    assert moved == ["a"]
+    assert [reports[n].outcome for n in "abc"] == [report.OUTCOME_PUBLISHED] + [report.OUTCOME_INTERRUPTED] * 2
+    assert any("interrupted" in line for line in said)
+
+
 def test_ctrl_c_between_two_creates_stops_the_rest_and_the_report_says_which_tags_moved():
     """A real SIGINT while b's list is being created (one worker, so in order): b, in flight,
     finishes; c never starts; the reports say exactly which tags moved."""
